@@ -1,0 +1,91 @@
+"""SQL fragments (CHECK and WHERE expressions, defaults, view queries) parsed with sqlglot.
+
+A fragment is kept as the text the user declared (that text is what gets rendered, so the DBA
+reads what was written); sqlglot is used to prove it parses as one expression or one query, to find
+the columns and tables it names, and to read IN-lists. Regenerated sqlglot SQL is never rendered:
+it differs from the input in ways PostgreSQL sometimes rejects (see FACTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+DIALECT = "postgres"
+
+
+class FragmentError(ValueError):
+    """A SQL fragment that does not parse, or that names something that does not exist."""
+
+
+def _first_line(message: str) -> str:
+    return " ".join(message.strip().splitlines()[0:1]) or "syntax error"
+
+
+def parse_expression(text: str, what: str) -> exp.Expression:
+    """Parse one scalar SQL expression, e.g. a CHECK body, an index predicate or a default."""
+    if not text.strip():
+        raise FragmentError(f"{what}: the expression is empty")
+    try:
+        tree = sqlglot.parse_one(text, read=DIALECT)
+    except (ParseError, TokenError) as exc:
+        raise FragmentError(f"{what}: {text!r} does not parse: {_first_line(str(exc))}") from None
+    if isinstance(tree, (exp.Block, exp.Query, exp.Command, exp.DDL, exp.DML)) or ";" in _tokens(text):
+        raise FragmentError(f"{what}: {text!r} must be a single expression, not a statement")
+    return tree
+
+
+def parse_query(text: str, what: str) -> exp.Query:
+    """Parse one SELECT query (a view body)."""
+    try:
+        tree = sqlglot.parse_one(text, read=DIALECT)
+    except (ParseError, TokenError) as exc:
+        raise FragmentError(f"{what}: the query does not parse: {_first_line(str(exc))}") from None
+    if not isinstance(tree, exp.Query):
+        raise FragmentError(f"{what}: the view body must be one SELECT query, got {tree.key.upper()}")
+    return tree
+
+
+def _tokens(text: str) -> list[str]:
+    try:
+        return [t.text for t in sqlglot.tokenize(text, read=DIALECT)]
+    except TokenError:
+        return []
+
+
+def referenced_columns(tree: exp.Expression) -> set[str]:
+    """Names of the columns an expression reads (unqualified)."""
+    return {c.name for c in tree.find_all(exp.Column) if c.name}
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str | None
+    name: str
+    alias: str
+
+
+def referenced_tables(tree: exp.Expression) -> list[TableRef]:
+    """Tables a query reads, with the alias each is known by inside the query."""
+    refs = []
+    for table in tree.find_all(exp.Table):
+        if not table.name:
+            continue
+        refs.append(TableRef(table.db or None, table.name, table.alias_or_name))
+    return refs
+
+
+def in_list(tree: exp.Expression) -> tuple[str, tuple[str, ...]] | None:
+    """For ``col IN ('a', 'b')`` return ``("col", ("a", "b"))``; None for any other shape."""
+    if not isinstance(tree, exp.In) or not isinstance(tree.this, exp.Column):
+        return None
+    values = []
+    for item in tree.expressions:
+        if isinstance(item, exp.Literal) and item.is_string:
+            values.append(item.this)
+        else:
+            return None
+    return tree.this.name, tuple(values)

@@ -1,0 +1,107 @@
+"""The one place where identifiers and literals become SQL text.
+
+Every name and every value that reaches rendered SQL goes through :func:`ident`, :func:`qualified`
+or :func:`literal`. Nothing else in the package concatenates user text into SQL.
+
+The rules are PostgreSQL's own (``quote_ident`` / ``quote_literal``): an identifier stays bare only
+when it is lower case, starts with a letter or underscore, holds only letters, digits, ``_`` and
+``$``, and is not a keyword PostgreSQL reserves in any position. The test suite compares these
+functions with the server's ``quote_ident()`` and ``quote_literal()`` on every keyword the server
+knows (``pg_get_keywords()``) and on hostile names.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated by the server."""
+
+# Keywords whose category is not "unreserved" in PostgreSQL 15 to 18 (pg_get_keywords() where
+# catcode <> 'U'): a bare identifier spelled like one of these must be quoted.
+NON_UNRESERVED_KEYWORDS = frozenset(
+    """
+    all analyse analyze and any array as asc asymmetric authorization between bigint binary bit
+    boolean both case cast char character check coalesce collate collation column concurrently
+    constraint create cross current_catalog current_date current_role current_schema current_time
+    current_timestamp current_user dec decimal default deferrable desc distinct do else end except
+    exists extract false fetch float for foreign freeze from full grant greatest group grouping
+    having ilike in initially inner inout int integer intersect interval into is isnull join
+    json json_array json_arrayagg json_exists json_object json_objectagg json_query json_scalar
+    json_serialize json_table json_value lateral leading least left like limit localtime
+    localtimestamp merge_action national natural nchar none normalize not notnull null nullif
+    numeric offset on only or order out outer overlaps overlay placing position precision primary
+    real references returning right row select session_user setof similar smallint some
+    substring symmetric system_user table tablesample then time timestamp to trailing treat trim
+    true union unique user using values varchar variadic verbose when where window with
+    xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot
+    xmlserialize xmltable
+    """.split()
+)
+
+_BARE = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+
+
+class IdentifierError(ValueError):
+    """A name PostgreSQL cannot hold as declared."""
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Return ``name`` if PostgreSQL can store it unchanged, else raise :class:`IdentifierError`.
+
+    ``what`` names the object for the message, e.g. ``"column walltrack.orders.status"``.
+    """
+    if not name:
+        raise IdentifierError(f"{what}: a name cannot be empty")
+    if "\x00" in name:
+        raise IdentifierError(f"{what}: name {name!r} contains a NUL character")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise IdentifierError(
+            f"{what}: name {name!r} is {size} bytes long; PostgreSQL keeps only "
+            f"{MAX_IDENTIFIER_BYTES} bytes and would silently truncate it"
+        )
+    return name
+
+
+def ident(name: str) -> str:
+    """Quote one identifier the way PostgreSQL's ``quote_ident`` does."""
+    if _BARE.match(name) and name not in NON_UNRESERVED_KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(*parts: str) -> str:
+    """Quote a dotted name: ``qualified("walltrack", "orders")`` -> ``walltrack.orders``."""
+    return ".".join(ident(p) for p in parts)
+
+
+def literal(value: str | int | Decimal | bool | None) -> str:
+    """Render a Python value as a SQL literal, like PostgreSQL's ``quote_nullable``.
+
+    Strings holding a backslash use the ``E'...'`` form so that they mean the same whatever
+    ``standard_conforming_strings`` is set to.
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if "\x00" in value:
+        raise ValueError(f"literal {value!r}: PostgreSQL text cannot hold a NUL character")
+    body = value.replace("'", "''")
+    if "\\" in body:
+        return "E'" + body.replace("\\", "\\\\") + "'"
+    return "'" + body + "'"
+
+
+def dollar_quote(body: str, tag: str = "") -> str:
+    """Wrap a function body in dollar quotes whose tag does not occur inside the body."""
+    candidate = tag
+    n = 0
+    while f"${candidate}$" in body:
+        n += 1
+        candidate = f"{tag or 'body'}{n if n > 1 else ''}"
+    return f"${candidate}${body}${candidate}$"

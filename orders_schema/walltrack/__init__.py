@@ -1,0 +1,18 @@
+"""The WallTrack orders schema, declared as Python objects.
+
+``PROJECT`` is what the CLI and the pytest plugin load by default
+(``orders_schema.walltrack:PROJECT``).
+"""
+
+from __future__ import annotations
+
+from ..project import Project
+from .baseline import V1
+from .story import SCHEMA_V9, V9
+
+HEAD = SCHEMA_V9
+"""The head declarations: what the database must look like after the last version."""
+
+PROJECT = Project(schema=HEAD, versions=(V1, V9))
+
+__all__ = ["HEAD", "PROJECT"]
