@@ -573,3 +573,30 @@ class Version(Node):
 
     def objects(self) -> list[PhaseItem]:
         return [item for phase in self.phases for item in phase.items if not isinstance(item, Comment)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Query patterns: the application's statements, declared beside the indexes that serve them
+# ---------------------------------------------------------------------------------------------
+
+
+class Query(Node):
+    """A statement the application sends, with psycopg named placeholders (``%(id)s``).
+
+    The repository executes ``sql`` as declared; the migration tester EXPLAINs it with
+    ``example`` parameters on realistic data and asserts that ``uses_index`` serves it.
+    ``uses_index=None`` declares that no index is expected (e.g. an INSERT).
+    """
+
+    name: str
+    sql: str
+    example: Row = ()
+    uses_index: str | None = None
+
+    _v_example = field_validator("example", mode="before")(
+        lambda value: tuple(sorted(value.items())) if isinstance(value, dict) else value
+    )
+
+    @property
+    def params(self) -> dict[str, ScalarValue]:
+        return dict(self.example)

@@ -13,7 +13,7 @@ import hashlib
 import importlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,28 @@ class ProjectError(ValueError):
 
 @dataclass(frozen=True)
 class Project:
-    """``schema``: the head declarations; ``versions``: the hand-declared versions, in order."""
+    """A declared project.
+
+    ``schema``: the head declarations. ``versions``: the hand-declared versions, in order.
+    ``queries``: the application's statements, each with the index that must serve it.
+    ``synthetic_data``: SQL statements that fill the schema with realistic rows; ``%(rows)s`` is
+    the number of rows of the main table (the tester loads them before EXPLAINing the queries).
+    """
 
     schema: m.Schema
     versions: tuple[m.Version, ...]
     schema_dir: Path = field(default_factory=lambda: Path("schema"))
+    queries: tuple[m.Query, ...] = ()
+    synthetic_data: tuple[str, ...] = ()
 
     def with_dir(self, schema_dir: Path) -> Project:
-        return Project(self.schema, self.versions, schema_dir)
+        return replace(self, schema_dir=schema_dir)
+
+    def query(self, name: str) -> m.Query:
+        for q in self.queries:
+            if q.name == name:
+                return q
+        raise KeyError(name)
 
 
 def load(spec: str, schema_dir: Path | None = None) -> Project:

