@@ -67,13 +67,13 @@ def apply_file(conn: psycopg.Connection, file: VersionFile) -> None:
     try:
         if file.transactional:
             with conn.transaction():
-                conn.execute(text)  # type: ignore[call-overload]
+                conn.execute(text.encode())
         else:
             previous = conn.autocommit
             conn.autocommit = True
             try:
                 for stmt in split_statements(text):
-                    conn.execute(stmt)  # type: ignore[call-overload]
+                    conn.execute(stmt.encode())
             finally:
                 conn.autocommit = previous
     except psycopg.Error as exc:

@@ -14,6 +14,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+__all__ = [
+    "FragmentError", "TableRef", "exp", "in_list", "parse_expression", "parse_query", "referenced_columns",
+    "referenced_tables",
+]
+
 DIALECT = "postgres"
 
 
@@ -25,7 +30,7 @@ def _first_line(message: str) -> str:
     return " ".join(message.strip().splitlines()[0:1]) or "syntax error"
 
 
-def parse_expression(text: str, what: str) -> exp.Expression:
+def parse_expression(text: str, what: str) -> exp.Expr:
     """Parse one scalar SQL expression, e.g. a CHECK body, an index predicate or a default."""
     if not text.strip():
         raise FragmentError(f"{what}: the expression is empty")
@@ -56,7 +61,7 @@ def _tokens(text: str) -> list[str]:
         return []
 
 
-def referenced_columns(tree: exp.Expression) -> set[str]:
+def referenced_columns(tree: exp.Expr) -> set[str]:
     """Names of the columns an expression reads (unqualified)."""
     return {c.name for c in tree.find_all(exp.Column) if c.name}
 
@@ -68,7 +73,7 @@ class TableRef:
     alias: str
 
 
-def referenced_tables(tree: exp.Expression) -> list[TableRef]:
+def referenced_tables(tree: exp.Expr) -> list[TableRef]:
     """Tables a query reads, with the alias each is known by inside the query."""
     refs = []
     for table in tree.find_all(exp.Table):
@@ -78,14 +83,14 @@ def referenced_tables(tree: exp.Expression) -> list[TableRef]:
     return refs
 
 
-def in_list(tree: exp.Expression) -> tuple[str, tuple[str, ...]] | None:
+def in_list(tree: exp.Expr) -> tuple[str, tuple[str, ...]] | None:
     """For ``col IN ('a', 'b')`` return ``("col", ("a", "b"))``; None for any other shape."""
     if not isinstance(tree, exp.In) or not isinstance(tree.this, exp.Column):
         return None
     values = []
     for item in tree.expressions:
-        if isinstance(item, exp.Literal) and item.is_string:
-            values.append(item.this)
+        if (isinstance(item, exp.Literal) and item.is_string) or isinstance(item, exp.ByteString):
+            values.append(item.this)  # sqlglot has already decoded '' and E'\\' escapes
         else:
             return None
     return tree.this.name, tuple(values)

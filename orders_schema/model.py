@@ -13,14 +13,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import fragments
 from .quoting import check_identifier, literal
 
-ScalarValue = Union[str, int, bool, None]
+ScalarValue = str | int | bool | None
 Row = tuple[tuple[str, ScalarValue], ...]
 """An example row for a CHECK: column -> value pairs; values are bound as text or numbers."""
 
@@ -232,7 +232,7 @@ class IndexColumn(Node):
         return cls(
             expression=m.group("expr"),
             descending=(m.group("dir") or "").upper() == "DESC",
-            nulls=nulls.upper() if nulls else None,  # type: ignore[arg-type]
+            nulls=nulls.upper() if nulls else None,
         )
 
     @property
@@ -333,7 +333,7 @@ class Table(Node):
         return (self.primary_key.name if self.primary_key else None) or f"{self.name}_pkey"
 
     def constraint_names(self) -> list[str]:
-        names = [c.name for c in (*self.checks, *self.foreign_keys, *self.uniques)]
+        names = [c.name for c in self.checks] + [f.name for f in self.foreign_keys] + [u.name for u in self.uniques]
         return [self.pkey_name, *names] if self.primary_key else names
 
     @model_validator(mode="after")
@@ -417,7 +417,6 @@ class View(Node):
         return self
 
 
-SchemaObject = Union[Table, Index, Trigger, Function, View]
 
 
 class Schema(Node):
@@ -473,7 +472,9 @@ class Schema(Node):
         relations += [t.pkey_name for t in self.tables if t.primary_key]
         relations += [u.name for t in self.tables for u in t.uniques]
         if dup := _duplicates(relations):
-            raise DeclarationError(f"{what}: duplicate relation names {dup} (tables, views and indexes share one namespace)")
+            raise DeclarationError(
+                f"{what}: duplicate relation names {dup} (tables, views and indexes share one namespace)"
+            )
         if dup := _duplicates(f.name for f in self.functions):
             raise DeclarationError(f"{what}: duplicate function names {dup}")
         tables = {t.name: t for t in self.tables}
@@ -533,7 +534,7 @@ class Comment(Node):
     text: str
 
 
-PhaseItem = Union[Comment, Table, Index, Trigger, Function, View]
+PhaseItem = Comment | Table | Index | Trigger | Function | View
 
 
 class Phase(Node):
@@ -555,10 +556,9 @@ class Version(Node):
     name: str
     header: tuple[str, ...] = ()
     create_schema: bool = False
-    schema_: Schema = Field(alias="schema")
+    state: Schema
+    """The schema as it stands after this version."""
     phases: tuple[Phase, ...]
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     @field_validator("name")
     @classmethod

@@ -30,7 +30,7 @@ def _key(obj: m.PhaseItem, schema: m.Schema) -> tuple[str, str]:
     raise TypeError(obj)
 
 
-def schema_objects(schema: m.Schema) -> dict[tuple[str, str], m.PhaseItem]:
+def stateobjects(schema: m.Schema) -> dict[tuple[str, str], m.PhaseItem]:
     """Every object of a schema keyed by (kind, name); triggers by ``table.trigger``."""
     objects: dict[tuple[str, str], m.PhaseItem] = {}
     for table in schema.tables:
@@ -48,11 +48,11 @@ def schema_objects(schema: m.Schema) -> dict[tuple[str, str], m.PhaseItem]:
 
 def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r.Statement]:
     """Statements of a hand-declared version, checked against what it claims to add."""
-    schema = version.schema_
+    schema = version.state
     if previous is not None and previous.name != schema.name:
         raise PlanError(f"V{version.number}: schema {schema.name} follows schema {previous.name}")
-    before = schema_objects(previous) if previous is not None else {}
-    after = schema_objects(schema)
+    before = stateobjects(previous) if previous is not None else {}
+    after = stateobjects(schema)
     changed = sorted(k for k in before if k in after and before[k] != after[k])
     if changed:
         raise PlanError(

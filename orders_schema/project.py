@@ -94,13 +94,13 @@ def rendered_versions(project: Project) -> dict[str, str]:
             raise ProjectError(f"V{version.number} follows V{last}: version numbers must increase")
         statements = plan.baseline_statements(version, previous)
         files[version.filename] = RENDERER.script(statements, version.header)
-        previous, last = version.schema_, version.number
+        previous, last = version.state, version.number
     return files
 
 
 def released_schema(project: Project) -> m.Schema | None:
     """The schema the released versions leave (the last version's declared state)."""
-    return project.versions[-1].schema_ if project.versions else None
+    return project.versions[-1].state if project.versions else None
 
 
 def read_manifest(schema_dir: Path) -> dict[str, Any]:

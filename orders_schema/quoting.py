@@ -4,8 +4,8 @@ Every name and every value that reaches rendered SQL goes through :func:`ident`,
 or :func:`literal`. Nothing else in the package concatenates user text into SQL.
 
 The rules are PostgreSQL's own (``quote_ident`` / ``quote_literal``): an identifier stays bare only
-when it is lower case, starts with a letter or underscore, holds only letters, digits, ``_`` and
-``$``, and is not a keyword PostgreSQL reserves in any position. The test suite compares these
+when it is lower case ASCII, starts with a letter or underscore, holds only letters, digits and
+``_``, and is not a keyword PostgreSQL reserves in any position. The test suite compares these
 functions with the server's ``quote_ident()`` and ``quote_literal()`` on every keyword the server
 knows (``pg_get_keywords()``) and on hostile names.
 """
@@ -24,23 +24,23 @@ NON_UNRESERVED_KEYWORDS = frozenset(
     """
     all analyse analyze and any array as asc asymmetric authorization between bigint binary bit
     boolean both case cast char character check coalesce collate collation column concurrently
-    constraint create cross current_catalog current_date current_role current_schema current_time
-    current_timestamp current_user dec decimal default deferrable desc distinct do else end except
-    exists extract false fetch float for foreign freeze from full grant greatest group grouping
-    having ilike in initially inner inout int integer intersect interval into is isnull join
-    json json_array json_arrayagg json_exists json_object json_objectagg json_query json_scalar
-    json_serialize json_table json_value lateral leading least left like limit localtime
-    localtimestamp merge_action national natural nchar none normalize not notnull null nullif
-    numeric offset on only or order out outer overlaps overlay placing position precision primary
-    real references returning right row select session_user setof similar smallint some
+    constraint create cross current_catalog current_date current_role current_schema
+    current_time current_timestamp current_user dec decimal default deferrable desc distinct do
+    else end except exists extract false fetch float for foreign freeze from full grant greatest
+    group grouping having ilike in initially inner inout int integer intersect interval into is
+    isnull join json json_array json_arrayagg json_exists json_object json_objectagg json_query
+    json_scalar json_serialize json_table json_value lateral leading least left like limit
+    localtime localtimestamp merge_action national natural nchar none normalize not notnull null
+    nullif numeric offset on only or order out outer overlaps overlay placing position precision
+    primary real references returning right row select session_user setof similar smallint some
     substring symmetric system_user table tablesample then time timestamp to trailing treat trim
     true union unique user using values varchar variadic verbose when where window with
     xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot
     xmlserialize xmltable
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
-_BARE = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+_BARE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
 class IdentifierError(ValueError):

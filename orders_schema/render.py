@@ -404,8 +404,11 @@ class PostgresRenderer:
         fn = s.function
         head = "CREATE OR REPLACE FUNCTION" if s.or_replace else "CREATE FUNCTION"
         args = ", ".join(fn.arguments)
-        lines = [f"{head} {qualified(s.schema, fn.name)}({args})", f"RETURNS {fn.returns.upper()} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}"]
-        extras = []
+        lines = [
+            f"{head} {qualified(s.schema, fn.name)}({args})",
+            f"RETURNS {fn.returns.upper()} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
+        ]
+        extras: list[str] = []
         if fn.volatility != "VOLATILE":
             extras.append(fn.volatility)
         if fn.security_definer:

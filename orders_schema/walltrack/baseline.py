@@ -70,7 +70,7 @@ V1 = Version(
         "Stand-ins for tables earlier WallTrack stories created; only the columns V9 uses.",
     ),
     create_schema=True,
-    schema=SCHEMA_V1,
+    state=SCHEMA_V1,
     phases=(
         Phase(
             title="PHASE 1: TABLES V9 DEPENDS ON",

@@ -222,7 +222,7 @@ V9 = Version(
         "Purpose: Create orders table for order lifecycle management",
         "Version: V9",
     ),
-    schema=SCHEMA_V9,
+    state=SCHEMA_V9,
     phases=(
         Phase(title="PHASE 1: CREATE ORDERS TABLE", items=(ORDERS,)),
         Phase(

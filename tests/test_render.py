@@ -1,0 +1,170 @@
+"""Golden SQL: one statement object in, the exact text a DBA reads out. No database needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from orders_schema import model as m
+from orders_schema import render as r
+
+S = "walltrack"
+
+
+def sql(stmt: r.Statement) -> str:
+    return r.render(stmt)
+
+
+def table(*columns: m.Column, **kw: object) -> m.Table:
+    return m.Table(name="t", columns=columns, **kw)  # type: ignore[arg-type]
+
+
+def col(name: str = "a", type: m.SqlType = m.INTEGER, **kw: object) -> m.Column:
+    return m.Column(name=name, type=type, **kw)  # type: ignore[arg-type]
+
+
+def idx(*columns: str, **kw: object) -> r.CreateIndex:
+    return r.CreateIndex(S, "t", m.Index(name="i", columns=columns, **kw))  # type: ignore[arg-type]
+
+
+GOLDEN: list[tuple[r.Statement, str]] = [
+    # schema
+    (r.CreateSchema("walltrack"), "CREATE SCHEMA IF NOT EXISTS walltrack;"),
+    (r.CreateSchema("Wall Track", if_not_exists=False), 'CREATE SCHEMA "Wall Track";'),
+    # types
+    (r.AddColumn(S, "t", col("a", m.UUID)), "ALTER TABLE walltrack.t ADD COLUMN a UUID;"),
+    (r.AddColumn(S, "t", col("a", m.varchar(44))), "ALTER TABLE walltrack.t ADD COLUMN a VARCHAR(44);"),
+    (r.AddColumn(S, "t", col("a", m.TEXT)), "ALTER TABLE walltrack.t ADD COLUMN a TEXT;"),
+    (r.AddColumn(S, "t", col("a", m.SMALLINT)), "ALTER TABLE walltrack.t ADD COLUMN a SMALLINT;"),
+    (r.AddColumn(S, "t", col("a", m.BIGINT)), "ALTER TABLE walltrack.t ADD COLUMN a BIGINT;"),
+    (r.AddColumn(S, "t", col("a", m.BOOLEAN)), "ALTER TABLE walltrack.t ADD COLUMN a BOOLEAN;"),
+    (r.AddColumn(S, "t", col("a", m.decimal(20, 8))), "ALTER TABLE walltrack.t ADD COLUMN a DECIMAL(20, 8);"),
+    (r.AddColumn(S, "t", col("a", m.numeric(30, 12))), "ALTER TABLE walltrack.t ADD COLUMN a NUMERIC(30, 12);"),
+    (r.AddColumn(S, "t", col("a", m.numeric())), "ALTER TABLE walltrack.t ADD COLUMN a NUMERIC;"),
+    (r.AddColumn(S, "t", col("a", m.TIMESTAMPTZ)), "ALTER TABLE walltrack.t ADD COLUMN a TIMESTAMPTZ;"),
+    (r.AddColumn(S, "t", col("a", m.TIMESTAMP)), "ALTER TABLE walltrack.t ADD COLUMN a TIMESTAMP;"),
+    (r.AddColumn(S, "t", col("a", m.DATE)), "ALTER TABLE walltrack.t ADD COLUMN a DATE;"),
+    (r.AddColumn(S, "t", col("a", m.JSONB)), "ALTER TABLE walltrack.t ADD COLUMN a JSONB;"),
+    # columns: nullability and defaults
+    (r.AddColumn(S, "t", col("n", nullable=False, default="0")),
+     "ALTER TABLE walltrack.t ADD COLUMN n INTEGER NOT NULL DEFAULT 0;"),
+    (r.AddColumn(S, "t", col("s", m.TEXT, default=m.lit("it's"))),
+     "ALTER TABLE walltrack.t ADD COLUMN s TEXT DEFAULT 'it''s';"),
+    (r.AddColumn(S, "t", col("s", m.TEXT, default=m.lit("C:\\tmp"))),
+     "ALTER TABLE walltrack.t ADD COLUMN s TEXT DEFAULT E'C:\\\\tmp';"),
+    (r.AddColumn(S, "t", col("user", m.TEXT)), 'ALTER TABLE walltrack.t ADD COLUMN "user" TEXT;'),
+    (r.AddColumn(S, "t", col("Amount", m.TEXT)), 'ALTER TABLE walltrack.t ADD COLUMN "Amount" TEXT;'),
+    (r.DropColumn(S, "t", "a"), "ALTER TABLE walltrack.t DROP COLUMN a;"),
+    (r.AlterColumnType(S, "t", "a", m.BIGINT), "ALTER TABLE walltrack.t ALTER COLUMN a TYPE BIGINT;"),
+    (r.SetDefault(S, "t", "a", "1"), "ALTER TABLE walltrack.t ALTER COLUMN a SET DEFAULT 1;"),
+    (r.SetDefault(S, "t", "a", None), "ALTER TABLE walltrack.t ALTER COLUMN a DROP DEFAULT;"),
+    (r.SetNotNull(S, "t", "a", True), "ALTER TABLE walltrack.t ALTER COLUMN a SET NOT NULL;"),
+    (r.SetNotNull(S, "t", "a", False), "ALTER TABLE walltrack.t ALTER COLUMN a DROP NOT NULL;"),
+    # tables
+    (r.CreateTable(S, table(col("id", m.UUID, nullable=False, default="gen_random_uuid()"),
+                            primary_key=m.PrimaryKey(columns=("id",)))),
+     "CREATE TABLE walltrack.t (\n    id UUID PRIMARY KEY DEFAULT gen_random_uuid()\n);"),
+    (r.CreateTable(S, table(col("a"), col("b"), primary_key=m.PrimaryKey(columns=("a", "b"))), if_not_exists=True),
+     "CREATE TABLE IF NOT EXISTS walltrack.t (\n    a INTEGER,\n    b INTEGER,\n\n"
+     "    CONSTRAINT t_pkey PRIMARY KEY (a, b)\n);"),
+    (r.CreateTable(S, table(col("a"), checks=(m.Check(name="a_pos", expression="a > 0"),))),
+     "CREATE TABLE walltrack.t (\n    a INTEGER,\n\n    CONSTRAINT a_pos CHECK (a > 0)\n);"),
+    (r.CreateTable(S, table(col("a", m.TEXT), checks=(m.Check.one_of("t_a_check", "a", ["x", "y"]),))),
+     "CREATE TABLE walltrack.t (\n    a TEXT CONSTRAINT t_a_check CHECK (a IN ('x', 'y'))\n);"),
+    (r.CreateTable(S, table(col("a"), col("b", section="Group B"))),
+     "CREATE TABLE walltrack.t (\n    a INTEGER,\n\n    -- Group B\n    b INTEGER\n);"),
+    (r.CreateTable(S, table(col("a"), uniques=(m.Unique(name="t_a_key", columns=("a",)),))),
+     "CREATE TABLE walltrack.t (\n    a INTEGER,\n\n    CONSTRAINT t_a_key UNIQUE (a)\n);"),
+    (r.DropTable(S, "t"), "DROP TABLE IF EXISTS walltrack.t;"),
+    # constraints
+    (r.AddConstraint(S, "t", m.Check(name="c", expression="a > 0"), not_valid=True),
+     "ALTER TABLE walltrack.t\n    ADD CONSTRAINT c CHECK (a > 0) NOT VALID;"),
+    (r.AddConstraint(S, "t", m.ForeignKey(name="fk", columns=("p",), ref_table="p", ref_columns=("id",))),
+     "ALTER TABLE walltrack.t\n    ADD CONSTRAINT fk FOREIGN KEY (p) REFERENCES walltrack.p(id);"),
+    (r.AddConstraint(S, "t", m.ForeignKey(name="fk", columns=("p",), ref_table="other.p", ref_columns=("id",),
+                                          on_delete="CASCADE"), not_valid=True),
+     "ALTER TABLE walltrack.t\n    ADD CONSTRAINT fk FOREIGN KEY (p) REFERENCES other.p(id) "
+     "ON DELETE CASCADE NOT VALID;"),
+    (r.AddConstraint(S, "t", m.Unique(name="u", columns=("a", "b"))),
+     "ALTER TABLE walltrack.t\n    ADD CONSTRAINT u UNIQUE (a, b);"),
+    (r.ValidateConstraint(S, "t", "c"), "ALTER TABLE walltrack.t VALIDATE CONSTRAINT c;"),
+    (r.DropConstraint(S, "t", "c"), "ALTER TABLE walltrack.t DROP CONSTRAINT c;"),
+    (r.DropConstraint(S, "t", "c", if_exists=True), "ALTER TABLE walltrack.t DROP CONSTRAINT IF EXISTS c;"),
+    # indexes
+    (idx("a"), "CREATE INDEX i ON walltrack.t(a);"),
+    (idx("a", "b DESC"), "CREATE INDEX i ON walltrack.t(a, b DESC);"),
+    (idx("a DESC NULLS LAST"), "CREATE INDEX i ON walltrack.t(a DESC NULLS LAST);"),
+    (idx("a NULLS FIRST"), "CREATE INDEX i ON walltrack.t(a NULLS FIRST);"),
+    (idx("a", unique=True), "CREATE UNIQUE INDEX i ON walltrack.t(a);"),
+    (idx("a", method="brin"), "CREATE INDEX i ON walltrack.t USING brin(a);"),
+    (idx("a", where="a IS NOT NULL"), "CREATE INDEX i ON walltrack.t(a) WHERE a IS NOT NULL;"),
+    (idx("a", include=("b",)), "CREATE INDEX i ON walltrack.t(a) INCLUDE (b);"),
+    (idx("lower(a)"), "CREATE INDEX i ON walltrack.t((lower(a)));"),
+    (r.CreateIndex(S, "t", m.Index(name="i", columns=("a",)), if_not_exists=True, concurrently=True),
+     "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON walltrack.t(a);"),
+    (r.DropIndex(S, "i"), "DROP INDEX IF EXISTS walltrack.i;"),
+    (r.DropIndex(S, "i", concurrently=True), "DROP INDEX CONCURRENTLY IF EXISTS walltrack.i;"),
+    # functions, triggers, views
+    (r.CreateFunction(S, m.Function(name="f", body="\nBEGIN RETURN NEW; END;\n")),
+     "CREATE OR REPLACE FUNCTION walltrack.f()\nRETURNS TRIGGER AS $$\nBEGIN RETURN NEW; END;\n$$ LANGUAGE plpgsql;"),
+    (r.CreateFunction(S, m.Function(name="f", body="SELECT '$$'", returns="text", language="sql",
+                                    volatility="STABLE")),
+     "CREATE OR REPLACE FUNCTION walltrack.f()\nRETURNS TEXT AS $body$SELECT '$$'$body$ LANGUAGE sql\nSTABLE;"),
+    (r.CreateFunction(S, m.Function(name="f", body="BEGIN RETURN NEW; END;",
+                                    settings=(("search_path", "pg_catalog, walltrack"),))),
+     "CREATE OR REPLACE FUNCTION walltrack.f()\nRETURNS TRIGGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql\n"
+     "SET search_path = 'pg_catalog', 'walltrack';"),
+    (r.DropFunction(S, m.Function(name="f", body="x", arguments=("integer",))),
+     "DROP FUNCTION IF EXISTS walltrack.f(integer);"),
+    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="BEFORE", events=("UPDATE",), function="f")),
+     "CREATE TRIGGER trg\n    BEFORE UPDATE ON walltrack.t\n    FOR EACH ROW EXECUTE FUNCTION walltrack.f();"),
+    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("INSERT", "UPDATE"), function="f",
+                                       update_of=("status",), when="OLD.status IS DISTINCT FROM NEW.status")),
+     "CREATE TRIGGER trg\n    AFTER INSERT OR UPDATE OF status ON walltrack.t\n    FOR EACH ROW\n"
+     "    WHEN (OLD.status IS DISTINCT FROM NEW.status)\n    EXECUTE FUNCTION walltrack.f();"),
+    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("TRUNCATE",), function="f",
+                                       for_each="STATEMENT")),
+     "CREATE TRIGGER trg\n    AFTER TRUNCATE ON walltrack.t\n    FOR EACH STATEMENT EXECUTE FUNCTION walltrack.f();"),
+    (r.DropTrigger(S, "t", "trg"), "DROP TRIGGER IF EXISTS trg ON walltrack.t;"),
+    (r.CreateView(S, m.View(name="v", query="SELECT 1 AS one")),
+     "CREATE OR REPLACE VIEW walltrack.v AS\nSELECT 1 AS one;"),
+    (r.CreateView(S, m.View(name="v", query="SELECT 1 AS one;\n"), or_replace=False),
+     "CREATE VIEW walltrack.v AS\nSELECT 1 AS one;"),
+    (r.DropView(S, "v"), "DROP VIEW IF EXISTS walltrack.v;"),
+    # layout
+    (r.PhaseHeader("PHASE 1: X"), "-- " + "=" * 60 + "\n-- PHASE 1: X\n-- " + "=" * 60),
+    (r.CommentLine("two\nlines"), "-- two\n-- lines"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stmt", "expected"), GOLDEN, ids=[f"{type(s).__name__}-{i}" for i, (s, _) in enumerate(GOLDEN)]
+)
+def test_golden(stmt: r.Statement, expected: str) -> None:
+    assert sql(stmt) == expected
+
+
+def test_script_lays_out_phases_like_the_story() -> None:
+    text = r.RENDERER.script(
+        [r.PhaseHeader("PHASE 1: A"), r.CommentLine("first"), r.DropView(S, "a"), r.DropView(S, "b"),
+         r.CommentLine("second"), r.DropView(S, "c")],
+        header=("Title", "Version: V2"),
+    )
+    rule = "-- " + "=" * 60
+    assert text == (
+        f"-- Title\n-- Version: V2\n\n{rule}\n-- PHASE 1: A\n{rule}\n\n-- first\nDROP VIEW IF EXISTS walltrack.a;\n\n"
+        "DROP VIEW IF EXISTS walltrack.b;\n\n-- second\nDROP VIEW IF EXISTS walltrack.c;\n"
+    )
+
+
+def test_long_partial_index_breaks_over_three_lines() -> None:
+    stmt = idx("status", "next_retry_at", where="status = 'failed' AND next_retry_at IS NOT NULL AND x IS NULL")
+    assert sql(stmt) == (
+        "CREATE INDEX i\n    ON walltrack.t(status, next_retry_at)\n"
+        "    WHERE status = 'failed' AND next_retry_at IS NOT NULL AND x IS NULL;"
+    )
+
+
+def test_concurrent_statements_are_not_transactional() -> None:
+    assert not r.CreateIndex(S, "t", m.Index(name="i", columns=("a",)), concurrently=True).transactional
+    assert not r.DropIndex(S, "i", concurrently=True).transactional
+    assert r.CreateIndex(S, "t", m.Index(name="i", columns=("a",))).transactional
