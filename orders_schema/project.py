@@ -19,6 +19,7 @@ from typing import Any
 
 from . import model as m
 from . import plan
+from .behaviour import Behaviour
 from .render import RENDERER
 
 MANIFEST = "released.json"
@@ -37,6 +38,8 @@ class Project:
     ``queries``: the application's statements, each with the index that must serve it.
     ``synthetic_data``: SQL statements that fill the schema with realistic rows; ``%(rows)s`` is
     the number of rows of the main table (the tester loads them before EXPLAINing the queries).
+    ``behaviours``: what triggers promise (``TouchesOnUpdate``, ``AuditsChange``) and rows tables
+    must accept (``ValidRow``), from :mod:`orders_schema.behaviour`; the tester proves each one.
     """
 
     schema: m.Schema
@@ -44,6 +47,7 @@ class Project:
     schema_dir: Path = field(default_factory=lambda: Path("schema"))
     queries: tuple[m.Query, ...] = ()
     synthetic_data: tuple[str, ...] = ()
+    behaviours: tuple[Behaviour, ...] = ()
 
     def with_dir(self, schema_dir: Path) -> Project:
         return replace(self, schema_dir=schema_dir)
