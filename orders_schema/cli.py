@@ -11,7 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psycopg
+
 from . import project as p
+from .apply import ApplyError, ApplyRefused, migrate, undo_last, version_files
+from .diagram import mermaid
+from .lint import lint_text
 
 DEFAULT_PROJECT = "orders_schema.walltrack:PROJECT"
 
@@ -46,16 +51,101 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     proj = _project(args)
+    text = None
     for path in sorted(proj.schema_dir.glob(f"V{args.version}__*.sql")):
-        sys.stdout.write(path.read_text(encoding="utf-8"))
-        return 0
+        text = path.read_text(encoding="utf-8")
     files = p.rendered_versions(proj)
-    for name, text in files.items():
-        if name.startswith(f"V{args.version}__"):
-            sys.stdout.write(text)
-            return 0
-    known = ", ".join(n.split("__")[0] for n in files) or "none"
-    raise UsageError(f"no version {args.version} (known: {known})")
+    for name, rendered in files.items():
+        if text is None and name.startswith(f"V{args.version}__"):
+            text = rendered
+    if text is None:
+        known = ", ".join(f.path.name.split("__")[0] for f in version_files(proj.schema_dir)) or "none"
+        raise UsageError(f"no version {args.version} (known: {known})")
+    if args.plain:
+        sys.stdout.write(text)
+        return 0
+    for linted in lint_text(text):
+        print(linted.sql)
+        for hazard in linted.hazards:
+            print(f"    -- hazard {hazard}")
+        print()
+    return 0
+
+
+def _print_hazards(title: str, text: str) -> int:
+    print(f"== {title}")
+    count = 0
+    for linted in lint_text(text):
+        first = linted.sql.splitlines()[0]
+        print(f"  {first[:100]}")
+        for hazard in linted.hazards:
+            print(f"      {hazard}")
+            count += 1
+    return count
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    proj = _project(args)
+    result = p.generate(proj, args.name, dry_run=args.dry_run)
+    if result is None:
+        print("nothing to do: the head declarations match the released schema; nothing written")
+        return 0
+    for name in result.files:
+        verb = "would write" if args.dry_run else "wrote"
+        print(f"{verb} {proj.schema_dir / name}")
+    print()
+    for name in result.versions:
+        _print_hazards(name, result.files[name])
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    proj = _project(args)
+    files = version_files(proj.schema_dir)
+    if args.version is not None:
+        files = [f for f in files if f.number == args.version]
+    total = sum(_print_hazards(f.path.name, f.text) for f in files)
+    pending = p.generate(proj, "pending", dry_run=True) if p.released_schema(proj) is not None else None
+    if pending is not None:
+        print("\nchanges in the declarations that no version contains yet (orders-schema generate NAME):")
+        for name in pending.versions:
+            total += _print_hazards(f"(would be) {name}", pending.files[name])
+    print(f"\n{total} hazard(s)")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    proj = _project(args)
+    try:
+        applied = migrate(args.dsn, proj.schema_dir, target=args.target)
+    except psycopg.OperationalError as exc:
+        raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
+    except (ApplyError, ApplyRefused) as exc:
+        print(f"orders-schema apply: {exc}", file=sys.stderr)
+        return 1
+    for item in applied:
+        print(f"applied V{item.version}__{item.name} in {item.milliseconds} ms")
+    if not applied:
+        print("the database is up to date")
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    proj = _project(args)
+    try:
+        undone = undo_last(args.dsn, proj.schema_dir)
+    except psycopg.OperationalError as exc:
+        raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
+    except (ApplyError, ApplyRefused, psycopg.Error) as exc:
+        print(f"orders-schema undo: {exc}", file=sys.stderr)
+        return 1
+    print("undid " + ", ".join(f"V{v}" for v in undone))
+    return 0
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    sys.stdout.write(mermaid(_project(args).schema))
+    return 0
 
 
 def _version_number(text: str) -> int:
@@ -80,9 +170,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check", help="exit 0 iff schema/ matches the declarations and no released file was edited (CI gate)"
     ).set_defaults(func=cmd_check)
-    sql = sub.add_parser("sql", help="print version N for DBA review")
+    sql = sub.add_parser("sql", help="print version N for DBA review, each statement with its hazards")
     sql.add_argument("version", type=_version_number, metavar="N")
+    sql.add_argument("--plain", action="store_true", help="the file exactly as written, without hazards")
     sql.set_defaults(func=cmd_sql)
+    gen = sub.add_parser("generate", help="write the next version from the declarations' changes")
+    gen.add_argument("name", help="version name: lower-case letters, digits and _")
+    gen.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
+    gen.set_defaults(func=cmd_generate)
+    lint = sub.add_parser("lint", help="hazards of every statement: locks, rewrites, scans, data loss")
+    lint.add_argument("version", nargs="?", type=_version_number, metavar="N", help="only version N")
+    lint.set_defaults(func=cmd_lint)
+    app = sub.add_parser("apply", help="apply pending versions to a database, recorded in orders_schema.history")
+    app.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    app.add_argument("--target", type=_version_number, default=None, help="stop after version N")
+    app.set_defaults(func=cmd_apply)
+    undo = sub.add_parser("undo", help="run the down script of the last applied generated version(s)")
+    undo.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    undo.set_defaults(func=cmd_undo)
+    sub.add_parser("diagram", help="print a Mermaid ER diagram of the declarations").set_defaults(func=cmd_diagram)
     _extend(sub)
     return parser
 

@@ -15,8 +15,18 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 __all__ = [
-    "FragmentError", "TableRef", "exp", "in_list", "parse_expression", "parse_query", "referenced_columns",
+    "DIALECT",
+    "FragmentError",
+    "ParseError",
+    "TableRef",
+    "TokenError",
+    "exp",
+    "in_list",
+    "parse_expression",
+    "parse_query",
+    "referenced_columns",
     "referenced_tables",
+    "sqlglot",
 ]
 
 DIALECT = "postgres"

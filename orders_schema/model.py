@@ -138,6 +138,8 @@ class Column(Node):
     nullable: bool = True
     default: str | None = None
     section: str | None = None
+    renamed_from: str | None = None
+    """Declares a rename: the migration renames this column instead of dropping and adding it."""
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
@@ -293,6 +295,10 @@ class Trigger(Node):
     update_of: tuple[str, ...] = ()
     for_each: Literal["ROW", "STATEMENT"] = "ROW"
     when: str | None = None
+    referencing_old: str | None = None
+    """Name of the OLD transition table (statement-level AFTER triggers)."""
+    referencing_new: str | None = None
+    """Name of the NEW transition table (statement-level AFTER triggers)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Trigger:
@@ -305,6 +311,15 @@ class Trigger(Node):
             _fragment(fragments.parse_expression, self.when, f"trigger {self.name} WHEN")
             if self.for_each == "STATEMENT":
                 raise DeclarationError(f"trigger {self.name}: WHEN needs FOR EACH ROW")
+        if self.referencing_old or self.referencing_new:
+            if self.timing != "AFTER" or len(self.events) != 1 or self.update_of:
+                raise DeclarationError(
+                    f"trigger {self.name}: transition tables need an AFTER trigger on one event, without UPDATE OF"
+                )
+            if self.referencing_old and self.events[0] == "INSERT":
+                raise DeclarationError(f"trigger {self.name}: INSERT has no OLD transition table")
+            if self.referencing_new and self.events[0] == "DELETE":
+                raise DeclarationError(f"trigger {self.name}: DELETE has no NEW transition table")
         return self
 
 
@@ -317,6 +332,11 @@ class Table(Node):
     uniques: tuple[Unique, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    renamed_from: str | None = None
+    """Declares a rename: the migration renames this table instead of dropping and adding it."""
+    populate: str | None = None
+    """SQL run once when a migration adds this table to an existing database (e.g. a backfill of a
+    summary table); it runs after the table's triggers on other tables exist, in the same transaction."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:

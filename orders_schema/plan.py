@@ -4,12 +4,22 @@
   (idempotent creates, in the version's phases).
 * :func:`create_statements` creates a whole declared schema on an empty database; the tester
   uses it to read declarations back in PostgreSQL's stored form.
+* :func:`migration_plan` orders the changes of :mod:`orders_schema.diff` into online-safe
+  statements: a transactional part and an online part (CONCURRENTLY, VALIDATE).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
+from . import diff as d
+from . import fragments
 from . import model as m
 from . import render as r
+from .quoting import literal
+
+T = TypeVar("T", bound=d.Change)
 
 
 class PlanError(ValueError):
@@ -118,3 +128,204 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
         out.append(r.CreateTrigger(s, table.name, trigger))
     out += [r.CreateView(s, view, or_replace=False) for view in schema.views]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations: changes -> online-safe statements
+# ---------------------------------------------------------------------------------------------
+
+LOCK_TIMEOUT = "5s"
+
+
+class DestructiveChangeError(PlanError):
+    """A change that loses data and that the declarations did not explicitly allow."""
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """Statements of one generated version, split by how they must run.
+
+    ``transactional`` runs in one transaction (all or nothing). ``online`` runs outside a
+    transaction, statement by statement: CREATE/DROP INDEX CONCURRENTLY and VALIDATE CONSTRAINT
+    on tables that already hold data, so that no long lock is taken on them.
+    """
+
+    transactional: list[r.Statement]
+    online: list[r.Statement]
+
+    @property
+    def empty(self) -> bool:
+        return not self.transactional and not self.online
+
+
+_WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
+
+
+def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
+    """True when every value of ``old`` fits ``new`` unchanged."""
+    if (old.name, new.name) in _WIDENING:
+        return True
+    if old.name == new.name == "varchar":
+        return new.args[0] >= old.args[0]
+    numeric = {"numeric", "decimal"}
+    if old.name in numeric and new.name in numeric:
+        if not new.args:
+            return True
+        if not old.args:
+            return False
+        (op, os_), (np_, ns) = (*old.args, 0)[:2], (*new.args, 0)[:2]
+        return ns >= os_ and np_ - ns >= op - os_
+    return old == new
+
+
+def destructive(change: d.Change, schema: str) -> str | None:
+    """The allowance key a destructive change needs (``"drop column walltrack.orders.x"``), else None."""
+    if isinstance(change, d.DropTable):
+        return f"drop table {schema}.{change.table.name}"
+    if isinstance(change, d.DropColumn):
+        return f"drop column {schema}.{change.table}.{change.column.name}"
+    if isinstance(change, d.AlterColumn) and not is_widening(change.old.type, change.new.type):
+        return f"narrow column {schema}.{change.table}.{change.new.name}"
+    return None
+
+
+def _view_reads(view: m.View) -> set[str]:
+    return {ref.name for ref in fragments.referenced_tables(fragments.parse_query(view.query, view.name))}
+
+
+def _views_in_dependency_order(views: list[m.View]) -> list[m.View]:
+    """Views ordered so that each comes after the views it reads."""
+    names = {v.name for v in views}
+    ordered: list[m.View] = []
+    done: set[str] = set()
+    pending = list(views)
+    while pending:
+        progress = False
+        for view in list(pending):
+            if (_view_reads(view) & names) - done - {view.name} <= set():
+                ordered.append(view)
+                done.add(view.name)
+                pending.remove(view)
+                progress = True
+        if not progress:
+            raise PlanError(f"views {[v.name for v in pending]} depend on each other in a cycle")
+    return ordered
+
+
+def _dependent_views(schema: m.Schema, relations: set[str]) -> set[str]:
+    """Names of the views of ``schema`` that read any of ``relations``, directly or through other views."""
+    found: set[str] = set()
+    frontier = set(relations)
+    while frontier:
+        nxt = {v.name for v in schema.views if _view_reads(v) & frontier and v.name not in found}
+        found |= nxt
+        frontier = nxt
+    return found
+
+
+def migration_plan(
+    old: m.Schema, new: m.Schema, changes: list[d.Change], allow: tuple[str, ...] = ()
+) -> MigrationPlan:
+    """Order ``changes`` (from :func:`orders_schema.diff.diff`) into online-safe statements."""
+    s = new.name
+    refused = [key for c in changes if (key := destructive(c, s)) and key not in allow]
+    if refused:
+        raise DestructiveChangeError(
+            "refusing destructive change(s): " + "; ".join(refused)
+            + ". Declare each one in the project's allow_destructive to accept the data loss."
+        )
+    existing = {t.name for t in old.tables}
+    by_kind: dict[type, list[d.Change]] = {}
+    for change in changes:
+        by_kind.setdefault(type(change), []).append(change)
+
+    def of(kind: type[T]) -> list[T]:
+        return by_kind.get(kind, [])  # type: ignore[return-value]
+
+    # Views to drop first and create last: dropped or replaced views, and every view that reads a
+    # relation whose columns change shape (type, drop, rename) or a view being replaced.
+    reshaped = {c.table for c in of(d.AlterColumn) if c.old.type != c.new.type}
+    reshaped |= {c.table for c in of(d.DropColumn)} | {c.table for c in of(d.RenameColumn)}
+    reshaped |= {c.old for c in of(d.RenameTable)} | {c.table.name for c in of(d.DropTable)}
+    replaced = {c.old.name for c in of(d.ReplaceView)} | {c.view.name for c in of(d.DropView)}
+    to_drop = replaced | _dependent_views(old, reshaped | replaced)
+    old_views = {v.name: v for v in old.views}
+    new_views = {v.name: v for v in new.views}
+    recreate = [new_views[n] for n in to_drop if n in new_views] + [c.view for c in of(d.AddView)]
+
+    tx: list[r.Statement] = []
+    online: list[r.Statement] = []
+    for dtr in of(d.DropTrigger):
+        tx.append(r.DropTrigger(s, dtr.table, dtr.trigger.name))
+    for view in reversed(_views_in_dependency_order([old_views[n] for n in to_drop])):
+        tx.append(r.DropView(s, view.name))
+    for dcon in of(d.DropConstraint):
+        tx.append(r.DropConstraint(s, dcon.table, dcon.constraint.name, if_exists=True))
+    online_drops: dict[str, r.DropIndex] = {}
+    for didx in of(d.DropIndex):
+        if didx.table in existing and didx.table in {t.name for t in new.tables}:
+            online_drops[didx.index.name] = r.DropIndex(s, didx.index.name, concurrently=True)
+        elif didx.table not in {c.table.name for c in of(d.DropTable)}:
+            tx.append(r.DropIndex(s, didx.index.name))
+    for rt in of(d.RenameTable):
+        tx.append(r.RenameTable(s, rt.old, rt.new))
+    for rc in of(d.RenameColumn):
+        tx.append(r.RenameColumn(s, rc.table, rc.old, rc.new))
+    for fn in of(d.AddFunction):
+        tx.append(r.CreateFunction(s, fn.function, or_replace=False))
+    for rf in of(d.ReplaceFunction):
+        if rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns:
+            tx += [r.DropFunction(s, rf.old), r.CreateFunction(s, rf.new, or_replace=False)]
+        else:
+            tx.append(r.CreateFunction(s, rf.new, or_replace=True))
+    new_tables = [c.table for c in of(d.AddTable)]
+    for table in new_tables:
+        tx.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})))
+    for ac in of(d.AddColumn):
+        tx.append(r.AddColumn(s, ac.table, ac.column))
+    for alt in of(d.AlterColumn):
+        if alt.old.type != alt.new.type:
+            tx.append(r.AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
+        if d.normal(alt.old.default) != d.normal(alt.new.default):
+            tx.append(r.SetDefault(s, alt.table, alt.new.name, alt.new.default))
+        if alt.old.nullable != alt.new.nullable:
+            tx.append(r.SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
+    for table in new_tables:
+        tx += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
+        tx += [r.CreateIndex(s, table.name, idx) for idx in table.indexes]
+    for con in of(d.AddConstraint):
+        on_existing = con.table in existing and not isinstance(con.constraint, m.Unique)
+        tx.append(r.AddConstraint(s, con.table, con.constraint, not_valid=on_existing))
+        if on_existing:
+            online.append(r.ValidateConstraint(s, con.table, con.constraint.name))
+    # New indexes are built before old ones are dropped, so a query never loses its index; an
+    # index redefined under the same name has to be dropped first.
+    for idx in of(d.AddIndex):
+        if idx.table not in existing:
+            tx.append(r.CreateIndex(s, idx.table, idx.index))
+            continue
+        if idx.index.name in online_drops:
+            online.append(online_drops.pop(idx.index.name))
+        online.append(r.CreateIndex(s, idx.table, idx.index, concurrently=True, if_not_exists=True))
+    online += online_drops.values()
+    for view in _views_in_dependency_order(recreate):
+        tx.append(r.CreateView(s, view, or_replace=False))
+    for table in new_tables:
+        tx += [r.CreateTrigger(s, table.name, trg) for trg in table.triggers]
+    for trg in of(d.AddTrigger):
+        tx.append(r.CreateTrigger(s, trg.table, trg.trigger))
+    for table in new_tables:
+        if table.populate and old.tables:
+            tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
+    for dc in of(d.DropColumn):
+        tx.append(r.DropColumn(s, dc.table, dc.column.name))
+    for dt in of(d.DropTable):
+        tx.append(r.DropTable(s, dt.table.name))
+    for df in of(d.DropFunction):
+        tx.append(r.DropFunction(s, df.function))
+
+    if tx:
+        tx.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
+    if online:
+        online.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
+    return MigrationPlan(tx, online)

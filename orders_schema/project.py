@@ -17,10 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import diff, plan
 from . import model as m
-from . import plan
 from .behaviour import Behaviour
-from .render import RENDERER
+from .render import RENDERER, Statement
+
+NO_TRANSACTION_MARK = "-- orders-schema: no-transaction"
 
 MANIFEST = "released.json"
 VERSION_FILE = re.compile(r"V(?P<number>\d+)__(?P<name>[a-z0-9_]+)\.sql\Z")
@@ -47,6 +49,8 @@ class Project:
     schema_dir: Path = field(default_factory=lambda: Path("schema"))
     queries: tuple[m.Query, ...] = ()
     synthetic_data: tuple[str, ...] = ()
+    allow_destructive: tuple[str, ...] = ()
+    """Destructive changes ``generate`` may write, e.g. ``"drop column walltrack.orders.legacy"``."""
     behaviours: tuple[Behaviour, ...] = ()
 
     def with_dir(self, schema_dir: Path) -> Project:
@@ -103,8 +107,16 @@ def rendered_versions(project: Project) -> dict[str, str]:
 
 
 def released_schema(project: Project) -> m.Schema | None:
-    """The schema the released versions leave (the last version's declared state)."""
+    """The schema the released versions leave: the snapshot once versions were generated, else the
+    last hand-declared version's state."""
+    manifest = read_manifest(project.schema_dir)
+    if _generated(manifest) and manifest.get("schema"):
+        return m.Schema.model_validate(manifest["schema"])
     return project.versions[-1].state if project.versions else None
+
+
+def _generated(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in manifest.get("versions", []) if e.get("generated")]
 
 
 def read_manifest(schema_dir: Path) -> dict[str, Any]:
@@ -119,6 +131,7 @@ def read_manifest(schema_dir: Path) -> dict[str, Any]:
 
 
 def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
+    """The manifest for the declared versions' files, keeping every generated entry already recorded."""
     entries = []
     for name, text in files.items():
         match = VERSION_FILE.match(name)
@@ -126,10 +139,12 @@ def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
         entries.append(
             {"version": int(match["number"]), "name": match["name"], "file": name, "sha256": sha256(text)}
         )
+    existing = read_manifest(project.schema_dir)
+    entries += _generated(existing)
     snapshot = released_schema(project)
     return {
         "versions": entries,
-        "schema": snapshot.model_dump(mode="json", by_alias=True) if snapshot else None,
+        "schema": snapshot.model_dump(mode="json") if snapshot else None,
     }
 
 
@@ -174,6 +189,7 @@ def check(project: Project) -> list[str]:
     recorded = {e["file"]: e["sha256"] for e in manifest.get("versions", [])}
     on_disk = {p.name for p in project.schema_dir.glob("*.sql")} if project.schema_dir.exists() else set()
 
+    recorded.update({e["down"]: e["down_sha256"] for e in _generated(manifest) if e.get("down")})
     for name, sha in recorded.items():
         path = project.schema_dir / name
         if not path.exists():
@@ -193,19 +209,132 @@ def check(project: Project) -> list[str]:
             continue
         current = path.read_text(encoding="utf-8")
         if current != text:
-            diff = difflib.unified_diff(
+            delta = difflib.unified_diff(
                 text.splitlines(), current.splitlines(), f"{name} (declared)", f"{name} (on disk)", lineterm="", n=1
             )
-            problems.append(f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in diff))
+            problems.append(f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta))
     for name in sorted(on_disk - set(files) - set(recorded)):
         problems.append(f"{name}: in {project.schema_dir}/ but neither declared nor released")
-    expected_manifest = manifest_for(project, files)
-    if manifest.get("schema") != expected_manifest["schema"] and not problems:
+    expected = released_schema(project)
+    recorded_schema = manifest.get("schema")
+    stale = recorded_schema is None or expected is None or m.Schema.model_validate(recorded_schema) != expected
+    if stale and not problems:
         problems.append(f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
     released = released_schema(project)
-    if released is not None and released != project.schema:
+    pending = diff.diff(released, project.schema) if released is not None else []
+    if pending:
+        listed = ", ".join(sorted({_describe(c) for c in pending}))
         problems.append(
-            "the head declarations have changes that no version contains "
-            "(run `orders-schema generate NAME` to write the next version)"
+            f"the head declarations have {len(pending)} change(s) that no version contains ({listed}); "
+            "run `orders-schema generate NAME` to write the next version"
         )
     return problems
+
+
+def _describe(change: diff.Change) -> str:
+    kind = type(change).__name__
+    for attr in ("table", "column", "index", "constraint", "trigger", "function", "view", "new"):
+        value = getattr(change, attr, None)
+        if value is not None and hasattr(value, "name"):
+            return f"{kind} {value.name}"
+        if isinstance(value, str):
+            return f"{kind} {value}"
+    return kind
+
+
+# ---------------------------------------------------------------------------------------------
+# generate: the next version from the difference between the released schema and the head
+# ---------------------------------------------------------------------------------------------
+
+FLYWAY_NO_TRANSACTION = "executeInTransaction=false\n"
+DOWN_DIR = "down"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``generate`` wrote (or, with ``dry_run``, would write): file name -> text."""
+
+    files: dict[str, str]
+    changes: list[diff.Change]
+
+    @property
+    def versions(self) -> list[str]:
+        return [n for n in self.files if VERSION_FILE.match(n)]
+
+
+def _last_version(project: Project) -> int:
+    numbers = [e["version"] for e in read_manifest(project.schema_dir).get("versions", [])]
+    numbers += [v.number for v in project.versions]
+    return max(numbers, default=0)
+
+
+def _script(plan_part: list[Statement], header: list[str], no_transaction: bool) -> str:
+    lines = ([NO_TRANSACTION_MARK] if no_transaction else []) + [f"-- {h}".rstrip() for h in header]
+    return "\n".join(lines) + "\n\n" + RENDERER.script(plan_part)
+
+
+def generate(project: Project, name: str, dry_run: bool = False) -> Generated | None:
+    """Write the next version(s) and their down scripts; None when there is nothing to do.
+
+    Transactional changes go to ``V<n+1>__<name>.sql``. Statements that must not hold locks on
+    tables with data (CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT) go to
+    ``V<n+2>__<name>_online.sql``, marked no-transaction for ``apply`` (first line) and for Flyway
+    (``.sql.conf``). The down scripts under ``down/`` return the database to the released schema.
+    """
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ProjectError(f"version name {name!r}: use lower-case letters, digits and _ only")
+    released = released_schema(project)
+    if released is None:
+        raise ProjectError("nothing is released yet: declare a first version (see orders_schema.model.Version)")
+    problems = [p for p in check(project) if "no version contains" not in p]
+    if problems:
+        raise ProjectError("schema/ must pass `orders-schema check` before generating: " + problems[0])
+    changes = diff.diff(released, project.schema)
+    if not changes:
+        return None
+    up = plan.migration_plan(released, project.schema, changes, project.allow_destructive)
+    down = plan.migration_plan(
+        project.schema, released, diff.diff(project.schema, released), allow=_everything(project.schema, released)
+    )
+    number = _last_version(project)
+    files: dict[str, str] = {}
+    entries: list[dict[str, Any]] = []
+    parts = [(up.transactional, down.transactional, name, False), (up.online, down.online, f"{name}_online", True)]
+    parts = [p for p in parts if p[0]]
+    for up_part, _, part_name, online in parts:
+        number += 1
+        fname = f"V{number}__{part_name}.sql"
+        header = [f"{part_name}: generated by orders-schema from the declarations", f"Version: V{number}"]
+        if online:
+            header.append("Runs outside a transaction: CONCURRENTLY and VALIDATE hold no long lock on live tables.")
+            files[fname + ".conf"] = FLYWAY_NO_TRANSACTION
+        files[fname] = _script(up_part, header, online)
+        entries.append({"version": number, "name": part_name, "file": fname, "sha256": sha256(files[fname]),
+                        "generated": True, "transactional": not online})
+    # One down script per generation, attached to its last version: it undoes every part.
+    # The online part follows the no-transaction mark: `orders-schema undo` runs what precedes it
+    # in one transaction and the rest statement by statement.
+    down_text = RENDERER.script(down.transactional) if down.transactional else ""
+    if down.online:
+        down_text += f"\n{NO_TRANSACTION_MARK}\n" + RENDERER.script(down.online)
+    down_name = f"{DOWN_DIR}/U{entries[0]['version']}__{name}.sql"
+    files[down_name] = (
+        f"-- Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.\n"
+        "-- Destructive by design: it drops what those versions added.\n\n" + down_text
+    )
+    entries[-1]["down"] = down_name
+    entries[-1]["down_sha256"] = sha256(files[down_name])
+    if not dry_run:
+        manifest = read_manifest(project.schema_dir)
+        manifest["versions"] = [*manifest.get("versions", []), *entries]
+        manifest["schema"] = project.schema.model_dump(mode="json")
+        (project.schema_dir / DOWN_DIR).mkdir(parents=True, exist_ok=True)
+        for fname, text in files.items():
+            (project.schema_dir / fname).write_text(text, encoding="utf-8")
+        (project.schema_dir / MANIFEST).write_text(_dump(manifest), encoding="utf-8")
+    return Generated(files, changes)
+
+
+def _everything(new: m.Schema, old: m.Schema) -> tuple[str, ...]:
+    keys = [plan.destructive(c, new.name) for c in diff.diff(new, old)]
+    return tuple(k for k in keys if k)

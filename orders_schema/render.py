@@ -130,6 +130,29 @@ class DropTable(Statement):
 
 
 @dataclass(frozen=True)
+class RenameTable(Statement):
+    schema: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class RenameColumn(Statement):
+    schema: str
+    table: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class RunSql(Statement):
+    """Declared SQL run as part of a migration (``Table.populate``): a data backfill."""
+
+    sql: str
+    purpose: str
+
+
+@dataclass(frozen=True)
 class AddColumn(Statement):
     schema: str
     table: str
@@ -331,6 +354,15 @@ class PostgresRenderer:
     def _drop_table(self, s: DropTable) -> str:
         return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
 
+    def _rename_table(self, s: RenameTable) -> str:
+        return f"ALTER TABLE {qualified(s.schema, s.old)} RENAME TO {ident(s.new)};"
+
+    def _rename_column(self, s: RenameColumn) -> str:
+        return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
+
+    def _run_sql(self, s: RunSql) -> str:
+        return f"-- {s.purpose}\n{s.sql.strip().rstrip(';')};"
+
     def _alter(self, s: AddColumn | DropColumn | AlterColumnType | SetDefault | SetNotNull, action: str) -> str:
         return f"ALTER TABLE {qualified(s.schema, s.table)} {action};"
 
@@ -433,6 +465,10 @@ class PostgresRenderer:
             f"CREATE TRIGGER {ident(t.name)}",
             f"    {t.timing} {' OR '.join(events)} ON {qualified(s.schema, s.table)}",
         ]
+        transition = [f"OLD TABLE AS {ident(t.referencing_old)}"] if t.referencing_old else []
+        transition += [f"NEW TABLE AS {ident(t.referencing_new)}"] if t.referencing_new else []
+        if transition:
+            lines.append(f"    REFERENCING {' '.join(transition)}")
         call = f"EXECUTE FUNCTION {qualified(s.schema, t.function)}()"
         if t.when:
             lines += [f"    FOR EACH {t.for_each}", f"    WHEN ({t.when})", f"    {call};"]
