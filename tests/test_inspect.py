@@ -86,7 +86,7 @@ def test_every_declared_constraint_is_found_with_its_stored_definition(head: Cat
 
 
 def test_every_declared_index_is_found_with_its_stored_definition(head: Catalog) -> None:
-    expected = {}
+    expected: dict[str, tuple[str, bool, str | None, str | None]] = {}
     for table, index in HEAD.indexes():
         keys = ", ".join(k.expression + (" DESC" if k.descending else "") for k in index.columns)
         definition = f"CREATE INDEX {index.name} ON {S}.{table.name} USING btree ({keys})"
