@@ -93,11 +93,10 @@ def _lock(mode: str, target: str, note: str = "") -> Hazard:
 def lint_text(text: str) -> list[Linted]:
     """Every statement of a script with its hazards."""
     created: set[str] = set()
-    no_tx = text.startswith("-- orders-schema: no-transaction")
-    return [_classify(s, created, no_tx) for s in _split(text)]
+    return [_classify(s, created) for s in _split(text)]
 
 
-def _classify(stmt: _Stmt, created: set[str], no_tx: bool) -> Linted:
+def _classify(stmt: _Stmt, created: set[str]) -> Linted:
     w, t = stmt.words, stmt.tokens
     hazards: list[Hazard] = []
     head = " ".join(w[:4])
@@ -146,8 +145,6 @@ def _classify(stmt: _Stmt, created: set[str], no_tx: bool) -> Linted:
         hazards.append(_lock("ACCESS EXCLUSIVE", _name_after(w, t, "VIEW", ("IF", "EXISTS")), "the view only"))
     elif w[0] in ("INSERT", "UPDATE", "DELETE", "WITH"):
         hazards.append(Hazard("backfill", "writes data; runtime grows with the rows it reads"))
-    if no_tx and not any(h.kind == "no-transaction" for h in hazards) and w[0] != "SET":
-        hazards.append(Hazard("no-transaction", "runs in its own transaction (file is not atomic)"))
     return Linted(stmt.sql, tuple(hazards))
 
 
