@@ -155,7 +155,26 @@ def pending_versions(conn: psycopg.Connection, schema_dir: Path) -> list[Version
     return [f for f in files if f.number > last]
 
 
-def migrate(dsn: str, schema_dir: Path, target: int | None = None) -> list[Applied]:
+def _lock(conn: psycopg.Connection, wait_seconds: float) -> None:
+    """Take the appliers' advisory lock, waiting client-side.
+
+    A waiter must not sit inside a statement: CREATE INDEX CONCURRENTLY in the applier holding the
+    lock waits for every open transaction, including a backend blocked in pg_advisory_lock, which
+    would deadlock. So we poll pg_try_advisory_lock between short sleeps.
+    """
+    import time
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [LOCK_KEY]).fetchone()
+        if row and row[0]:
+            return
+        if time.monotonic() > deadline:
+            raise ApplyRefused(f"another apply has held the lock for over {wait_seconds:.0f} s; nothing was applied")
+        time.sleep(0.1)
+
+
+def migrate(dsn: str, schema_dir: Path, target: int | None = None, wait_seconds: float = 600) -> list[Applied]:
     """Apply every pending version up to ``target`` under an advisory lock; return what was applied.
 
     Each transactional file and its history row commit together. A no-transaction file runs
@@ -165,7 +184,7 @@ def migrate(dsn: str, schema_dir: Path, target: int | None = None) -> list[Appli
 
     applied: list[Applied] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [LOCK_KEY])
+        _lock(conn, wait_seconds)
         try:
             for file in pending_versions(conn, schema_dir):
                 if target is not None and file.number > target:
@@ -200,7 +219,7 @@ def undo_last(dsn: str, schema_dir: Path) -> list[int]:
 
     entries = read_manifest(schema_dir).get("versions", [])
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [LOCK_KEY])
+        _lock(conn, 600)
         try:
             history = _history(conn)
             if not history:

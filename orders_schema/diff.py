@@ -26,6 +26,8 @@ def normal(text: str | None) -> str | None:
         tree = fragments.sqlglot.parse_one(text, read=fragments.DIALECT)
     except (fragments.ParseError, fragments.TokenError):
         return " ".join(text.split())
+    while isinstance(tree, fragments.exp.Paren):
+        tree = tree.this
     return tree.sql(dialect=fragments.DIALECT, normalize=True, comments=False)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ def session_server(pg: str | None, workdir: Path) -> Iterator[tuple[ServerInfo, 
     finally:
         executor.stop()
         executor.clean_directory()
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 @dataclass

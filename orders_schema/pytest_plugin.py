@@ -19,6 +19,8 @@ Fixtures, cheapest first:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,13 +58,19 @@ def orders_schema_project(pytestconfig: pytest.Config) -> p.Project:
 
 
 @pytest.fixture(scope="session")
-def orders_schema_server(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServerInfo, int]]:
-    """The session's PostgreSQL server and its major version."""
+def orders_schema_server(pytestconfig: pytest.Config) -> Iterator[tuple[ServerInfo, int]]:
+    """The session's PostgreSQL server and its major version.
+
+    Its data directory lives outside pytest's basetemp: pytest removes old basetemp folders of
+    other runs, which must never include a running server's files.
+    """
     pg = pytestconfig.getoption("--orders-schema-pg") or os.environ.get("ORDERS_SCHEMA_PG") or None
-    with session_server(pg, tmp_path_factory.mktemp("orders-schema-pg")) as running:
-        yield running
+    workdir = Path(tempfile.mkdtemp(prefix="orders-schema-pytest-"))
+    try:
+        with session_server(pg, workdir) as running:
+            yield running
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,102 @@
+"""Table-driven diff tests: (from, to) -> the changes, each with its reverse. No database."""
+
+from __future__ import annotations
+
+import pytest
+
+from orders_schema import diff as d
+from orders_schema import model as m
+
+ID = m.Column(name="id", type=m.UUID, nullable=False)
+STATUS = m.Column(name="status", type=m.varchar(20), nullable=False, default="'pending'")
+T = m.Table(name="t", columns=(ID, STATUS), primary_key=m.PrimaryKey(columns=("id",)))
+FN = m.Function(name="f", body="BEGIN RETURN NEW; END;")
+V = m.View(name="v", query="SELECT id FROM s.t")
+BASE = m.Schema(name="s", tables=(T,), functions=(FN,), views=(V,))
+
+
+def with_table(**update: object) -> m.Schema:
+    return BASE.model_copy(update={"tables": (T.model_copy(update=update),)})
+
+
+def kinds(changes: list[d.Change]) -> list[str]:
+    return sorted(type(c).__name__ for c in changes)
+
+
+CASES: list[tuple[str, m.Schema, list[str]]] = [
+    ("nothing", BASE, []),
+    ("cosmetic default spelling", with_table(columns=(ID, STATUS.model_copy(update={"default": "  'pending' "}))), []),
+    ("add column", with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))), ["AddColumn"]),
+    ("drop column", with_table(columns=(ID,)), ["DropColumn"]),
+    ("rename column (declared)",
+     with_table(columns=(ID, STATUS.model_copy(update={"name": "state", "renamed_from": "status"}))),
+     ["RenameColumn"]),
+    ("rename not declared is drop + add",
+     with_table(columns=(ID, STATUS.model_copy(update={"name": "state"}))), ["AddColumn", "DropColumn"]),
+    ("type change", with_table(columns=(ID, STATUS.model_copy(update={"type": m.TEXT}))), ["AlterColumn"]),
+    ("default change", with_table(columns=(ID, STATUS.model_copy(update={"default": "'x'"}))), ["AlterColumn"]),
+    ("nullability change", with_table(columns=(ID, STATUS.model_copy(update={"nullable": True}))), ["AlterColumn"]),
+    ("add check", with_table(checks=(m.Check(name="c", expression="status <> ''"),)), ["AddConstraint"]),
+    ("add index", with_table(indexes=(m.Index(name="i", columns=("status",)),)), ["AddIndex"]),
+    ("add trigger", with_table(triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="f"),)),
+     ["AddTrigger"]),
+    ("add table", BASE.model_copy(update={"tables": (T, m.Table(name="u", columns=(ID,)))}), ["AddTable"]),
+    ("drop table", BASE.model_copy(update={"tables": (), "views": ()}), ["DropTable", "DropView"]),
+    ("function body",
+     BASE.model_copy(update={"functions": (FN.model_copy(update={"body": "BEGIN RETURN OLD; END;"}),)}),
+     ["ReplaceFunction"]),
+    ("function settings",
+     BASE.model_copy(update={"functions": (FN.model_copy(update={"settings": (("search_path", "pg_catalog"),)}),)}),
+     ["ReplaceFunction"]),
+    ("view query", BASE.model_copy(update={"views": (m.View(name="v", query="SELECT id, status FROM s.t"),)}),
+     ["ReplaceView"]),
+    ("view cosmetic", BASE.model_copy(update={"views": (m.View(name="v", query="select  id\nfrom s.t -- note"),)}), []),
+]
+
+
+@pytest.mark.parametrize(("case", "new", "want"), CASES, ids=[c[0] for c in CASES])
+def test_diff(case: str, new: m.Schema, want: list[str]) -> None:
+    assert kinds(d.diff(BASE, new)) == sorted(want)
+
+
+SYMMETRIC = [c for c in CASES if "rename" not in c[0]]
+
+
+@pytest.mark.parametrize(("case", "new", "want"), SYMMETRIC, ids=[c[0] for c in SYMMETRIC])
+def test_reverse_of_each_change_is_the_diff_back(case: str, new: m.Schema, want: list[str]) -> None:
+    forward = d.diff(BASE, new)
+    assert sorted(map(repr, (c.reverse() for c in forward))) == sorted(map(repr, d.diff(new, BASE)))
+
+
+def test_reverse_of_a_declared_rename_renames_back() -> None:
+    new = with_table(columns=(ID, STATUS.model_copy(update={"name": "state", "renamed_from": "status"})))
+    (change,) = d.diff(BASE, new)
+    assert change.reverse() == d.RenameColumn("t", "state", "status")
+
+
+def test_check_changed_in_meaning_is_drop_and_add() -> None:
+    old = with_table(checks=(m.Check(name="c", expression="status IN ('a', 'b')"),))
+    new = with_table(checks=(m.Check(name="c", expression="status IN ('a')"),))
+    assert kinds(d.diff(old, new)) == ["AddConstraint", "DropConstraint"]
+
+
+def test_check_changed_only_in_spelling_is_no_change() -> None:
+    old = with_table(checks=(m.Check(name="c", expression="status IN ('a', 'b')"),))
+    new = with_table(checks=(m.Check(name="c", expression="(status in ('a','b'))"),))
+    assert d.diff(old, new) == []
+
+
+def test_index_predicate_and_order_changes_are_seen() -> None:
+    old = with_table(indexes=(m.Index(name="i", columns=("status",), where="status <> 'x'"),))
+    for changed in (
+        m.Index(name="i", columns=("status",), where="status <> 'y'"),
+        m.Index(name="i", columns=("status DESC",), where="status <> 'x'"),
+        m.Index(name="i", columns=("status NULLS FIRST",), where="status <> 'x'"),
+        m.Index(name="i", columns=("status",), where="status <> 'x'", unique=True),
+    ):
+        assert kinds(d.diff(old, with_table(indexes=(changed,)))) == ["AddIndex", "DropIndex"], changed
+
+
+def test_diff_refuses_different_schemas() -> None:
+    with pytest.raises(ValueError, match="schema s"):
+        d.diff(BASE, BASE.model_copy(update={"name": "other"}))
