@@ -1,0 +1,283 @@
+"""A valid row for any declared table, derived from the declarations.
+
+Every constraint and trigger probe starts from a row the table accepts. :class:`RowFactory`
+derives one column by column:
+
+1. the project's :class:`~orders_schema.behaviour.ValidRow` for the table, when declared;
+2. columns with a DEFAULT and nullable columns are left out (the default, or NULL);
+3. a NOT NULL column without a default takes, in this order: the first allowed value of its
+   IN-list CHECK; a parent row's key when it belongs to a foreign key (the parent is inserted,
+   recursively, or an existing row is read for a table outside the declarations); a value from
+   the first ``accepts`` example of a CHECK that reads it; a value of its type (fresh and random
+   for key columns, so probes do not collide with rows already there).
+
+Rows are inserted with every name quoted by :mod:`orders_schema.quoting` and every value bound
+as a parameter. The factory only inserts; the caller owns the transaction (the checks roll it
+back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from .. import fragments
+from .. import model as m
+from ..behaviour import ValidRow
+from ..project import Project
+from ..quoting import qualified
+
+Values = dict[str, Any]
+
+TEXT_TYPES = frozenset({"text", "varchar"})
+MAX_PARENT_DEPTH = 8
+
+
+class RowError(RuntimeError):
+    """No valid row can be built for a table; the message says which declaration would help."""
+
+
+def q(*parts: str) -> str:
+    """A name quoted by :func:`~orders_schema.quoting.qualified`, for text with ``%s`` placeholders.
+
+    psycopg reads ``%`` as a placeholder, so a ``%`` inside a (quoted) name is doubled.
+    """
+    return qualified(*parts).replace("%", "%%")
+
+
+def query(text: str) -> sql.SQL:
+    """A statement assembled from names quoted by :func:`q`; values go as bound parameters."""
+    return sql.SQL(text)
+
+
+def text_length(column: m.Column) -> int | None:
+    """The length limit of a varchar column, None for text; only meaningful for text types."""
+    return column.type.args[0] if column.type.name == "varchar" else None
+
+
+def fits(column: m.Column, value: str) -> bool:
+    limit = text_length(column)
+    return limit is None or len(value) <= limit
+
+
+def key_columns(table: m.Table) -> set[str]:
+    """Columns of the primary key and of UNIQUE constraints and indexes (values must be fresh)."""
+    cols: set[str] = set(table.primary_key.columns if table.primary_key else ())
+    for uq in table.uniques:
+        cols |= set(uq.columns)
+    for index in table.indexes:
+        if index.unique:
+            cols |= {key.column for key in index.columns if key.column}
+    return cols
+
+
+def not_null(table: m.Table, column: m.Column) -> bool:
+    """NOT NULL as PostgreSQL enforces it: declared, or implied by the primary key."""
+    return not column.nullable or bool(table.primary_key and column.name in table.primary_key.columns)
+
+
+def check_columns(check: m.Check) -> set[str]:
+    return fragments.referenced_columns(fragments.parse_expression(check.expression, check.name))
+
+
+def split_table_name(schema: m.Schema, name: str) -> tuple[str, str]:
+    """``"t"`` or ``"s.t"`` -> (schema, table)."""
+    owner, _, table = name.rpartition(".")
+    return owner or schema.name, table
+
+
+def valid_rows(project: Project) -> dict[str, m.Row]:
+    """The project's ValidRow declarations by table name."""
+    return {b.table: b.values for b in project.behaviours if isinstance(b, ValidRow)}
+
+
+class RowFactory:
+    """Builds and inserts valid rows for the tables of one declared schema."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        schema: m.Schema,
+        valid: Mapping[str, m.Row] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.valid = dict(valid or {})
+        self.rng = rng or random.Random()
+        self.inserted: list[tuple[str, str, dict[str, Any]]] = []
+        """(schema, table, key) of every row inserted, in order (for cleanup after commits); the key
+        is the primary key's values, or ``{"ctid": ...}`` for a table without one."""
+
+    @classmethod
+    def for_project(cls, conn: psycopg.Connection, project: Project) -> RowFactory:
+        return cls(conn, project.schema, valid_rows(project))
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def values(self, table: m.Table, require: Iterable[str] = (), *, _depth: int = 0) -> Values:
+        """A row for ``table`` (column -> value); inserts parent rows that foreign keys need.
+
+        ``require``: columns that must hold a value even if nullable or defaulted-free NULL would do.
+        """
+        required = set(require)
+        row: Values = dict(self.valid.get(table.name, ()))
+        for column in table.columns:
+            if column.name in row:
+                continue
+            if column.name in required and column.default is not None and not self._in_fk(table, column):
+                continue  # the default gives it a value
+            if column.name in required or (not_null(table, column) and column.default is None):
+                self._fill(table, column, row, _depth)
+        return row
+
+    def _in_fk(self, table: m.Table, column: m.Column) -> bool:
+        return any(column.name in fk.columns for fk in table.foreign_keys)
+
+    def _fill(self, table: m.Table, column: m.Column, row: Values, depth: int) -> None:
+        allowed = self._allowed(table, column)
+        if allowed:
+            row[column.name] = allowed[0]
+            return
+        for fk in table.foreign_keys:
+            if column.name in fk.columns:
+                row.update(self.parent_key(table, fk, depth))
+                return
+        example = self._example(table, column)
+        if example is not None:
+            row[column.name] = example
+            return
+        row[column.name] = self.type_value(column, fresh=column.name in key_columns(table))
+
+    def _allowed(self, table: m.Table, column: m.Column) -> tuple[str, ...]:
+        for check in table.checks:
+            found = check.allowed_values()
+            if found and found[0] == column.name and found[1]:
+                return found[1]
+        return ()
+
+    def _example(self, table: m.Table, column: m.Column) -> m.ScalarValue:
+        for check in table.checks:
+            for example in check.accepts[:1]:
+                for name, value in example:
+                    if name == column.name and value is not None:
+                        return value
+        return None
+
+    def type_value(self, column: m.Column, *, fresh: bool = False) -> Any:
+        """A value of the column's type; ``fresh`` values are random (for key columns)."""
+        t = column.type
+        n = self.rng.getrandbits(30)
+        if t.name == "uuid":
+            return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+        if t.name in TEXT_TYPES:
+            value = f"p{n:08x}" if fresh else "probe"
+            limit = text_length(column)
+            return value[-limit:] if limit is not None else value
+        if t.name in ("smallint", "integer", "bigint"):
+            return 1 + n % 32_000 if fresh else 1
+        if t.name in ("decimal", "numeric"):
+            precision = t.args[0] if t.args else 30
+            scale = t.args[1] if len(t.args) > 1 else 0
+            if precision == scale:
+                return Decimal(1).scaleb(-scale)
+            return Decimal(1 + n % (10 ** min(precision - scale, 9) - 1)) if fresh else Decimal(1)
+        if t.name == "boolean":
+            return False
+        if t.name in ("timestamptz", "timestamp"):
+            when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(microseconds=n if fresh else 0)
+            return when if t.name == "timestamptz" else when.replace(tzinfo=None)
+        if t.name == "date":
+            return dt.date.today() - dt.timedelta(days=n % 10_000 if fresh else 0)
+        if t.name == "jsonb":
+            return Jsonb({"probe": n} if fresh else {})
+        raise RowError(f"column {column.name}: no value known for type {t.name}; declare a ValidRow")
+
+    # -- foreign keys -----------------------------------------------------------------------------
+
+    def parent_key(self, table: m.Table, fk: m.ForeignKey, depth: int = 0) -> Values:
+        """FK column -> value of an existing parent row (inserted by this factory when declared)."""
+        schema_name, parent_name = split_table_name(self.schema, fk.ref_table)
+        if schema_name == self.schema.name:
+            if depth >= MAX_PARENT_DEPTH:
+                raise RowError(
+                    f"table {table.name}: foreign keys nest deeper than {MAX_PARENT_DEPTH} tables "
+                    f"(a cycle through {fk.name}?); declare a ValidRow for it"
+                )
+            parent = self.schema.table(parent_name)
+            inserted = self.insert(parent, self.values(parent, fk.ref_columns, _depth=depth + 1))
+            return {col: inserted[ref] for col, ref in zip(fk.columns, fk.ref_columns, strict=True)}
+        cols = ", ".join(q(c) for c in fk.ref_columns)
+        nonnull = " AND ".join(f"{q(c)} IS NOT NULL" for c in fk.ref_columns)
+        found = self.conn.execute(
+            query(f"SELECT {cols} FROM {q(schema_name, parent_name)} WHERE {nonnull} LIMIT 1")
+        ).fetchone()
+        if found is None:
+            raise RowError(
+                f"table {table.name}: foreign key {fk.name} references {fk.ref_table}, which is not "
+                "declared in this schema and has no rows; declare a ValidRow for the table"
+            )
+        return dict(zip(fk.columns, found, strict=True))
+
+    def absent_key(self, table: m.Table, fk: m.ForeignKey) -> Values:
+        """FK column -> a fresh value that no parent row holds (probability of a clash ~2^-30)."""
+        return {c: self.type_value(table.column(c), fresh=True) for c in fk.columns}
+
+    # -- inserting --------------------------------------------------------------------------------
+
+    def insert(self, table: m.Table, values: Mapping[str, Any]) -> Values:
+        """INSERT the row and return it as stored (every column, plus ``ctid``)."""
+        target = q(self.schema.name, table.name)
+        if values:
+            names = ", ".join(q(c) for c in values)
+            marks = ", ".join("%s" for _ in values)
+            text = f"INSERT INTO {target} ({names}) VALUES ({marks}) RETURNING ctid, *"
+        else:
+            text = f"INSERT INTO {target} DEFAULT VALUES RETURNING ctid, *"
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query(text), list(values.values()))
+            row = cur.fetchone()
+        assert row is not None
+        keys = table.primary_key.columns if table.primary_key else ("ctid",)
+        self.inserted.append((self.schema.name, table.name, {k: row[k] for k in keys}))
+        return row
+
+    def insert_valid(self, table: m.Table, overrides: Mapping[str, Any] | None = None) -> Values:
+        """Insert a valid row (with ``overrides`` applied) and return it as stored."""
+        values = self.values(table, require=overrides or ())
+        values.update(overrides or {})
+        return self.insert(table, values)
+
+    def delete_inserted(self) -> list[str]:
+        """Delete every row this factory inserted, newest first; return the problems met.
+
+        Meant for rows that were committed (a rolled-back insert needs no cleanup). Rows are found
+        by primary key; a table without one by ``ctid`` (see :meth:`moved`).
+        """
+        problems: list[str] = []
+        for schema_name, table_name, key in reversed(self.inserted):
+            where = " AND ".join(f"{q(c) if c != 'ctid' else 'ctid'} = %s" for c in key)
+            text = f"DELETE FROM {q(schema_name, table_name)} WHERE {where}"
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(query(text), list(key.values()))
+            except psycopg.Error as exc:
+                problems.append(f"could not delete the probe row of {schema_name}.{table_name} ({key}): {exc}")
+        self.inserted.clear()
+        return problems
+
+    def moved(self, schema_name: str, table_name: str, old_ctid: Any, new_ctid: Any) -> None:
+        """Record that an UPDATE moved an inserted row of a table without primary key to ``new_ctid``."""
+        self.inserted = [
+            (s, t, {"ctid": new_ctid} if (s, t, k) == (schema_name, table_name, {"ctid": old_ctid}) else k)
+            for s, t, k in self.inserted
+        ]

@@ -1,0 +1,147 @@
+"""EXPLAIN cases on synthetic data: declared indexes serve their queries; a dropped index fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+
+from orders_schema.checks import explain, run_case, run_cases
+from orders_schema.harness import Databases
+from orders_schema.model import Query
+from orders_schema.project import Project
+
+ROWS = 20_000
+
+# Declared here so the engine is tested on its own; the project's queries are tested below too.
+TEST_QUERIES = (
+    Query(name="t_by_token", sql="SELECT id FROM walltrack.orders WHERE token_address = %(token)s",
+          example={"token": "Tok" + "0" * 37 + "042"}, uses_index="idx_orders_token"),
+    Query(name="t_by_position", sql="SELECT id FROM walltrack.orders WHERE position_id = %(p)s",
+          example={"p": "10c8bc67-ed22-f719-7341-bfe00a52a6d4"}, uses_index="idx_orders_position"),
+    Query(name="t_retry_due",
+          sql="SELECT id FROM walltrack.orders WHERE status = 'failed' AND next_retry_at IS NOT NULL "
+              "AND next_retry_at <= %(now)s ORDER BY next_retry_at LIMIT 10",
+          example={"now": "2000-01-01T00:00:00+00:00"}, uses_index="idx_orders_retry"),
+    Query(name="t_recent", sql="SELECT id FROM walltrack.orders ORDER BY created_at DESC LIMIT 20",
+          uses_index="idx_orders_created"),
+    Query(name="t_insert", sql="INSERT INTO walltrack.signals (id) VALUES (%(id)s)", example={"id": "x"}),
+)
+
+
+@pytest.fixture(scope="module")
+def loaded(dbs: Databases, orders_schema_project: Project) -> Iterator[str]:
+    """A clone of head holding ROWS synthetic orders (committed), loaded once for the module."""
+    name = dbs.clone("checks_explain_")
+    dsn = dbs.server.dsn(name)
+    with psycopg.connect(dsn) as conn:
+        explain.load_synthetic_data(conn, orders_schema_project, ROWS)
+        conn.commit()
+    yield dsn
+    dbs.drop(name)
+
+
+@pytest.fixture
+def loaded_db(loaded: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(loaded) as conn, conn.transaction(force_rollback=True):
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def project(orders_schema_project: Project) -> Project:
+    return replace(orders_schema_project, queries=TEST_QUERIES)
+
+
+PLAN: dict[str, Any] = {
+    "Node Type": "Limit",
+    "Plans": [
+        {"Node Type": "Sort", "Plans": [
+            {"Node Type": "Bitmap Heap Scan", "Relation Name": "orders", "Plans": [
+                {"Node Type": "BitmapOr", "Plans": [
+                    {"Node Type": "Bitmap Index Scan", "Index Name": "idx_a"},
+                    {"Node Type": "Bitmap Index Scan", "Index Name": "idx_b"},
+                    {"Node Type": "Bitmap Index Scan", "Index Name": "idx_a"},
+                ]},
+            ]},
+        ]},
+        {"Node Type": "Index Scan", "Index Name": "idx_c", "Relation Name": "signals", "Subplan Name": "InitPlan 1"},
+    ],
+}
+
+
+def test_the_plan_walker_finds_every_index_in_tree_order() -> None:
+    assert explain.plan_indexes(PLAN) == ["idx_a", "idx_b", "idx_c"]
+    assert explain.plan_summary(PLAN) == (
+        "Limit > Sort > Bitmap Heap Scan on orders > BitmapOr > Bitmap Index Scan using idx_a > "
+        "Bitmap Index Scan using idx_b > Bitmap Index Scan using idx_a > Index Scan using idx_c on signals"
+    )
+    assert explain.plan_indexes({"Node Type": "Seq Scan", "Relation Name": "orders"}) == []
+
+
+def test_only_queries_declaring_an_index_become_cases(project: Project) -> None:
+    assert [c.id for c in explain.cases(project)] == [
+        "explain:t_by_token", "explain:t_by_position", "explain:t_retry_due", "explain:t_recent",
+    ]
+    assert {c.needs for c in explain.cases(project)} == {"data"}
+
+
+def test_declared_indexes_serve_their_queries(loaded_db: psycopg.Connection, project: Project) -> None:
+    report = run_cases(loaded_db, explain.cases(project))
+    assert report.ok(), report.summary()
+    assert "Index Scan using idx_orders_token" in report.results[0].message
+
+
+def test_walltracks_own_queries_are_served_by_their_indexes(
+    loaded_db: psycopg.Connection, orders_schema_project: Project
+) -> None:
+    if not orders_schema_project.queries:
+        pytest.skip("the project declares no queries yet")
+    report = run_cases(loaded_db, explain.cases(orders_schema_project))
+    assert report.ok(), report.summary()
+
+
+def test_a_dropped_index_fails_naming_query_and_index(loaded_db: psycopg.Connection, project: Project) -> None:
+    loaded_db.execute("DROP INDEX walltrack.idx_orders_token")  # rolled back with the transaction
+    report = run_cases(loaded_db, explain.cases(project))
+    assert [r.id for r in report.failures] == ["explain:t_by_token"]
+    message = report.failures[0].message
+    assert "query t_by_token (declared to use index idx_orders_token)" in message
+    assert "the planner did not choose idx_orders_token; plan: " in message
+    assert "Seq Scan on orders" in message
+
+
+def test_an_index_the_declarations_do_not_have_fails(loaded_db: psycopg.Connection, project: Project) -> None:
+    typo = Query(name="typo", sql="SELECT 1", uses_index="idx_orders_tokens")
+    result = run_case(explain.cases(replace(project, queries=(typo,)))[0], loaded_db)
+    assert not result.ok
+    assert "no table of schema walltrack declares an index idx_orders_tokens" in result.message
+
+
+def test_unused_indexes_are_reported_not_failed(loaded_db: psycopg.Connection, project: Project) -> None:
+    usage = explain.index_usage(loaded_db, project)
+    assert usage.unused == (
+        "idx_orders_status", "idx_orders_signal", "idx_orders_active", "idx_orders_filled", "idx_orders_simulated",
+    )
+    assert usage.used_by["idx_orders_token"] == ("t_by_token",)
+    assert usage.plans["t_insert"] == "ModifyTable on signals > Result"
+    assert "Indexes no declared query uses (5):\n  - idx_orders_status" in usage.describe()
+
+
+def test_run_explain_loads_once_reports_progress_and_rolls_back(
+    orders_db: psycopg.Connection, project: Project
+) -> None:
+    steps: list[explain.LoadProgress] = []
+    start = time.perf_counter()
+    report = explain.run_explain(orders_db, project, rows=2_000, progress=steps.append)
+    assert report.ok(), report.summary()
+    assert [r.id for r in report.results] == [c.id for c in explain.cases(project)]
+    assert report.index_usage is not None and "idx_orders_status" in report.index_usage.unused
+    statements = len(project.synthetic_data) + len(project.schema.tables)
+    assert [s.step for s in steps] == list(range(1, statements + 1))
+    assert steps[-1].steps == statements and steps[-1].total_seconds <= time.perf_counter() - start
+    assert steps[-1].statement.startswith("ANALYZE walltrack.")
+    assert orders_db.execute("SELECT count(*) FROM walltrack.orders").fetchone() == (0,)
