@@ -293,22 +293,26 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         triggers = rows(_TRIGGERS)
         functions = rows(_FUNCTIONS)
 
-    by_table: dict[str, dict[str, list[Any]]] = {
-        r["name"]: {"columns": [], "constraints": [], "triggers": []}
-        for r in relations if r["kind"] in ("r", "p")
-    }
+    by_table: dict[str, dict[str, list[Any]]] = {}
+
+    def parts(table: str) -> dict[str, list[Any]]:
+        return by_table.setdefault(table, {"columns": [], "constraints": [], "triggers": []})
+
+    for r in relations:
+        if r["kind"] in ("r", "p"):
+            parts(r["name"])
     for r in columns:
-        by_table[r.pop("table")]["columns"].append(ColumnInfo(**r))
+        parts(r.pop("table"))["columns"].append(ColumnInfo(**r))
     for r in constraints:
         r["kind"], r["columns"] = _CONSTRAINT_KINDS[r["kind"]], tuple(r["columns"])
-        by_table[r.pop("table")]["constraints"].append(ConstraintInfo(**r))
+        parts(r.pop("table"))["constraints"].append(ConstraintInfo(**r))
     for r in triggers:
-        by_table[r.pop("table")]["triggers"].append(TriggerInfo(**r))
+        parts(r.pop("table"))["triggers"].append(TriggerInfo(**r))
     return Catalog(
         schema=schema,
         tables=tuple(
-            TableInfo(name, tuple(parts["columns"]), tuple(parts["constraints"]), tuple(parts["triggers"]))
-            for name, parts in by_table.items()
+            TableInfo(name, tuple(p["columns"]), tuple(p["constraints"]), tuple(p["triggers"]))
+            for name, p in sorted(by_table.items())
         ),
         indexes=tuple(IndexInfo(**r) for r in indexes),
         functions=tuple(
