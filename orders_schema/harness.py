@@ -63,6 +63,7 @@ def session_server(pg: str | None, workdir: Path) -> Iterator[tuple[ServerInfo, 
     )
     srv.make_reachable(workdir, srv.server_user())
     executor.start()
+    executor.wait_for_postgres()
     try:
         yield ServerInfo(host=str(sockdir), port=executor.port, bindir=bindir), srv.server_major(bindir)
     finally:
