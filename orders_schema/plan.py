@@ -145,6 +145,10 @@ class DestructiveChangeError(PlanError):
 class MigrationPlan:
     """Statements of one generated version, split by how they must run.
 
+    Every statement is re-runnable (IF [NOT] EXISTS, OR REPLACE, DROP ... IF EXISTS before ADD
+    CONSTRAINT and CREATE TRIGGER), so a version applies a second time without error; only a
+    declared rename cannot be repeated.
+
     ``transactional`` runs in one transaction (all or nothing). ``online`` runs outside a
     transaction, statement by statement: CREATE/DROP INDEX CONCURRENTLY and VALIDATE CONSTRAINT
     on tables that already hold data, so that no long lock is taken on them.
@@ -272,17 +276,18 @@ def migration_plan(
     for rc in of(d.RenameColumn):
         tx.append(r.RenameColumn(s, rc.table, rc.old, rc.new))
     for fn in of(d.AddFunction):
-        tx.append(r.CreateFunction(s, fn.function, or_replace=False))
+        tx.append(r.CreateFunction(s, fn.function, or_replace=True))
     for rf in of(d.ReplaceFunction):
         if rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns:
-            tx += [r.DropFunction(s, rf.old), r.CreateFunction(s, rf.new, or_replace=False)]
+            tx += [r.DropFunction(s, rf.old), r.CreateFunction(s, rf.new, or_replace=True)]
         else:
             tx.append(r.CreateFunction(s, rf.new, or_replace=True))
     new_tables = [c.table for c in of(d.AddTable)]
     for table in new_tables:
-        tx.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})))
+        bare = table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
+        tx.append(r.CreateTable(s, bare, if_not_exists=True))
     for ac in of(d.AddColumn):
-        tx.append(r.AddColumn(s, ac.table, ac.column))
+        tx.append(r.AddColumn(s, ac.table, ac.column, if_not_exists=True))
     for alt in of(d.AlterColumn):
         if alt.old.type != alt.new.type:
             tx.append(r.AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
@@ -291,11 +296,17 @@ def migration_plan(
         if alt.old.nullable != alt.new.nullable:
             tx.append(r.SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
     for table in new_tables:
-        tx += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
-        tx += [r.CreateIndex(s, table.name, idx) for idx in table.indexes]
+        for fk in table.foreign_keys:
+            tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
+        tx += [r.CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
     for con in of(d.AddConstraint):
         on_existing = con.table in existing and not isinstance(con.constraint, m.Unique)
-        tx.append(r.AddConstraint(s, con.table, con.constraint, not_valid=on_existing))
+        # DROP ... IF EXISTS first: PostgreSQL has no ADD CONSTRAINT IF NOT EXISTS, and every
+        # version must apply a second time without error.
+        tx += [
+            r.DropConstraint(s, con.table, con.constraint.name, if_exists=True),
+            r.AddConstraint(s, con.table, con.constraint, not_valid=on_existing),
+        ]
         if on_existing:
             online.append(r.ValidateConstraint(s, con.table, con.constraint.name))
     # New indexes are built before old ones are dropped, so a query never loses its index; an
@@ -309,16 +320,18 @@ def migration_plan(
         online.append(r.CreateIndex(s, idx.table, idx.index, concurrently=True, if_not_exists=True))
     online += online_drops.values()
     for view in _views_in_dependency_order(recreate):
-        tx.append(r.CreateView(s, view, or_replace=False))
+        tx.append(r.CreateView(s, view, or_replace=True))
     for table in new_tables:
-        tx += [r.CreateTrigger(s, table.name, trg) for trg in table.triggers]
+        for trg in table.triggers:
+            tx += [r.DropTrigger(s, table.name, trg.name, if_exists=True), r.CreateTrigger(s, table.name, trg)]
     for trg in of(d.AddTrigger):
+        tx.append(r.DropTrigger(s, trg.table, trg.trigger.name, if_exists=True))
         tx.append(r.CreateTrigger(s, trg.table, trg.trigger))
     for table in new_tables:
         if table.populate and old.tables:
             tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
     for dc in of(d.DropColumn):
-        tx.append(r.DropColumn(s, dc.table, dc.column.name))
+        tx.append(r.DropColumn(s, dc.table, dc.column.name, if_exists=True))
     for dt in of(d.DropTable):
         tx.append(r.DropTable(s, dt.table.name))
     for df in of(d.DropFunction):

@@ -157,6 +157,7 @@ class AddColumn(Statement):
     schema: str
     table: str
     column: m.Column
+    if_not_exists: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class DropColumn(Statement):
     schema: str
     table: str
     name: str
+    if_exists: bool = False
 
 
 @dataclass(frozen=True)
@@ -368,7 +370,7 @@ class PostgresRenderer:
 
     def _add_column(self, s: AddColumn) -> str:
         col = s.column
-        text = f"ADD COLUMN {ident(col.name)} {type_sql(col.type)}"
+        text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {type_sql(col.type)}"
         if not col.nullable:
             text += " NOT NULL"
         if col.default is not None:
@@ -376,7 +378,7 @@ class PostgresRenderer:
         return self._alter(s, text)
 
     def _drop_column(self, s: DropColumn) -> str:
-        return self._alter(s, f"DROP COLUMN {ident(s.name)}")
+        return self._alter(s, f"DROP COLUMN{' IF EXISTS' if s.if_exists else ''} {ident(s.name)}")
 
     def _alter_column_type(self, s: AlterColumnType) -> str:
         return self._alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}")

@@ -99,7 +99,7 @@ def test_generate_writes_a_transactional_and_an_online_version_and_settles(gener
     tx = (generated.schema_dir / "V2__changes.sql").read_text()
     assert "SET lock_timeout = '5s';" in tx and "CHECK (amount > 0) NOT VALID" in tx
     assert tx.index("DROP VIEW IF EXISTS shop.item_totals") < tx.index("DROP VIEW IF EXISTS shop.item_summary")
-    assert tx.index("CREATE VIEW shop.item_summary") < tx.index("CREATE VIEW shop.item_totals")
+    assert tx.index("CREATE OR REPLACE VIEW shop.item_summary") < tx.index("CREATE OR REPLACE VIEW shop.item_totals")
     assert p.generate(generated, "again") is None
     assert p.check(generated) == []
 
@@ -188,7 +188,7 @@ def test_destructive_changes_are_refused_unless_declared(tmp_path: Path) -> None
         ITEMS.model_copy(update={"columns": (ID, STATUS)}),)}), allow_destructive=("drop column shop.items.amount",))
     result = p.generate(allowed, "drop_amount")
     assert result is not None
-    assert "DROP COLUMN amount" in result.files["V2__drop_amount.sql"]
+    assert "DROP COLUMN IF EXISTS amount" in result.files["V2__drop_amount.sql"]
 
 
 def test_nothing_to_generate_writes_nothing(tmp_path: Path) -> None:

@@ -10,11 +10,9 @@ from ..project import Project
 from .baseline import V1
 from .behaviour import BEHAVIOURS
 from .queries import QUERIES
-from .story import SCHEMA_V9, V9
+from .head import HEAD
+from .story import V9
 from .synthetic import SYNTHETIC_DATA
-
-HEAD = SCHEMA_V9
-"""The head declarations: what the database must look like after the last version."""
 
 PROJECT = Project(
     schema=HEAD, versions=(V1, V9), queries=QUERIES, synthetic_data=SYNTHETIC_DATA, behaviours=BEHAVIOURS

@@ -86,16 +86,12 @@ ORDER_STATUS_COUNTS = Table(
         Column(name="order_count", type=BIGINT, nullable=False, default="0"),
     ),
     primary_key=PrimaryKey(columns=("is_simulated", "order_type", "status")),
-    checks=(
-        Check(name="order_status_counts_not_negative", expression="order_count >= 0",
-              accepts=({"is_simulated": False, "order_type": "entry", "status": "filled", "order_count": 0},),
-              rejects=({"is_simulated": False, "order_type": "entry", "status": "filled", "order_count": -1},)),
-    ),
     populate="""
 INSERT INTO walltrack.order_status_counts (is_simulated, order_type, status, order_count)
 SELECT is_simulated, order_type, status, count(*)
 FROM walltrack.orders
 GROUP BY is_simulated, order_type, status
+ON CONFLICT (is_simulated, order_type, status) DO NOTHING
 """,
 )
 
