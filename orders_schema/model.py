@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import fragments
 from .quoting import check_identifier, literal
@@ -31,6 +31,27 @@ class DeclarationError(ValueError):
 
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        """Build the object; a bad declaration raises :class:`DeclarationError` naming the object."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise DeclarationError(_explain(type(self).__name__, exc)) from None
+
+
+def _explain(kind: str, exc: ValidationError) -> str:
+    """pydantic's errors as one readable sentence: our own messages verbatim, others located."""
+    parts = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        if err.get("type") == "value_error":
+            parts.append(msg)
+        else:
+            where = f"{kind}.{loc}" if loc else kind
+            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
+    return "; ".join(parts)
 
 
 def _name(value: str, what: str) -> str:
@@ -605,13 +626,17 @@ class Query(Node):
 
     The repository executes ``sql`` as declared; the migration tester EXPLAINs it with
     ``example`` parameters on realistic data and asserts that ``uses_index`` serves it.
-    ``uses_index=None`` declares that no index is expected (e.g. an INSERT).
+    ``uses_index=None`` declares that no index is expected (e.g. an INSERT), unless
+    ``served_by_table`` names the small table that answers it.
     """
 
     name: str
     sql: str
     example: Row = ()
     uses_index: str | None = None
+    served_by_table: str | None = None
+    """For a query answered from a small table whose size does not grow with the data (a summary
+    kept by triggers): the tester asserts the plan reads that table and nothing else."""
 
     _v_example = field_validator("example", mode="before")(
         lambda value: tuple(sorted(value.items())) if isinstance(value, dict) else value

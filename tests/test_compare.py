@@ -406,11 +406,6 @@ def test_names_over_63_bytes_are_refused_naming_the_object(kind: str) -> None:
         OVERLONG[kind]()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model.py raises DeclarationError inside pydantic validators, so callers get pydantic's "
-    "ValidationError (a ValueError), not DeclarationError",
-)
 def test_names_over_63_bytes_raise_declaration_error() -> None:
     with pytest.raises(DeclarationError):
         OVERLONG["column"]()
