@@ -47,12 +47,19 @@ def test_every_case_passes_on_the_walltrack_head(
         orders_schema_project, orders_committed_dsn, empty_database=empty_database, commits=True, rows=20_000,
         progress=lambda p: lines.append(p.statement),
     )
-    assert report.ok(strict=True), report.summary()
-    assert {r.outcome for r in report.results} == {"passed"}
+    assert report.ok(), report.summary()
+    skipped = [r.id for r in report.with_outcome("skipped")]
+    assert all(r.startswith("migration:atomic:") for r in skipped), skipped  # only no-transaction files
     assert [r.id for r in report.results] == [c.id for c in _in_run_order(cases(orders_schema_project))]
     assert lines and report.index_usage is not None
     with psycopg.connect(orders_committed_dsn) as conn:
         for table in orders_schema_project.schema.tables:
+            if table.name == "order_status_counts":
+                # kept by a statement trigger of the head (the committing case deletes only its own
+                # rows); the probe's insert and delete must cancel out
+                left = conn.execute("SELECT coalesce(sum(order_count), 0) FROM walltrack.order_status_counts")
+                assert left.fetchone() == (0,)
+                continue
             row = conn.execute(f"SELECT count(*) FROM walltrack.{table.name}").fetchone()
             assert row == (0,), f"{table.name} kept probe rows"
 

@@ -48,9 +48,11 @@ def test_the_projects_files_pass_every_migration_case(on_empty: RunOnEmpty, orde
         "migration:apply-in-order", "migration:reapply", *(f"migration:atomic:{n}" for n in names)
     ]
     assert {c.needs for c in selected} == {"empty"}
+    online = {f"migration:atomic:{f.path.name}" for f in version_files(orders_schema_project.schema_dir)
+              if not f.transactional}
     for case in selected:
         result = on_empty(case)
-        assert result.outcome == "passed", result.message
+        assert result.outcome == ("skipped" if case.id in online else "passed"), result.message
 
 
 def test_a_file_that_does_not_apply_fails_naming_it(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from orders_schema import plan
 from orders_schema.behaviour import AuditsChange, Const, New, Old, TouchesOnUpdate, ValidRow
 from orders_schema.checks import Case, CaseResult, Report, cases, constraints, run_case, run_cases, triggers
+from orders_schema.checks.rows import RowFactory, RowRejected
 from orders_schema.harness import Databases
 from orders_schema.model import (
     BIGINT,
@@ -69,6 +71,10 @@ ORDERS = Table(
               rejects=({"qty": 0}, {"qty": -1})),
         Check(name="orders_discount_check", expression="discount <= price"),
         Check.one_of("orders_state_check", "state", ("new", "paid", "shipped")),
+        # The derived row (state by default 'new', note NULL) violates this one; the factory
+        # repairs the row with this check's own accepted example.
+        Check(name="orders_new_has_note", expression="state <> 'new' OR note IS NOT NULL",
+              accepts=({"note": "fresh"},), rejects=({"state": "new", "note": None},)),
     ),
     foreign_keys=(
         ForeignKey(name="orders_customer_fk", columns=("customer_id",), ref_table="customers", ref_columns=("id",)),
@@ -196,6 +202,30 @@ def test_the_derived_row_names_the_missing_valid_row_declaration(shop: psycopg.C
     assert "ValidRow(table='ranges'" in result.message
     # every case of the table explains the same root cause instead of a confusing probe failure
     assert "ValidRow" in run_case(one(bare, "not-null:ranges.lo"), shop).message
+
+
+def test_a_row_rejected_by_a_check_is_repaired_with_that_checks_example(shop: psycopg.Connection) -> None:
+    factory = RowFactory.for_project(shop, PROJECT)
+    derived = factory.values(ORDERS)
+    assert "note" not in derived and (derived["qty"], derived["price"]) == (1, Decimal(1))
+    assert factory.valid(ORDERS)["note"] == "fresh"
+    with pytest.raises(RowRejected, match="orders_new_has_note"):
+        factory.valid(ORDERS, {"note": None})  # an override is never repaired away
+    # only the parents are recorded for cleanup: the trial inserts were rolled back
+    assert {table for _, table, _ in factory.inserted} == {"customers"}
+    result = run_case(one(PROJECT, "row:orders"), shop)
+    assert result.ok and "note = 'fresh'" in result.message
+
+
+def test_a_check_accepting_outsiders_fails_listing_them(shop: psycopg.Connection) -> None:
+    shop.execute("ALTER TABLE shop.customers DROP CONSTRAINT customers_tier_check")
+    shop.execute(
+        "ALTER TABLE shop.customers ADD CONSTRAINT customers_tier_check CHECK (lower(trim(tier)) IN ('basic', 'gold'))"
+    )
+    result = run_case(one(PROJECT, "check:customers.customers_tier_check"), shop)
+    assert not result.ok
+    for shown in ("tier = 'BASIC'", "tier = 'gold '", "tier = ' gold'"):
+        assert f"{shown} was accepted; expected it to fail with 23514 (check_violation)" in result.message
 
 
 def test_a_dropped_foreign_key_fails_naming_it(shop: psycopg.Connection) -> None:

@@ -12,6 +12,14 @@ For each table of the head schema:
     one character, and a random word (outsiders that do not fit the column's length are left out,
     since varchar silently trims trailing spaces and rejects long values with another SQLSTATE).
     Any CHECK also runs its declared ``accepts`` / ``rejects`` example rows.
+    PostgreSQL evaluates a table's CHECKs in name order, so a probe row may be stopped by another
+    CHECK tying the probed column to others (``order_type = 'exit'`` needs ``side = 'sell'``). The
+    row is then settled (:meth:`~orders_schema.checks.rows.RowFactory.settle`): one of the other
+    CHECK's ``accepts`` examples that agrees with the probed values is laid over it. An outsider
+    that another *declared* CHECK rejects counts as rejected (it cannot get in; whether this very
+    constraint exists is the structure comparison's business). An allowed value that no declared
+    example lets through is reported as a **warning** naming the example to declare: nothing shows
+    the database is wrong, but nothing shows the value inserts either.
     A CHECK that is not an IN-list and declares no examples is a **warning** ("no examples
     declared"), not a failure: the structure comparison already proves the constraint exists with
     its declared definition, so nothing is wrong with the database; what is missing is evidence
@@ -29,7 +37,7 @@ itself runs in a transaction that :func:`orders_schema.checks.run_case` rolls ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,8 +47,8 @@ import psycopg
 from .. import model as m
 from ..project import Project
 from ..quoting import literal
-from . import Case, CheckResult, failed, verdict, warning
-from .rows import TEXT_TYPES, RowError, RowFactory, fits, not_null, split_table_name
+from . import Case, CheckResult, failed, passed, verdict, warning
+from .rows import TEXT_TYPES, RowError, RowFactory, RowRejected, fits, not_null
 
 SQLSTATE_NAMES = {
     "23502": "not_null_violation",
@@ -54,14 +62,26 @@ SQLSTATE_NAMES = {
 class Probe:
     """One insert and what must happen: ``expect=None`` inserts, else that SQLSTATE from ``constraint``.
 
-    ``column`` (for 23502) is the column PostgreSQL must name.
+    ``fixed``: the columns the probe is about; settling the row for other CHECKs never changes
+    them. ``column`` (for 23502) is the column PostgreSQL must name.
     """
 
     description: str
     values: Mapping[str, Any]
+    fixed: frozenset[str]
     expect: str | None = None
     constraint: str | None = None
     column: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one probe showed: ``problem`` fails the case, ``unproven`` makes it a warning."""
+
+    problem: str | None = None
+    unproven: str | None = None
+    by_other: bool = False
+    """A rejection that another declared CHECK made first."""
 
 
 def attempt(conn: psycopg.Connection, action: Callable[[], object]) -> psycopg.Error | None:
@@ -79,42 +99,63 @@ def describe_error(exc: psycopg.Error) -> str:
     return f"{diag.sqlstate or type(exc).__name__} {diag.message_primary or exc}"
 
 
-def judge(probe: Probe, error: psycopg.Error | None) -> str | None:
-    """None when the probe behaved as expected, else what went wrong."""
-    if probe.expect is None:
-        if error is None:
-            return None
-        return f"{probe.description} was rejected ({describe_error(error)}); expected it to insert"
-    want = f"{probe.expect} ({SQLSTATE_NAMES.get(probe.expect, '?')})"
+def judge(probe: Probe, error: psycopg.Error | None, declared_checks: Collection[str] = ()) -> Finding:
+    """What the probe's outcome means, given the table's declared CHECK names."""
     if error is None:
-        return f"{probe.description} was accepted; expected it to fail with {want}"
+        if probe.expect is None:
+            return Finding()
+        want = f"{probe.expect} ({SQLSTATE_NAMES.get(probe.expect, '?')})"
+        return Finding(f"{probe.description} was accepted; expected it to fail with {want}")
     diag = error.diag
+    other = diag.constraint_name if diag.sqlstate == "23514" else None
+    if other == probe.constraint or other not in declared_checks:
+        other = None  # stopped by the constraint under test, or by something the declarations lack
+    if probe.expect is None:
+        if other is not None and probe.constraint is not None:
+            return Finding(
+                unproven=f"{probe.description}: no row with it gets past {other}; declare an accepts example "
+                f"of {other} that agrees with it so the tester can build one"
+            )
+        return Finding(f"{probe.description} was rejected ({describe_error(error)}); expected it to insert")
+    want = f"{probe.expect} ({SQLSTATE_NAMES.get(probe.expect, '?')})"
     if diag.sqlstate != probe.expect:
-        return f"{probe.description} failed with {describe_error(error)}; expected {want}"
+        return Finding(f"{probe.description} failed with {describe_error(error)}; expected {want}")
+    if other is not None:
+        return Finding(by_other=True)
     if probe.constraint is not None and diag.constraint_name != probe.constraint:
-        return (
+        return Finding(
             f"{probe.description} was rejected by {diag.constraint_name or 'another rule'} "
             f"({describe_error(error)}); expected {probe.constraint} to reject it"
         )
     if probe.column is not None and diag.column_name != probe.column:
-        return f"{probe.description} failed on column {diag.column_name}; expected column {probe.column}"
-    return None
-
-
-def _inserter(factory: RowFactory, table: m.Table, values: Mapping[str, Any]) -> Callable[[], object]:
-    return lambda: factory.insert(table, values)
+        return Finding(f"{probe.description} failed on column {diag.column_name}; expected column {probe.column}")
+    return Finding()
 
 
 def run_probes(
-    conn: psycopg.Connection, factory: RowFactory, table: m.Table, probes: list[Probe]
-) -> list[str]:
-    """Insert every probe in its own savepoint; return the problems."""
-    problems = []
+    conn: psycopg.Connection, factory: RowFactory, table: m.Table, probes: list[Probe], target: str | None = None
+) -> list[Finding]:
+    """Try every probe (settled for CHECKs other than ``target``) in rolled-back savepoints."""
+    declared = {c.name for c in table.checks}
+    findings = []
     for probe in probes:
-        problem = judge(probe, attempt(conn, _inserter(factory, table, probe.values)))
-        if problem:
-            problems.append(problem)
-    return problems
+        _, error = factory.settle(table, probe.values, probe.fixed, target)
+        findings.append(judge(probe, error, declared))
+    return findings
+
+
+def outcome(subject: str, findings: list[Finding], done: str) -> CheckResult:
+    """Failed if any probe found a problem, a warning if some proved nothing, else passed."""
+    problems = [f.problem for f in findings if f.problem]
+    unproven = [f.unproven for f in findings if f.unproven]
+    if problems:
+        return verdict(subject, problems + unproven, done)
+    others = sum(f.by_other for f in findings)
+    note = f" ({others} of them stopped first by another declared CHECK)" if others else ""
+    if unproven:
+        shown = "\n".join(f"  - {u}" for u in unproven)
+        return warning(f"{subject}: {len(unproven)} of {len(findings)} probes could not be built:\n{shown}")
+    return passed(f"{subject}: {done}{note}")
 
 
 def _show(column: str, value: Any) -> str:
@@ -122,6 +163,10 @@ def _show(column: str, value: Any) -> str:
     if value is None or isinstance(value, (str, int, bool, Decimal)):
         return f"{column} = {literal(value)}"
     return f"{column} = {literal(str(value))}"
+
+
+def _keys(row: m.Row) -> frozenset[str]:
+    return frozenset(k for k, _ in row)
 
 
 def _row_text(row: m.Row) -> str:
@@ -140,18 +185,17 @@ class _TableCase:
         factory = RowFactory.for_project(conn, self.project)
         try:
             with conn.transaction():  # parent rows stay (until the case's rollback); probes need them
-                base = factory.values(self.table)
+                base = factory.valid(self.table)
+        except RowRejected as exc:
+            return failed(
+                f"table {self.qualified}: the derived valid row ({_row_text(tuple(exc.values.items()))}) was "
+                f"rejected: {describe_error(exc.error)}. Declare accepts=(...) examples on that CHECK, or a "
+                f"ValidRow(table={self.table.name!r}, values={{...}}) in the project's behaviours"
+            )
         except RowError as exc:
             return failed(f"table {self.qualified}: cannot derive a valid row: {exc}")
         except psycopg.Error as exc:
             return failed(f"table {self.qualified}: inserting a parent row failed: {describe_error(exc)}")
-        error = attempt(conn, lambda: factory.insert(self.table, base))
-        if error is not None:
-            return failed(
-                f"table {self.qualified}: the derived valid row ({_row_text(tuple(base.items()))}) was "
-                f"rejected: {describe_error(error)}. Declare a ValidRow(table={self.table.name!r}, "
-                "values={...}) in the project's behaviours"
-            )
         return factory, base
 
     @property
@@ -180,8 +224,10 @@ def not_null_case(project: Project, table: m.Table, column: m.Column) -> Case:
         if isinstance(started, CheckResult):
             return started
         factory, base = started
-        probe = Probe(f"{column.name} = NULL", {**base, column.name: None}, "23502", column=column.name)
-        return verdict(
+        probe = Probe(
+            f"{column.name} = NULL", {**base, column.name: None}, frozenset({column.name}), "23502", column=column.name
+        )
+        return outcome(
             f"NOT NULL {tc.qualified}.{column.name}", run_probes(conn, factory, table, [probe]), "NULL rejected"
         )
 
@@ -214,16 +260,21 @@ def check_case(project: Project, table: m.Table, check: m.Check) -> Case:
         if in_list is not None:
             col_name, allowed = in_list
             column = table.column(col_name)
-            probes += [Probe(_show(col_name, v), {**base, col_name: v}) for v in allowed]
+            fixed = frozenset({col_name})
+            probes += [Probe(_show(col_name, v), {**base, col_name: v}, fixed, constraint=check.name) for v in allowed]
             if column.type.name in TEXT_TYPES:
                 word = f"zq{factory.rng.getrandbits(24):06x}"
                 rejected = outsiders(column, allowed, word)
-                probes += [Probe(_show(col_name, v), {**base, col_name: v}, "23514", check.name) for v in rejected]
+                probes += [
+                    Probe(_show(col_name, v), {**base, col_name: v}, fixed, "23514", check.name) for v in rejected
+                ]
                 done.append(f"{len(allowed)} allowed values insert, {len(rejected)} outsiders rejected")
             else:
                 done.append(f"{len(allowed)} allowed values insert")
-        probes += [Probe(_row_text(row), {**base, **dict(row)}) for row in check.accepts]
-        probes += [Probe(_row_text(row), {**base, **dict(row)}, "23514", check.name) for row in check.rejects]
+        for row in check.accepts:
+            probes.append(Probe(_row_text(row), {**base, **dict(row)}, _keys(row), constraint=check.name))
+        for row in check.rejects:
+            probes.append(Probe(_row_text(row), {**base, **dict(row)}, _keys(row), "23514", check.name))
         if check.accepts or check.rejects:
             done.append(f"{len(check.accepts)} accepted and {len(check.rejects)} rejected examples behave")
         subject = f"CHECK {check.name} on {tc.qualified} ({check.expression})"
@@ -232,7 +283,7 @@ def check_case(project: Project, table: m.Table, check: m.Check) -> Case:
                 f"{subject}: no examples declared, so nothing shows that the check accepts valid rows "
                 "and rejects invalid ones; declare accepts=(...) and rejects=(...) example rows"
             )
-        return verdict(subject, run_probes(conn, factory, table, probes), "; ".join(done))
+        return outcome(subject, run_probes(conn, factory, table, probes, target=check.name), "; ".join(done))
 
     return Case(f"check:{table.name}.{check.name}", run, description=check.expression)
 
@@ -252,17 +303,15 @@ def foreign_key_case(project: Project, table: m.Table, fk: m.ForeignKey) -> Case
         except (RowError, psycopg.Error) as exc:
             return failed(f"{subject}: cannot find or insert a parent row: {exc}")
         absent = factory.absent_key(table, fk)
+        fixed = frozenset(fk.columns)
         probes = [
-            Probe(f"a row referencing an existing parent ({_row_text(tuple(present.items()))})", {**base, **present}),
-            Probe(
-                f"a row referencing a missing parent ({_row_text(tuple(absent.items()))})",
-                {**base, **absent},
-                "23503",
-                fk.name,
-            ),
+            Probe(f"a row referencing an existing parent ({_row_text(tuple(present.items()))})", {**base, **present},
+                  fixed),
+            Probe(f"a row referencing a missing parent ({_row_text(tuple(absent.items()))})", {**base, **absent},
+                  fixed, "23503", fk.name),
         ]
-        problems = run_probes(conn, factory, table, probes)
-        return verdict(subject, problems, "existing parent accepted, missing parent rejected")
+        findings = run_probes(conn, factory, table, probes)
+        return outcome(subject, findings, "existing parent accepted, missing parent rejected")
 
     return Case(f"fk:{table.name}.{fk.name}", run, description=f"{fk.columns} -> {fk.ref_table}{fk.ref_columns}")
 
@@ -278,13 +327,14 @@ def unique_case(project: Project, table: m.Table, name: str, columns: tuple[str,
         subject = f"UNIQUE {name} on {tc.qualified} ({', '.join(columns)})"
         try:
             with conn.transaction():  # kept until the case's rollback: the duplicate needs it
-                first = factory.insert(table, factory.values(table, require=columns))
-                second = factory.values(table, require=columns)
+                first = factory.insert(table, factory.valid(table, require=columns))
+                second = factory.valid(table, require=columns)
         except (psycopg.Error, RowError) as exc:
             return failed(f"{subject}: the first row did not insert: {exc}")
         key = {c: first[c] for c in columns}
-        probe = Probe(f"a second row with the same {_row_text(tuple(key.items()))}", {**second, **key}, "23505", name)
-        return verdict(subject, run_probes(conn, factory, table, [probe]), "a duplicate key is rejected")
+        described = f"a second row with the same {_row_text(tuple(key.items()))}"
+        probe = Probe(described, {**second, **key}, frozenset(key), "23505", name)
+        return outcome(subject, run_probes(conn, factory, table, [probe]), "a duplicate key is rejected")
 
     return Case(f"unique:{table.name}.{name}", run, description=", ".join(columns))
 
@@ -308,4 +358,4 @@ def cases(project: Project) -> list[Case]:
     return out
 
 
-__all__ = ["Probe", "attempt", "cases", "judge", "outsiders", "run_probes", "split_table_name"]
+__all__ = ["Finding", "Probe", "attempt", "cases", "judge", "outcome", "outsiders", "run_probes"]

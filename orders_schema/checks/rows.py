@@ -9,7 +9,9 @@ derives one column by column:
    IN-list CHECK; a parent row's key when it belongs to a foreign key (the parent is inserted,
    recursively, or an existing row is read for a table outside the declarations); a value from
    the first ``accepts`` example of a CHECK that reads it; a value of its type (fresh and random
-   for key columns, so probes do not collide with rows already there).
+   for key columns, so probes do not collide with rows already there);
+4. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
+   rejects it, that CHECK's first ``accepts`` example is laid over it and it is tried again.
 
 Rows are inserted with every name quoted by :mod:`orders_schema.quoting` and every value bound
 as a parameter. The factory only inserts; the caller owns the transaction (the checks roll it
@@ -44,6 +46,16 @@ MAX_PARENT_DEPTH = 8
 
 class RowError(RuntimeError):
     """No valid row can be built for a table; the message says which declaration would help."""
+
+
+class RowRejected(RowError):
+    """The table rejected the derived row (after every repair the declarations allow)."""
+
+    def __init__(self, table: str, values: Mapping[str, Any], error: psycopg.Error) -> None:
+        diag = error.diag
+        super().__init__(f"table {table} rejected the row: {diag.sqlstate} {diag.message_primary or error}")
+        self.values = dict(values)
+        self.error = error
 
 
 def q(*parts: str) -> str:
@@ -112,7 +124,7 @@ class RowFactory:
     ) -> None:
         self.conn = conn
         self.schema = schema
-        self.valid = dict(valid or {})
+        self.valid_rows = dict(valid or {})
         self.rng = rng or random.Random()
         self.inserted: list[tuple[str, str, dict[str, Any]]] = []
         """(schema, table, key) of every row inserted, in order (for cleanup after commits); the key
@@ -130,7 +142,7 @@ class RowFactory:
         ``require``: columns that must hold a value even if nullable or defaulted-free NULL would do.
         """
         required = set(require)
-        row: Values = dict(self.valid.get(table.name, ()))
+        row: Values = dict(self.valid_rows.get(table.name, ()))
         for column in table.columns:
             if column.name in row:
                 continue
@@ -214,7 +226,7 @@ class RowFactory:
                     f"(a cycle through {fk.name}?); declare a ValidRow for it"
                 )
             parent = self.schema.table(parent_name)
-            inserted = self.insert(parent, self.values(parent, fk.ref_columns, _depth=depth + 1))
+            inserted = self.insert(parent, self.valid(parent, require=fk.ref_columns, _depth=depth + 1))
             return {col: inserted[ref] for col, ref in zip(fk.columns, fk.ref_columns, strict=True)}
         cols = ", ".join(q(c) for c in fk.ref_columns)
         nonnull = " AND ".join(f"{q(c)} IS NOT NULL" for c in fk.ref_columns)
@@ -234,8 +246,91 @@ class RowFactory:
 
     # -- inserting --------------------------------------------------------------------------------
 
+    def valid(
+        self,
+        table: m.Table,
+        overrides: Mapping[str, Any] | None = None,
+        require: Iterable[str] = (),
+        *,
+        _depth: int = 0,
+    ) -> Values:
+        """Derived values (with ``overrides``), settled (see :meth:`settle`) until the table accepts them.
+
+        ``overrides`` and the table's ValidRow are never changed. Raises :class:`RowRejected` when
+        the table still rejects the row.
+        """
+        row = self.values(table, require=[*require, *(overrides or {})], _depth=_depth)
+        row.update(overrides or {})
+        fixed = {*dict(self.valid_rows.get(table.name, ())), *(overrides or {})}
+        row, error = self.settle(table, row, fixed)
+        if error is not None:
+            raise RowRejected(f"{self.schema.name}.{table.name}", row, error)
+        return row
+
+    def settle(
+        self, table: m.Table, row: Mapping[str, Any], fixed: Iterable[str] = (), target: str | None = None
+    ) -> tuple[Values, psycopg.Error | None]:
+        """Try the row in a rolled-back savepoint, repairing it for CHECKs other than ``target``.
+
+        While a declared CHECK other than ``target`` rejects the row, one of that CHECK's
+        ``accepts`` examples that agrees with the ``fixed`` columns is laid over the other
+        columns (each example once) and the row is tried again; a foreign-key column an example
+        sets gets the key of a real parent row. Returns the last row tried and the error it met
+        (None when it inserted). Nothing stays inserted but the parents.
+        """
+        current: Values = dict(row)
+        keep = set(fixed)
+        tried: set[tuple[str, int]] = set()
+        while True:
+            try:
+                with self.conn.transaction(force_rollback=True):
+                    self._insert(table, current)
+                return current, None
+            except psycopg.Error as exc:
+                error = exc
+            example = self._repair(table, error, current, keep, target, tried)
+            if example is None:
+                return current, error
+            current.update({k: v for k, v in example if k not in keep})
+            self._real_parents(table, current, {k for k, _ in example} - keep)
+
+    def _repair(
+        self,
+        table: m.Table,
+        error: psycopg.Error,
+        row: Mapping[str, Any],
+        keep: set[str],
+        target: str | None,
+        tried: set[tuple[str, int]],
+    ) -> m.Row | None:
+        """The first untried accepts example of the CHECK that rejected the row, agreeing with ``keep``."""
+        if not isinstance(error, psycopg.errors.CheckViolation) or error.diag.constraint_name == target:
+            return None
+        check = next((c for c in table.checks if c.name == error.diag.constraint_name), None)
+        if check is None:
+            return None
+        for n, example in enumerate(check.accepts):
+            agrees = all(row.get(k) == v for k, v in example if k in keep)
+            if agrees and (check.name, n) not in tried:
+                tried.add((check.name, n))
+                return example
+        return None
+
+    def _real_parents(self, table: m.Table, row: Values, columns: set[str]) -> None:
+        """Give every foreign key that ``columns`` touch (non-NULL) the key of an existing parent."""
+        for fk in table.foreign_keys:
+            touched = set(fk.columns) & columns
+            if touched and all(row.get(c) is not None for c in fk.columns):
+                row.update(self.parent_key(table, fk))
+
     def insert(self, table: m.Table, values: Mapping[str, Any]) -> Values:
         """INSERT the row and return it as stored (every column, plus ``ctid``)."""
+        row = self._insert(table, values)
+        keys = table.primary_key.columns if table.primary_key else ("ctid",)
+        self.inserted.append((self.schema.name, table.name, {k: row[k] for k in keys}))
+        return row
+
+    def _insert(self, table: m.Table, values: Mapping[str, Any]) -> Values:
         target = q(self.schema.name, table.name)
         if values:
             names = ", ".join(q(c) for c in values)
@@ -247,15 +342,11 @@ class RowFactory:
             cur.execute(query(text), list(values.values()))
             row = cur.fetchone()
         assert row is not None
-        keys = table.primary_key.columns if table.primary_key else ("ctid",)
-        self.inserted.append((self.schema.name, table.name, {k: row[k] for k in keys}))
         return row
 
     def insert_valid(self, table: m.Table, overrides: Mapping[str, Any] | None = None) -> Values:
-        """Insert a valid row (with ``overrides`` applied) and return it as stored."""
-        values = self.values(table, require=overrides or ())
-        values.update(overrides or {})
-        return self.insert(table, values)
+        """Insert a :meth:`valid` row (with ``overrides`` applied) and return it as stored."""
+        return self.insert(table, self.valid(table, overrides))
 
     def delete_inserted(self) -> list[str]:
         """Delete every row this factory inserted, newest first; return the problems met.
