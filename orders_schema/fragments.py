@@ -9,6 +9,7 @@ it differs from the input in ways PostgreSQL sometimes rejects (see FACTS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -40,25 +41,35 @@ def _first_line(message: str) -> str:
     return " ".join(message.strip().splitlines()[0:1]) or "syntax error"
 
 
+@lru_cache(maxsize=16384)
+def _parse(text: str) -> exp.Expr | str:
+    """The parse tree of ``text``, or the parser's complaint. Cached: declarations repeat fragments
+    (every ``now()`` default, every ``amount > 0``), and objects re-read their own fragments.
+    The trees are shared, so callers must only read them."""
+    try:
+        return sqlglot.parse_one(text, read=DIALECT)
+    except (ParseError, TokenError) as exc:
+        return _first_line(str(exc))
+
+
 def parse_expression(text: str, what: str) -> exp.Expr:
     """Parse one scalar SQL expression, e.g. a CHECK body, an index predicate or a default."""
     if not text.strip():
         raise FragmentError(f"{what}: the expression is empty")
-    try:
-        tree = sqlglot.parse_one(text, read=DIALECT)
-    except (ParseError, TokenError) as exc:
-        raise FragmentError(f"{what}: {text!r} does not parse: {_first_line(str(exc))}") from None
-    if isinstance(tree, (exp.Block, exp.Query, exp.Command, exp.DDL, exp.DML)) or ";" in _tokens(text):
+    tree = _parse(text)
+    if isinstance(tree, str):
+        raise FragmentError(f"{what}: {text!r} does not parse: {tree}")
+    statement = isinstance(tree, (exp.Block, exp.Query, exp.Command, exp.DDL, exp.DML))
+    if statement or (";" in text and ";" in _tokens(text)):
         raise FragmentError(f"{what}: {text!r} must be a single expression, not a statement")
     return tree
 
 
 def parse_query(text: str, what: str) -> exp.Query:
     """Parse one SELECT query (a view body)."""
-    try:
-        tree = sqlglot.parse_one(text, read=DIALECT)
-    except (ParseError, TokenError) as exc:
-        raise FragmentError(f"{what}: the query does not parse: {_first_line(str(exc))}") from None
+    tree = _parse(text)
+    if isinstance(tree, str):
+        raise FragmentError(f"{what}: the query does not parse: {tree}")
     if not isinstance(tree, exp.Query):
         raise FragmentError(f"{what}: the view body must be one SELECT query, got {tree.key.upper()}")
     return tree

@@ -324,9 +324,9 @@ def migration_plan(
     for table in new_tables:
         for trg in table.triggers:
             tx += [r.DropTrigger(s, table.name, trg.name, if_exists=True), r.CreateTrigger(s, table.name, trg)]
-    for trg in of(d.AddTrigger):
-        tx.append(r.DropTrigger(s, trg.table, trg.trigger.name, if_exists=True))
-        tx.append(r.CreateTrigger(s, trg.table, trg.trigger))
+    for atr in of(d.AddTrigger):
+        tx.append(r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True))
+        tx.append(r.CreateTrigger(s, atr.table, atr.trigger))
     for table in new_tables:
         if table.populate and old.tables:
             tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
