@@ -5,8 +5,9 @@
     python scripts/drive_repository.py --dsn "host=... dbname=scratch"   # a database at head
 
 With ``--dsn`` the database must be at head and its ``walltrack.orders`` empty (use a scratch
-database): the script writes orders, checks what the repository returns against what it wrote and
-against plain SQL, then deletes its orders and their audit rows (``--keep`` leaves them).
+database): the script writes positions and orders, checks what the repository returns against what
+it wrote and against plain SQL, then deletes its orders, their audit rows and its positions
+(``--keep`` leaves them).
 
 It prints one line per check and exits 1 when any check fails (2 when it cannot start).
 """
@@ -37,12 +38,15 @@ from orders_schema.orders import (
     Order,
     OrderConflictError,
     OrderNotFoundError,
+    OrderRejectedError,
     OrderRepository,
     OrderSide,
     OrderStatus,
     OrderType,
 )
+from orders_schema.orders.model import column_values
 from orders_schema.server import create_database, throwaway_server
+from orders_schema.walltrack.queries import CREATE
 
 ROOT = Path(__file__).resolve().parent.parent
 S = OrderStatus
@@ -72,6 +76,7 @@ class Driver:
     repo: OrderRepository
     dsn: str
     made: list[UUID] = field(default_factory=list)
+    positions: list[UUID] = field(default_factory=list)
 
     def sql(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -85,6 +90,13 @@ class Driver:
             (str(order_id),),
         )
         return [(old, new) for old, new in rows]
+
+    def position(self) -> UUID:
+        """A new row of walltrack.positions (orders may only name stored positions)."""
+        position_id = uuid4()
+        self.sql("INSERT INTO walltrack.positions (id) VALUES (%s)", (position_id,))
+        self.positions.append(position_id)
+        return position_id
 
     async def create(self, order: Order) -> Order:
         created = await self.repo.create(order)
@@ -149,7 +161,7 @@ async def check_get_by_signal_and_position(d: Driver) -> str:
     latest = await d.create(entry(signal_id=signal))
     expect(await d.repo.get_by_signal(signal) == latest, "get_by_signal is not the latest order")
     expect(await d.repo.get_by_signal("drive-no-such-signal") is None, "unknown signal is not None")
-    position = uuid4()
+    position = d.position()
     opened = await d.walk(entry(position_id=position), (S.SUBMITTED, S.CONFIRMING, S.FILLED))
     closing = await d.create(exit_order(position))
     both = [o.id for o in await d.repo.get_by_position(position)]
@@ -158,6 +170,39 @@ async def check_get_by_signal_and_position(d: Driver) -> str:
     expect(exits == [closing.id], f"get_by_position(EXIT) gave {exits}")
     expect(await d.repo.get_by_position(uuid4()) == [], "unknown position is not empty")
     return "get_by_signal -> the latest order or None; get_by_position newest first, by type, [] when none"
+
+
+async def check_database_rejections(d: Driver) -> str:
+    missing = uuid4()
+    before = d.sql("SELECT count(*) FROM walltrack.orders")
+    try:
+        await d.create(exit_order(missing))
+        raise CheckFailed("an exit order of a position that does not exist was stored")
+    except OrderRejectedError as exc:
+        expect((exc.sqlstate, exc.constraint) == ("23503", "orders_position_id_fkey"), f"rejected as {exc}")
+        expect(str(missing) in str(exc) and "nothing was written" in str(exc), f"unclear error: {exc}")
+    closing = await d.create(exit_order(d.position()))
+    try:
+        await d.repo.update(closing.model_copy(update={"position_id": missing, "status": S.CANCELLED}))
+        raise CheckFailed("an update to a position that does not exist was stored")
+    except OrderRejectedError as exc:
+        expect(exc.sqlstate == "23503", f"rejected as {exc}")
+    expect(await d.repo.get_by_id(closing.id) == closing, "a rejected update wrote something")
+    expect(d.audit(closing.id) == [], "a rejected update wrote an audit row")
+    refused = []
+    for name, change in (("entry order without signal", {"signal_id": None}), ("sell entry order", {"side": "sell"}),
+                         ("amount_sol of 0", {"amount_sol": 0}), ("attempt 4 of 3", {"attempt_count": 4})):
+        values = {**column_values(entry()), **change}
+        try:
+            d.sql(CREATE.sql, values)  # the repository's INSERT, without the model's checks
+        except psycopg.errors.CheckViolation as exc:
+            refused.append(f"{name} ({exc.diag.constraint_name})")
+            continue
+        d.sql("DELETE FROM walltrack.orders WHERE id = %s", (values["id"],))
+        raise CheckFailed(f"the database stored an {name}")
+    expect(d.sql("SELECT count(*) FROM walltrack.orders") == [(before[0][0] + 1,)], "a refusal wrote a row")
+    return ("missing position -> OrderRejectedError 23503 on create and update, nothing written; "
+            f"SQL refused (23514): {', '.join(refused)}")
 
 
 async def check_lifecycle_and_audit(d: Driver) -> str:
@@ -269,6 +314,7 @@ async def check_active_history_and_counts(d: Driver) -> str:
 CHECKS: tuple[Callable[[Driver], Awaitable[str]], ...] = (
     check_create_and_get_by_id,
     check_get_by_signal_and_position,
+    check_database_rejections,
     check_lifecycle_and_audit,
     check_stale_updates,
     check_concurrent_lifecycles,
@@ -300,6 +346,8 @@ async def drive(dsn: str, keep: bool) -> int:
             driver.sql("DELETE FROM walltrack.config_audit_log WHERE config_table = 'orders'"
                        " AND config_key = ANY(%s)", (keys,))
             driver.sql("DELETE FROM walltrack.orders WHERE id = ANY(%s)", (driver.made,))
+        if not keep and driver.positions:
+            driver.sql("DELETE FROM walltrack.positions WHERE id = ANY(%s)", (driver.positions,))
     return failures
 
 

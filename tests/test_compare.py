@@ -18,7 +18,7 @@ from orders_schema.compare import DeclaredCatalogError, Difference, compare, dec
 from orders_schema.harness import TEMPLATE_DB, Databases
 from orders_schema.inspect import Catalog, inspect_schema
 from orders_schema.model import DeclarationError
-from orders_schema.render import RENDERER
+from orders_schema.render import RENDERER, CreateTrigger
 from orders_schema.walltrack import HEAD, PROJECT
 from orders_schema.walltrack.story import ORDER_STATS, ORDER_STATUSES
 
@@ -69,18 +69,24 @@ def test_declared_catalog_takes_an_admin_dsn_or_a_server(orders_databases: Datab
 
 
 # ---------------------------------------------------------------------------------------------
-# The eight mutations, each on a fresh clone of the template
+# Mutations of objects that exist at head, each on a fresh clone of the template
 # ---------------------------------------------------------------------------------------------
 
 STATUSES_BUT_CANCELLED = ", ".join(f"'{s}'" for s in ORDER_STATUSES if s != "cancelled")
+COUNT_CALL = f"EXECUTE FUNCTION {S}.count_order_statuses()"
 MUTATIONS = {
     "index dropped": (
-        f"DROP INDEX {S}.idx_orders_status",
-        [("index", f"{S}.idx_orders_status", "missing")],
+        f"DROP INDEX {S}.idx_orders_active",
+        [("index", f"{S}.idx_orders_active", "missing")],
     ),
     "index redefined under the same name": (
-        f"DROP INDEX {S}.idx_orders_status; CREATE INDEX idx_orders_status ON {S}.orders (status, created_at)",
-        [("index", f"{S}.idx_orders_status", "definition differs")],
+        f"DROP INDEX {S}.idx_orders_created; CREATE INDEX idx_orders_created ON {S}.orders (created_at)",
+        [("index", f"{S}.idx_orders_created", "definition differs")],
+    ),
+    "partial index loses a condition of its predicate": (
+        f"DROP INDEX {S}.idx_orders_retry_due; CREATE INDEX idx_orders_retry_due ON {S}.orders (next_retry_at)"
+        " WHERE status = 'failed' AND next_retry_at IS NOT NULL",
+        [("index", f"{S}.idx_orders_retry_due", "definition differs")],
     ),
     "value removed from the status check": (
         f"ALTER TABLE {S}.orders DROP CONSTRAINT orders_status_check, "
@@ -89,8 +95,51 @@ MUTATIONS = {
     ),
     "audit trigger function does nothing": (
         f"CREATE OR REPLACE FUNCTION {S}.log_order_status_change() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$",
+        "LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$ BEGIN RETURN NEW; END; $$",
         [("function", f"{S}.log_order_status_change()", "definition differs (body)")],
+    ),
+    "trigger function replaced without its pinned search_path": (
+        f"CREATE OR REPLACE FUNCTION {S}.update_orders_timestamp() RETURNS trigger LANGUAGE plpgsql AS $$"
+        + PROJECT.schema.function("update_orders_timestamp").body + "$$",
+        [("function", f"{S}.update_orders_timestamp()", "definition differs (settings)")],
+    ),
+    "summary function's search_path reset": (
+        f"ALTER FUNCTION {S}.count_order_statuses() RESET search_path",
+        [("function", f"{S}.count_order_statuses()", "definition differs (settings)")],
+    ),
+    "count trigger's transition tables swapped": (
+        f"DROP TRIGGER trg_orders_count_update ON {S}.orders; CREATE TRIGGER trg_orders_count_update"
+        f" AFTER UPDATE ON {S}.orders REFERENCING OLD TABLE AS new_orders NEW TABLE AS old_orders"
+        f" FOR EACH STATEMENT {COUNT_CALL}",
+        [("trigger", f"{S}.orders.trg_orders_count_update", "definition differs")],
+    ),
+    "count trigger made row-level with UPDATE OF ... WHEN": (
+        f"DROP TRIGGER trg_orders_count_update ON {S}.orders; CREATE TRIGGER trg_orders_count_update"
+        f" AFTER UPDATE OF status, order_type, is_simulated ON {S}.orders FOR EACH ROW"
+        f" WHEN (OLD.status IS DISTINCT FROM NEW.status) {COUNT_CALL}",
+        [("trigger", f"{S}.orders.trg_orders_count_update", "definition differs")],
+    ),
+    "truncate trigger dropped": (
+        f"DROP TRIGGER trg_orders_count_truncate ON {S}.orders",
+        [("trigger", f"{S}.orders.trg_orders_count_truncate", "missing")],
+    ),
+    "foreign key dropped": (
+        f"ALTER TABLE {S}.orders DROP CONSTRAINT orders_position_id_fkey",
+        [("foreign key", f"{S}.orders.orders_position_id_fkey", "missing")],
+    ),
+    "foreign key re-added NOT VALID": (
+        f"ALTER TABLE {S}.orders DROP CONSTRAINT orders_position_id_fkey, ADD CONSTRAINT orders_position_id_fkey"
+        f" FOREIGN KEY (position_id) REFERENCES {S}.positions (id) NOT VALID",
+        [("foreign key", f"{S}.orders.orders_position_id_fkey", "validation differs")],
+    ),
+    "check loosened under the same name": (
+        f"ALTER TABLE {S}.orders DROP CONSTRAINT orders_direction_matches_type, ADD CONSTRAINT"
+        " orders_direction_matches_type CHECK (order_type = 'entry' OR position_id IS NOT NULL)",
+        [("check", f"{S}.orders.orders_direction_matches_type", "definition differs")],
+    ),
+    "summary table's counter column dropped": (
+        f"ALTER TABLE {S}.order_status_counts DROP COLUMN order_count",
+        [("column", f"{S}.order_status_counts.order_count", "missing")],
     ),
     "column default dropped": (
         f"ALTER TABLE {S}.orders ALTER COLUMN status DROP DEFAULT",
@@ -378,6 +427,76 @@ def test_a_renamed_hostile_check_is_named_quoted(orders_databases: Databases, or
         "check", '"Sch ""x""; DROP"."Order ""Lines""; --"."chk ""quoted""; ü"',
         "renamed to \"Renamed 'it'\" (same definition)",
     )]
+
+
+# ---------------------------------------------------------------------------------------------
+# Trigger clauses head uses (REFERENCING transition tables) and UPDATE OF ... WHEN
+# ---------------------------------------------------------------------------------------------
+
+TRIGGERS_SCHEMA = "trigger_clauses"
+
+
+def trigger_schema() -> m.Schema:
+    noop = m.Function(name="noop", body="\nBEGIN\n    RETURN NULL;\nEND;\n", settings=(("search_path", "pg_catalog"),))
+    table = m.Table(
+        name="t",
+        columns=(
+            m.Column(name="id", type=m.INTEGER, nullable=False),
+            m.Column(name="status", type=m.TEXT),
+            m.Column(name="Kind", type=m.TEXT),
+        ),
+        primary_key=m.PrimaryKey(columns=("id",)),
+        triggers=(
+            m.Trigger(name="row_update_of_when", timing="AFTER", events=("UPDATE",), update_of=("status", "Kind"),
+                      function="noop", when='OLD.status IS DISTINCT FROM NEW.status OR OLD."Kind" <> NEW."Kind"'),
+            m.Trigger(name="insert_or_update_of", timing="BEFORE", events=("INSERT", "UPDATE"),
+                      update_of=("status",), function="noop"),
+            m.Trigger(name="statement_old_new", timing="AFTER", events=("UPDATE",), for_each="STATEMENT",
+                      function="noop", referencing_old="Old Rows", referencing_new="new_rows"),
+            m.Trigger(name="row_old", timing="AFTER", events=("DELETE",), function="noop", referencing_old="gone"),
+        ),
+    )
+    return m.Schema(name=TRIGGERS_SCHEMA, tables=(table,), functions=(noop,))
+
+
+def test_trigger_clauses_round_trip_and_each_change_is_reported(
+    orders_databases: Databases, orders_empty_dsn: str
+) -> None:
+    schema = trigger_schema()
+    declared = declared_catalog(schema, orders_databases)
+    stored = {t.name: t.definition for t in declared.table("t").triggers}
+    t = f"{TRIGGERS_SCHEMA}.t"
+    call = f"EXECUTE FUNCTION {TRIGGERS_SCHEMA}.noop()"
+    assert stored == {
+        "insert_or_update_of": f"CREATE TRIGGER insert_or_update_of BEFORE INSERT OR UPDATE OF status ON {t}"
+                               f" FOR EACH ROW {call}",
+        "row_old": f"CREATE TRIGGER row_old AFTER DELETE ON {t} REFERENCING OLD TABLE AS gone FOR EACH ROW {call}",
+        "row_update_of_when": f'CREATE TRIGGER row_update_of_when AFTER UPDATE OF status, "Kind" ON {t}'
+                              ' FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status)'
+                              f' OR (old."Kind" <> new."Kind"))) {call}',
+        "statement_old_new": f'CREATE TRIGGER statement_old_new AFTER UPDATE ON {t} REFERENCING OLD TABLE AS'
+                             f' "Old Rows" NEW TABLE AS new_rows FOR EACH STATEMENT {call}',
+    }
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        conn.execute(RENDERER.script(plan.create_statements(schema)))
+        assert compare(declared, inspect_schema(conn, TRIGGERS_SCHEMA)) == []
+        recreate = {st.trigger.name: RENDERER.statement(st) for st in plan.create_statements(schema)
+                    if isinstance(st, CreateTrigger)}
+        changes = {
+            # the same transition tables written in the other order: the same trigger, no difference
+            "statement_old_new": (f'AFTER UPDATE ON {t} REFERENCING NEW TABLE AS new_rows OLD TABLE AS "Old Rows"'
+                                  " FOR EACH STATEMENT", False),
+            "row_update_of_when": (f"AFTER UPDATE OF status ON {t} FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM"
+                                   ' NEW.status OR OLD."Kind" <> NEW."Kind")', True),
+            "insert_or_update_of": (f"BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW", True),
+            "row_old": (f"AFTER DELETE ON {t} REFERENCING OLD TABLE AS removed FOR EACH ROW", True),
+        }
+        for name, (clauses, differs) in changes.items():
+            conn.execute(f"DROP TRIGGER {name} ON {t}; CREATE TRIGGER {name} {clauses} {call}")
+            found = compare(declared, inspect_schema(conn, TRIGGERS_SCHEMA))
+            assert summary(found) == ([("trigger", f"{t}.{name}", "definition differs")] if differs else []), name
+            conn.execute(f"DROP TRIGGER {name} ON {t}; {recreate[name]}")
+            assert compare(declared, inspect_schema(conn, TRIGGERS_SCHEMA)) == [], name
 
 
 TOO_LONG = "é" * 32  # 32 characters, 64 bytes

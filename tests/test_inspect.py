@@ -15,7 +15,7 @@ S = HEAD.name
 # How PostgreSQL names the declared types (format_type) and stores the declared defaults
 # (pg_get_expr): the same on PostgreSQL 15 and 18.
 STORED_TYPE = {
-    "uuid": "uuid", "text": "text", "integer": "integer", "boolean": "boolean",
+    "uuid": "uuid", "text": "text", "integer": "integer", "bigint": "bigint", "boolean": "boolean",
     "timestamptz": "timestamp with time zone", "varchar": "character varying", "decimal": "numeric",
 }
 STORED_DEFAULT = {
@@ -26,11 +26,29 @@ STORED_PREDICATE = {
     "position_id IS NOT NULL": "(position_id IS NOT NULL)",
     "signal_id IS NOT NULL": "(signal_id IS NOT NULL)",
     "filled_at IS NOT NULL": "(filled_at IS NOT NULL)",
-    "status = 'failed' AND next_retry_at IS NOT NULL":
-        "(((status)::text = 'failed'::text) AND (next_retry_at IS NOT NULL))",
+    "status = 'failed' AND next_retry_at IS NOT NULL AND attempt_count < max_attempts":
+        "(((status)::text = 'failed'::text) AND (next_retry_at IS NOT NULL) AND (attempt_count < max_attempts))",
     "status NOT IN ('filled', 'cancelled')":
         "((status)::text <> ALL ((ARRAY['filled'::character varying, 'cancelled'::character varying])::text[]))",
 }
+
+
+STORED_CHECK = {
+    "amount_sol > 0": "CHECK ((amount_sol > (0)::numeric))",
+    "amount_tokens IS NULL OR amount_tokens > 0":
+        "CHECK (((amount_tokens IS NULL) OR (amount_tokens > (0)::numeric)))",
+    "expected_price > 0": "CHECK ((expected_price > (0)::numeric))",
+    "actual_price IS NULL OR actual_price > 0": "CHECK (((actual_price IS NULL) OR (actual_price > (0)::numeric)))",
+    "max_slippage_bps BETWEEN 0 AND 10000": "CHECK (((max_slippage_bps >= 0) AND (max_slippage_bps <= 10000)))",
+    "max_attempts >= 1": "CHECK ((max_attempts >= 1))",
+    "attempt_count >= 0 AND attempt_count <= max_attempts":
+        "CHECK (((attempt_count >= 0) AND (attempt_count <= max_attempts)))",
+    "(order_type = 'entry' AND side = 'buy' AND signal_id IS NOT NULL)"
+    " OR (order_type = 'exit' AND side = 'sell' AND position_id IS NOT NULL)":
+        "CHECK (((((order_type)::text = 'entry'::text) AND ((side)::text = 'buy'::text) AND (signal_id IS NOT NULL))"
+        " OR (((order_type)::text = 'exit'::text) AND ((side)::text = 'sell'::text) AND (position_id IS NOT NULL))))",
+}
+"""How PostgreSQL stores head's CHECK expressions (pg_get_constraintdef); IN-lists: stored_in_list."""
 
 
 def stored_type(t: m.SqlType) -> str:
@@ -44,6 +62,22 @@ def stored_in_list(check: m.Check) -> str:
     column, values = allowed
     array = ", ".join(f"'{v}'::character varying" for v in values)
     return f"CHECK ((({column})::text = ANY ((ARRAY[{array}])::text[])))"
+
+
+def stored_check(check: m.Check) -> str:
+    return stored_in_list(check) if check.allowed_values() is not None else STORED_CHECK[check.expression]
+
+
+def stored_trigger(table: m.Table, t: m.Trigger) -> str:
+    """pg_get_triggerdef of a declared trigger (head declares no WHEN: its stored form would be needed)."""
+    assert t.when is None, f"{t.name}: add the stored form of its WHEN"
+    events = " OR ".join(f"UPDATE OF {', '.join(t.update_of)}" if e == "UPDATE" and t.update_of else e
+                         for e in t.events)
+    transition = [f"OLD TABLE AS {t.referencing_old}"] if t.referencing_old else []
+    transition += [f"NEW TABLE AS {t.referencing_new}"] if t.referencing_new else []
+    referencing = f"REFERENCING {' '.join(transition)} " if transition else ""
+    return (f"CREATE TRIGGER {t.name} {t.timing} {events} ON {S}.{table.name} {referencing}"
+            f"FOR EACH {t.for_each} EXECUTE FUNCTION {S}.{t.function}()")
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +110,24 @@ def test_every_declared_table_and_column_is_found_in_stored_form(head: Catalog) 
 def test_every_declared_constraint_is_found_with_its_stored_definition(head: Catalog) -> None:
     for table in HEAD.tables:
         live = head.table(table.name)
-        expected = {table.pkey_name: ("primary key", "PRIMARY KEY (id)")} if table.primary_key else {}
-        expected |= {c.name: ("check", stored_in_list(c)) for c in table.checks}
+        expected: dict[str, tuple[str, str]] = {}
+        if table.primary_key:
+            expected[table.pkey_name] = ("primary key", f"PRIMARY KEY ({', '.join(table.primary_key.columns)})")
+        expected |= {c.name: ("check", stored_check(c)) for c in table.checks}
+        expected |= {
+            fk.name: ("foreign key", f"FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES {S}.{fk.ref_table}"
+                      f"({', '.join(fk.ref_columns)})")
+            for fk in table.foreign_keys
+        }
         assert {c.name: (c.kind, c.definition) for c in live.constraints} == expected, table.name
-        assert all(c.validated for c in live.constraints)
-    status = head.table("orders").constraint("orders_status_check")
+        assert all(c.validated for c in live.constraints)  # V11 validated what V10 added NOT VALID
+    orders = head.table("orders")
+    status = orders.constraint("orders_status_check")
     assert status.columns == ("status",)
     assert status.body == status.definition
+    direction = orders.constraint("orders_direction_matches_type")
+    assert direction.columns == ("order_type", "side", "signal_id", "position_id")
+    assert orders.constraint("orders_position_id_fkey").columns == ("position_id",)
 
 
 def test_every_declared_index_is_found_with_its_stored_definition(head: Catalog) -> None:
@@ -95,7 +140,9 @@ def test_every_declared_index_is_found_with_its_stored_definition(head: Catalog)
             definition += f" WHERE {predicate}"
         expected[index.name] = (definition, False, predicate, None)
     for table in HEAD.tables:
-        definition = f"CREATE UNIQUE INDEX {table.pkey_name} ON {S}.{table.name} USING btree (id)"
+        assert table.primary_key is not None
+        keys = ", ".join(table.primary_key.columns)
+        definition = f"CREATE UNIQUE INDEX {table.pkey_name} ON {S}.{table.name} USING btree ({keys})"
         expected[table.pkey_name] = (definition, True, None, table.pkey_name)
     found = {i.name: (i.definition, i.unique, i.predicate, i.constraint) for i in head.indexes}
     assert found == expected
@@ -106,14 +153,14 @@ def test_every_declared_index_is_found_with_its_stored_definition(head: Catalog)
 
 def test_every_declared_trigger_is_found_with_its_stored_definition(head: Catalog) -> None:
     for table in HEAD.tables:
-        expected = {
-            t.name: f"CREATE TRIGGER {t.name} {t.timing} {' OR '.join(t.events)} ON {S}.{table.name} "
-            f"FOR EACH {t.for_each} EXECUTE FUNCTION {S}.{t.function}()"
-            for t in table.triggers
-        }
+        expected = {t.name: stored_trigger(table, t) for t in table.triggers}
         live = head.table(table.name)
         assert {t.name: t.definition for t in live.triggers} == expected, table.name
         assert all(t.enabled == "O" for t in live.triggers)
+    # the summary's statement-level triggers, with their transition tables (no internal FK triggers)
+    count_update = head.table("orders").trigger("trg_orders_count_update").definition
+    assert "REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders FOR EACH STATEMENT" in count_update
+    assert [t.name for t in head.table("positions").triggers] == []
 
 
 def test_every_declared_function_is_found_with_its_body_verbatim(head: Catalog) -> None:
@@ -121,12 +168,15 @@ def test_every_declared_function_is_found_with_its_body_verbatim(head: Catalog) 
     for fn in HEAD.functions:
         found = head.function(f"{fn.name}()")
         assert found.source == fn.body
+        assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name  # pinned at head
+        config = tuple(f"{key}={value}" for key, value in fn.settings)
         assert (found.language, found.returns, found.volatility, found.security_definer, found.config) == (
-            "plpgsql", "trigger", "VOLATILE", False, ()
+            "plpgsql", "trigger", "VOLATILE", False, config
         )
         assert (found.arguments, found.argument_types) == ("", ())
         assert found.definition == (
             f"CREATE OR REPLACE FUNCTION {S}.{fn.name}()\n RETURNS trigger\n LANGUAGE plpgsql\n"
+            f" SET search_path TO 'pg_catalog', 'pg_temp'\n"
             f"AS $function${fn.body}$function$\n"
         )
 

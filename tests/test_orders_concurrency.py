@@ -1,4 +1,5 @@
-"""OrderRepository under concurrency: audit rows equal status changes, and stale updates lose."""
+"""OrderRepository under concurrency: audit rows equal status changes, the status counts stay exact,
+and stale updates lose."""
 
 from __future__ import annotations
 
@@ -37,8 +38,14 @@ PATHS: tuple[tuple[OrderStatus, ...], ...] = (
 """Lifecycles the tasks follow; every step is a status change."""
 
 
+POSITIONS = tuple(uuid4() for _ in range(50))
+"""The positions exit orders close (orders_position_id_fkey: they must be stored first)."""
+
+
 @pytest.fixture
 async def repo(orders_committed_dsn: str) -> AsyncIterator[OrderRepository]:
+    with psycopg.connect(orders_committed_dsn) as conn:
+        conn.cursor().executemany("INSERT INTO walltrack.positions (id) VALUES (%s)", [(p,) for p in POSITIONS])
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(orders_committed_dsn, min_size=2, max_size=10, open=False)
     await pool.open(wait=True)
     try:
@@ -49,7 +56,9 @@ async def repo(orders_committed_dsn: str) -> AsyncIterator[OrderRepository]:
 
 def order(i: int, **changes: Any) -> Order:
     if i % 2:
-        fields: dict[str, Any] = {"order_type": OrderType.EXIT, "side": OrderSide.SELL, "position_id": uuid4()}
+        fields: dict[str, Any] = {
+            "order_type": OrderType.EXIT, "side": OrderSide.SELL, "position_id": POSITIONS[i % len(POSITIONS)],
+        }
     else:
         fields = {"order_type": OrderType.ENTRY, "side": OrderSide.BUY, "signal_id": f"sig-{i}"}
     fields.update(token_address=f"Tok{i:040d}", amount_sol=Decimal("0.5"), expected_price=Decimal("0.0001"),
@@ -109,6 +118,19 @@ async def test_fifty_concurrent_lifecycles_leave_one_audit_row_per_status_change
     assert await repo.count_by_status() == {
         "pending": 0, "submitted": 0, "confirming": 0, "filled": 20, "failed": 10, "cancelled": 20,
     }
+    assert_counts_exact(await repo.count_by_status(is_simulated=True), orders_committed_dsn, True)
+    assert_counts_exact(await repo.count_by_status(is_simulated=False), orders_committed_dsn, False)
+
+
+def assert_counts_exact(counts: dict[str, int], dsn: str, is_simulated: bool) -> None:
+    """count_by_status (the trigger-kept summary) equals a count(*) over the orders."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM walltrack.orders WHERE is_simulated = %s GROUP BY status",
+            (is_simulated,),
+        ).fetchall()
+    assert {k: v for k, v in counts.items() if v} == dict(rows)
+    assert sum(counts.values()) > 0
 
 
 async def test_two_updates_from_the_same_stale_read_exactly_one_wins(
@@ -144,3 +166,6 @@ async def test_many_racers_on_one_order_exactly_one_wins(repo: OrderRepository, 
     stored = await repo.get_by_id(read.id)
     assert stored == winners[0] and stored.token_symbol == winners[0].token_symbol
     assert len(audit_rows(orders_committed_dsn)) == 1
+    assert await repo.count_by_status() == {
+        "pending": 0, "submitted": 1, "confirming": 0, "filled": 0, "failed": 0, "cancelled": 0,
+    }

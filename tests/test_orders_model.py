@@ -167,6 +167,7 @@ def test_minimal_entry_order() -> None:
         (lambda: entry(amount_sol=Decimal("0.000000001")), ["amount_sol", "8 decimal places"]),
         (lambda: entry(amount_sol=Decimal("1e12")), ["amount_sol", "12 digits before the decimal point"]),
         (lambda: entry(max_slippage_bps=-1), ["max_slippage_bps"]),
+        (lambda: entry(max_slippage_bps=10_001), ["max_slippage_bps", "less than or equal to 10000"]),
         (lambda: entry(attempt_count=-1), ["attempt_count"]),
         (lambda: entry(max_attempts=0), ["max_attempts"]),
         (lambda: entry(attempt_count=4), ["attempt_count 4 exceeds max_attempts 3"]),
@@ -184,6 +185,32 @@ def test_invalid_orders_fail_with_a_clear_error(make: Any, words: list[str]) -> 
     message = error_of(make)
     for word in words:
         assert word in message, f"{word!r} not in: {message}"
+
+
+EXAMPLES = [
+    pytest.param(check.name, dict(row), accepted, id=f"{check.name}-{'accepts' if accepted else 'rejects'}-{i}")
+    for check in ORDERS.checks
+    for accepted, rows in ((True, check.accepts), (False, check.rejects))
+    for i, row in enumerate(rows)
+]
+
+
+@pytest.mark.parametrize(("check", "row", "accepted"), EXAMPLES)
+def test_the_model_accepts_and_rejects_the_head_checks_examples(check: str, row: dict[str, Any],
+                                                                accepted: bool) -> None:
+    """Each example row of head's CHECKs (a valid entry order with the columns named changed): the
+    model agrees with the database, so a refusal by a CHECK never first shows up as SQLSTATE 23514."""
+    fields = {**column_values(entry()), **row}
+    if accepted:
+        Order.model_validate(fields)
+    else:
+        with pytest.raises(pydantic.ValidationError):
+            Order.model_validate(fields)
+
+
+def test_every_head_check_without_examples_is_an_enum() -> None:
+    plain = {c.name for c in ORDERS.checks if not (c.accepts or c.rejects)}
+    assert plain == {"orders_order_type_check", "orders_side_check", "orders_status_check"}
 
 
 def test_an_entry_order_may_name_the_position_it_opened() -> None:

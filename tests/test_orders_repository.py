@@ -1,5 +1,6 @@
-"""OrderRepository on a real PostgreSQL: every method, every filter, the story's bugs fixed,
-and every statement declared in walltrack/queries.py and served by its index."""
+"""OrderRepository on a real PostgreSQL: every method, every filter, the story's bugs fixed, what
+the database refuses, and every statement declared in walltrack/queries.py and served by its index
+(or by the small summary table it declares)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ from orders_schema.orders import (
     Order,
     OrderConflictError,
     OrderNotFoundError,
+    OrderRejectedError,
     OrderRepository,
     OrderSide,
     OrderStatus,
     OrderType,
 )
 from orders_schema.orders import repository as repository_module
-from orders_schema.orders.model import COLUMNS
+from orders_schema.orders.model import COLUMNS, column_values
 from orders_schema.walltrack import PROJECT
 from orders_schema.walltrack import queries as q
 from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
@@ -65,6 +67,13 @@ def sql(orders_committed_dsn: str) -> Any:
             return cur.fetchall() if cur.description else []
 
     return run
+
+
+def position(sql: Any) -> UUID:
+    """A new row of walltrack.positions: orders may only name stored positions (orders_position_id_fkey)."""
+    (row,) = sql("INSERT INTO walltrack.positions (id) VALUES (%s) RETURNING id", (uuid4(),))
+    found: UUID = row[0]
+    return found
 
 
 def entry(**changes: Any) -> Order:
@@ -182,15 +191,16 @@ async def test_get_by_signal_returns_the_signals_latest_order(repo: OrderReposit
     assert first.created_at < second.created_at
 
 
-async def test_get_by_position_with_and_without_order_type(repo: OrderRepository) -> None:
-    position, elsewhere = uuid4(), uuid4()
-    opened = await stored(repo, entry(position_id=position), S.FILLED)
-    exit_1 = await stored(repo, exit_order(position), S.FAILED)
-    exit_2 = await repo.create(exit_order(position))
+async def test_get_by_position_with_and_without_order_type(repo: OrderRepository, sql: Any) -> None:
+    held, elsewhere = position(sql), position(sql)
+    opened = await stored(repo, entry(position_id=held), S.FILLED)
+    exit_1 = await stored(repo, exit_order(held), S.FAILED)
+    exit_2 = await repo.create(exit_order(held))
     await repo.create(exit_order(elsewhere))
-    assert ids(await repo.get_by_position(position)) == [exit_2.id, exit_1.id, opened.id]  # newest first
-    assert ids(await repo.get_by_position(position, OrderType.EXIT)) == [exit_2.id, exit_1.id]
-    assert ids(await repo.get_by_position(position, OrderType.ENTRY)) == [opened.id]
+    assert ids(await repo.get_by_position(held)) == [exit_2.id, exit_1.id, opened.id]  # newest first
+    assert ids(await repo.get_by_position(held, OrderType.EXIT)) == [exit_2.id, exit_1.id]
+    assert ids(await repo.get_by_position(held, OrderType.ENTRY)) == [opened.id]
+    assert await repo.get_by_position(position(sql), OrderType.EXIT) == []  # a position without orders
     assert await repo.get_by_position(uuid4(), OrderType.EXIT) == []
 
 
@@ -262,7 +272,7 @@ async def _history_data(repo: OrderRepository, sql: Any) -> list[Order]:
         (1, 2), OrderType, (S.PENDING, S.FILLED, S.FAILED), (False, True)
     ):
         order = entry(is_simulated=simulated) if order_type is OrderType.ENTRY else exit_order(
-            uuid4(), is_simulated=simulated)
+            position(sql), is_simulated=simulated)
         order = await stored(repo, order, status)
         created = datetime(2026, 3, day, 12, tzinfo=UTC) + timedelta(seconds=len(made))
         sql("UPDATE walltrack.orders SET created_at = %s WHERE id = %s", (created, order.id))
@@ -343,18 +353,152 @@ async def test_get_history_accepts_plain_status_values(repo: OrderRepository) ->
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_count_by_status_totals_across_types_and_modes(repo: OrderRepository) -> None:
+async def test_count_by_status_totals_across_types_and_modes(repo: OrderRepository, sql: Any) -> None:
     """The story's dict comprehension kept one (is_simulated, order_type) group per status."""
     assert await repo.count_by_status() == dict.fromkeys([s.value for s in S], 0)
-    for order in (entry(), exit_order(uuid4()), entry(is_simulated=True), exit_order(uuid4(), is_simulated=True)):
+    for order in (entry(), exit_order(position(sql)), entry(is_simulated=True),
+                  exit_order(position(sql), is_simulated=True)):
         await repo.create(order)
     await stored(repo, entry(), S.FILLED)
     await stored(repo, entry(is_simulated=True), S.FILLED)
-    await stored(repo, exit_order(uuid4(), is_simulated=True), S.FAILED)
+    await stored(repo, exit_order(position(sql), is_simulated=True), S.FAILED)
     counts = await repo.count_by_status()
     assert counts == {"pending": 4, "submitted": 0, "confirming": 0, "filled": 2, "failed": 1, "cancelled": 0}
     assert await repo.count_by_status(is_simulated=True) == {**counts, "pending": 2, "filled": 1, "failed": 1}
     assert await repo.count_by_status(is_simulated=False) == {**counts, "pending": 2, "filled": 1, "failed": 0}
+
+
+def counted(sql: Any, is_simulated: bool | None = None) -> dict[str, int]:
+    """What count_by_status must answer, counted directly over walltrack.orders."""
+    rows = sql(
+        "SELECT status, count(*) FROM walltrack.orders"
+        " WHERE %(m)s::boolean IS NULL OR is_simulated = %(m)s GROUP BY status",
+        {"m": is_simulated},
+    )
+    found = {status: int(n) for status, n in rows}
+    return {s.value: found.get(s.value, 0) for s in S}
+
+
+async def assert_counts_exact(repo: OrderRepository, sql: Any) -> None:
+    for mode in (None, True, False):
+        assert await repo.count_by_status(is_simulated=mode) == counted(sql, mode), mode
+    summary = sql("SELECT is_simulated, order_type, status, order_count FROM walltrack.order_status_counts"
+                  " WHERE order_count <> 0 ORDER BY 1, 2, 3")
+    grouped = sql("SELECT is_simulated, order_type, status, count(*) FROM walltrack.orders"
+                  " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    assert summary == grouped
+    assert sql("SELECT count(*) FROM walltrack.order_status_counts WHERE order_count < 0") == [(0,)]
+
+
+async def test_count_by_status_stays_exact_through_creates_updates_and_deletes(
+    repo: OrderRepository, sql: Any
+) -> None:
+    """count_by_status reads walltrack.order_status_counts, kept by the trg_orders_count_* triggers:
+    after every kind of write it equals a count(*) over the orders, with and without the mode filter."""
+    await assert_counts_exact(repo, sql)
+    made: list[Order] = []
+    for i in range(36):
+        simulated = i % 3 == 0
+        order = entry(signal_id=f"sig-{i}", is_simulated=simulated) if i % 2 else exit_order(
+            position(sql), is_simulated=simulated)
+        made.append(await stored(repo, order, list(S)[i % len(S)]))
+    await assert_counts_exact(repo, sql)
+    # through the repository: a retry, cancellations, a same-status update (no key changes)
+    failed = [o for o in made if o.status is S.FAILED]
+    await repo.update(failed[0].model_copy(update={"status": S.PENDING}))
+    for order in [o for o in made if o.status is S.PENDING][:3]:
+        await repo.update(order.model_copy(update={"status": S.CANCELLED}))
+    submitted = next(o for o in made if o.status is S.SUBMITTED)
+    await repo.update(submitted.model_copy(update={"tx_signature": "same-status"}))
+    await assert_counts_exact(repo, sql)
+    # outside the repository: statements touching many rows and every key column
+    sql("UPDATE walltrack.orders SET status = 'cancelled' WHERE status = 'pending' AND is_simulated")
+    sql("UPDATE walltrack.orders SET is_simulated = NOT is_simulated WHERE status = 'filled'")
+    sql("UPDATE walltrack.orders SET order_type = 'entry', side = 'buy', signal_id = 'sig-moved'"
+        " WHERE order_type = 'exit' AND status = 'cancelled'")
+    await assert_counts_exact(repo, sql)
+    sql("DELETE FROM walltrack.orders WHERE status = 'failed' OR (status = 'filled' AND is_simulated)")
+    await assert_counts_exact(repo, sql)
+    sql("TRUNCATE walltrack.orders")
+    assert await repo.count_by_status() == dict.fromkeys([s.value for s in S], 0)
+    await stored(repo, entry(is_simulated=True), S.CONFIRMING)
+    await assert_counts_exact(repo, sql)
+    assert (await repo.count_by_status(is_simulated=True))["confirming"] == 1
+    assert sql("SELECT count(*) <= 24 FROM walltrack.order_status_counts") == [(True,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the database refuses (head's CHECKs and orders_position_id_fkey): OrderRejectedError
+# ---------------------------------------------------------------------------------------------
+
+MISSING_POSITION = uuid4()
+REFUSALS = [
+    pytest.param({"signal_id": None}, "23514", "orders_direction_matches_type", id="entry without signal"),
+    pytest.param({"side": "sell"}, "23514", "orders_direction_matches_type", id="entry that sells"),
+    pytest.param({"amount_sol": Decimal("0")}, "23514", "orders_amount_sol_positive", id="amount_sol 0"),
+    pytest.param({"amount_sol": Decimal("-1.5")}, "23514", "orders_amount_sol_positive", id="amount_sol < 0"),
+    pytest.param({"attempt_count": 4, "max_attempts": 3}, "23514", "orders_attempts_within_limit",
+                 id="attempt_count > max_attempts"),
+    pytest.param({"order_type": "exit", "side": "sell", "signal_id": None, "position_id": MISSING_POSITION},
+                 "23503", "orders_position_id_fkey", id="exit order of a missing position"),
+]
+"""Changes that make a valid entry order one the database refuses: SQLSTATE and constraint."""
+
+
+@pytest.mark.parametrize(("changes", "sqlstate", "constraint"), REFUSALS)
+def test_the_database_refuses_invalid_orders(sql: Any, changes: dict[str, Any], sqlstate: str,
+                                             constraint: str) -> None:
+    """Whoever writes (the repository's own INSERT here): the schema is the last line of defence."""
+    valid = column_values(entry())
+    with pytest.raises(psycopg.errors.IntegrityError) as info:
+        sql(q.CREATE.sql, {**valid, **changes})
+    assert (info.value.diag.sqlstate, info.value.diag.constraint_name) == (sqlstate, constraint)
+    assert sql("SELECT count(*) FROM walltrack.orders") == [(0,)]
+    assert sql(q.CREATE.sql, valid)[0][0] == valid["id"]  # the same row without the changes is stored
+
+
+@pytest.mark.parametrize(("changes", "sqlstate", "constraint"), REFUSALS)
+async def test_a_refusal_reaches_the_caller_as_order_rejected_error(
+    repo: OrderRepository, sql: Any, monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, Any], sqlstate: str, constraint: str,
+) -> None:
+    bad = entry().model_copy(update=changes)
+    if sqlstate == "23514":
+        with pytest.raises(pydantic.ValidationError):  # the model refuses it first, before any SQL
+            await repo.create(bad)
+        # As if the model and the schema disagreed: skip the model's check, the database still refuses.
+        monkeypatch.setattr(repository_module, "revalidated", lambda order: order)
+    with pytest.raises(OrderRejectedError) as info:
+        await repo.create(bad)
+    error = info.value
+    assert (error.order_id, error.sqlstate, error.constraint) == (bad.id, sqlstate, constraint)
+    assert isinstance(error, ValueError) and isinstance(error.__cause__, psycopg.errors.IntegrityError)
+    message = str(error)
+    assert str(bad.id) in message and constraint in message and f"SQLSTATE {sqlstate}" in message
+    assert message.endswith("nothing was written")
+    if sqlstate == "23503":
+        assert str(MISSING_POSITION) in message and '"positions"' in message
+    assert sql("SELECT count(*) FROM walltrack.orders") == [(0,)]
+
+
+async def test_an_update_to_a_missing_position_is_rejected_and_writes_nothing(
+    repo: OrderRepository, sql: Any
+) -> None:
+    created = await repo.create(exit_order(position(sql)))
+    moved = created.model_copy(update={"position_id": MISSING_POSITION, "status": S.CANCELLED})
+    with pytest.raises(OrderRejectedError, match="orders_position_id_fkey") as info:
+        await repo.update(moved)
+    assert (info.value.sqlstate, info.value.order_id) == ("23503", created.id)
+    assert await repo.get_by_id(created.id) == created
+    assert audit(sql, created.id) == []  # the status change was rolled back with the row
+    assert await repo.count_by_status() == {**dict.fromkeys([s.value for s in S], 0), "pending": 1}
+
+
+async def test_a_position_with_orders_cannot_be_deleted(repo: OrderRepository, sql: Any) -> None:
+    held = position(sql)
+    await repo.create(exit_order(held))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        sql("DELETE FROM walltrack.positions WHERE id = %s", (held,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,18 +694,29 @@ def _seq_scans(plan: dict[str, Any]) -> list[str]:
     return [node.get("Relation Name", "?") for node in _nodes(plan) if node["Node Type"] == "Seq Scan"]
 
 
-def test_every_query_uses_its_declared_index_on_synthetic_data(sql: Any) -> None:
-    _load_synthetic(sql, 20_000)
+def _relations(plan: dict[str, Any]) -> set[str]:
+    return {node["Relation Name"] for node in _nodes(plan) if "Relation Name" in node}
+
+
+@pytest.mark.parametrize("rows", [20_000, 200_000])
+def test_every_query_uses_its_declared_index_on_synthetic_data(sql: Any, rows: int) -> None:
+    _load_synthetic(sql, rows)
     problems = []
     for query in q.QUERIES:
         plan = _plan(sql, query.sql, query.params)
         if query.uses_index is not None and query.uses_index not in _indexes(plan):
             problems.append(f"{query.name}: declared {query.uses_index}, plan uses {_indexes(plan) or 'no index'}")
-        if query.uses_index is None and query.name != "count_by_status":
+        if query.served_by_table is not None:
+            if _relations(plan) != {query.served_by_table}:
+                problems.append(f"{query.name}: declared {query.served_by_table}, plan reads {_relations(plan)}")
+        elif query.uses_index is None:
             assert _seq_scans(plan) == [], query.name
     assert problems == []
-    # count_by_status is the one known full scan on V9 (the order_stats view aggregates the table)
-    assert "orders" in _seq_scans(_plan(sql, q.COUNT_BY_STATUS.sql, q.COUNT_BY_STATUS.params))
+    # count_by_status reads the summary table (at most 24 rows), never the orders, in every mode
+    for mode in (None, True, False):
+        plan = _plan(sql, q.COUNT_BY_STATUS.sql, {"is_simulated": mode})
+        assert _relations(plan) == {"order_status_counts"}, (mode, plan)
+    assert sql("SELECT count(*) <= 24 FROM walltrack.order_status_counts") == [(True,)]
 
 
 OPTIONAL_FILTERS: dict[str, dict[str, list[Any]]] = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .lifecycle import TERMINAL, TRANSITIONS, InvalidTransitionError, OrderStatus
 from .model import Order, OrderSide, OrderType
-from .repository import OrderConflictError, OrderNotFoundError, OrderRepository
+from .repository import OrderConflictError, OrderNotFoundError, OrderRejectedError, OrderRepository
 
 __all__ = [
     "TERMINAL",
@@ -16,6 +16,7 @@ __all__ = [
     "Order",
     "OrderConflictError",
     "OrderNotFoundError",
+    "OrderRejectedError",
     "OrderRepository",
     "OrderSide",
     "OrderStatus",

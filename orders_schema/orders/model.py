@@ -49,7 +49,7 @@ class Order(BaseModel):
 
     * an ``entry`` order is a ``buy`` and names its ``signal_id``; an ``exit`` order is a
       ``sell`` and names its ``position_id`` (an entry order may also name the position it opened);
-    * amounts and prices are > 0 when given; ``max_slippage_bps`` >= 0;
+    * amounts and prices are > 0 when given; ``0 <= max_slippage_bps <= 10000``;
     * ``0 <= attempt_count <= max_attempts`` and ``max_attempts >= 1``.
 
     ``created_at`` and ``updated_at`` belong to the database: the repository stores its own
@@ -74,7 +74,7 @@ class Order(BaseModel):
 
     expected_price: Decimal = Field(gt=0, max_digits=30, decimal_places=12)
     actual_price: Decimal | None = Field(default=None, gt=0, max_digits=30, decimal_places=12)
-    max_slippage_bps: int = Field(default=100, ge=0, le=2_147_483_647)
+    max_slippage_bps: int = Field(default=100, ge=0, le=10_000)
 
     status: OrderStatus = OrderStatus.PENDING
 

@@ -9,16 +9,21 @@ The database owns ``created_at`` and ``updated_at`` (``now()`` and the ``trg_ord
 trigger): ``create`` and ``update`` return the order as stored. Status changes are audited by the
 ``trg_orders_status_audit`` trigger (one ``config_audit_log`` row per change); the repository
 writes no audit rows itself.
+
+The database enforces the order's rules too (CHECK constraints, and ``position_id`` must name a
+stored position). The model checks all but the last before any SQL; what the database still
+refuses is raised as :class:`OrderRejectedError`, naming the constraint and the SQLSTATE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -53,6 +58,45 @@ class OrderNotFoundError(LookupError):
         super().__init__(f"order {order_id} does not exist; nothing was written")
 
 
+class OrderRejectedError(ValueError):
+    """The database refused the order; nothing was written.
+
+    Raised by ``create`` and ``update`` for
+
+    * SQLSTATE ``23503`` (foreign_key_violation): ``position_id`` names no row of
+      ``walltrack.positions`` (constraint ``orders_position_id_fkey``); the model cannot know this;
+    * SQLSTATE ``23514`` (check_violation): a CHECK constraint of ``walltrack.orders`` (the model
+      checks the same rules first, so this means the model and the schema disagree).
+
+    ``sqlstate``, ``constraint`` (the constraint's name) and ``detail`` (the server's DETAIL) say
+    which rule; the psycopg error is the ``__cause__``. Other database errors (a duplicate ``id``
+    is psycopg's ``UniqueViolation``, SQLSTATE 23505) are not wrapped.
+    """
+
+    def __init__(self, order_id: UUID, error: errors.IntegrityError) -> None:
+        diag = error.diag
+        self.order_id = order_id
+        self.sqlstate: str | None = diag.sqlstate
+        self.constraint: str | None = diag.constraint_name
+        self.detail: str | None = diag.message_detail
+        what = diag.message_primary or str(error)
+        # A check's DETAIL dumps the whole row; a foreign key's names the missing key, worth saying.
+        detail = f": {self.detail.rstrip('.')}" if self.detail and self.sqlstate == "23503" else ""
+        super().__init__(
+            f"order {order_id} rejected by the database: {what} (SQLSTATE {self.sqlstate}){detail}; "
+            "nothing was written"
+        )
+
+
+@contextmanager
+def _rejections(order_id: UUID) -> Iterator[None]:
+    """Turn the database's refusal of an order's content into :class:`OrderRejectedError`."""
+    try:
+        yield
+    except (errors.CheckViolation, errors.ForeignKeyViolation) as exc:
+        raise OrderRejectedError(order_id, exc) from exc
+
+
 class OrderRepository:
     """Orders in ``walltrack.orders``, through a ``psycopg_pool.AsyncConnectionPool``.
 
@@ -68,13 +112,16 @@ class OrderRepository:
         """Store a new order (it must be ``pending``) and return it as stored.
 
         ``created_at`` and ``updated_at`` are the database's ``now()``, whatever ``order`` says.
-        Raises ``pydantic.ValidationError`` for an invalid order and
-        :class:`~.lifecycle.InvalidTransitionError` for one that is not ``pending``.
+        Raises ``pydantic.ValidationError`` for an invalid order,
+        :class:`~.lifecycle.InvalidTransitionError` for one that is not ``pending`` and
+        :class:`OrderRejectedError` when the database refuses it (e.g. its ``position_id`` names
+        no stored position).
         """
         checked = revalidated(order)
         check_new(checked)
-        async with self._pool.connection() as conn:
-            row = await _one(conn, q.CREATE, column_values(checked))
+        with _rejections(checked.id):
+            async with self._pool.connection() as conn:
+                row = await _one(conn, q.CREATE, column_values(checked))
         assert row is not None, "an insert with RETURNING returns its row"
         return row
 
@@ -89,20 +136,22 @@ class OrderRepository:
           :class:`~.lifecycle.InvalidTransitionError`;
 
         and otherwise write every column but ``id`` and ``created_at`` with
-        ``WHERE id = ... AND updated_at = <read value>``.
+        ``WHERE id = ... AND updated_at = <read value>``; the database may still refuse the
+        row: :class:`OrderRejectedError`.
         """
         checked = revalidated(order)
         params = {**column_values(checked), "expected_updated_at": checked.updated_at}
-        async with self._pool.connection() as conn, conn.transaction():
-            stored = await _one(conn, q.LOCK_FOR_UPDATE, {"id": checked.id})
-            if stored is None:
-                raise OrderNotFoundError(checked.id)
-            if stored.updated_at != checked.updated_at:
-                raise OrderConflictError(checked.id, checked.updated_at, stored.updated_at)
-            check_transition(stored, checked)
-            written = await _one(conn, q.UPDATE, params)
-            if written is None:  # not while we hold the row lock; kept so a change here stays safe
-                raise OrderConflictError(checked.id, checked.updated_at, None)
+        with _rejections(checked.id):
+            async with self._pool.connection() as conn, conn.transaction():
+                stored = await _one(conn, q.LOCK_FOR_UPDATE, {"id": checked.id})
+                if stored is None:
+                    raise OrderNotFoundError(checked.id)
+                if stored.updated_at != checked.updated_at:
+                    raise OrderConflictError(checked.id, checked.updated_at, stored.updated_at)
+                check_transition(stored, checked)
+                written = await _one(conn, q.UPDATE, params)
+                if written is None:  # not while we hold the row lock; kept so a change here stays safe
+                    raise OrderConflictError(checked.id, checked.updated_at, None)
         return written
 
     # -- lookups -----------------------------------------------------------------------------
