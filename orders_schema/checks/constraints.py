@@ -246,6 +246,19 @@ def outsiders(column: m.Column, allowed: tuple[str, ...], word: str) -> list[str
     return out
 
 
+def _real_parents(factory: RowFactory, table: m.Table, row: m.Row) -> dict[str, Any]:
+    """An example row with every non-NULL foreign-key value replaced by a real parent's key.
+
+    A CHECK cannot depend on whether a parent exists, so the value an example gives a
+    foreign-key column is a placeholder; the probe must be stopped by the CHECK, not the FK.
+    """
+    values = dict(row)
+    for fk in table.foreign_keys:
+        if any(values.get(c) is not None for c in fk.columns):
+            values.update(factory.parent_key(table, fk))
+    return values
+
+
 def check_case(project: Project, table: m.Table, check: m.Check) -> Case:
     tc = _TableCase(project, table)
     in_list = check.allowed_values()
@@ -272,9 +285,11 @@ def check_case(project: Project, table: m.Table, check: m.Check) -> Case:
             else:
                 done.append(f"{len(allowed)} allowed values insert")
         for row in check.accepts:
-            probes.append(Probe(_row_text(row), {**base, **dict(row)}, _keys(row), constraint=check.name))
+            values = {**base, **_real_parents(factory, table, row)}
+            probes.append(Probe(_row_text(row), values, _keys(row), constraint=check.name))
         for row in check.rejects:
-            probes.append(Probe(_row_text(row), {**base, **dict(row)}, _keys(row), "23514", check.name))
+            values = {**base, **_real_parents(factory, table, row)}
+            probes.append(Probe(_row_text(row), values, _keys(row), "23514", check.name))
         if check.accepts or check.rejects:
             done.append(f"{len(check.accepts)} accepted and {len(check.rejects)} rejected examples behave")
         subject = f"CHECK {check.name} on {tc.qualified} ({check.expression})"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from ..project import Project
 from .baseline import V1
 from .behaviour import BEHAVIOURS
-from .queries import QUERIES
 from .head import HEAD
+from .queries import QUERIES
 from .story import V9
 from .synthetic import SYNTHETIC_DATA
 

@@ -31,15 +31,28 @@ UPDATE_ORDERS_TIMESTAMP = story.UPDATE_ORDERS_TIMESTAMP.model_copy(update={"sett
 LOG_ORDER_STATUS_CHANGE = story.LOG_ORDER_STATUS_CHANGE.model_copy(update={"settings": PINNED})
 
 # count_by_status read the order_stats view: a full scan of the order history on every call
-# (231 ms at 1M orders, growing with the table). A summary table kept exact by statement-level
-# triggers answers it from at most 24 rows (2 x 2 x 6 keys), whatever the table's size.
+# (231 ms at 1M orders, growing with the table). A summary table kept exact by triggers answers it
+# from at most 24 rows (2 x 2 x 6 keys), whatever the table's size: statement-level for INSERT and
+# DELETE (one upsert per statement, however many rows), row-level for an UPDATE that changes a
+# counted column (a WHEN clause keeps every other update from calling the function).
 COUNT_ORDER_STATUSES = Function(
     name="count_order_statuses",
     settings=PINNED,
     body="""
 BEGIN
+    -- Counter rows are always touched in key order, so concurrent writers cannot deadlock.
     IF TG_OP = 'TRUNCATE' THEN
         DELETE FROM walltrack.order_status_counts;
+    ELSIF TG_LEVEL = 'ROW' THEN
+        -- An UPDATE that changed status, type or simulation (the trigger's WHEN says which).
+        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
+        SELECT * FROM (VALUES
+            (OLD.is_simulated, OLD.order_type, OLD.status, -1::bigint),
+            (NEW.is_simulated, NEW.order_type, NEW.status, 1::bigint)
+        ) AS k (is_simulated, order_type, status, delta)
+        ORDER BY 1, 2, 3
+        ON CONFLICT (is_simulated, order_type, status)
+        DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
     ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
         SELECT n.is_simulated, n.order_type, n.status, count(*)
@@ -48,26 +61,11 @@ BEGIN
         ORDER BY 1, 2, 3
         ON CONFLICT (is_simulated, order_type, status)
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE walltrack.order_status_counts AS c
-        SET order_count = c.order_count - o.removed
-        FROM (
-            SELECT is_simulated, order_type, status, count(*) AS removed
-            FROM old_orders GROUP BY 1, 2, 3
-        ) AS o
-        WHERE (c.is_simulated, c.order_type, c.status) = (o.is_simulated, o.order_type, o.status);
     ELSE
-        -- Only the keys whose count changes are touched: an update that leaves status, type and
-        -- simulation alone locks no counter row.
         INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
-        SELECT k.is_simulated, k.order_type, k.status, sum(k.delta)
-        FROM (
-            SELECT n.is_simulated, n.order_type, n.status, 1 AS delta FROM new_orders n
-            UNION ALL
-            SELECT o.is_simulated, o.order_type, o.status, -1 AS delta FROM old_orders o
-        ) AS k
+        SELECT o.is_simulated, o.order_type, o.status, -count(*)
+        FROM old_orders o
         GROUP BY 1, 2, 3
-        HAVING sum(k.delta) <> 0
         ORDER BY 1, 2, 3
         ON CONFLICT (is_simulated, order_type, status)
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
@@ -120,7 +118,11 @@ CHECKS = (
             "(order_type = 'entry' AND side = 'buy' AND signal_id IS NOT NULL)"
             " OR (order_type = 'exit' AND side = 'sell' AND position_id IS NOT NULL)"
         ),
-        accepts=({"order_type": "entry", "side": "buy", "signal_id": "sig-ok"},),
+        # The position id is a placeholder: the tester swaps in the key of a real position.
+        accepts=(
+            {"order_type": "entry", "side": "buy", "signal_id": "sig-ok"},
+            {"order_type": "exit", "side": "sell", "position_id": "00000000-0000-0000-0000-000000000001"},
+        ),
         rejects=(
             {"order_type": "entry", "side": "sell"},
             {"order_type": "entry", "side": "buy", "signal_id": None},
@@ -141,8 +143,11 @@ TRG_STATUS_AUDIT = story.TRG_STATUS_AUDIT
 COUNT_TRIGGERS = (
     Trigger(name="trg_orders_count_insert", timing="AFTER", events=("INSERT",), for_each="STATEMENT",
             function="count_order_statuses", referencing_new="new_orders"),
-    Trigger(name="trg_orders_count_update", timing="AFTER", events=("UPDATE",), for_each="STATEMENT",
-            function="count_order_statuses", referencing_old="old_orders", referencing_new="new_orders"),
+    # Row level, and only when a counted column changed: other updates never call the function.
+    Trigger(name="trg_orders_count_update", timing="AFTER", events=("UPDATE",),
+            update_of=("status", "order_type", "is_simulated"), function="count_order_statuses",
+            when="OLD.status IS DISTINCT FROM NEW.status OR OLD.order_type IS DISTINCT FROM NEW.order_type"
+                 " OR OLD.is_simulated IS DISTINCT FROM NEW.is_simulated"),
     Trigger(name="trg_orders_count_delete", timing="AFTER", events=("DELETE",), for_each="STATEMENT",
             function="count_order_statuses", referencing_old="old_orders"),
     Trigger(name="trg_orders_count_truncate", timing="AFTER", events=("TRUNCATE",), for_each="STATEMENT",

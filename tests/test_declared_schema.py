@@ -1,0 +1,5 @@
+"""The tester's ready-made tests on this project's own declarations (one item per derived case)."""
+
+from orders_schema.testing import test_orders_schema_case, test_orders_schema_structure
+
+__all__ = ["test_orders_schema_case", "test_orders_schema_structure"]
