@@ -141,3 +141,17 @@ def test_run_explain_loads_once_reports_progress_and_rolls_back(
     assert steps[-1].steps == statements and steps[-1].total_seconds <= time.perf_counter() - start
     assert steps[-1].statement.startswith("ANALYZE walltrack.")
     assert orders_db.execute("SELECT count(*) FROM walltrack.orders").fetchone() == (0,)
+
+
+def test_a_query_served_by_a_summary_table_reads_that_table_alone(
+    loaded_db: psycopg.Connection, project: Project
+) -> None:
+    good = Query(name="counts", sql="SELECT status, sum(order_count) FROM walltrack.order_status_counts GROUP BY 1",
+                 served_by_table="order_status_counts")
+    bad = Query(name="counts_from_history", served_by_table="order_status_counts",
+                sql="SELECT status, count(*) FROM walltrack.orders GROUP BY status")
+    report = run_cases(loaded_db, explain.cases(replace(project, queries=(good, bad))))
+    assert [(r.id, r.outcome) for r in report.results] == [
+        ("explain:counts", "passed"), ("explain:counts_from_history", "failed")
+    ]
+    assert "the plan reads ['orders']" in report.results[1].message

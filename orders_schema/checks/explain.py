@@ -152,9 +152,42 @@ def explain_case(project: Project, q_: m.Query) -> Case:
     return Case(f"explain:{q_.name}", run, needs="data", description=subject)
 
 
+def plan_relations(plan: Mapping[str, Any]) -> set[str]:
+    """Every relation (table or index's table) a plan reads."""
+    return {str(node["Relation Name"]) for node in plan_nodes(plan) if "Relation Name" in node}
+
+
+def served_by_table_case(project: Project, q_: m.Query) -> Case:
+    """A query answered from a small summary table: its plan must read that table and nothing else."""
+    table = q_.served_by_table
+    assert table is not None
+    subject = f"query {q_.name} (declared to be served by table {table} alone)"
+
+    def run(conn: psycopg.Connection) -> CheckResult:
+        if table not in {t.name for t in project.schema.tables}:
+            return failed(f"{subject}: schema {project.schema.name} declares no table {table}")
+        try:
+            plan = explain(conn, q_)
+        except psycopg.Error as exc:
+            return failed(f"{subject}: EXPLAIN failed: {exc.diag.sqlstate} {exc.diag.message_primary or exc}")
+        read = plan_relations(plan)
+        if read == {table}:
+            return passed(f"{subject}: {plan_summary(plan)}")
+        return failed(f"{subject}: the plan reads {sorted(read)}; plan: {plan_summary(plan)}")
+
+    return Case(f"explain:{q_.name}", run, needs="data", description=subject)
+
+
 def cases(project: Project) -> list[Case]:
-    """One case per declared query with ``uses_index`` (they need data: see :func:`run_explain`)."""
-    return [explain_case(project, q_) for q_ in project.queries if q_.uses_index is not None]
+    """One case per declared query with ``uses_index`` or ``served_by_table`` (they need data:
+    see :func:`run_explain`)."""
+    out = []
+    for q_ in project.queries:
+        if q_.uses_index is not None:
+            out.append(explain_case(project, q_))
+        elif q_.served_by_table is not None:
+            out.append(served_by_table_case(project, q_))
+    return out
 
 
 @dataclass(frozen=True)
