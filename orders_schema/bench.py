@@ -102,6 +102,17 @@ def bench_isolation(srv: Running, project: Project, results: Results, repeat: in
     clone = statistics.median(_timer(clone_test, repeat))
     conn.close()
     ratio = clone / ours if ours else float("inf")
+    from .compare import compare, declared_catalog
+    from .inspect import inspect_schema
+
+    def structure() -> None:
+        with psycopg.connect(srv.dsn("bench_rollback")) as c:
+            compare(declared_catalog(project.schema, srv.dsn()), inspect_schema(c, project.schema.name))
+
+    stages = statistics.median(_timer(structure, 5))
+    say(f"  structure check (inspect + declarations read back from a scratch database + compare): "
+        f"median {stages:.0f} ms per run")
+    results.put("isolation", "structure_check_ms", round(stages, 1))
     say(f"  rolled-back transaction  median {ours:8.3f} ms   (goal <= 5 ms)")
     say(f"  template clone (baseline) median {clone:8.1f} ms   -> {ratio:,.0f}x faster (goal >= 20x)")
     results.put("isolation", "rollback_ms", round(ours, 4))

