@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Self
 
 from . import fragments
 from .quoting import check_identifier, literal
@@ -38,6 +39,17 @@ class Node(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise DeclarationError(_explain(type(self).__name__, exc)) from None
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed, validated like a new declaration.
+
+        Use it to derive declarations (``story.ORDERS.replace(checks=...)``): pydantic's
+        ``model_copy(update=...)`` skips validation, so a CHECK naming a missing column would pass.
+        """
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            raise DeclarationError(f"{type(self).__name__}: no field(s) {unknown}")
+        return type(self)(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
 
 
 def _explain(kind: str, exc: ValidationError) -> str:

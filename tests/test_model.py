@@ -116,3 +116,12 @@ def test_a_version_cannot_change_an_object_it_inherits() -> None:
     schema = v9.state.model_copy(update={"tables": (changed, *v9.state.tables[1:])})
     with pytest.raises(plan.PlanError, match="table positions changed"):
         plan.baseline_statements(v9.model_copy(update={"state": schema}), v1.state)
+
+
+def test_replace_validates_like_a_new_declaration() -> None:
+    orders = HEAD.table("orders")
+    with pytest.raises(m.DeclarationError, match=r"check x on table orders: unknown column\(s\) \['nope'\]"):
+        orders.replace(checks=(m.Check(name="x", expression="nope > 0"),))
+    with pytest.raises(m.DeclarationError, match="no field"):
+        orders.replace(colour="blue")
+    assert orders.replace(name="orders_copy").name == "orders_copy"

@@ -27,8 +27,8 @@ from .baseline import CONFIG_AUDIT_LOG, POSITIONS, SIGNALS
 # NOW() or an unqualified name to an object of the caller's choosing. Every table is qualified.
 PINNED = (("search_path", "pg_catalog, pg_temp"),)
 
-UPDATE_ORDERS_TIMESTAMP = story.UPDATE_ORDERS_TIMESTAMP.model_copy(update={"settings": PINNED})
-LOG_ORDER_STATUS_CHANGE = story.LOG_ORDER_STATUS_CHANGE.model_copy(update={"settings": PINNED})
+UPDATE_ORDERS_TIMESTAMP = story.UPDATE_ORDERS_TIMESTAMP.replace(settings=PINNED)
+LOG_ORDER_STATUS_CHANGE = story.LOG_ORDER_STATUS_CHANGE.replace(settings=PINNED)
 
 # count_by_status read the order_stats view: a full scan of the order history on every call
 # (231 ms at 1M orders, growing with the table). A summary table kept exact by triggers answers it
@@ -154,21 +154,17 @@ COUNT_TRIGGERS = (
             function="count_order_statuses"),
 )
 
-ORDERS = story.ORDERS.model_copy(
-    update={
-        "checks": CHECKS,
-        "foreign_keys": (
-            ForeignKey(name="orders_position_id_fkey", columns=("position_id",), ref_table="positions",
-                       ref_columns=("id",)),
-        ),
-        # Kept: the indexes the repository's queries use (the tester's unused-index report).
-        # Dropped: idx_orders_status, idx_orders_token, idx_orders_filled, idx_orders_simulated
-        # (no query uses them) and idx_orders_retry (replaced by idx_orders_retry_due).
-        "indexes": (
-            story.IDX_POSITION, story.IDX_SIGNAL, IDX_RETRY_DUE, story.IDX_ACTIVE, story.IDX_CREATED,
-        ),
-        "triggers": (TRG_UPDATED, TRG_STATUS_AUDIT, *COUNT_TRIGGERS),
-    }
+ORDERS = story.ORDERS.replace(
+    checks=CHECKS,
+    foreign_keys=(
+        ForeignKey(name="orders_position_id_fkey", columns=("position_id",), ref_table="positions",
+                   ref_columns=("id",)),
+    ),
+    # Kept: the indexes the repository's queries use (the tester's unused-index report).
+    # Dropped: idx_orders_status, idx_orders_token, idx_orders_filled, idx_orders_simulated
+    # (no query uses them) and idx_orders_retry (replaced by idx_orders_retry_due).
+    indexes=(story.IDX_POSITION, story.IDX_SIGNAL, IDX_RETRY_DUE, story.IDX_ACTIVE, story.IDX_CREATED),
+    triggers=(TRG_UPDATED, TRG_STATUS_AUDIT, *COUNT_TRIGGERS),
 )
 
 HEAD = Schema(
