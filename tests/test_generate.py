@@ -196,3 +196,12 @@ def test_nothing_to_generate_writes_nothing(tmp_path: Path) -> None:
     before = sorted(str(x) for x in proj.schema_dir.rglob("*"))
     assert p.generate(proj, "nothing") is None
     assert sorted(str(x) for x in proj.schema_dir.rglob("*")) == before
+
+
+def test_check_fails_while_the_declarations_have_changes_no_version_contains(tmp_path: Path) -> None:
+    proj = project(tmp_path)
+    problems = p.check(proj)
+    assert len(problems) == 1
+    assert "change(s) that no version contains" in problems[0] and "AddTable item_counts" in problems[0]
+    p.generate(proj, "changes")
+    assert p.check(proj) == []
