@@ -9,9 +9,10 @@ diffing again after it yields nothing); function bodies compare verbatim, as Pos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from . import fragments
 from . import model as m
@@ -295,42 +296,30 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
 
     changes += _diff_named(t, old.checks, new.checks, same_check)
-    changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: a == b)
-    changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: a == b)
+    changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
+    changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
 
-    old_idx = {i.name: i for i in old.indexes}
-    new_idx = {i.name: i for i in new.indexes}
-    for name, idx in new_idx.items():
-        if name not in old_idx:
-            changes.append(AddIndex(t, idx))
-        elif not same_index(old_idx[name], idx):
-            changes += [DropIndex(t, old_idx[name]), AddIndex(t, idx)]
-    changes += [DropIndex(t, i) for name, i in old_idx.items() if name not in new_idx]
-
-    old_trg = {g.name: g for g in old.triggers}
-    new_trg = {g.name: g for g in new.triggers}
-    for name, trg in new_trg.items():
-        if name not in old_trg:
-            changes.append(AddTrigger(t, trg))
-        elif not same_trigger(old_trg[name], trg):
-            changes += [DropTrigger(t, old_trg[name]), AddTrigger(t, trg)]
-    changes += [DropTrigger(t, g) for name, g in old_trg.items() if name not in new_trg]
+    changes += _diff_named(t, old.indexes, new.indexes, same_index, AddIndex, DropIndex)
+    changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
     return changes
 
 
 def _diff_named(
     table: str,
-    old: Sequence[m.Check | m.ForeignKey | m.Unique],
-    new: Sequence[m.Check | m.ForeignKey | m.Unique],
-    same: object,
+    old: Sequence[Any],
+    new: Sequence[Any],
+    same: Callable[[Any, Any], bool],
+    add: Callable[[str, Any], Change] = AddConstraint,
+    drop: Callable[[str, Any], Change] = DropConstraint,
 ) -> list[Change]:
+    """Objects of one table matched by name: added, dropped, or (when not ``same``) dropped and re-added."""
     changes: list[Change] = []
     old_by = {c.name: c for c in old}
     new_by = {c.name: c for c in new}
     for name, c in new_by.items():
         if name not in old_by:
-            changes.append(AddConstraint(table, c))
-        elif not same(old_by[name], c):  # type: ignore[operator]
-            changes += [DropConstraint(table, old_by[name]), AddConstraint(table, c)]
-    changes += [DropConstraint(table, c) for name, c in old_by.items() if name not in new_by]
+            changes.append(add(table, c))
+        elif not same(old_by[name], c):
+            changes += [drop(table, old_by[name]), add(table, c)]
+    changes += [drop(table, c) for name, c in old_by.items() if name not in new_by]
     return changes

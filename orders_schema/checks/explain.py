@@ -128,6 +128,14 @@ def index_names(schema: m.Schema) -> dict[str, str]:
     return out
 
 
+def _explained(conn: psycopg.Connection, q_: m.Query, subject: str) -> dict[str, Any] | CheckResult:
+    """The query's plan, or a failure naming the query when EXPLAIN itself fails."""
+    try:
+        return explain(conn, q_)
+    except psycopg.Error as exc:
+        return failed(f"{subject}: EXPLAIN failed: {exc.diag.sqlstate} {exc.diag.message_primary or exc}")
+
+
 def explain_case(project: Project, q_: m.Query) -> Case:
     want = q_.uses_index
     assert want is not None
@@ -136,10 +144,9 @@ def explain_case(project: Project, q_: m.Query) -> Case:
     def run(conn: psycopg.Connection) -> CheckResult:
         if want not in index_names(project.schema):
             return failed(f"{subject}: no table of schema {project.schema.name} declares an index {want}")
-        try:
-            plan = explain(conn, q_)
-        except psycopg.Error as exc:
-            return failed(f"{subject}: EXPLAIN failed: {exc.diag.sqlstate} {exc.diag.message_primary or exc}")
+        plan = _explained(conn, q_, subject)
+        if isinstance(plan, CheckResult):
+            return plan
         used = plan_indexes(plan)
         if want in used:
             return passed(f"{subject}: {plan_summary(plan)}")
@@ -166,10 +173,9 @@ def served_by_table_case(project: Project, q_: m.Query) -> Case:
     def run(conn: psycopg.Connection) -> CheckResult:
         if table not in {t.name for t in project.schema.tables}:
             return failed(f"{subject}: schema {project.schema.name} declares no table {table}")
-        try:
-            plan = explain(conn, q_)
-        except psycopg.Error as exc:
-            return failed(f"{subject}: EXPLAIN failed: {exc.diag.sqlstate} {exc.diag.message_primary or exc}")
+        plan = _explained(conn, q_, subject)
+        if isinstance(plan, CheckResult):
+            return plan
         read = plan_relations(plan)
         if read == {table}:
             return passed(f"{subject}: {plan_summary(plan)}")
