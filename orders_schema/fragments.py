@@ -21,6 +21,7 @@ __all__ = [
     "ParseError",
     "TableRef",
     "TokenError",
+    "column_name",
     "exp",
     "in_list",
     "parse_expression",
@@ -82,9 +83,16 @@ def _tokens(text: str) -> list[str]:
         return []
 
 
+def column_name(column: exp.Column) -> str:
+    """The name PostgreSQL resolves: a quoted identifier as written, an unquoted one folded to lower case."""
+    identifier = column.this
+    quoted = isinstance(identifier, exp.Identifier) and bool(identifier.args.get("quoted"))
+    return column.name if quoted else column.name.lower()
+
+
 def referenced_columns(tree: exp.Expr) -> set[str]:
-    """Names of the columns an expression reads (unqualified)."""
-    return {c.name for c in tree.find_all(exp.Column) if c.name}
+    """Names of the columns an expression reads (unqualified), as PostgreSQL resolves them."""
+    return {column_name(c) for c in tree.find_all(exp.Column) if c.name and not isinstance(c.this, exp.Star)}
 
 
 @dataclass(frozen=True)
@@ -114,4 +122,4 @@ def in_list(tree: exp.Expr) -> tuple[str, tuple[str, ...]] | None:
             values.append(item.this)  # sqlglot has already decoded '' and E'\\' escapes
         else:
             return None
-    return tree.this.name, tuple(values)
+    return column_name(tree.this), tuple(values)

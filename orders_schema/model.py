@@ -272,9 +272,13 @@ class IndexColumn(Node):
 
     @property
     def column(self) -> str | None:
-        """The column name when the key is a plain column (not an expression)."""
+        """The column's declared name when the key is a plain column, None for an expression.
+
+        A bare key names a column exactly as declared (``UPPER`` is the column ``UPPER``); a quoted
+        key is unquoted. Either way the renderer quotes the name with the one helper.
+        """
         tree = fragments.parse_expression(self.expression, "index key")
-        return tree.name if isinstance(tree, fragments.exp.Column) else None
+        return tree.name if isinstance(tree, fragments.exp.Column) and not tree.table else None
 
 
 class Index(Node):
@@ -308,7 +312,10 @@ class Index(Node):
     def referenced_columns(self) -> set[str]:
         cols: set[str] = set(self.include)
         for key in self.columns:
-            cols |= fragments.referenced_columns(fragments.parse_expression(key.expression, self.name))
+            if key.column is not None:
+                cols.add(key.column)
+            else:
+                cols |= fragments.referenced_columns(fragments.parse_expression(key.expression, self.name))
         if self.where:
             cols |= fragments.referenced_columns(fragments.parse_expression(self.where, self.name))
         return cols
@@ -572,8 +579,9 @@ class Schema(Node):
             owner = aliases.get(col.table) if col.table else None
             if isinstance(col.this, fragments.exp.Star):
                 continue
-            if owner is not None and col.name and col.name not in owner.column_names:
-                raise DeclarationError(f"view {view.name}: table {owner.name} has no column {col.name!r}")
+            name = fragments.column_name(col)
+            if owner is not None and name and name not in owner.column_names:
+                raise DeclarationError(f"view {view.name}: table {owner.name} has no column {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------

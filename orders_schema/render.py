@@ -227,7 +227,7 @@ def type_sql(t: m.SqlType) -> str:
 
 def index_key_sql(key: m.IndexColumn) -> str:
     column = key.column
-    text = ident(column) if column is not None and column == key.expression.strip() else f"({key.expression})"
+    text = ident(column) if column is not None else f"({key.expression})"
     if key.descending:
         text += " DESC"
     if key.nulls:

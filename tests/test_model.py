@@ -125,3 +125,13 @@ def test_replace_validates_like_a_new_declaration() -> None:
     with pytest.raises(m.DeclarationError, match="no field"):
         orders.replace(colour="blue")
     assert orders.replace(name="orders_copy").name == "orders_copy"
+
+
+def test_fragments_resolve_names_as_postgresql_does() -> None:
+    """Unquoted identifiers in SQL fragments fold to lower case; quoted ones keep their case."""
+    lower = m.Column(name="amount", type=m.INTEGER)
+    mixed = m.Column(name="Amount", type=m.INTEGER)
+    table(columns=(ID, lower), checks=(m.Check(name="c", expression="Amount > 0"),))
+    table(columns=(ID, mixed), checks=(m.Check(name="c", expression='"Amount" > 0'),))
+    with pytest.raises(m.DeclarationError, match=r"unknown column\(s\) \['amount'\]"):
+        table(columns=(ID, mixed), checks=(m.Check(name="c", expression="Amount > 0"),))
