@@ -23,7 +23,8 @@ class ApplyError(RuntimeError):
 
     def __init__(self, file: str, error: psycopg.Error) -> None:
         diag = error.diag
-        where = f" ({diag.context.strip().splitlines()[0]})" if diag.context else ""
+        context = (diag.context or "").strip()
+        where = f" ({context.splitlines()[0]})" if context else ""
         super().__init__(f"{file}: {diag.sqlstate or ''} {diag.message_primary or error}{where}".strip())
         self.file = file
         self.sqlstate = diag.sqlstate
