@@ -348,9 +348,16 @@ class Trigger(Node):
         if self.update_of and "UPDATE" not in self.events:
             raise DeclarationError(f"trigger {self.name}: update_of needs the UPDATE event")
         if self.when is not None:
-            _fragment(fragments.parse_expression, self.when, f"trigger {self.name} WHEN")
+            tree = _fragment(fragments.parse_expression, self.when, f"trigger {self.name} WHEN")
             if self.for_each == "STATEMENT":
                 raise DeclarationError(f"trigger {self.name}: WHEN needs FOR EACH ROW")
+            rows = {c.table.lower() for c in tree.find_all(fragments.exp.Column) if c.table}
+            if "old" in rows and "INSERT" in self.events:
+                raise DeclarationError(f"trigger {self.name}: WHEN reads OLD, which an INSERT does not have")
+            if "new" in rows and "DELETE" in self.events:
+                raise DeclarationError(f"trigger {self.name}: WHEN reads NEW, which a DELETE does not have")
+        if self.referencing_old is not None and self.referencing_old == self.referencing_new:
+            raise DeclarationError(f"trigger {self.name}: the OLD and NEW transition tables need different names")
         if self.referencing_old or self.referencing_new:
             if self.timing != "AFTER" or len(self.events) != 1 or self.update_of:
                 raise DeclarationError(
