@@ -120,10 +120,14 @@ GOLDEN: list[tuple[r.Statement, str]] = [
      "DROP FUNCTION IF EXISTS walltrack.f(integer);"),
     (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="BEFORE", events=("UPDATE",), function="f")),
      "CREATE TRIGGER trg\n    BEFORE UPDATE ON walltrack.t\n    FOR EACH ROW EXECUTE FUNCTION walltrack.f();"),
-    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("INSERT", "UPDATE"), function="f",
+    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("UPDATE",), function="f",
                                        update_of=("status",), when="OLD.status IS DISTINCT FROM NEW.status")),
-     "CREATE TRIGGER trg\n    AFTER INSERT OR UPDATE OF status ON walltrack.t\n    FOR EACH ROW\n"
+     "CREATE TRIGGER trg\n    AFTER UPDATE OF status ON walltrack.t\n    FOR EACH ROW\n"
      "    WHEN (OLD.status IS DISTINCT FROM NEW.status)\n    EXECUTE FUNCTION walltrack.f();"),
+    (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("INSERT", "UPDATE"), function="f",
+                                       update_of=("status",), when="NEW.status <> 'x'")),
+     "CREATE TRIGGER trg\n    AFTER INSERT OR UPDATE OF status ON walltrack.t\n    FOR EACH ROW\n"
+     "    WHEN (NEW.status <> 'x')\n    EXECUTE FUNCTION walltrack.f();"),
     (r.CreateTrigger(S, "t", m.Trigger(name="trg", timing="AFTER", events=("TRUNCATE",), function="f",
                                        for_each="STATEMENT")),
      "CREATE TRIGGER trg\n    AFTER TRUNCATE ON walltrack.t\n    FOR EACH STATEMENT EXECUTE FUNCTION walltrack.f();"),
