@@ -10,7 +10,8 @@ Parts:
 ``migrate``    empty -> head; V9 -> head on ``--rows`` orders (time, longest lock on orders)
 ``queries``    every repository statement, p50/p99 and the index used, V9 vs head, at ``--rows``
                and ``--rows / 10`` (flatness)
-``writes``     INSERT and status-UPDATE throughput: bare table vs V9 vs head; indexes; HOT share
+``writes``     INSERT and status-UPDATE throughput: bare table vs V9 vs head, and head without its
+               foreign key / summary triggers (what each fix costs); indexes; HOT share
 """
 
 from __future__ import annotations
@@ -477,8 +478,16 @@ def bench_writes(srv: Running, project: Project, results: Results, rows: int, si
         "status updates (one statement each, autocommit)")
     story = _last_story_version(project)
     out: dict[str, dict[str, Any]] = {}
-    for label, target in (("bare", None), ("pkey", None), ("v9", story), ("head", -1)):
-        db = f"bench_writes_{label}"
+    # head minus one fix at a time: what each costs (the variants are measurements, not schemas to ship)
+    without = {
+        "head-fk": "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey",
+        "head-sum": "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
+                    "DROP TRIGGER trg_orders_count_update ON walltrack.orders",
+    }
+    without["head-both"] = f"{without['head-fk']}; {without['head-sum']}"
+    schemas = [("bare", None), ("pkey", None), ("v9", story), ("head", -1), *((k, -1) for k in without)]
+    for label, target in schemas:
+        db = f"bench_writes_{label.replace('-', '_')}"
         create_database(srv.dsn(), db)
         if target is None:
             with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
@@ -493,21 +502,31 @@ def bench_writes(srv: Running, project: Project, results: Results, rows: int, si
                     if not statement.lstrip().upper().startswith(("INSERT INTO WALLTRACK.ORDERS", "ANALYZE")):
                         conn.execute(statement, {"rows": rows})
                 conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
+                for statement in without.get(label, "").split("; "):
+                    if statement:
+                        conn.execute(statement.encode())
         out[label] = write_figures(srv.dsn(db), project, rows, singles)
         with psycopg.connect(srv.dsn(), autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(db))))
     v9 = out["v9"]
-    say(f"  {'schema':6} {'indexes':>7} {'set INSERT/s':>13} {'single INSERT/s':>16} "
+    say(f"  {'schema':9} {'indexes':>7} {'set INSERT/s':>13} {'single INSERT/s':>16} "
         f"{'status UPDATE/s':>16} {'HOT':>6}")
     for label, f in out.items():
         update = f"{f['status_update_rows_s']:16,}" if f["status_update_rows_s"] else f"{'n/a (no key)':>16}"
         hot = f"{f['hot_share']:6.0%}" if f["hot_share"] is not None else f"{'':>6}"
-        say(f"  {label:6} {f['indexes']:7d} {f['set_insert_rows_s']:13,} {f['single_insert_rows_s']:16,} "
+        say(f"  {label:9} {f['indexes']:7d} {f['set_insert_rows_s']:13,} {f['single_insert_rows_s']:16,} "
             f"{update} {hot}")
     h = out["head"]
     say(f"  head / V9: set INSERT x{h['set_insert_rows_s'] / v9['set_insert_rows_s']:.2f} (goal >= 2), "
         f"single INSERT x{h['single_insert_rows_s'] / v9['single_insert_rows_s']:.2f}, "
         f"status UPDATE x{h['status_update_rows_s'] / v9['status_update_rows_s']:.2f}")
+    removed = {"head-fk": "the FK", "head-sum": "the summary triggers", "head-both": "both"}
+    for label in without:
+        f = out[label]
+        say(f"  {label:9} (head without {removed[label]}): "
+            f"set INSERT x{f['set_insert_rows_s'] / h['set_insert_rows_s']:.2f} of head, "
+            f"x{f['set_insert_rows_s'] / v9['set_insert_rows_s']:.2f} of V9; single INSERT "
+            f"x{f['single_insert_rows_s'] / h['single_insert_rows_s']:.2f} of head")
     results.put("writes", f"{rows}", out)
 
 
