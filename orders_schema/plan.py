@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -110,6 +111,12 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
     return out
 
 
+def _called_by_a_default(schema: m.Schema, fn: m.Function) -> bool:
+    call = re.compile(rf"(?<![\w$]){re.escape(fn.name)}\s*\(", re.IGNORECASE)
+    return any(column.default is not None and call.search(str(column.default))
+               for table in schema.tables for column in table.columns)
+
+
 def create_statements(schema: m.Schema) -> list[r.Statement]:
     """Create a declared schema from nothing (no IF NOT EXISTS: the database must be empty).
 
@@ -117,13 +124,17 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     """
     s = schema.name
     out: list[r.Statement] = [r.CreateSchema(s, if_not_exists=False)]
+    # A function a column default calls must exist before its table; the others (trigger
+    # functions) come after the tables, so a SQL-language body may read them.
+    early = [fn for fn in schema.functions if _called_by_a_default(schema, fn)]
+    out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
     for table in schema.tables:
         out.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": ()})))
     for table in schema.tables:
         out += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
     for table, index in schema.indexes():
         out.append(r.CreateIndex(s, table.name, index))
-    out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions]
+    out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
     for table, trigger in schema.triggers():
         out.append(r.CreateTrigger(s, table.name, trigger))
     out += [r.CreateView(s, view, or_replace=False) for view in schema.views]

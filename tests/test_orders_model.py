@@ -133,7 +133,8 @@ def test_defaults_are_the_tables(orders_db: psycopg.Connection) -> None:
             continue
         value = getattr(ours, column.name)
         assert row[column.name] == (value.value if hasattr(value, "value") else value), column.name
-    assert isinstance(ours.id, UUID) and ours.id.version == 4 and ours.id != entry().id
+    assert isinstance(ours.id, UUID) and ours.id != entry().id
+    assert ours.id.version == row["id"].version == 7  # time-ordered on both sides (V12)
     assert row["created_at"] == row["updated_at"] == row["db_now"]
     assert ours.created_at.tzinfo is not None and ours.updated_at.tzinfo is not None
     assert abs(ours.created_at - datetime.now(timezone.utc)) < timedelta(seconds=5)

@@ -12,11 +12,13 @@ before writing (:func:`revalidated`).
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -42,6 +44,22 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def uuid7() -> UUID:
+    """A new UUIDv7 (RFC 9562): Unix milliseconds in the first 48 bits, version 7, variant 10,
+    74 random bits. The layout of the table's default ``walltrack.uuid_v7()``, so keys made by the
+    application are appended to ``orders_pkey`` in time order too (see docs/decisions.md)."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (rand >> 62 & 0xFFF) << 64
+        | 0b10 << 62
+        | rand & ((1 << 62) - 1)
+    )
+    return UUID(int=value)
+
+
 class Order(BaseModel):
     """An order, as stored in ``walltrack.orders``.
 
@@ -58,7 +76,7 @@ class Order(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: UUID = Field(default_factory=uuid4)
+    id: UUID = Field(default_factory=uuid7)
 
     order_type: OrderType
     side: OrderSide
