@@ -17,6 +17,7 @@ Parts:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -403,8 +404,31 @@ def print_queries(results: Results, by_rows: dict[int, dict[str, Any]]) -> None:
 # writes
 # ---------------------------------------------------------------------------------------------
 
-SINGLE_INSERT = """INSERT INTO walltrack.orders (id, order_type, side, signal_id, token_address, amount_sol,
-    expected_price) VALUES (%s, 'entry', 'buy', 'sig-1', 'Tok0000000000000000000000000000000000000001', 1.5, 0.0001)"""
+# Each schema's own defaults fill what is left out (the id in particular: V9 draws a random
+# UUIDv4, head a time-ordered UUIDv7), exactly as for an application that leaves them to the table.
+SINGLE_INSERT = b"""INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol,
+    expected_price) VALUES ('entry', 'buy', 'sig-1', 'Tok0000000000000000000000000000000000000001', 1.5, %s)"""
+STATUS_UPDATE = b"UPDATE walltrack.orders SET status = 'submitted' WHERE id = %s"
+
+BARE = """CREATE TABLE walltrack.orders (
+    id UUID DEFAULT gen_random_uuid(), order_type VARCHAR(10), side VARCHAR(10), signal_id VARCHAR(100),
+    position_id UUID, token_address VARCHAR(44), token_symbol VARCHAR(20), amount_sol DECIMAL(20, 8),
+    amount_tokens DECIMAL(30, 8), expected_price DECIMAL(30, 12), actual_price DECIMAL(30, 12),
+    max_slippage_bps INTEGER DEFAULT 100, status VARCHAR(20) DEFAULT 'pending', tx_signature VARCHAR(100),
+    filled_at TIMESTAMPTZ, attempt_count INTEGER DEFAULT 0, max_attempts INTEGER DEFAULT 3, last_error TEXT,
+    next_retry_at TIMESTAMPTZ, is_simulated BOOLEAN DEFAULT FALSE, created_at TIMESTAMPTZ DEFAULT NOW(),
+    updated_at TIMESTAMPTZ DEFAULT NOW())"""
+
+# head minus one choice at a time: what each costs or gains. Measurements, not schemas to ship.
+WITHOUT = {
+    "head-v4": ("time-ordered ids (random v4 ids instead)",
+                "ALTER TABLE walltrack.orders ALTER COLUMN id SET DEFAULT gen_random_uuid()"),
+    "head-fk": ("the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
+    "head-sum": ("the summary triggers", "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
+                 "DROP TRIGGER trg_orders_count_update ON walltrack.orders"),
+}
+WITHOUT["head-both"] = ("the FK and the summary triggers", f"{WITHOUT['head-fk'][1]}; {WITHOUT['head-sum'][1]}")
+WRITE_SCHEMAS = ("bare", "pkey", "v9", "head", "head-v4", "head-fk", "head-sum", "head-both")
 
 
 def _orders_insert_sql(project: Project) -> str:
@@ -420,113 +444,155 @@ def _index_count(conn: psycopg.Connection) -> int:
 
 
 def _hot(conn: psycopg.Connection) -> tuple[int, int]:
-    with __import__("contextlib").suppress(psycopg.Error):
+    with contextlib.suppress(psycopg.Error):
         conn.execute("SELECT pg_stat_force_next_flush()")
     row = conn.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
                        "WHERE relid = 'walltrack.orders'::regclass").fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def write_figures(dsn: str, project: Project, rows: int, singles: int) -> dict[str, Any]:
-    """The same rows for every schema: generated once into an unlogged staging table, so the
-    figure measures the schema (indexes, constraints, triggers), not the row generator."""
+def _write_database(srv: Running, project: Project, label: str, rows: int) -> str:
+    """A database holding ``label``'s schema, its parent rows, and ``rows`` synthetic orders in an
+    unlogged staging table (generated once, with the schema's own defaults), so the timed INSERT
+    measures the schema (indexes, constraints, triggers) and not the row generator."""
+    db = f"bench_writes_{label.replace('-', '_')}"
+    create_database(srv.dsn(), db)
+    dsn = srv.dsn(db)
+    if label in ("bare", "pkey"):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA walltrack")
+            conn.execute(BARE.encode())
+            if label == "pkey":
+                conn.execute("ALTER TABLE walltrack.orders ADD PRIMARY KEY (id)")
+    else:
+        migrate(dsn, project.schema_dir, target=_last_story_version(project) if label == "v9" else None)
+        with psycopg.connect(dsn) as conn:  # parents for the synthetic orders
+            for statement in project.synthetic_data:
+                if not statement.lstrip().upper().startswith(("INSERT INTO WALLTRACK.ORDERS", "ANALYZE")):
+                    conn.execute(statement, {"rows": rows})
+            conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
+            for statement in WITHOUT.get(label, ("", ""))[1].split("; "):
+                if statement:
+                    conn.execute(statement.encode())
     insert = _orders_insert_sql(project).replace(
         "INSERT INTO walltrack.orders", "INSERT INTO walltrack.orders_staging", 1
     )
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE UNLOGGED TABLE walltrack.orders_staging (LIKE walltrack.orders INCLUDING DEFAULTS)")
-        conn.execute(insert.encode() if "%(rows)s" not in insert else insert, {"rows": rows})
+        conn.execute(insert, {"rows": rows})
+        conn.execute("VACUUM ANALYZE walltrack.orders_staging")
+    return dsn
+
+
+def _set_insert(dsn: str, rows: int) -> float:
+    """Rows per second of one ``INSERT ... SELECT`` of the staged orders into an empty table,
+    starting right after a checkpoint."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE walltrack.orders")
-        t = time.perf_counter()
+        conn.execute("CHECKPOINT")
+        started = time.perf_counter()
         conn.execute("INSERT INTO walltrack.orders SELECT * FROM walltrack.orders_staging")
-        set_rate = rows / (time.perf_counter() - t)
-        conn.execute("ANALYZE walltrack.orders")
-        t = time.perf_counter()
+        return rows / (time.perf_counter() - started)
+
+
+def _row_by_row(dsn: str, singles: int) -> dict[str, float | None]:
+    """Single-row statements on the loaded table: inserts and status updates one transaction each
+    (one round trip and one commit per row, as ``OrderRepository`` writes), and the same inserts
+    pipelined in one transaction (psycopg's ``executemany``: a single Sync, so one transaction)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE walltrack.orders")
+        conn.execute("CHECKPOINT")
         with conn.cursor() as cur:
-            cur.executemany(SINGLE_INSERT.encode(), [(uuid.uuid4(),) for _ in range(singles)])
-        single_rate = singles / (time.perf_counter() - t)
-        indexes = _index_count(conn)
-        update_rate: float | None = None
-        hot_share: float | None = None
-        if indexes:
+            started = time.perf_counter()
+            for _ in range(singles):
+                cur.execute(SINGLE_INSERT, (0.0001,), prepare=True)
+            per_txn = singles / (time.perf_counter() - started)
+            started = time.perf_counter()
+            cur.executemany(SINGLE_INSERT, [(0.0001,)] * singles)
+            one_txn = singles / (time.perf_counter() - started)
+        update: float | None = None
+        hot: float | None = None
+        if _index_count(conn):
             ids = [r[0] for r in conn.execute("SELECT id FROM walltrack.orders WHERE status = 'pending' LIMIT %s",
                                               [singles]).fetchall()]
             upd0, hot0 = _hot(conn)
-            t = time.perf_counter()
             with conn.cursor() as cur:
-                cur.executemany(b"UPDATE walltrack.orders SET status = 'submitted' WHERE id = %s", [(i,) for i in ids])
-            update_rate = len(ids) / (time.perf_counter() - t)
+                started = time.perf_counter()
+                for order_id in ids:
+                    cur.execute(STATUS_UPDATE, (order_id,), prepare=True)
+                update = len(ids) / (time.perf_counter() - started)
             upd1, hot1 = _hot(conn)
-            hot_share = (hot1 - hot0) / (upd1 - upd0) if upd1 > upd0 else 0.0
-    return {"set_insert_rows_s": round(set_rate), "single_insert_rows_s": round(single_rate),
-            "status_update_rows_s": round(update_rate) if update_rate else None, "indexes": indexes,
-            "hot_share": round(hot_share, 3) if hot_share is not None else None}
+            hot = (hot1 - hot0) / (upd1 - upd0) if upd1 > upd0 else 0.0
+    return {"single_insert": per_txn, "batch_insert": one_txn, "status_update": update, "hot_share": hot}
 
 
-BARE = """CREATE TABLE walltrack.orders (
-    id UUID DEFAULT gen_random_uuid(), order_type VARCHAR(10), side VARCHAR(10), signal_id VARCHAR(100),
-    position_id UUID, token_address VARCHAR(44), token_symbol VARCHAR(20), amount_sol DECIMAL(20, 8),
-    amount_tokens DECIMAL(30, 8), expected_price DECIMAL(30, 12), actual_price DECIMAL(30, 12),
-    max_slippage_bps INTEGER DEFAULT 100, status VARCHAR(20) DEFAULT 'pending', tx_signature VARCHAR(100),
-    filled_at TIMESTAMPTZ, attempt_count INTEGER DEFAULT 0, max_attempts INTEGER DEFAULT 3, last_error TEXT,
-    next_retry_at TIMESTAMPTZ, is_simulated BOOLEAN DEFAULT FALSE, created_at TIMESTAMPTZ DEFAULT NOW(),
-    updated_at TIMESTAMPTZ DEFAULT NOW())"""
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
-def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int) -> None:
-    say(f"== writes: {rows:,} rows set-based (the synthetic orders), {singles:,} single-row inserts and "
-        "status updates (one statement each, autocommit)")
-    story = _last_story_version(project)
+def write_figures(srv: Running, project: Project, rows: int, singles: int, rounds: int,
+                  labels: tuple[str, ...] = WRITE_SCHEMAS) -> dict[str, dict[str, Any]]:
+    """Every schema is loaded first; then each measurement runs ``rounds`` times, the schemas
+    taking turns within a round, and the median is kept: drift on the machine (other tenants,
+    checkpoints, caches) falls on all of them alike instead of on whichever ran last."""
+    dsns = {label: _write_database(srv, project, label, rows) for label in labels}
+    sets: dict[str, list[float]] = {label: [] for label in labels}
+    per_row: dict[str, list[dict[str, float | None]]] = {label: [] for label in labels}
+    for round_no in range(rounds):
+        for label, dsn in dsns.items():
+            sets[label].append(_set_insert(dsn, rows))
+        say(f"   round {round_no + 1}/{rounds} set-based: "
+            + ", ".join(f"{label} {sets[label][-1]:,.0f}" for label in labels))
+    for _ in range(rounds):
+        for label, dsn in dsns.items():
+            per_row[label].append(_row_by_row(dsn, singles))
     out: dict[str, dict[str, Any]] = {}
-    # head minus one fix at a time: what each costs (the variants are measurements, not schemas to ship)
-    without = {
-        "head-fk": "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey",
-        "head-sum": "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
-                    "DROP TRIGGER trg_orders_count_update ON walltrack.orders",
-    }
-    without["head-both"] = f"{without['head-fk']}; {without['head-sum']}"
-    schemas = [("bare", None), ("pkey", None), ("v9", story), ("head", -1), *((k, -1) for k in without)]
-    for label, target in schemas:
-        db = f"bench_writes_{label.replace('-', '_')}"
-        create_database(srv.dsn(), db)
-        if target is None:
-            with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
-                conn.execute("CREATE SCHEMA walltrack")
-                conn.execute(BARE.encode())
-                if label == "pkey":
-                    conn.execute("ALTER TABLE walltrack.orders ADD PRIMARY KEY (id)")
-        else:
-            migrate(srv.dsn(db), project.schema_dir, target=None if target == -1 else target)
-            with psycopg.connect(srv.dsn(db)) as conn:  # parents for the synthetic orders
-                for statement in project.synthetic_data:
-                    if not statement.lstrip().upper().startswith(("INSERT INTO WALLTRACK.ORDERS", "ANALYZE")):
-                        conn.execute(statement, {"rows": rows})
-                conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
-                for statement in without.get(label, "").split("; "):
-                    if statement:
-                        conn.execute(statement.encode())
-        out[label] = write_figures(srv.dsn(db), project, rows, singles)
-        with psycopg.connect(srv.dsn(), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(db))))
-    v9 = out["v9"]
-    say(f"  {'schema':9} {'indexes':>7} {'set INSERT/s':>13} {'single INSERT/s':>16} "
-        f"{'status UPDATE/s':>16} {'HOT':>6}")
+    for label, dsn in dsns.items():
+        with psycopg.connect(dsn) as conn:
+            indexes = _index_count(conn)
+        figures = {key: _median([r[key] for r in per_row[label]]) for key in per_row[label][0]}
+        out[label] = {
+            "indexes": indexes,
+            "set_insert_rows_s": round(statistics.median(sets[label])),
+            "set_insert_rounds": [round(v) for v in sets[label]],
+            "single_insert_rows_s": round(figures["single_insert"] or 0),
+            "batch_insert_rows_s": round(figures["batch_insert"] or 0),
+            "status_update_rows_s": round(figures["status_update"]) if figures["status_update"] else None,
+            "hot_share": round(figures["hot_share"], 3) if figures["hot_share"] is not None else None,
+        }
+    with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+        for dsn in dsns.values():
+            name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(str(name)))))
+    return out
+
+
+def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int) -> None:
+    say(f"== writes: {rows:,} orders set-based (INSERT ... SELECT from staging), then {singles:,} single-row "
+        f"inserts and status updates; {rounds} rounds, schemas in turn, medians")
+    out = write_figures(srv, project, rows, singles, rounds)
+    say(f"  {'schema':9} {'indexes':>7} {'set INSERT/s':>13} {'1 row/txn INSERT/s':>19} "
+        f"{'N rows/txn INSERT/s':>20} {'1 row/txn UPDATE/s':>19} {'HOT':>5}")
     for label, f in out.items():
-        update = f"{f['status_update_rows_s']:16,}" if f["status_update_rows_s"] else f"{'n/a (no key)':>16}"
-        hot = f"{f['hot_share']:6.0%}" if f["hot_share"] is not None else f"{'':>6}"
-        say(f"  {label:9} {f['indexes']:7d} {f['set_insert_rows_s']:13,} {f['single_insert_rows_s']:16,} "
-            f"{update} {hot}")
-    h = out["head"]
-    say(f"  head / V9: set INSERT x{h['set_insert_rows_s'] / v9['set_insert_rows_s']:.2f} (goal >= 2), "
-        f"single INSERT x{h['single_insert_rows_s'] / v9['single_insert_rows_s']:.2f}, "
-        f"status UPDATE x{h['status_update_rows_s'] / v9['status_update_rows_s']:.2f}")
-    removed = {"head-fk": "the FK", "head-sum": "the summary triggers", "head-both": "both"}
-    for label in without:
+        update = f"{f['status_update_rows_s']:19,}" if f["status_update_rows_s"] else f"{'n/a (no key)':>19}"
+        hot = f"{f['hot_share']:5.0%}" if f["hot_share"] is not None else f"{'':>5}"
+        say(f"  {label:9} {f['indexes']:7d} {f['set_insert_rows_s']:13,} {f['single_insert_rows_s']:19,} "
+            f"{f['batch_insert_rows_s']:20,} {update} {hot}")
+    v9, h = out["v9"], out["head"]
+
+    def ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> str:
+        return f"x{a[key] / b[key]:.2f}" if a.get(key) and b.get(key) else "n/a"
+
+    say(f"  head / V9: set INSERT {ratio(h, v9, 'set_insert_rows_s')} (goal >= 2), "
+        f"1 row/txn INSERT {ratio(h, v9, 'single_insert_rows_s')}, "
+        f"N rows/txn INSERT {ratio(h, v9, 'batch_insert_rows_s')}, "
+        f"status UPDATE {ratio(h, v9, 'status_update_rows_s')}")
+    for label, (removed, _) in WITHOUT.items():
         f = out[label]
-        say(f"  {label:9} (head without {removed[label]}): "
-            f"set INSERT x{f['set_insert_rows_s'] / h['set_insert_rows_s']:.2f} of head, "
-            f"x{f['set_insert_rows_s'] / v9['set_insert_rows_s']:.2f} of V9; single INSERT "
-            f"x{f['single_insert_rows_s'] / h['single_insert_rows_s']:.2f} of head")
+        say(f"  {label:9} head without {removed}: set INSERT {ratio(f, h, 'set_insert_rows_s')} of head, "
+            f"{ratio(f, v9, 'set_insert_rows_s')} of V9; 1 row/txn INSERT {ratio(f, h, 'single_insert_rows_s')} "
+            f"of head, {ratio(f, v9, 'single_insert_rows_s')} of V9")
     results.put("writes", f"{rows}", out)
 
 
@@ -539,7 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orders_schema.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="orders for the query and upgrade parts")
     parser.add_argument("--write-rows", type=int, default=None, help="rows for the write part (default: --rows)")
-    parser.add_argument("--singles", type=int, default=5_000, help="single-row inserts / updates")
+    parser.add_argument("--singles", type=int, default=5_000, help="single-row inserts / updates per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the write measurements (medians)")
     parser.add_argument("--repeat", type=int, default=200, help="runs per query")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
@@ -554,11 +621,13 @@ def main(argv: list[str] | None = None) -> int:
         bench_scale(results)
     needs_server = set(args.only) - {"scale"}
     if needs_server:
-        with throwaway_server(args.pg, settings=("shared_buffers=256MB", "max_wal_size=4GB")) as srv:
+        # autovacuum off: the bench VACUUMs and ANALYZEs itself, so no background pass lands in a timing
+        with throwaway_server(args.pg, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
             with psycopg.connect(srv.dsn()) as conn:
                 version = conn.execute("SHOW server_version").fetchone()
             results.put("run", "server_version", version[0] if version else "?")
-            say(f"   (PostgreSQL {results.figures['run']['server_version']}, fsync off, throwaway server)")
+            say(f"   (PostgreSQL {results.figures['run']['server_version']}, fsync off, autovacuum off, "
+                "throwaway server)")
             if "isolation" in args.only:
                 bench_isolation(srv, project, results)
             if {"migrate", "queries"} & set(args.only):
@@ -573,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
                 if by_rows:
                     print_queries(results, by_rows)
             if "writes" in args.only:
-                bench_writes(srv, project, results, args.write_rows or args.rows, args.singles)
+                bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results.figures, indent=2) + "\n", encoding="utf-8")
