@@ -68,3 +68,13 @@ def test_uuid_v7_ignores_the_callers_search_path(orders_db: psycopg.Connection) 
     orders_db.execute("SET LOCAL search_path = evil, pg_catalog")
     values = [r[0] for r in orders_db.execute("SELECT walltrack.uuid_v7() FROM generate_series(1, 50)")]
     assert len(set(values)) == 50 and all(v.version == 7 for v in values)
+
+
+def test_the_default_is_inlined_into_an_insert(orders_db: psycopg.Connection) -> None:
+    """No SET clause and a single SELECT: the planner expands the body into the INSERT's target
+    list, so a default id costs no function call (a SET clause would forbid that)."""
+    plan = "\n".join(r[0] for r in orders_db.execute(
+        "EXPLAIN VERBOSE INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol,"
+        " expected_price) VALUES ('entry', 'buy', 'sig-1', 'Tok1', 1, 0.1)"
+    ))
+    assert "gen_random_uuid()" in plan and "uuid_v7" not in plan, plan
