@@ -10,8 +10,10 @@ Parts:
 ``migrate``    empty -> head; V9 -> head on ``--rows`` orders (time, longest lock on orders)
 ``queries``    every repository statement, p50/p99 and the index used, V9 vs head, at ``--rows``
                and ``--rows / 10`` (flatness)
-``writes``     INSERT and status-UPDATE throughput: bare table vs V9 vs head, and head without its
-               foreign key / summary triggers (what each fix costs); indexes; HOT share
+``writes``     INSERT and status-UPDATE throughput: bare table vs V9 vs head, and head with one choice
+               undone (v4 ids, no foreign key, no summary triggers: what each costs); set-based, one
+               row per transaction, N rows in one transaction; ``--rounds`` rounds, medians;
+               indexes; HOT share
 """
 
 from __future__ import annotations

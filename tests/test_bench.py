@@ -1,0 +1,50 @@
+"""The benchmark runs end to end (at a tiny size) and reports every figure the issue asks for
+next to its baseline. Speed is never asserted here: figures are read, not judged."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from orders_schema import bench
+from orders_schema.walltrack.queries import QUERIES
+
+
+def test_every_part_reports_its_figures_with_their_baselines(
+    tmp_path: Path, pytestconfig: pytest.Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    pg = pytestconfig.getoption("orders_schema_pg") or os.environ.get("ORDERS_SCHEMA_PG")
+    args = ["--rows", "2000", "--repeat", "3", "--singles", "20", "--rounds", "1", "--out", str(out)]
+    assert bench.main(args + (["--pg", pg] if pg else [])) == 0
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text(encoding="utf-8"))
+
+    assert set(figures) == {"run", "scale", "isolation", "migrate", "queries", "writes"}
+    assert set(figures["scale"]) == {"100_tables_s", "1000_tables_s", "5000_tables_s"}
+    assert figures["isolation"]["rollback_ms"] > 0 and figures["isolation"]["template_clone_ms"] > 0
+    assert {"empty_to_head_ms", "v9_to_head_2000"} <= set(figures["migrate"])
+    upgrade = figures["migrate"]["v9_to_head_2000"]
+    assert upgrade["longest_blocking_lock_s"] > 0 and set(upgrade["files_s"]) >= {"V10__story_fixes.sql"}
+
+    by_rows = figures["queries"]["by_rows"]
+    assert set(by_rows) == {"1000", "2000"}  # the flatness check needs both sizes
+    for schema in ("v9", "head"):
+        assert set(by_rows["2000"][schema]) == {q.name for q in QUERIES}, schema
+    for query in QUERIES:
+        if query.uses_index:
+            assert by_rows["2000"]["head"][query.name]["plan"] == [query.uses_index], query.name
+
+    writes = figures["writes"]["2000"]
+    assert set(writes) == set(bench.WRITE_SCHEMAS)
+    for label, row in writes.items():
+        assert row["set_insert_rows_s"] > 0 and row["single_insert_rows_s"] > 0, label
+        assert row["batch_insert_rows_s"] > 0, label
+        assert (row["status_update_rows_s"] is None) == (label == "bare"), label  # no key, no update
+    assert writes["v9"]["indexes"] == 10 and writes["head"]["indexes"] == 6
+
+    for baseline in ("(goal <= 5 ms)", "faster (goal >= 20x)", "head / V9: set INSERT x", "(goal >= 2)"):
+        assert baseline in printed, baseline
