@@ -152,6 +152,18 @@ class DropConstraint(Change):
 
 
 @dataclass(frozen=True)
+class ChangePrimaryKey(Change):
+    """The table's primary key changes columns or name (``None``: the table has none)."""
+
+    table: str
+    old: m.PrimaryKey | None
+    new: m.PrimaryKey | None
+
+    def reverse(self) -> Change:
+        return ChangePrimaryKey(self.table, self.new, self.old)
+
+
+@dataclass(frozen=True)
 class AddIndex(Change):
     table: str
     index: m.Index
@@ -295,6 +307,8 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     new_names = set(new.column_names)
     changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
 
+    if _pkey(old) != _pkey(new):
+        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key))
     changes += _diff_named(t, old.checks, new.checks, same_check)
     changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
     changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
@@ -302,6 +316,11 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     changes += _diff_named(t, old.indexes, new.indexes, same_index, AddIndex, DropIndex)
     changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
     return changes
+
+
+def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
+    pk = table.primary_key
+    return None if pk is None else (pk.name or f"{table.name}_pkey", pk.columns)
 
 
 def _diff_named(

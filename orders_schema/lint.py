@@ -163,13 +163,19 @@ def _alter_table(stmt: _Stmt, created: set[str]) -> list[Hazard]:
     if "RENAME" in w:
         return [_lock("ACCESS EXCLUSIVE", table, "brief"),
                 Hazard("data-loss", "clients still using the old name break")]
-    if "ADD" in w and ("CHECK" in w or "FOREIGN" in w or "UNIQUE" in w or "PRIMARY" in w):
-        if "FOREIGN" in w:
+    # sqlglot reads FOREIGN KEY and PRIMARY KEY as one token each
+    foreign = "FOREIGN KEY" in w or "FOREIGN" in w
+    unique = "UNIQUE" in w or "PRIMARY KEY" in w or "PRIMARY" in w
+    if "ADD" in w and unique and "USING" in w:  # PRIMARY KEY / UNIQUE USING INDEX: the index exists
+        return [_lock("ACCESS EXCLUSIVE", table, "brief")]
+    if "ADD" in w and ("CHECK" in w or foreign or unique):
+        if foreign:
             ref = _name_after(w, t, "REFERENCES")
-            hazards.append(_lock("SHARE ROW EXCLUSIVE", f"{table} and {ref}", "brief"))
+            hazards.append(_lock("SHARE ROW EXCLUSIVE", f"{table} and {ref}", "brief" if "VALID" in w
+                                 else "held during the scan"))
         else:
             hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief" if "VALID" in w else "held during the scan"))
-        if "UNIQUE" in w or "PRIMARY" in w:
+        if unique:
             hazards.append(Hazard("scan", f"builds a unique index on {table} while holding the lock"))
         elif "VALID" not in w:
             hazards.append(Hazard("scan", f"full scan of {table} while holding the lock"))

@@ -18,7 +18,7 @@ from . import diff as d
 from . import fragments
 from . import model as m
 from . import render as r
-from .quoting import literal
+from .quoting import literal, qualified
 
 T = TypeVar("T", bound=d.Change)
 
@@ -270,6 +270,7 @@ def migration_plan(
 
     tx: list[r.Statement] = []
     online: list[r.Statement] = []
+    new_by_name = {t.name: t for t in new.tables}
     for dtr in of(d.DropTrigger):
         tx.append(r.DropTrigger(s, dtr.table, dtr.trigger.name))
     for view in reversed(_views_in_dependency_order([old_views[n] for n in to_drop])):
@@ -306,6 +307,30 @@ def migration_plan(
             tx.append(r.SetDefault(s, alt.table, alt.new.name, alt.new.default))
         if alt.old.nullable != alt.new.nullable:
             tx.append(r.SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
+    # A primary key changes after the columns it may need exist, without blocking writes: its
+    # unique index is built CONCURRENTLY (online file) and swapped in by one brief ALTER TABLE,
+    # so the table always has a key. A key that loses columns may find duplicates: a derived
+    # table (one that declares ``populate``) is then emptied and refilled in the transaction
+    # instead; any other table keeps its rows, and the index build fails if they collide.
+    refill: list[m.Table] = []
+    for cpk in of(d.ChangePrimaryKey):
+        t = cpk.table
+        old_name = cpk.old.name or f"{t}_pkey" if cpk.old else None
+        new_name = cpk.new.name or f"{t}_pkey" if cpk.new else None
+        drop = tuple(dict.fromkeys(n for n in (old_name, new_name) if n))
+        table = new_by_name[t]
+        if cpk.new is None or new_name is None:
+            tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
+        elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
+            tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
+            tx += [r.RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),
+                   r.AddConstraint(s, t, cpk.new, name=new_name)]
+            refill.append(table)
+        else:
+            staging = f"{new_name}_new"
+            pk_index = m.Index(name=staging, columns=cpk.new.columns, unique=True)
+            online += [r.CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
+                       r.SwapPrimaryKey(s, t, drop, new_name, staging)]
     for table in new_tables:
         for fk in table.foreign_keys:
             tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
@@ -338,7 +363,7 @@ def migration_plan(
     for atr in of(d.AddTrigger):
         tx.append(r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True))
         tx.append(r.CreateTrigger(s, atr.table, atr.trigger))
-    for table in new_tables:
+    for table in [*new_tables, *refill]:
         if table.populate and old.tables:
             tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
     for dc in of(d.DropColumn):

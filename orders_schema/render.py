@@ -203,6 +203,18 @@ class AddConstraint(Statement):
 
 
 @dataclass(frozen=True)
+class SwapPrimaryKey(Statement):
+    """Drop the old key and make a unique index built beforehand (``CONCURRENTLY``) the primary
+    key, in one statement: a brief ACCESS EXCLUSIVE lock, and the table is never without a key."""
+
+    schema: str
+    table: str
+    drop: tuple[str, ...]
+    name: str
+    index: str
+
+
+@dataclass(frozen=True)
 class ValidateConstraint(Statement):
     schema: str
     table: str
@@ -402,6 +414,11 @@ class PostgresRenderer:
             body = f"CONSTRAINT {ident(s.name or '')} PRIMARY KEY ({_names(c.columns)})"
         suffix = " NOT VALID" if s.not_valid else ""
         return f"ALTER TABLE {qualified(s.schema, s.table)}\n    ADD {body}{suffix};"
+
+    def _swap_primary_key(self, s: SwapPrimaryKey) -> str:
+        actions = [f"DROP CONSTRAINT IF EXISTS {ident(name)}" for name in s.drop]
+        actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}")
+        return f"ALTER TABLE {qualified(s.schema, s.table)}\n    " + ",\n    ".join(actions) + ";"
 
     def _validate_constraint(self, s: ValidateConstraint) -> str:
         return f"ALTER TABLE {qualified(s.schema, s.table)} VALIDATE CONSTRAINT {ident(s.name)};"

@@ -205,3 +205,48 @@ def test_check_fails_while_the_declarations_have_changes_no_version_contains(tmp
     assert "change(s) that no version contains" in problems[0] and "AddTable item_counts" in problems[0]
     p.generate(proj, "changes")
     assert p.check(proj) == []
+
+
+def test_a_primary_key_change_settles_keeps_rows_and_reverses(
+    tmp_path: Path, orders_empty_dsn: str, orders_databases: Databases
+) -> None:
+    """A key widened by a new column: the column is added in the transaction; the new key's index
+    is built CONCURRENTLY and swapped in by one ALTER TABLE, so the table always has a key and
+    writes never wait for the build. Applying twice is harmless; the down script restores it."""
+    bucket = m.Column(name="bucket", type=m.SMALLINT, nullable=False, default="0")
+    keyed = ITEMS.model_copy(update={
+        "columns": (*ITEMS.columns, bucket),
+        "primary_key": m.PrimaryKey(columns=("id", "bucket")),
+    })
+    head = V1_STATE.model_copy(update={"tables": (keyed,)})
+    proj = project(tmp_path, head=head)
+    assert p.generate(proj, "wider_key") is not None
+    tx = (proj.schema_dir / "V2__wider_key.sql").read_text()
+    online = (proj.schema_dir / "V3__wider_key_online.sql").read_text()
+    assert "ADD COLUMN IF NOT EXISTS bucket" in tx and "PRIMARY KEY" not in tx
+    build = online.index("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS items_pkey_new ON shop.items(id, bucket)")
+    swap = online.index("ALTER TABLE shop.items\n    DROP CONSTRAINT IF EXISTS items_pkey,\n"
+                        "    ADD CONSTRAINT items_pkey PRIMARY KEY USING INDEX items_pkey_new;")
+    assert build < swap, online
+    assert p.generate(proj, "again") is None
+
+    migrate(orders_empty_dsn, proj.schema_dir, target=1)
+    with psycopg.connect(orders_empty_dsn) as conn:
+        conn.execute("INSERT INTO shop.items (status, amount) SELECT 'new', g FROM generate_series(1, 50) g")
+        before = conn.execute("SELECT id, status, amount FROM shop.items ORDER BY id").fetchall()
+    assert [a.version for a in migrate(orders_empty_dsn, proj.schema_dir)] == [2, 3]
+    assert_matches(orders_databases, orders_empty_dsn, head)
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        for text in (tx, online):  # a second time: re-runnable
+            for statement in text.split(";\n"):
+                if statement.strip() and not statement.strip().startswith("--"):
+                    conn.execute(statement.encode())
+        assert conn.execute("SELECT id, status, amount FROM shop.items ORDER BY id").fetchall() == before
+        (row_id,) = before[0][:1]
+        conn.execute("INSERT INTO shop.items (id, status, amount, bucket) VALUES (%s, 'new', 1, 1)", (row_id,))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO shop.items (id, status, amount, bucket) VALUES (%s, 'new', 1, 1)", (row_id,))
+        conn.execute("DELETE FROM shop.items WHERE bucket = 1")
+    assert_matches(orders_databases, orders_empty_dsn, head)
+    assert undo_last(orders_empty_dsn, proj.schema_dir) == [2, 3]
+    assert_matches(orders_databases, orders_empty_dsn, V1_STATE)
