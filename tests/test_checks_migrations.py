@@ -73,7 +73,7 @@ def test_a_file_that_cannot_be_applied_twice_fails_reapply(
     )
     result = on_empty(migrations.reapply_case(project))
     assert not result.ok
-    assert "re-applying the files to the database they built failed: V10__extra.sql: 42P07" in result.message
+    assert "re-applying a file to the database it had just built failed: V10__extra.sql: 42P07" in result.message
 
 
 def test_a_file_that_changes_the_schema_each_time_fails_reapply_listing_the_change(
