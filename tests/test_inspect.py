@@ -16,6 +16,7 @@ S = HEAD.name
 # (pg_get_expr): the same on PostgreSQL 15 and 18.
 STORED_TYPE = {
     "uuid": "uuid", "text": "text", "integer": "integer", "bigint": "bigint", "boolean": "boolean",
+    "smallint": "smallint",
     "timestamptz": "timestamp with time zone", "varchar": "character varying", "decimal": "numeric",
 }
 STORED_DEFAULT = {

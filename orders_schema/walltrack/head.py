@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..model import (
     BIGINT,
     BOOLEAN,
+    SMALLINT,
     Check,
     Column,
     ForeignKey,
@@ -56,42 +57,54 @@ LOG_ORDER_STATUS_CHANGE = story.LOG_ORDER_STATUS_CHANGE.replace(settings=PINNED)
 
 # count_by_status read the order_stats view: a full scan of the order history on every call
 # (231 ms at 1M orders, growing with the table). A summary table kept exact by triggers answers it
-# from at most 24 rows (2 x 2 x 6 keys), whatever the table's size: statement-level for INSERT and
-# DELETE (one upsert per statement, however many rows), row-level for an UPDATE that changes a
-# counted column (a WHEN clause keeps every other update from calling the function).
+# from a bounded number of rows whatever the table's size: statement-level for INSERT and DELETE
+# (one upsert per statement, however many rows), row-level for an UPDATE that changes a counted
+# column (a WHEN clause keeps every other update from calling the function).
+#
+# The counters are striped (V13): each backend adds to the rows of its own slot
+# (pg_backend_pid() % STRIPES), and readers sum the slots. With one row per key, every writer of
+# the same key (all new orders are 'pending') waited on that row's lock until the previous writer
+# committed: with synchronous commit, 8 concurrent writers went no faster than one. A slot's
+# count can go negative (an order counted in one slot moves on in another); only the sum over a
+# key's slots means anything. The upserts name the constraint (ON CONFLICT ON CONSTRAINT), so this
+# body is right under the old three-column key too: V13 replaces it first, then swaps the key
+# online (unique index built CONCURRENTLY, then one brief ALTER TABLE).
+STRIPES = 32
 COUNT_ORDER_STATUSES = Function(
     name="count_order_statuses",
     settings=PINNED,
-    body="""
+    body=f"""
+DECLARE
+    my_slot smallint := pg_backend_pid() % {STRIPES};
 BEGIN
     -- Counter rows are always touched in key order, so concurrent writers cannot deadlock.
     IF TG_OP = 'TRUNCATE' THEN
         DELETE FROM walltrack.order_status_counts;
     ELSIF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that changed status, type or simulation (the trigger's WHEN says which).
-        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
+        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, slot, order_count)
         SELECT * FROM (VALUES
-            (OLD.is_simulated, OLD.order_type, OLD.status, -1::bigint),
-            (NEW.is_simulated, NEW.order_type, NEW.status, 1::bigint)
-        ) AS k (is_simulated, order_type, status, delta)
+            (OLD.is_simulated, OLD.order_type, OLD.status, my_slot, -1::bigint),
+            (NEW.is_simulated, NEW.order_type, NEW.status, my_slot, 1::bigint)
+        ) AS k (is_simulated, order_type, status, slot, delta)
         ORDER BY 1, 2, 3
-        ON CONFLICT (is_simulated, order_type, status)
+        ON CONFLICT ON CONSTRAINT order_status_counts_pkey
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
     ELSIF TG_OP = 'INSERT' THEN
-        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
-        SELECT n.is_simulated, n.order_type, n.status, count(*)
+        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, slot, order_count)
+        SELECT n.is_simulated, n.order_type, n.status, my_slot, count(*)
         FROM new_orders n
         GROUP BY 1, 2, 3
         ORDER BY 1, 2, 3
-        ON CONFLICT (is_simulated, order_type, status)
+        ON CONFLICT ON CONSTRAINT order_status_counts_pkey
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
     ELSE
-        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, order_count)
-        SELECT o.is_simulated, o.order_type, o.status, -count(*)
+        INSERT INTO walltrack.order_status_counts AS c (is_simulated, order_type, status, slot, order_count)
+        SELECT o.is_simulated, o.order_type, o.status, my_slot, -count(*)
         FROM old_orders o
         GROUP BY 1, 2, 3
         ORDER BY 1, 2, 3
-        ON CONFLICT (is_simulated, order_type, status)
+        ON CONFLICT ON CONSTRAINT order_status_counts_pkey
         DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
     END IF;
     RETURN NULL;
@@ -106,14 +119,15 @@ ORDER_STATUS_COUNTS = Table(
         Column(name="order_type", type=varchar(10), nullable=False),
         Column(name="status", type=varchar(20), nullable=False),
         Column(name="order_count", type=BIGINT, nullable=False, default="0"),
+        Column(name="slot", type=SMALLINT, nullable=False, default="0"),
     ),
-    primary_key=PrimaryKey(columns=("is_simulated", "order_type", "status")),
+    primary_key=PrimaryKey(columns=("is_simulated", "order_type", "status", "slot")),
     populate="""
-INSERT INTO walltrack.order_status_counts (is_simulated, order_type, status, order_count)
-SELECT is_simulated, order_type, status, count(*)
+INSERT INTO walltrack.order_status_counts (is_simulated, order_type, status, slot, order_count)
+SELECT is_simulated, order_type, status, 0, count(*)
 FROM walltrack.orders
 GROUP BY is_simulated, order_type, status
-ON CONFLICT (is_simulated, order_type, status) DO NOTHING
+ON CONFLICT ON CONSTRAINT order_status_counts_pkey DO NOTHING
 """,
 )
 
