@@ -23,6 +23,7 @@ import contextlib
 import json
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -570,7 +571,67 @@ def write_figures(srv: Running, project: Project, rows: int, singles: int, round
     return out
 
 
-def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int) -> None:
+CONCURRENT_SCHEMAS = (("v9", "V9 (story)"), ("head-v12", "head at V12: one counter row per key"), ("head", "head"))
+
+
+def _concurrent_rate(dsn: str, clients: int, per_client: int) -> float:
+    """Single-row inserts per second from ``clients`` connections at once, one transaction each."""
+    barrier = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                barrier.wait()
+                for _ in range(per_client):
+                    conn.execute(SINGLE_INSERT, (0.0001,), prepare=True)
+        except BaseException as exc:  # reported below: a failed writer must not pass as a fast one
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return clients * per_client / (time.perf_counter() - started)
+
+
+def concurrent_figures(pg: str | None, project: Project, clients: int, per_client: int,
+                       rounds: int) -> dict[str, dict[str, float]]:
+    """1 and ``clients`` writers of new orders (all the same summary key), each row its own
+    transaction, on a server of its own with ``fsync`` on: a commit then waits for the disk, and
+    a lock held until commit serializes whoever waits for it (on the bench's fsync-off server,
+    commits are too cheap for that to show)."""
+    versions = {"v9": _last_story_version(project), "head-v12": 12, "head": None}
+    rates: dict[str, dict[int, list[float]]] = {label: {1: [], clients: []} for label, _ in CONCURRENT_SCHEMAS}
+    with throwaway_server(pg, settings=("fsync=on", "synchronous_commit=on", "autovacuum=off")) as srv:
+        dsns: dict[str, str] = {}
+        for label, _ in CONCURRENT_SCHEMAS:
+            db = f"bench_concurrent_{label.replace('-', '_')}"
+            create_database(srv.dsn(), db)
+            dsns[label] = srv.dsn(db)
+            migrate(dsns[label], project.schema_dir, target=versions[label])
+            with psycopg.connect(dsns[label]) as conn:
+                conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
+        with psycopg.connect(srv.dsn()) as conn:
+            row = conn.execute("SHOW fsync").fetchone()
+        if not row or row[0] != "on":
+            raise RuntimeError("the concurrent-writers server runs without fsync; its figures would mean nothing")
+        for _ in range(rounds):
+            for label, dsn in dsns.items():
+                for n in (1, clients):
+                    rates[label][n].append(_concurrent_rate(dsn, n, per_client))
+    return {label: {"one_writer_rows_s": round(statistics.median(r[1])),
+                    f"{clients}_writers_rows_s": round(statistics.median(r[clients]))}
+            for label, r in rates.items()}
+
+
+def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int,
+                 pg: str | None = None) -> None:
     say(f"== writes: {rows:,} orders set-based (INSERT ... SELECT from staging), then {singles:,} single-row "
         f"inserts and status updates; {rounds} rounds, schemas in turn, medians")
     out = write_figures(srv, project, rows, singles, rounds)
@@ -596,6 +657,19 @@ def bench_writes(srv: Running, project: Project, results: Results, rows: int, si
             f"{ratio(f, v9, 'set_insert_rows_s')} of V9; 1 row/txn INSERT {ratio(f, h, 'single_insert_rows_s')} "
             f"of head, {ratio(f, v9, 'single_insert_rows_s')} of V9")
     results.put("writes", f"{rows}", out)
+
+    clients, per_client = 8, max(50, singles // 20)
+    say(f"== concurrent writers: 1 and {clients} connections inserting new orders ({per_client:,} each, one "
+        f"transaction per row), on a second server with fsync on; {rounds} rounds, medians")
+    conc = concurrent_figures(pg, project, clients, per_client, rounds)
+    for label, title in CONCURRENT_SCHEMAS:
+        f = conc[label]
+        say(f"  {title:40} 1 writer {f['one_writer_rows_s']:7,}/s   {clients} writers "
+            f"{f[f'{clients}_writers_rows_s']:7,}/s (x{f[f'{clients}_writers_rows_s'] / f['one_writer_rows_s']:.2f})")
+    many = f"{clients}_writers_rows_s"
+    say(f"  head / V9 with {clients} writers: x{conc['head'][many] / conc['v9'][many]:.2f} "
+        f"(head at V12: x{conc['head-v12'][many] / conc['v9'][many]:.2f})")
+    results.put("writes", "concurrent", {"clients": clients, "per_client": per_client, **conc})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                 if by_rows:
                     print_queries(results, by_rows)
             if "writes" in args.only:
-                bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds)
+                bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds, args.pg)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results.figures, indent=2) + "\n", encoding="utf-8")

@@ -45,6 +45,10 @@ def test_every_part_reports_its_figures_with_their_baselines(
         assert row["batch_insert_rows_s"] > 0, label
         assert (row["status_update_rows_s"] is None) == (label == "bare"), label  # no key, no update
     assert writes["v9"]["indexes"] == 10 and writes["head"]["indexes"] == 6
+    concurrent = figures["writes"]["concurrent"]
+    for label, _ in bench.CONCURRENT_SCHEMAS:
+        assert concurrent[label]["one_writer_rows_s"] > 0 and concurrent[label]["8_writers_rows_s"] > 0, label
 
-    for baseline in ("(goal <= 5 ms)", "faster (goal >= 20x)", "head / V9: set INSERT x", "(goal >= 2)"):
+    for baseline in ("(goal <= 5 ms)", "faster (goal >= 20x)", "head / V9: set INSERT x", "(goal >= 2)",
+                     "head / V9 with 8 writers: x"):
         assert baseline in printed, baseline
