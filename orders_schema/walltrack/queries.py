@@ -198,13 +198,14 @@ WHERE (%(is_simulated)s::boolean IS NULL OR is_simulated = %(is_simulated)s)
 GROUP BY status""",
     example={"is_simulated": None},
     # The summary table order_status_counts, kept exact by the trg_orders_count_* triggers, holds at
-    # most 24 rows (2 modes x 2 types x 6 statuses) whatever the size of walltrack.orders: the
-    # planner rightly seq-scans its one page, and the orders table is not read at all.
+    # most 24 keys (2 modes x 2 types x 6 statuses) x 32 slots (striped by backend since V13)
+    # whatever the size of walltrack.orders: the planner rightly seq-scans its few pages, and the
+    # orders table is not read at all.
     uses_index=None,
     served_by_table="order_status_counts",
 )
-"""Orders per status, summed over the summary's (is_simulated, order_type) keys (a key whose orders
-all moved on may keep its row with ``order_count`` 0)."""
+"""Orders per status, summed over the summary's (is_simulated, order_type) keys and slots (a key
+whose orders all moved on may keep rows whose counts sum to 0)."""
 
 QUERIES: tuple[Query, ...] = (
     CREATE,
