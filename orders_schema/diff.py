@@ -153,14 +153,17 @@ class DropConstraint(Change):
 
 @dataclass(frozen=True)
 class ChangePrimaryKey(Change):
-    """The table's primary key changes columns or name (``None``: the table has none)."""
+    """The table's primary key changes columns or name (``None``: the table has none); the names
+    are the constraints' (``Table.pkey_name``: PostgreSQL's ``<table>_pkey`` unless declared)."""
 
     table: str
     old: m.PrimaryKey | None
     new: m.PrimaryKey | None
+    old_name: str | None
+    new_name: str | None
 
     def reverse(self) -> Change:
-        return ChangePrimaryKey(self.table, self.new, self.old)
+        return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
 
 
 @dataclass(frozen=True)
@@ -307,8 +310,10 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     new_names = set(new.column_names)
     changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
 
-    if _pkey(old) != _pkey(new):
-        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key))
+    old_pk, new_pk = _pkey(old), _pkey(new)
+    if old_pk != new_pk:
+        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
+                                        old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
     changes += _diff_named(t, old.checks, new.checks, same_check)
     changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
     changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
@@ -319,8 +324,7 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
 
 
 def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
-    pk = table.primary_key
-    return None if pk is None else (pk.name or f"{table.name}_pkey", pk.columns)
+    return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
 
 
 def _diff_named(

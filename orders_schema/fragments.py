@@ -112,6 +112,12 @@ def referenced_tables(tree: exp.Expr) -> list[TableRef]:
     return refs
 
 
+def called_functions(tree: exp.Expr) -> set[str]:
+    """Lower-case names of the user functions an expression calls (``walltrack.uuid_v7()`` ->
+    ``uuid_v7``); functions sqlglot knows as built-ins are not user functions."""
+    return {f.name.lower() for f in tree.find_all(exp.Anonymous) if f.name}
+
+
 def in_list(tree: exp.Expr) -> tuple[str, tuple[str, ...]] | None:
     """For ``col IN ('a', 'b')`` return ``("col", ("a", "b"))``; None for any other shape."""
     if not isinstance(tree, exp.In) or not isinstance(tree.this, exp.Column):

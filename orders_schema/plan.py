@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -111,10 +110,9 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
     return out
 
 
-def _called_by_a_default(schema: m.Schema, fn: m.Function) -> bool:
-    call = re.compile(rf"(?<![\w$]){re.escape(fn.name)}\s*\(", re.IGNORECASE)
-    return any(column.default is not None and call.search(str(column.default))
-               for table in schema.tables for column in table.columns)
+def _called_by_defaults(schema: m.Schema) -> set[str]:
+    return {name for table in schema.tables for column in table.columns if column.default is not None
+            for name in fragments.called_functions(fragments.parse_expression(column.default, column.name))}
 
 
 def create_statements(schema: m.Schema) -> list[r.Statement]:
@@ -126,7 +124,8 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     out: list[r.Statement] = [r.CreateSchema(s, if_not_exists=False)]
     # A function a column default calls must exist before its table; the others (trigger
     # functions) come after the tables, so a SQL-language body may read them.
-    early = [fn for fn in schema.functions if _called_by_a_default(schema, fn)]
+    called = _called_by_defaults(schema)
+    early = [fn for fn in schema.functions if fn.name.lower() in called]
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
     for table in schema.tables:
         out.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": ()})))
@@ -315,22 +314,20 @@ def migration_plan(
     refill: list[m.Table] = []
     for cpk in of(d.ChangePrimaryKey):
         t = cpk.table
-        old_name = cpk.old.name or f"{t}_pkey" if cpk.old else None
-        new_name = cpk.new.name or f"{t}_pkey" if cpk.new else None
-        drop = tuple(dict.fromkeys(n for n in (old_name, new_name) if n))
+        drop = tuple(dict.fromkeys(n for n in (cpk.old_name, cpk.new_name) if n))
         table = new_by_name[t]
-        if cpk.new is None or new_name is None:
+        if cpk.new is None or cpk.new_name is None:
             tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
         elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
             tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
             tx += [r.RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),
-                   r.AddConstraint(s, t, cpk.new, name=new_name)]
+                   r.AddConstraint(s, t, cpk.new, name=cpk.new_name)]
             refill.append(table)
         else:
-            staging = f"{new_name}_new"
+            staging = f"{cpk.new_name}_new"
             pk_index = m.Index(name=staging, columns=cpk.new.columns, unique=True)
             online += [r.CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
-                       r.SwapPrimaryKey(s, t, drop, new_name, staging)]
+                       r.SwapPrimaryKey(s, t, drop, cpk.new_name, staging)]
     for table in new_tables:
         for fk in table.foreign_keys:
             tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
