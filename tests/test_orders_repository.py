@@ -33,6 +33,7 @@ from orders_schema.orders import (
 )
 from orders_schema.orders import repository as repository_module
 from orders_schema.orders.model import COLUMNS, column_values
+from orders_schema.project import synthetic_parameters
 from orders_schema.walltrack import PROJECT
 from orders_schema.walltrack import queries as q
 from orders_schema.walltrack.head import STRIPES
@@ -606,8 +607,9 @@ async def test_audit_rows_keep_the_storys_shape(repo: OrderRepository, sql: Any)
 
 
 async def test_synthetic_orders_read_back_as_valid_orders(repo: OrderRepository, sql: Any) -> None:
+    params = synthetic_parameters(2000)
     for statement in SYNTHETIC_DATA:
-        sql(statement, {"rows": 2000})
+        sql(statement, params)
     history = await repo.get_history(limit=5000)
     assert len(history) == 2000
     by_sql = dict(sql("SELECT status, count(*) FROM walltrack.orders GROUP BY status"))
@@ -675,8 +677,9 @@ def test_the_repository_sends_only_declared_statements() -> None:
 
 
 def _load_synthetic(sql: Any, rows: int) -> None:
+    params = synthetic_parameters(rows)
     for statement in SYNTHETIC_DATA:
-        sql(statement, {"rows": rows})
+        sql(statement, params)
     sql("ANALYZE walltrack.orders")
 
 
