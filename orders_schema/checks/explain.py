@@ -2,9 +2,9 @@
 
 The project's ``synthetic_data`` is loaded (``%(rows)s`` rows of the main table; every key it
 writes carries ``%(run)s``, a token unique to the load, so it never collides with the rows of a
-live database), the project's tables are ANALYZEd, and each :class:`~orders_schema.model.Query` with ``uses_index`` is
-EXPLAINed (``EXPLAIN (FORMAT JSON)``, never ANALYZE: nothing is executed) with its ``example``
-parameters. The case passes when the declared index appears anywhere in the plan tree (an
+live database), the project's tables are ANALYZEd, and each :class:`~orders_schema.model.Query`
+with ``uses_index`` is EXPLAINed (``EXPLAIN (FORMAT JSON)``, never ANALYZE: nothing is executed)
+with its ``example`` parameters. The case passes when the declared index appears anywhere in the plan tree (an
 ``"Index Name"`` of an Index Scan, Index Only Scan or Bitmap Index Scan). The planner is never
 forced: seq scans stay enabled, so a pass means PostgreSQL *chose* the index.
 
