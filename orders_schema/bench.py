@@ -39,7 +39,7 @@ from . import diff, plan
 from . import model as m
 from .apply import migrate, version_files
 from .lint import lint_text
-from .project import Project
+from .project import Project, synthetic_parameters
 from .quoting import ident
 from .render import RENDERER
 from .server import Running, create_database, throwaway_server
@@ -220,9 +220,10 @@ def bench_scale(results: Results, sizes: tuple[int, ...] = (100, 1000, 5000)) ->
 
 def _load(dsn: str, project: Project, rows: int) -> float:
     started = time.perf_counter()
+    params = synthetic_parameters(rows)
     with psycopg.connect(dsn) as conn:
         for i, statement in enumerate(project.synthetic_data, 1):
-            conn.execute(statement.encode() if "%(rows)s" not in statement else statement, {"rows": rows})
+            conn.execute(statement.encode() if "%(" not in statement else statement, params)
             say(f"    loading {rows:,} orders: step {i}/{len(project.synthetic_data)} "
                 f"({time.perf_counter() - started:.1f} s)")
         conn.commit()
@@ -461,6 +462,7 @@ def _write_database(srv: Running, project: Project, label: str, rows: int) -> st
     db = f"bench_writes_{label.replace('-', '_')}"
     create_database(srv.dsn(), db)
     dsn = srv.dsn(db)
+    params = synthetic_parameters(rows)
     if label in ("bare", "pkey"):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE SCHEMA walltrack")
@@ -472,7 +474,7 @@ def _write_database(srv: Running, project: Project, label: str, rows: int) -> st
         with psycopg.connect(dsn) as conn:  # parents for the synthetic orders
             for statement in project.synthetic_data:
                 if not statement.lstrip().upper().startswith(("INSERT INTO WALLTRACK.ORDERS", "ANALYZE")):
-                    conn.execute(statement, {"rows": rows})
+                    conn.execute(statement, params)
             conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
             for statement in WITHOUT.get(label, ("", ""))[1].split("; "):
                 if statement:
@@ -482,7 +484,7 @@ def _write_database(srv: Running, project: Project, label: str, rows: int) -> st
     )
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE UNLOGGED TABLE walltrack.orders_staging (LIKE walltrack.orders INCLUDING DEFAULTS)")
-        conn.execute(insert, {"rows": rows})
+        conn.execute(insert, params)  # the same run token: the orders reference those parents
         conn.execute("VACUUM ANALYZE walltrack.orders_staging")
     return dsn
 

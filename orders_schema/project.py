@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,11 @@ class Project:
     ``schema``: the head declarations. ``versions``: the hand-declared versions, in order.
     ``queries``: the application's statements, each with the index that must serve it.
     ``synthetic_data``: SQL statements that fill the schema with realistic rows; ``%(rows)s`` is
-    the number of rows of the main table (the tester loads them before EXPLAINing the queries).
+    the number of rows of the main table, ``%(run)s`` a token unique to each load, to be written
+    into every key the statements make so that a load never collides with rows already in the
+    database (the tester loads them into live databases before EXPLAINing the queries, and rolls
+    them back). Run them with the parameters of :func:`synthetic_parameters`, the same for every
+    statement of one load.
     ``behaviours``: what triggers promise (``TouchesOnUpdate``, ``AuditsChange``) and rows tables
     must accept (``ValidRow``), from :mod:`orders_schema.behaviour`; the tester proves each one.
     """
@@ -61,6 +66,19 @@ class Project:
             if q.name == name:
                 return q
         raise KeyError(name)
+
+
+def synthetic_parameters(rows: int, run: str | None = None) -> dict[str, int | str]:
+    """The parameters of one load of a project's ``synthetic_data``: ``rows`` and ``run``.
+
+    ``run`` is a new random token (16 hex digits) unless given; pass the same dictionary to every
+    statement of the load, so that rows made by one statement can reference those of another.
+    """
+    if run is None:
+        run = uuid.uuid4().hex[:16]
+    elif not re.fullmatch(r"[a-z0-9]{1,32}", run):
+        raise ValueError(f"synthetic data run token {run!r}: use 1 to 32 lower-case letters and digits")
+    return {"rows": rows, "run": run}
 
 
 def load(spec: str, schema_dir: Path | None = None) -> Project:

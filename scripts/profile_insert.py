@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from orders_schema.apply import migrate
-from orders_schema.project import load
+from orders_schema.project import load, synthetic_parameters
 from orders_schema.server import create_database, throwaway_server
 
 LOOP = """CREATE PROCEDURE public.insert_orders(n int) LANGUAGE plpgsql AS $$
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         dsn = srv.dsn("profile")
         migrate(dsn, project.schema_dir, target=args.target)
         with psycopg.connect(dsn, autocommit=True) as conn:
+            params = synthetic_parameters(args.rows)
             for statement in project.synthetic_data:
-                conn.execute(statement, {"rows": args.rows})
+                conn.execute(statement, params)
             conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
             conn.execute(LOOP.replace("{commit}", "" if args.one_transaction else "COMMIT;"))
             conn.execute("CALL public.insert_orders(500)")  # warm caches and plans

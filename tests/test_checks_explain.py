@@ -13,7 +13,7 @@ import pytest
 from orders_schema.checks import explain, run_case, run_cases
 from orders_schema.harness import Databases
 from orders_schema.model import Query
-from orders_schema.project import Project
+from orders_schema.project import Project, synthetic_parameters
 
 ROWS = 20_000
 
@@ -155,3 +155,29 @@ def test_a_query_served_by_a_summary_table_reads_that_table_alone(
         ("explain:counts", "passed"), ("explain:counts_from_history", "failed")
     ]
     assert "the plan reads ['orders']" in report.results[1].message
+
+
+def test_each_load_writes_keys_of_its_own(orders_db: psycopg.Connection, project: Project) -> None:
+    """Two loads into one database: the second meets the first's rows and collides with none."""
+    explain.load_synthetic_data(orders_db, project, 300, run="first")
+    explain.load_synthetic_data(orders_db, project, 300)
+    signals = orders_db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE id LIKE 'sig-first-%%') FROM walltrack.signals"
+    ).fetchone()
+    assert signals == (360, 180)
+    assert orders_db.execute("SELECT count(*) FROM walltrack.orders").fetchone() == (600,)
+    with pytest.raises(ValueError, match="run token 'a b'"):
+        synthetic_parameters(10, "a b")
+
+
+def test_a_synthetic_statement_with_a_fixed_key_names_itself_when_it_collides(
+    orders_db: psycopg.Connection, project: Project
+) -> None:
+    fixed = replace(project, synthetic_data=("INSERT INTO walltrack.signals (id) VALUES ('sig-fixed')",))
+    orders_db.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-fixed')")
+    report = explain.run_explain(orders_db, fixed, rows=10)
+    assert [(r.id, r.outcome) for r in report.results] == [("explain:load", "failed")]
+    message = report.results[0].message
+    assert "synthetic data statement 1 (INSERT INTO walltrack.signals (id) VALUES ('sig-fixed'))" in message
+    assert "Key (id)=(sig-fixed) already exists" in message and "Put %(run)s" in message
+    assert orders_db.execute("SELECT count(*) FROM walltrack.signals").fetchone() == (1,)

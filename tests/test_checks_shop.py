@@ -7,6 +7,7 @@ cannot satisfy alone, and a column whose name needs quoting (and holds a ``%``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -17,11 +18,12 @@ import pytest
 from orders_schema import plan
 from orders_schema.behaviour import AuditsChange, Const, New, Old, TouchesOnUpdate, ValidRow
 from orders_schema.checks import Case, CaseResult, Report, cases, constraints, run_case, run_cases, triggers
-from orders_schema.checks.rows import RowFactory, RowRejected
+from orders_schema.checks.rows import RowError, RowFactory, RowRejected
 from orders_schema.harness import Databases
 from orders_schema.model import (
     BIGINT,
     INTEGER,
+    SMALLINT,
     TEXT,
     TIMESTAMPTZ,
     UUID,
@@ -304,3 +306,44 @@ def test_an_audit_declared_without_a_key_column_is_found_by_its_values(shop: psy
     )
     result = run_case(selected, shop)
     assert not result.ok and "state changed 'new' -> 'paid': no row was written to shop.audit" in result.message
+
+
+def test_probes_pass_on_a_shop_full_of_rows_like_the_ones_they_write(shop: psycopg.Connection) -> None:
+    """Customers hold every small id (the probes' integer keys once came from 1..32 000) and
+    emails shaped like the probes' text keys: no probe collides, and every one still passes."""
+    shop.execute(
+        "INSERT INTO shop.customers (id, email, \"rate%\") "
+        "SELECT g, 'p' || lpad(to_hex(g), 12, '0'), 1 FROM generate_series(1, 32000) AS g"
+    )
+    shop.execute("INSERT INTO shop.orders (customer_id, qty, price, note) SELECT g, 1, 1, 'x' "
+                 "FROM generate_series(1, 50) AS g")
+    before = shop.execute("SELECT count(*), sum(id) FROM shop.customers").fetchone()
+    with shop.transaction(force_rollback=True):
+        report = run_cases(shop, [*constraints.cases(PROJECT), *triggers.cases(PROJECT)])
+    assert report.ok(), report.summary()
+    assert shop.execute("SELECT count(*), sum(id) FROM shop.customers").fetchone() == before
+
+
+def test_a_key_value_a_row_already_holds_is_never_used(shop: psycopg.Connection) -> None:
+    email = CUSTOMERS.column("email")
+    drawn = RowFactory(shop, SHOP, rng=random.Random(7))
+    values = [drawn.type_value(email, fresh=True) for _ in range(6)]
+    for n, value in enumerate(values[:5], 1):  # the first five values the factory will draw are taken
+        shop.execute("INSERT INTO shop.customers (id, email, \"rate%%\") VALUES (%s, %s, 1)", [n, value])
+    factory = RowFactory(shop, SHOP, rng=random.Random(7))
+    assert factory.fresh_value(email, "shop", "customers") == values[5]
+    # a foreign key's missing parent is looked up in the parent table too
+    ids = RowFactory(shop, SHOP, rng=random.Random(11))
+    taken = [ids.type_value(CUSTOMERS.column("id"), fresh=True) for _ in range(3)]
+    for value in taken[:2]:
+        shop.execute("INSERT INTO shop.customers (id, email, \"rate%%\") VALUES (%s, %s, 1)", [value, f"e{value}"])
+    absent = RowFactory(shop, SHOP, rng=random.Random(11)).absent_key(ORDERS, ORDERS.foreign_keys[0])
+    assert absent == {"customer_id": taken[2]}
+
+
+def test_a_key_column_with_every_value_taken_is_reported(shop: psycopg.Connection) -> None:
+    shop.execute("CREATE TABLE shop.slots (k smallint PRIMARY KEY)")
+    shop.execute("INSERT INTO shop.slots SELECT g FROM generate_series(1, 32000) AS g")  # every fresh smallint
+    factory = RowFactory(shop, SHOP, rng=random.Random(3))
+    with pytest.raises(RowError, match=r"32 random values of type smallint were all taken in shop.slots.k"):
+        factory.fresh_value(Column(name="k", type=SMALLINT, nullable=False), "shop", "slots")

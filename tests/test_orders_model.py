@@ -30,6 +30,7 @@ from orders_schema.orders import (
 )
 from orders_schema.orders.lifecycle import can_follow, check_new, check_transition
 from orders_schema.orders.model import COLUMNS, column_values, revalidated
+from orders_schema.project import synthetic_parameters
 from orders_schema.walltrack import HEAD
 from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
 
@@ -260,8 +261,9 @@ def test_slippage_bps(expected: str, actual: str | None, bps: int | None) -> Non
 
 
 def test_slippage_bps_equals_the_order_history_view_on_synthetic_data(orders_db: psycopg.Connection) -> None:
+    params = synthetic_parameters(3000)
     for statement in SYNTHETIC_DATA:
-        orders_db.execute(statement, {"rows": 3000})
+        orders_db.execute(statement, params)
     with orders_db.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT o.*, h.slippage_bps AS view_bps FROM walltrack.orders o"

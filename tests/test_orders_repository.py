@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pydantic
 import pytest
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from orders_schema.orders import (
     InvalidTransitionError,
@@ -30,9 +30,12 @@ from orders_schema.orders import (
     OrderSide,
     OrderStatus,
     OrderType,
+    OrderValidationError,
 )
 from orders_schema.orders import repository as repository_module
-from orders_schema.orders.model import COLUMNS, column_values
+from orders_schema.orders import validation as validation_module
+from orders_schema.orders.model import COLUMNS, EARLIEST, LATEST, column_values
+from orders_schema.project import synthetic_parameters
 from orders_schema.walltrack import PROJECT
 from orders_schema.walltrack import queries as q
 from orders_schema.walltrack.head import STRIPES
@@ -160,8 +163,10 @@ async def test_create_refuses_an_order_that_is_not_pending(repo: OrderRepository
 
 async def test_create_validates_a_copy_before_any_sql(repo: OrderRepository, sql: Any) -> None:
     bad = entry().model_copy(update={"side": OrderSide.SELL})
-    with pytest.raises(pydantic.ValidationError, match="entry order is a buy"):
+    with pytest.raises(OrderValidationError) as info:
         await repo.create(bad)
+    assert str(info.value).startswith(f"create: order {bad.id} is invalid: an entry order is a buy, not a sell")
+    assert isinstance(info.value.__cause__, pydantic.ValidationError) and info.value.argument == "order"
     assert sql("SELECT count(*) FROM walltrack.orders") == [(0,)]
 
 
@@ -335,11 +340,11 @@ async def test_get_history_empty_and_bad_arguments(repo: OrderRepository) -> Non
     assert await repo.get_history() == []
     with pytest.raises(ValueError, match="start_date must be timezone-aware"):
         await repo.get_history(start_date=datetime(2026, 1, 1))
-    with pytest.raises(ValueError, match="limit must be an integer >= 0"):
+    with pytest.raises(ValueError, match="get_history: limit must be an integer from 0 to 9223372036854775807"):
         await repo.get_history(limit=-1)
-    with pytest.raises(ValueError, match="offset must be an integer >= 0"):
+    with pytest.raises(ValueError, match="get_history: offset must be an integer from 0 to"):
         await repo.get_history(offset=-5)
-    with pytest.raises(ValueError, match="'done' is not a valid OrderStatus"):
+    with pytest.raises(ValueError, match=r"get_history: status must be one of 'pending', .* got 'done'"):
         await repo.get_history(status="done")  # type: ignore[arg-type]
 
 
@@ -468,10 +473,10 @@ async def test_a_refusal_reaches_the_caller_as_order_rejected_error(
 ) -> None:
     bad = entry().model_copy(update=changes)
     if sqlstate == "23514":
-        with pytest.raises(pydantic.ValidationError):  # the model refuses it first, before any SQL
+        with pytest.raises(OrderValidationError):  # the model refuses it first, before any SQL
             await repo.create(bad)
         # As if the model and the schema disagreed: skip the model's check, the database still refuses.
-        monkeypatch.setattr(repository_module, "revalidated", lambda order: order)
+        monkeypatch.setattr(validation_module, "revalidated", lambda order: order)
     with pytest.raises(OrderRejectedError) as info:
         await repo.create(bad)
     error = info.value
@@ -592,7 +597,7 @@ async def test_same_status_update_writes_without_an_audit_row(repo: OrderReposit
 
 async def test_update_validates_the_copy_and_writes_nothing(repo: OrderRepository) -> None:
     created = await repo.create(entry())
-    with pytest.raises(pydantic.ValidationError, match="attempt_count 9 exceeds max_attempts 3"):
+    with pytest.raises(OrderValidationError, match="attempt_count 9 exceeds max_attempts 3"):
         await repo.update(created.model_copy(update={"attempt_count": 9}))
     assert await repo.get_by_id(created.id) == created
 
@@ -606,8 +611,9 @@ async def test_audit_rows_keep_the_storys_shape(repo: OrderRepository, sql: Any)
 
 
 async def test_synthetic_orders_read_back_as_valid_orders(repo: OrderRepository, sql: Any) -> None:
+    params = synthetic_parameters(2000)
     for statement in SYNTHETIC_DATA:
-        sql(statement, {"rows": 2000})
+        sql(statement, params)
     history = await repo.get_history(limit=5000)
     assert len(history) == 2000
     by_sql = dict(sql("SELECT status, count(*) FROM walltrack.orders GROUP BY status"))
@@ -615,6 +621,138 @@ async def test_synthetic_orders_read_back_as_valid_orders(repo: OrderRepository,
     assert {k: v for k, v in counts.items() if v} == by_sql
     assert sum(counts.values()) == 2000
     assert [o for o in history if o.status is S.FAILED and o.can_retry]
+
+
+# ---------------------------------------------------------------------------------------------
+# The boundary: every bad argument is an OrderValidationError before any SQL
+# ---------------------------------------------------------------------------------------------
+
+NUL_TEXT = "sig\x00-1"
+TOO_BIG = 2**63  # one past bigint: LIMIT/OFFSET would fail on the server with "bigint out of range"
+
+# method, keyword arguments, the argument named, what the message says. Before the boundary each of
+# these reached psycopg or the server: DataError (NUL), InvalidTextRepresentation ('not-a-uuid',
+# 'maybe'), UndefinedFunction (42, 5), NumericValueOutOfRange (2**63), UnicodeEncodeError (a lone
+# surrogate), AttributeError (a date as a string); or was silently read as true ('yes').
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("get_by_id", {"order_id": "not-a-uuid"}, "order_id", "must be a UUID, got 'not-a-uuid'"),
+    ("get_by_id", {"order_id": 42}, "order_id", "must be a UUID, got 42"),
+    ("get_by_id", {"order_id": None}, "order_id", "must be a UUID, got None"),
+    ("get_by_signal", {"signal_id": NUL_TEXT}, "signal_id", "contains a NUL byte (U+0000) at position 3"),
+    ("get_by_signal", {"signal_id": "sig-\ud800"}, "signal_id", "is not valid Unicode text"),
+    ("get_by_signal", {"signal_id": 5}, "signal_id", "must be a str, got 5"),
+    ("get_by_position", {"position_id": "pos-1"}, "position_id", "must be a UUID, got 'pos-1'"),
+    ("get_by_position", {"position_id": uuid4(), "order_type": "sideways"}, "order_type",
+     "must be one of 'entry', 'exit'"),
+    ("get_by_position", {"position_id": uuid4(), "order_type": S.PENDING}, "order_type", "must be one of 'entry'"),
+    ("get_pending_retries", {"limit": TOO_BIG}, "limit", f"must be an integer from 0 to {TOO_BIG - 1}"),
+    ("get_pending_retries", {"limit": "5"}, "limit", "got '5'"),
+    ("get_pending_retries", {"limit": True}, "limit", "got True"),
+    ("get_active_orders", {"is_simulated": "yes"}, "is_simulated", "must be True, False or None, got 'yes'"),
+    ("get_active_orders", {"limit": 10.5}, "limit", "got 10.5"),
+    ("get_history", {"start_date": "2026-01-01"}, "start_date", "must be a timezone-aware datetime, not a str"),
+    ("get_history", {"end_date": datetime(2026, 1, 1).date()}, "end_date", "not a date"),
+    ("get_history", {"end_date": datetime(2026, 1, 1)}, "end_date", "must be timezone-aware"),
+    ("get_history", {"order_type": "buy"}, "order_type", "got 'buy'"),
+    ("get_history", {"status": "done"}, "status", "got 'done'"),
+    ("get_history", {"is_simulated": 1}, "is_simulated", "got 1"),
+    ("get_history", {"offset": TOO_BIG}, "offset", "must be an integer from 0 to"),
+    ("count_by_status", {"is_simulated": "yes"}, "is_simulated", "must be True, False or None, got 'yes'"),
+    ("count_by_status", {"is_simulated": "false"}, "is_simulated", "got 'false'"),
+    ("count_by_status", {"is_simulated": 0}, "is_simulated", "got 0"),
+    ("create", {"order": {"order_type": "entry"}}, "order", "must be an Order, got {'order_type': 'entry'}"),
+    ("update", {"order": None}, "order", "must be an Order, got None"),
+]
+
+
+@pytest.mark.parametrize(("method", "kwargs", "argument", "says"), BAD_ARGUMENTS,
+                         ids=[f"{m}-{a}-{n}" for n, (m, _, a, _) in enumerate(BAD_ARGUMENTS)])
+async def test_a_bad_argument_is_an_order_validation_error_naming_it(
+    repo: OrderRepository, sql: Any, method: str, kwargs: dict[str, Any], argument: str, says: str
+) -> None:
+    await repo.create(entry())
+    before = sql("SELECT count(*), max(updated_at) FROM walltrack.orders")
+    with pytest.raises(OrderValidationError) as info:
+        await getattr(repo, method)(**kwargs)
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert str(error).startswith(f"{method}: {argument} ") and says in str(error), str(error)
+    assert (error.method, error.argument) == (method, argument)
+    assert sql("SELECT count(*), max(updated_at) FROM walltrack.orders") == before
+
+
+async def test_the_forms_the_story_accepts_still_work(repo: OrderRepository, sql: Any) -> None:
+    pos = position(sql)
+    made = await repo.create(exit_order(pos, is_simulated=True))
+    assert await repo.get_by_id(str(made.id)) == made  # a UUID's string form
+    assert await repo.get_by_position(str(pos), "exit") == [made]  # an enum's plain value
+    assert await repo.get_by_position(pos, OrderType.ENTRY) == []
+    assert await repo.get_history(status="pending", is_simulated=True, limit=0) == []
+    assert (await repo.count_by_status(is_simulated=True))["pending"] == 1
+    assert await repo.get_by_signal("x" * 500) is None  # longer than any signal id: found nowhere
+
+
+TEXT_FIELDS = ("signal_id", "token_address", "token_symbol", "tx_signature", "last_error")
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+async def test_a_nul_byte_in_any_text_field_is_refused_naming_the_field(
+    repo: OrderRepository, sql: Any, field: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=rf"{field}\n  Value error, contains a NUL byte"):
+        entry(**{field: NUL_TEXT})
+    created = await repo.create(entry())
+    for method, order in (("create", entry().model_copy(update={field: NUL_TEXT})),
+                          ("update", created.model_copy(update={field: NUL_TEXT}))):
+        with pytest.raises(OrderValidationError) as info:
+            await getattr(repo, method)(order)
+        assert info.value.argument == f"order.{field}" and info.value.fields == (f"order.{field}",)
+        assert f"{method}: order {order.id} is invalid: {field}: contains a NUL byte (U+0000) at position 3" in str(
+            info.value
+        )
+    assert sql("SELECT count(*), max(updated_at) FROM walltrack.orders") == [(1, created.updated_at)]
+
+
+async def test_several_invalid_fields_are_all_named(repo: OrderRepository) -> None:
+    bad = entry().model_copy(update={"amount_sol": Decimal("-1"), "token_symbol": "x" * 21})
+    with pytest.raises(OrderValidationError) as info:
+        await repo.create(bad)
+    assert info.value.fields == ("order.token_symbol", "order.amount_sol")  # in the model's field order
+    assert "token_symbol: String should have at most 20 characters; amount_sol: Input should be greater than 0" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])  # UTC+14 and UTC-12
+async def test_times_at_the_edges_of_the_window_are_stored_and_read_back_in_any_time_zone(
+    orders_committed_dsn: str, zone: str
+) -> None:
+    async with AsyncConnectionPool(orders_committed_dsn, kwargs={"options": f"-c TimeZone={zone}"},
+                                   min_size=1, max_size=1) as pool:
+        repo = OrderRepository(pool)
+        made = await repo.create(entry(filled_at=EARLIEST, next_retry_at=LATEST))
+        assert (made.filled_at, made.next_retry_at) == (EARLIEST, LATEST)
+        assert await repo.get_by_id(made.id) == made
+    for field, value in (("filled_at", EARLIEST - timedelta(microseconds=1)),
+                         ("next_retry_at", LATEST + timedelta(microseconds=1))):
+        # the database stores these, but psycopg cannot read them back in every session time zone
+        with pytest.raises(pydantic.ValidationError, match=rf"{field}\n  Value error, .* is outside 0001-01-02"):
+            entry(**{field: value})
+
+
+async def test_the_repository_needs_an_async_pool(orders_committed_dsn: str) -> None:
+    with (
+        ConnectionPool(orders_committed_dsn, min_size=1, max_size=1) as sync_pool,
+        pytest.raises(OrderValidationError) as info,
+    ):
+        OrderRepository(sync_pool)  # type: ignore[arg-type]
+    assert str(info.value) == "OrderRepository: pool must be a psycopg_pool.AsyncConnectionPool, got ConnectionPool"
+
+
+async def test_is_simulated_is_a_bool_in_the_model_too() -> None:
+    with pytest.raises(pydantic.ValidationError, match="is_simulated\n  Input should be a valid boolean"):
+        entry(is_simulated="yes")
+    assert entry(is_simulated=True).is_simulated is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -675,8 +813,9 @@ def test_the_repository_sends_only_declared_statements() -> None:
 
 
 def _load_synthetic(sql: Any, rows: int) -> None:
+    params = synthetic_parameters(rows)
     for statement in SYNTHETIC_DATA:
-        sql(statement, {"rows": rows})
+        sql(statement, params)
     sql("ANALYZE walltrack.orders")
 
 

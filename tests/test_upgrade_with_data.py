@@ -16,6 +16,7 @@ import pytest
 
 from orders_schema.apply import migrate, version_files
 from orders_schema.harness import Databases
+from orders_schema.project import synthetic_parameters
 from orders_schema.verify import verify
 
 from .conftest import ROOT
@@ -34,8 +35,9 @@ def test_v9_with_200k_orders_upgrades_keeping_every_row_then_verifies(
     project = orders_databases.project
     migrate(orders_empty_dsn, project.schema_dir, target=9)
     with psycopg.connect(orders_empty_dsn) as conn:
+        params = synthetic_parameters(ROWS)
         for statement in project.synthetic_data:
-            conn.execute(statement, {"rows": ROWS})
+            conn.execute(statement, params)
         conn.commit()
         before = {t: conn.execute(ROW_HASH.format(table=t).encode()).fetchone()
                   for t in ("orders", "positions", "signals", "config_audit_log")}

@@ -317,7 +317,10 @@ def foreign_key_case(project: Project, table: m.Table, fk: m.ForeignKey) -> Case
                 present = factory.parent_key(table, fk)
         except (RowError, psycopg.Error) as exc:
             return failed(f"{subject}: cannot find or insert a parent row: {exc}")
-        absent = factory.absent_key(table, fk)
+        try:
+            absent = factory.absent_key(table, fk)
+        except RowError as exc:
+            return failed(f"{subject}: cannot find a key that no parent row holds: {exc}")
         fixed = frozenset(fk.columns)
         probes = [
             Probe(f"a row referencing an existing parent ({_row_text(tuple(present.items()))})", {**base, **present},

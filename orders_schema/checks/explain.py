@@ -1,9 +1,10 @@
 """Index usage: every declared query is served by the index it names, on realistic data.
 
-The project's ``synthetic_data`` is loaded (``%(rows)s`` rows of the main table), the project's
-tables are ANALYZEd, and each :class:`~orders_schema.model.Query` with ``uses_index`` is
-EXPLAINed (``EXPLAIN (FORMAT JSON)``, never ANALYZE: nothing is executed) with its ``example``
-parameters. The case passes when the declared index appears anywhere in the plan tree (an
+The project's ``synthetic_data`` is loaded (``%(rows)s`` rows of the main table; every key it
+writes carries ``%(run)s``, a token unique to the load, so it never collides with the rows of a
+live database), the project's tables are ANALYZEd, and each :class:`~orders_schema.model.Query`
+with ``uses_index`` is EXPLAINed (``EXPLAIN (FORMAT JSON)``, never ANALYZE: nothing is executed)
+with its ``example`` parameters. The case passes when the declared index appears anywhere in the plan tree (an
 ``"Index Name"`` of an Index Scan, Index Only Scan or Bitmap Index Scan). The planner is never
 forced: seq scans stay enabled, so a pass means PostgreSQL *chose* the index.
 
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 
 from .. import model as m
-from ..project import Project
+from ..project import Project, synthetic_parameters
 from . import Case, CaseResult, CheckResult, Report, failed, passed, run_case, warning
 from .rows import q, query
 
@@ -51,26 +52,52 @@ def print_progress(p: LoadProgress) -> None:
     print(f"[{p.step}/{p.steps}] {p.seconds:6.2f} s  {p.statement}", flush=True)
 
 
+class SyntheticDataCollision(RuntimeError):
+    """A synthetic data statement wrote a key that a row already in the database holds."""
+
+    def __init__(self, step: int, statement: str, error: psycopg.errors.UniqueViolation) -> None:
+        diag = error.diag
+        detail = f" ({diag.message_detail.rstrip('.')})" if diag.message_detail else ""
+        super().__init__(
+            f"synthetic data statement {step} ({statement}) collides with rows already in the database: "
+            f"{diag.message_primary or error}{detail}. Put %(run)s, the token unique to each load, "
+            "into every key the statement writes (see Project.synthetic_data)"
+        )
+        self.error = error
+
+
 def load_synthetic_data(
-    conn: psycopg.Connection, project: Project, rows: int, progress: ProgressCallback | None = None
+    conn: psycopg.Connection,
+    project: Project,
+    rows: int,
+    progress: ProgressCallback | None = None,
+    run: str | None = None,
 ) -> float:
     """Run the project's synthetic data statements with ``rows``, then ANALYZE its tables.
 
-    Runs in the caller's transaction (nothing is committed here). Returns the seconds it took.
+    Every statement gets the same parameters (:func:`~orders_schema.project.synthetic_parameters`:
+    ``rows`` and ``run``, a token unique to this load unless given), so the keys it writes never
+    meet the rows already there. A statement that still hits a unique key raises
+    :class:`SyntheticDataCollision` naming it. Runs in the caller's transaction (nothing is
+    committed here). Returns the seconds it took.
     """
+    params = synthetic_parameters(rows, run)
     statements = [*project.synthetic_data]
     analyze = [f"ANALYZE {q(project.schema.name, t.name)}" for t in project.schema.tables]
     steps = len(statements) + len(analyze)
     start = time.perf_counter()
     for n, text in enumerate([*statements, *analyze], 1):
         began = time.perf_counter()
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
         if n <= len(statements):
-            conn.execute(query(text), {"rows": rows})
+            try:
+                conn.execute(query(text), params)
+            except psycopg.errors.UniqueViolation as exc:
+                raise SyntheticDataCollision(n, first_line, exc) from exc
         else:
             conn.execute(query(text))
         if progress is not None:
             now = time.perf_counter()
-            first_line = text.strip().splitlines()[0] if text.strip() else ""
             progress(LoadProgress(n, steps, first_line, now - began, now - start))
     return time.perf_counter() - start
 
@@ -274,7 +301,7 @@ def run_explain(
             try:
                 with conn.transaction():
                     seconds = load_synthetic_data(conn, project, rows, progress)
-            except psycopg.Error as exc:
+            except (psycopg.Error, SyntheticDataCollision) as exc:
                 message = f"explain:load: loading {rows} rows of synthetic data failed: {exc}"
                 return Report((CaseResult(LOAD_CASE, failed(message), time.perf_counter() - start),))
             if not project.synthetic_data:
@@ -289,6 +316,7 @@ __all__ = [
     "IndexUsage",
     "LoadProgress",
     "ProgressCallback",
+    "SyntheticDataCollision",
     "cases",
     "explain",
     "index_names",

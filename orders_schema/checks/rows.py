@@ -8,8 +8,9 @@ derives one column by column:
 3. a NOT NULL column without a default takes, in this order: the first allowed value of its
    IN-list CHECK; a parent row's key when it belongs to a foreign key (the parent is inserted,
    recursively, or an existing row is read for a table outside the declarations); a value from
-   the first ``accepts`` example of a CHECK that reads it; a value of its type (fresh and random
-   for key columns, so probes do not collide with rows already there);
+   the first ``accepts`` example of a CHECK that reads it; a value of its type (for a column of a
+   primary key or UNIQUE constraint, a random one that no row of the table holds in that column,
+   looked up before it is used, so probes never collide with the rows of a live database);
 4. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
    rejects it, that CHECK's first ``accepts`` example is laid over it and it is tried again.
 
@@ -42,6 +43,8 @@ Values = dict[str, Any]
 
 TEXT_TYPES = frozenset({"text", "varchar"})
 MAX_PARENT_DEPTH = 8
+FRESH_TRIES = 32
+"""Random values tried for a key column before giving up (each one looked up in the table)."""
 
 
 class RowError(RuntimeError):
@@ -168,7 +171,10 @@ class RowFactory:
         if example is not None:
             row[column.name] = example
             return
-        row[column.name] = self.type_value(column, fresh=column.name in key_columns(table))
+        if column.name in key_columns(table):
+            row[column.name] = self.fresh_value(column, self.schema.name, table.name)
+        else:
+            row[column.name] = self.type_value(column)
 
     def _allowed(self, table: m.Table, column: m.Column) -> tuple[str, ...]:
         for check in table.checks:
@@ -186,17 +192,19 @@ class RowFactory:
         return None
 
     def type_value(self, column: m.Column, *, fresh: bool = False) -> Any:
-        """A value of the column's type; ``fresh`` values are random (for key columns)."""
+        """A value of the column's type; ``fresh`` values are random (see :meth:`fresh_value`)."""
         t = column.type
         n = self.rng.getrandbits(30)
         if t.name == "uuid":
             return uuid.UUID(int=self.rng.getrandbits(128), version=4)
         if t.name in TEXT_TYPES:
-            value = f"p{n:08x}" if fresh else "probe"
+            value = f"p{self.rng.getrandbits(48):012x}" if fresh else "probe"
             limit = text_length(column)
             return value[-limit:] if limit is not None else value
         if t.name in ("smallint", "integer", "bigint"):
-            return 1 + n % 32_000 if fresh else 1
+            if not fresh:
+                return 1
+            return 1 + (n % 32_000 if t.name == "smallint" else self.rng.getrandbits(30 if t.name == "integer" else 62))
         if t.name in ("decimal", "numeric"):
             precision = t.args[0] if t.args else 30
             scale = t.args[1] if len(t.args) > 1 else 0
@@ -241,8 +249,36 @@ class RowFactory:
         return dict(zip(fk.columns, found, strict=True))
 
     def absent_key(self, table: m.Table, fk: m.ForeignKey) -> Values:
-        """FK column -> a fresh value that no parent row holds (probability of a clash ~2^-30)."""
-        return {c: self.type_value(table.column(c), fresh=True) for c in fk.columns}
+        """FK column -> a value that no parent row holds (each one looked up in the parent table)."""
+        schema_name, parent_name = split_table_name(self.schema, fk.ref_table)
+        return {
+            c: self.fresh_value(table.column(c), schema_name, parent_name, stored_in=ref)
+            for c, ref in zip(fk.columns, fk.ref_columns, strict=True)
+        }
+
+    def fresh_value(self, column: m.Column, schema_name: str, table_name: str, stored_in: str | None = None) -> Any:
+        """A random value of ``column``'s type that no row of ``schema_name.table_name`` holds in
+        column ``stored_in`` (default: the column itself).
+
+        Probes run against live databases, full of rows that look like what they write: a key
+        value is looked up before it is used (rows inserted earlier in the transaction count too),
+        so a probe never collides with an existing row. A boolean has no value to spare; the
+        other columns of its key keep the key fresh. Raises :class:`RowError` after
+        :data:`FRESH_TRIES` taken values.
+        """
+        target = stored_in or column.name
+        value = self.type_value(column, fresh=True)
+        if column.type.name == "boolean":
+            return value
+        lookup = query(f"SELECT 1 FROM {q(schema_name, table_name)} WHERE {q(target)} = %s LIMIT 1")
+        for _ in range(FRESH_TRIES):
+            if self.conn.execute(lookup, [value]).fetchone() is None:
+                return value
+            value = self.type_value(column, fresh=True)
+        raise RowError(
+            f"column {column.name}: {FRESH_TRIES} random values of type {column.type.name} were all taken in "
+            f"{schema_name}.{table_name}.{target}; declare a ValidRow for the table"
+        )
 
     # -- inserting --------------------------------------------------------------------------------
 

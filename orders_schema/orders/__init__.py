@@ -8,6 +8,7 @@ from __future__ import annotations
 from .lifecycle import TERMINAL, TRANSITIONS, InvalidTransitionError, OrderStatus
 from .model import Order, OrderSide, OrderType
 from .repository import OrderConflictError, OrderNotFoundError, OrderRejectedError, OrderRepository
+from .validation import OrderValidationError
 
 __all__ = [
     "TERMINAL",
@@ -21,4 +22,5 @@ __all__ = [
     "OrderSide",
     "OrderStatus",
     "OrderType",
+    "OrderValidationError",
 ]

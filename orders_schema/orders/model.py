@@ -5,6 +5,11 @@ declared table): ``UUID`` for uuid, ``Decimal`` with the column's precision and 
 DECIMAL(p, s), timezone-aware ``datetime`` for TIMESTAMPTZ, ``str`` with the column's length for
 VARCHAR(n), ``X | None`` exactly where the column is nullable. Defaults are the table's.
 
+Values the columns' types allow but PostgreSQL or the driver would refuse are refused here too,
+naming the field: text holding a NUL byte (PostgreSQL text cannot store U+0000) and times so close
+to the ends of Python's ``datetime`` range that a session in another time zone could not read
+them back (outside 0001-01-02 .. 9999-12-30 UTC).
+
 An ``Order`` is immutable: change one with ``order.model_copy(update={...})`` and store it with
 ``OrderRepository.update``. ``model_copy`` does not validate, so the repository validates again
 before writing (:func:`revalidated`).
@@ -20,7 +25,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from .lifecycle import TERMINAL, OrderStatus
 
@@ -42,6 +47,24 @@ _SIDE_OF = {OrderType.ENTRY: OrderSide.BUY, OrderType.EXIT: OrderSide.SELL}
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=timezone.utc)
+"""The times an order may hold: PostgreSQL stores far more, but it sends a timestamptz in the
+session's time zone, and psycopg cannot turn a value past year 1 or 9999 there into a ``datetime``
+(a day of margin covers every time zone)."""
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL text cannot hold ``value`` (a NUL byte, a lone surrogate), or None."""
+    if "\x00" in value:
+        return f"contains a NUL byte (U+0000) at position {value.index(chr(0))}, which PostgreSQL text cannot hold"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid Unicode text ({exc.reason} at position {exc.start})"
+    return None
 
 
 def uuid7() -> UUID:
@@ -104,10 +127,28 @@ class Order(BaseModel):
     last_error: str | None = None
     next_retry_at: AwareDatetime | None = None
 
-    is_simulated: bool = False
+    is_simulated: bool = Field(default=False, strict=True)  # never "yes" or 1 read as true
 
     created_at: AwareDatetime = Field(default_factory=_now)
     updated_at: AwareDatetime = Field(default_factory=_now)
+
+    @field_validator("signal_id", "token_address", "token_symbol", "tx_signature", "last_error")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        problem = None if value is None else text_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("filled_at", "next_retry_at", "created_at", "updated_at")
+    @classmethod
+    def _readable_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError(
+                f"{value.isoformat()} is outside 0001-01-02 .. 9999-12-30 UTC: PostgreSQL would store it, "
+                "but a session in another time zone could not read it back"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Order:

@@ -13,6 +13,10 @@ writes no audit rows itself.
 The database enforces the order's rules too (CHECK constraints, and ``position_id`` must name a
 stored position). The model checks all but the last before any SQL; what the database still
 refuses is raised as :class:`OrderRejectedError`, naming the constraint and the SQLSTATE.
+
+Every argument is checked at method entry (:mod:`.validation`): a wrong type, text the database
+cannot hold, a value out of range raises :class:`~.validation.OrderValidationError` naming the
+method and the argument, before any SQL, never a raw driver error.
 """
 
 from __future__ import annotations
@@ -30,7 +34,17 @@ from psycopg_pool import AsyncConnectionPool
 from ..model import Query
 from ..walltrack import queries as q
 from .lifecycle import OrderStatus, check_new, check_transition
-from .model import Order, OrderType, column_values, revalidated
+from .model import Order, OrderType, column_values
+from .validation import (
+    OrderValidationError,
+    count_argument,
+    enum_argument,
+    flag_argument,
+    moment_argument,
+    order_argument,
+    text_argument,
+    uuid_argument,
+)
 
 
 class OrderConflictError(RuntimeError):
@@ -100,10 +114,17 @@ def _rejections(order_id: UUID) -> Iterator[None]:
 class OrderRepository:
     """Orders in ``walltrack.orders``, through a ``psycopg_pool.AsyncConnectionPool``.
 
-    Each method runs in its own transaction on a connection borrowed from the pool.
+    Each method runs in its own transaction on a connection borrowed from the pool. Every method
+    checks its arguments first and raises :class:`~.validation.OrderValidationError` (a
+    ``ValueError``) for a wrong one, naming the method and the argument; nothing is sent.
     """
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        if not isinstance(pool, AsyncConnectionPool):
+            raise OrderValidationError(
+                "OrderRepository", "pool", f"must be a psycopg_pool.AsyncConnectionPool, got {type(pool).__name__}",
+                pool,
+            )
         self._pool = pool
 
     # -- writes ------------------------------------------------------------------------------
@@ -112,12 +133,13 @@ class OrderRepository:
         """Store a new order (it must be ``pending``) and return it as stored.
 
         ``created_at`` and ``updated_at`` are the database's ``now()``, whatever ``order`` says.
-        Raises ``pydantic.ValidationError`` for an invalid order,
-        :class:`~.lifecycle.InvalidTransitionError` for one that is not ``pending`` and
-        :class:`OrderRejectedError` when the database refuses it (e.g. its ``position_id`` names
-        no stored position).
+        Raises :class:`~.validation.OrderValidationError` for an invalid order (one changed with
+        ``model_copy`` into something ``Order`` refuses, or not an ``Order``; its ``__cause__`` is
+        pydantic's ``ValidationError``), :class:`~.lifecycle.InvalidTransitionError` for one that
+        is not ``pending`` and :class:`OrderRejectedError` when the database refuses it (e.g. its
+        ``position_id`` names no stored position).
         """
-        checked = revalidated(order)
+        checked = order_argument("create", order)
         check_new(checked)
         with _rejections(checked.id):
             async with self._pool.connection() as conn:
@@ -137,9 +159,10 @@ class OrderRepository:
 
         and otherwise write every column but ``id`` and ``created_at`` with
         ``WHERE id = ... AND updated_at = <read value>``; the database may still refuse the
-        row: :class:`OrderRejectedError`.
+        row: :class:`OrderRejectedError`. An invalid ``order``:
+        :class:`~.validation.OrderValidationError`, before any SQL.
         """
-        checked = revalidated(order)
+        checked = order_argument("update", order)
         params = {**column_values(checked), "expected_updated_at": checked.updated_at}
         with _rejections(checked.id):
             async with self._pool.connection() as conn, conn.transaction():
@@ -157,29 +180,31 @@ class OrderRepository:
     # -- lookups -----------------------------------------------------------------------------
 
     async def get_by_id(self, order_id: UUID) -> Order | None:
-        """The order with this id, or ``None``."""
+        """The order with this id, or ``None``. ``order_id``: a ``UUID`` (or its string form)."""
+        order_id = uuid_argument("get_by_id", "order_id", order_id)
         return await self._first(q.GET_BY_ID, {"id": order_id})
 
     async def get_by_signal(self, signal_id: str) -> Order | None:
         """The signal's most recent order, or ``None``."""
+        signal_id = text_argument("get_by_signal", "signal_id", signal_id)
         return await self._first(q.GET_BY_SIGNAL, {"signal_id": signal_id})
 
     async def get_by_position(self, position_id: UUID, order_type: OrderType | None = None) -> list[Order]:
         """The position's orders (optionally of one type), newest first."""
-        return await self._all(
-            q.GET_BY_POSITION, {"position_id": position_id, "order_type": _value(OrderType, order_type)}
-        )
+        position_id = uuid_argument("get_by_position", "position_id", position_id)
+        kind = enum_argument("get_by_position", "order_type", OrderType, order_type)
+        return await self._all(q.GET_BY_POSITION, {"position_id": position_id, "order_type": kind})
 
     async def get_pending_retries(self, limit: int = 50) -> list[Order]:
         """Failed orders whose ``next_retry_at`` has come (by the database's clock) and that have
         attempts left (``attempt_count < max_attempts``, each order its own limit); due first."""
-        return await self._all(q.GET_PENDING_RETRIES, {"limit": _count("limit", limit)})
+        return await self._all(q.GET_PENDING_RETRIES, {"limit": count_argument("get_pending_retries", "limit", limit)})
 
     async def get_active_orders(self, is_simulated: bool | None = None, limit: int = 100) -> list[Order]:
         """Orders that are neither filled nor cancelled, newest first."""
-        return await self._all(
-            q.GET_ACTIVE_ORDERS, {"is_simulated": is_simulated, "limit": _count("limit", limit)}
-        )
+        is_simulated = flag_argument("get_active_orders", "is_simulated", is_simulated)
+        limit = count_argument("get_active_orders", "limit", limit)
+        return await self._all(q.GET_ACTIVE_ORDERS, {"is_simulated": is_simulated, "limit": limit})
 
     async def get_history(
         self,
@@ -193,27 +218,24 @@ class OrderRepository:
     ) -> list[Order]:
         """Orders created in ``[start_date, end_date]`` (both inclusive, each optional) matching
         the given filters, newest first (ties by id), one page of ``limit`` after ``offset``."""
-        for name, value in (("start_date", start_date), ("end_date", end_date)):
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-        return await self._all(
-            q.GET_HISTORY,
-            {
-                "start_date": start_date,
-                "end_date": end_date,
-                "order_type": _value(OrderType, order_type),
-                "status": _value(OrderStatus, status),
-                "is_simulated": is_simulated,
-                "limit": _count("limit", limit),
-                "offset": _count("offset", offset),
-            },
-        )
+        m = "get_history"
+        params = {
+            "start_date": moment_argument(m, "start_date", start_date),
+            "end_date": moment_argument(m, "end_date", end_date),
+            "order_type": enum_argument(m, "order_type", OrderType, order_type),
+            "status": enum_argument(m, "status", OrderStatus, status),
+            "is_simulated": flag_argument(m, "is_simulated", is_simulated),
+            "limit": count_argument(m, "limit", limit),
+            "offset": count_argument(m, "offset", offset),
+        }
+        return await self._all(q.GET_HISTORY, params)
 
     async def count_by_status(self, is_simulated: bool | None = None) -> dict[str, int]:
         """Orders per status value, over every order type (and both modes unless filtered).
 
         Every status is a key, with 0 when no order has it.
         """
+        is_simulated = flag_argument("count_by_status", "is_simulated", is_simulated)
         counts = dict.fromkeys((s.value for s in OrderStatus), 0)
         async with self._pool.connection() as conn:
             cur = await conn.execute(q.COUNT_BY_STATUS.sql, {"is_simulated": is_simulated}, prepare=False)
@@ -240,13 +262,3 @@ async def _one(conn: AsyncConnection[Any], query: Query, params: Mapping[str, An
     row = await cur.fetchone()
     return None if row is None else Order.model_validate(row)
 
-
-def _value(kind: type[OrderType] | type[OrderStatus], value: Any) -> str | None:
-    """An enum filter as its value; a plain string is accepted when it is a valid value."""
-    return None if value is None else kind(value).value
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value

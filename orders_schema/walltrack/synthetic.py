@@ -6,17 +6,23 @@ attempts below their limit), 2 % still active (pending / submitted / confirming)
 created over the last 365 days; 2 000 tokens. Every row satisfies the story's constraints and the
 stricter ones of later versions (positive amounts and prices, attempts within limits, entry/exit
 consistency, positions that exist).
+
+Every key the statements make carries ``%(run)s``, a token unique to the load
+(:func:`orders_schema.project.synthetic_parameters`): signal ids are ``sig-<run>-<n>``, position
+ids ``md5('<run>-pos-<n>')``, order ids come from the table's default. A load therefore never
+collides with rows already in the database, a real ``sig-1`` or an earlier load's rows alike (the
+tester loads it into live databases, inside a transaction it rolls back).
 """
 
 from __future__ import annotations
 
 _SCRIPT = """
 INSERT INTO walltrack.signals (id, score, created_at)
-SELECT 'sig-' || g, round((random() * 100)::numeric, 4), now() - random() * interval '365 days'
+SELECT 'sig-' || %(run)s || '-' || g, round((random() * 100)::numeric, 4), now() - random() * interval '365 days'
 FROM generate_series(1, greatest(1, %(rows)s * 6 / 10)) AS g;
 
 INSERT INTO walltrack.positions (id, entry_price, entry_amount_sol, created_at)
-SELECT md5('pos-' || g)::uuid, round((random() * 0.01 + 0.000001)::numeric, 12),
+SELECT md5(%(run)s || '-pos-' || g)::uuid, round((random() * 0.01 + 0.000001)::numeric, 12),
        round((random() * 10 + 0.01)::numeric, 8), now() - random() * interval '365 days'
 FROM generate_series(1, greatest(1, %(rows)s * 4 / 10)) AS g;
 
@@ -29,8 +35,8 @@ INSERT INTO walltrack.orders (
 SELECT
     CASE WHEN is_entry THEN 'entry' ELSE 'exit' END,
     CASE WHEN is_entry THEN 'buy' ELSE 'sell' END,
-    CASE WHEN is_entry THEN 'sig-' || (1 + (g * 6 / 10) %% greatest(1, %(rows)s * 6 / 10)) END,
-    CASE WHEN is_entry THEN NULL ELSE md5('pos-' || (1 + g %% greatest(1, %(rows)s * 4 / 10)))::uuid END,
+    CASE WHEN is_entry THEN 'sig-' || %(run)s || '-' || (1 + (g * 6 / 10) %% greatest(1, %(rows)s * 6 / 10)) END,
+    CASE WHEN is_entry THEN NULL ELSE md5(%(run)s || '-pos-' || (1 + g %% greatest(1, %(rows)s * 4 / 10)))::uuid END,
     'Tok' || lpad((g %% 2000)::text, 40, '0'),
     'T' || (g %% 2000),
     round((random() * 5 + 0.01)::numeric, 8),
@@ -71,4 +77,4 @@ ANALYZE walltrack.orders;
 """
 
 SYNTHETIC_DATA: tuple[str, ...] = tuple(s.strip() for s in _SCRIPT.split(";\n") if s.strip())
-"""One statement each (psycopg binds ``%(rows)s`` per statement)."""
+"""One statement each (psycopg binds ``%(rows)s`` and ``%(run)s`` per statement)."""
