@@ -369,8 +369,9 @@ def _refuse_unrecorded_objects(conn: psycopg.Connection[Any], files: list[Versio
     ).fetchall()
     if rows:
         objects = [str(r[0]) for r in rows]
+        where = f"schema {schemas[0]}" if len(schemas) == 1 else f"schemas {', '.join(schemas)}"
         raise ApplyRefused(
-            f"{', '.join(schemas)} already hold(s) {len(objects)} object(s) (e.g. {', '.join(objects[:3])}) but "
+            f"{where} already holds {len(objects)} object(s) (e.g. {', '.join(objects[:3])}) but "
             f"{HISTORY_SCHEMA}.{HISTORY_TABLE} records no version, so apply would re-run every version over them; "
             "adopt the database with `orders-schema baseline --dsn DSN [--version N]` (it checks the live schema "
             "matches version N and records versions up to N), then run apply again"
