@@ -181,9 +181,19 @@ def created_indexes(text: str) -> list[CreatedIndex]:
         table = index.args.get("table")
         if not isinstance(index.this, exp.Identifier) or not isinstance(table, exp.Table):
             continue
-        table_name = qualified(table.db, table.name) if table.db else ident(table.name)
-        out.append(CreatedIndex(index.this.name, table_name, bool(tree.args.get("concurrently"))))
+        schema, name = table.args.get("db"), table.this
+        if not isinstance(name, exp.Identifier):
+            continue
+        table_name = ident(_folded(name))
+        if isinstance(schema, exp.Identifier):
+            table_name = qualified(_folded(schema), _folded(name))
+        out.append(CreatedIndex(_folded(index.this), table_name, bool(tree.args.get("concurrently"))))
     return out
+
+
+def _folded(identifier: exp.Identifier) -> str:
+    """The name as PostgreSQL stores it: unquoted identifiers fold to lower case."""
+    return str(identifier.this) if identifier.quoted else str(identifier.this).lower()
 
 
 def created_schemas(texts: Iterable[str]) -> list[str]:
@@ -193,16 +203,15 @@ def created_schemas(texts: Iterable[str]) -> list[str]:
         for tree in _parsed_creates(text):
             kind = str(tree.args.get("kind") or "").upper()
             target = tree.this
-            name = ""
-            if kind == "SCHEMA" and isinstance(target, exp.Table):
-                name = target.name
-            elif kind in ("TABLE", "VIEW") and isinstance(target, (exp.Table, exp.Schema)):
-                table = target if isinstance(target, exp.Table) else target.this
-                name = table.db if isinstance(table, exp.Table) else ""
-            elif kind == "INDEX" and isinstance(target, exp.Index) and isinstance(target.args.get("table"), exp.Table):
-                name = target.args["table"].db
-            if name and name not in found:
-                found.append(name)
+            if kind == "INDEX" and isinstance(target, exp.Index):
+                target = target.args.get("table")
+            elif isinstance(target, exp.Schema):  # CREATE TABLE t (columns)
+                target = target.this
+            if not isinstance(target, exp.Table):
+                continue
+            name = target.args.get("db")  # sqlglot reads CREATE SCHEMA s as a table whose db is s
+            if isinstance(name, exp.Identifier) and _folded(name) not in found:
+                found.append(_folded(name))
     return found
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orders_schema.apply import apply_files, migrate, version_files
+from orders_schema.apply import CreatedIndex, apply_files, created_indexes, created_schemas, migrate, version_files
 from orders_schema.cli import main
 from orders_schema.compare import compare, declared_catalog
 from orders_schema.harness import Databases
@@ -107,6 +107,43 @@ def snapshot_holder(orders_empty_dsn: str) -> Iterator[Callable[[], psycopg.Conn
     yield open_reader
     for conn in opened:
         conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# What a file creates, read from its statements
+# ---------------------------------------------------------------------------------------------
+
+
+def test_created_indexes_are_read_from_the_statements_as_postgresql_stores_their_names() -> None:
+    text = """-- orders-schema: no-transaction
+SET lock_timeout = '5s';
+CREATE SCHEMA IF NOT EXISTS "Other";
+CREATE TABLE IF NOT EXISTS Other.t (x int);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS Idx_Due ON Shop.Items (due) WHERE done IS NULL;
+CREATE UNIQUE INDEX CONCURRENTLY "Items_Key_New" ON "Shop".items (id, bucket);
+ALTER TABLE shop.items DROP CONSTRAINT IF EXISTS items_pkey,
+    ADD CONSTRAINT items_pkey PRIMARY KEY USING INDEX "Items_Key_New";
+CREATE INDEX plain ON items (x);
+DROP INDEX CONCURRENTLY IF EXISTS shop.idx_old;
+CREATE OR REPLACE FUNCTION shop.f() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'CREATE INDEX hidden ON shop.items (y)'; END $$;
+"""
+    assert created_indexes(text) == [
+        CreatedIndex("idx_due", "shop.items", concurrently=True),
+        CreatedIndex("Items_Key_New", '"Shop".items', concurrently=True),
+        CreatedIndex("plain", "items", concurrently=False),
+    ]
+    assert created_schemas([text]) == ["Other", "other", "shop", "Shop"]
+
+
+def test_the_projects_online_versions_create_the_indexes_they_build() -> None:
+    online = {f.path.name: created_indexes(f.text) for f in version_files(SCHEMA) if not f.transactional}
+    assert online == {
+        "V11__story_fixes_online.sql": [CreatedIndex("idx_orders_retry_due", "walltrack.orders", concurrently=True)],
+        "V14__striped_status_counts_online.sql": [
+            CreatedIndex("order_status_counts_pkey_new", "walltrack.order_status_counts", concurrently=True)
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
