@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ from .project import MANIFEST, NO_TRANSACTION_MARK, VERSION_FILE, read_manifest,
 from .quoting import ident, qualified
 
 Progress = Callable[[str], None]
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _record_since(conn: psycopg.Connection[Any], file: VersionFile, checksum: str, started: float) -> None:
+    record(conn, file, checksum, _elapsed_ms(started))
 
 
 def _quiet(message: str) -> None:
@@ -111,13 +120,21 @@ def _lost_note(conn: psycopg.Connection[Any], file: VersionFile) -> str:
     return f"the connection was lost: V{file.number} runs outside a transaction, its earlier statements were committed"
 
 
-def apply_file(conn: psycopg.Connection[Any], file: VersionFile) -> None:
-    """Apply one file: atomically when transactional, else statement by statement."""
+def apply_file(conn: psycopg.Connection[Any], file: VersionFile, then: Callable[[], None] | None = None) -> None:
+    """Apply one file: atomically when transactional, else statement by statement.
+
+    ``then`` runs right after the file's statements, inside its transaction when it has one (the
+    history row commits with the version).
+    """
     statements = split(file.text)
     if file.transactional:
         try:
             with conn.transaction():
                 _run_statements(conn, file, statements)
+                if then is not None:
+                    then()
+        except ApplyError:
+            raise
         except psycopg.Error as exc:  # the COMMIT itself (deferred constraints) or a lost connection
             raise ApplyError(file.path.name, exc, None, _lost_note(conn, file)) from exc
     else:
@@ -125,6 +142,8 @@ def apply_file(conn: psycopg.Connection[Any], file: VersionFile) -> None:
         conn.autocommit = True
         try:
             _run_statements(conn, file, statements)
+            if then is not None:
+                then()
         finally:
             if not (conn.closed or conn.broken):
                 conn.autocommit = previous
@@ -429,6 +448,7 @@ def _heal(conn: psycopg.Connection[Any], file: VersionFile, progress: Progress) 
 
 
 def _apply_online(conn: psycopg.Connection[Any], file: VersionFile, progress: Progress) -> None:
+    """A no-transaction file: heal what an earlier try left, run it, check its own indexes are valid."""
     _heal(conn, file, progress)
     try:
         apply_file(conn, file)
@@ -478,18 +498,11 @@ def migrate(
                     checksum = sha256(file.text)
                     started = time.perf_counter()
                     if file.transactional:
-                        try:
-                            with conn.transaction():
-                                _run_statements(conn, file, split(file.text))
-                                record(conn, file, checksum, int((time.perf_counter() - started) * 1000))
-                        except ApplyError:
-                            raise
-                        except psycopg.Error as exc:
-                            raise ApplyError(file.path.name, exc, None, _lost_note(conn, file)) from exc
+                        apply_file(conn, file, partial(_record_since, conn, file, checksum, started))
                     else:
                         _apply_online(conn, file, progress)
-                        record(conn, file, checksum, int((time.perf_counter() - started) * 1000))
-                    done = Applied(file.number, file.name, int((time.perf_counter() - started) * 1000))
+                        record(conn, file, checksum, _elapsed_ms(started))
+                    done = Applied(file.number, file.name, _elapsed_ms(started))
                     applied.append(done)
                     progress(f"applied V{done.version}__{done.name} in {done.milliseconds} ms")
             finally:
