@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from . import project as p
-from .apply import ApplyError, ApplyRefused, migrate, undo_last, version_files
+from .apply import ApplyError, ApplyRefused, Unreachable, check_target, migrate, undo_last, version_files
 from .diagram import mermaid
 from .lint import lint_text
 
@@ -115,18 +115,23 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    """Exit 0 applied or up to date; 1 a version failed or apply refused (nothing run); 2 a bad
+    ``--target`` or a server that cannot be reached before anything ran."""
     proj = _project(args)
     try:
-        applied = migrate(args.dsn, proj.schema_dir, target=args.target)
-    except psycopg.OperationalError as exc:
-        raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
+        check_target(proj.schema_dir, args.target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        applied = migrate(args.dsn, proj.schema_dir, target=args.target, progress=lambda line: print(line, flush=True))
+    except Unreachable as exc:
+        raise UsageError(str(exc)) from None
     except (ApplyError, ApplyRefused) as exc:
         print(f"orders-schema apply: {exc}", file=sys.stderr)
         return 1
-    for item in applied:
-        print(f"applied V{item.version}__{item.name} in {item.milliseconds} ms")
     if not applied:
-        print("the database is up to date")
+        at = f" at or past V{args.target}" if args.target is not None else ""
+        print(f"the database is up to date{at}")
     return 0
 
 
@@ -134,12 +139,37 @@ def cmd_undo(args: argparse.Namespace) -> int:
     proj = _project(args)
     try:
         undone = undo_last(args.dsn, proj.schema_dir)
-    except psycopg.OperationalError as exc:
-        raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
+    except Unreachable as exc:
+        raise UsageError(str(exc)) from None
     except (ApplyError, ApplyRefused, psycopg.Error) as exc:
         print(f"orders-schema undo: {exc}", file=sys.stderr)
         return 1
     print("undid " + ", ".join(f"V{v}" for v in undone))
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Exit 0 recorded; 1 the live schema does not match (differences listed) or history exists;
+    2 an unknown ``--version`` or an unreachable server."""
+    from .adopt import BaselineRefused, baseline
+
+    proj = _project(args)
+    try:
+        done = baseline(args.dsn, proj, args.version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except Unreachable as exc:
+        raise UsageError(str(exc)) from None
+    except BaselineRefused as exc:
+        print(f"orders-schema baseline: {exc}", file=sys.stderr)
+        for difference in exc.differences:
+            print("  - " + str(difference).replace("\n", "\n    "), file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"orders-schema baseline: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    listed = ", ".join(f"V{v}" for v in done.versions)
+    print(f"baseline: the live schema matches {done.source}; recorded {listed} as applied (not run)")
     return 0
 
 
@@ -211,11 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
     lint.set_defaults(func=cmd_lint)
     app = sub.add_parser("apply", help="apply pending versions to a database, recorded in orders_schema.history")
     app.add_argument("--dsn", required=True, help="libpq connection string or URI")
-    app.add_argument("--target", type=_version_number, default=None, help="stop after version N")
+    app.add_argument(
+        "--target", type=_version_number, default=None, metavar="N", help="stop after version N (a known version)"
+    )
     app.set_defaults(func=cmd_apply)
     undo = sub.add_parser("undo", help="run the down script of the last applied generated version(s)")
     undo.add_argument("--dsn", required=True, help="libpq connection string or URI")
     undo.set_defaults(func=cmd_undo)
+    base = sub.add_parser(
+        "baseline",
+        help="adopt a database built without apply: check it matches version N, record 1..N as applied (not run)",
+    )
+    base.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    base.add_argument(
+        "--version", type=_version_number, default=None, metavar="N",
+        help="the version it is at (default: the last released)",
+    )
+    base.set_defaults(func=cmd_baseline)
     sub.add_parser("diagram", help="print a Mermaid ER diagram of the declarations").set_defaults(func=cmd_diagram)
     ver = sub.add_parser(
         "verify", help="prove structure and behaviour on a database (every write rolled back), or on a throwaway one"
