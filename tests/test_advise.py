@@ -307,3 +307,15 @@ def test_sarif_validation_catches_a_broken_log() -> None:
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
     broken = {"version": "2.0.0", "runs": [{"tool": {"driver": {}}, "results": [{"level": "fatal"}]}]}
     assert len(list(jsonschema.Draft4Validator(schema).iter_errors(broken))) >= 2
+
+
+def test_text_format_explains_each_rule_once(weakened: str, capsys: pytest.CaptureFixture[str]) -> None:
+    execute(weakened, "CREATE INDEX t_id_b ON app.t (b, id)")
+    code, out = fmt(capsys, weakened, "text")
+    assert code == 1
+    assert out.splitlines()[0].startswith("orders-schema advise: database ")
+    assert "schemas: app; API roles: advise_anon" in out.splitlines()[0]
+    assert out.count("INFO    unused_index  index app.") == 2
+    assert out.count("  why: An index no query has scanned") == 1
+    assert "  fix:\n    ALTER ROUTINE app.f() SET search_path = pg_catalog, app, pg_temp;\n" in out
+    assert out.splitlines()[-1] == "4 finding(s): 1 error, 1 warning, 2 info"

@@ -32,9 +32,12 @@ def text(report: Report) -> str:
         lines.append(
             "no API role exists (name them with --api-role): skipped " + ", ".join(report.skipped)
         )
+    explained: set[str] = set()
     for f in report.findings:
         lines += ["", f"{f.level.upper():7} {f.rule.id}  {f.kind} {f.object}", f"  {f.message}"]
-        lines.append(f"  why: {f.rule.why}")
+        if f.rule.id not in explained:  # why it matters: once per rule
+            lines.append(f"  why: {f.rule.why}")
+            explained.add(f.rule.id)
         lines.append("  fix:")
         lines += [f"    {line}" for line in f.fix_sql().splitlines()]
         if f.note:
@@ -107,7 +110,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
         "name": "".join(word.capitalize() for word in rule.id.split("_")),
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.why},
-        "help": {"text": f"{rule.why} See docs/advise.md#{rule.id.replace('_', '-')}."},
+        "help": {"text": f"{rule.why} See docs/advise.md, rule {rule.id}."},
         "defaultConfiguration": {"level": _SARIF_LEVEL[rule.level]},
         "properties": properties,
     }
