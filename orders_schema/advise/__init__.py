@@ -116,7 +116,10 @@ def advise(
                 if rule.needs_api_roles and not chosen:
                     skipped.append(rule.id)
                     continue
-                findings.extend(rule.check(ctx))
+                try:
+                    findings.extend(rule.check(ctx))
+                except psycopg.Error as exc:  # e.g. a role that may not read a catalogue view
+                    raise AdviseInputError(f"rule {rule.id} cannot read the catalogue: {_one_line(exc)}") from None
         finally:
             conn.rollback()
     return Report(
