@@ -113,6 +113,10 @@ CASES = [
     Case("duplicate_index",
          ("CREATE SCHEMA app", "CREATE TABLE app.t (id int PRIMARY KEY)", "CREATE INDEX t_id ON app.t (id)"),
          "app.t_id"),
+    Case("redundant_index",
+         ("CREATE SCHEMA app", "CREATE TABLE app.t (id int PRIMARY KEY, a int, b int)",
+          "CREATE INDEX t_a ON app.t (a)", "CREATE INDEX t_a_b ON app.t (a, b)", "CREATE INDEX t_b_a ON app.t (b, a)",
+          "CREATE INDEX t_a_desc ON app.t (a DESC)", "CREATE INDEX t_a_part ON app.t (a) WHERE b > 0"), "app.t_a"),
     Case("unused_index",
          ("CREATE SCHEMA app", "CREATE TABLE app.t (id int PRIMARY KEY, b int)", "CREATE INDEX t_b ON app.t (b)"),
          "app.t_b"),
@@ -151,6 +155,26 @@ def test_partial_foreign_key_index_on_not_null_rows_covers_it(api_roles: str) ->
     assert objects(run(api_roles), "unindexed_foreign_key") == []
     execute(api_roles, "DROP INDEX app.child_parent", "CREATE INDEX child_parent ON app.child (parent_id) WHERE id > 5")
     assert objects(run(api_roles), "unindexed_foreign_key") == ["app.child.child_parent_id_fkey"]
+
+
+def test_redundant_index_needs_the_same_leading_columns_in_order(api_roles: str) -> None:
+    execute(api_roles, "CREATE SCHEMA app", "CREATE TABLE app.t (id int PRIMARY KEY, a int, b int)",
+            "CREATE INDEX t_b ON app.t (b)", "CREATE INDEX t_a_b ON app.t (a, b)",
+            "CREATE INDEX t_a_desc ON app.t (a DESC)", "CREATE INDEX t_a_part ON app.t (a) WHERE b > 0",
+            "CREATE INDEX t_b_incl ON app.t (b) INCLUDE (a)", "CREATE UNIQUE INDEX t_id_a ON app.t (id, a)")
+    assert objects(run(api_roles), "redundant_index") == []
+
+
+def test_a_role_with_no_privilege_can_run_it(api_roles: str) -> None:
+    execute(api_roles, *TABLE, f"GRANT SELECT ON app.items TO {ANON}", "CREATE ROLE advise_reader LOGIN")
+    try:
+        reader = api_roles.replace("user=postgres", "user=advise_reader")
+        assert reader != api_roles
+        report = advise(reader, roles=[ANON, AUTH], schemas=["app"])
+        assert report.user == "advise_reader"
+        assert objects(report, "rls_disabled_api_table") == ["app.items"]
+    finally:
+        _drop_roles(api_roles, ("advise_reader",))
 
 
 def test_tables_the_api_cannot_reach_and_invoker_views_are_not_findings(api_roles: str) -> None:

@@ -752,6 +752,56 @@ def duplicate_index(ctx: Context) -> Iterator[Finding]:
 
 
 @rule(
+    "redundant_index",
+    "info",
+    "performance",
+    "Index made redundant by a wider one",
+    "A btree index whose columns are the leading columns of another btree index on the same table (same "
+    "operator classes, no expressions, no predicates) serves no lookup the wider one cannot; it still costs "
+    "every write. The narrower one is smaller, so a hot query may still prefer it: look before dropping.",
+)
+def redundant_index(ctx: Context) -> Iterator[Finding]:
+    rows = ctx.rows(
+        """
+        SELECT n.nspname AS schema, c.relname AS table_name, ic.relname AS name, wc.relname AS wider
+        FROM pg_index i
+        JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_class c ON c.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+        JOIN LATERAL (
+            SELECT w.indexrelid FROM pg_index w JOIN pg_class wic ON wic.oid = w.indexrelid
+            WHERE w.indrelid = i.indrelid AND w.indexrelid <> i.indexrelid AND w.indisvalid
+              AND wic.relam = ic.relam AND w.indnkeyatts > i.indnkeyatts
+              AND w.indpred IS NULL AND w.indexprs IS NULL
+              AND (w.indkey::int2[])[0:i.indnkeyatts - 1] = (i.indkey::int2[])[0:i.indnkeyatts - 1]
+              AND (w.indclass::oid[])[0:i.indnkeyatts - 1] = (i.indclass::oid[])[0:i.indnkeyatts - 1]
+              AND (w.indcollation::oid[])[0:i.indnkeyatts - 1] = (i.indcollation::oid[])[0:i.indnkeyatts - 1]
+              AND (w.indoption::int2[])[0:i.indnkeyatts - 1] = (i.indoption::int2[])[0:i.indnkeyatts - 1]
+            ORDER BY w.indnkeyatts, wic.relname LIMIT 1
+        ) AS wide ON true
+        JOIN pg_class wc ON wc.oid = wide.indexrelid
+        WHERE i.indisvalid AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+          AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = i.indnkeyatts
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+          AND n.nspname = ANY(%(schemas)s::text[])
+        ORDER BY 1, 2, 3
+        """
+    )
+    for row in rows:
+        index = qualified(row["schema"], row["name"])
+        wider = qualified(row["schema"], row["wider"])
+        yield Finding(
+            _rule("redundant_index"),
+            index,
+            "index",
+            f"index {index} on {qualified(row['schema'], row['table_name'])} is a leading part of {wider}",
+            (f"DROP INDEX CONCURRENTLY IF EXISTS {index}",),
+            f"check with EXPLAIN that the queries it serves use {wider} once it is gone",
+        )
+
+
+@rule(
     "unused_index",
     "info",
     "performance",
