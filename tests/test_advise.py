@@ -19,7 +19,9 @@ import psycopg
 import pytest
 
 from orders_schema.advise import RULES, Report, advise
+from orders_schema.checks.explain import load_synthetic_data
 from orders_schema.cli import main
+from orders_schema.project import Project
 
 ANON, AUTH = "advise_anon", "advise_authenticated"
 SARIF_SCHEMA = Path(__file__).resolve().parent / "sarif" / "sarif-schema-2.1.0.json"
@@ -127,7 +129,7 @@ CASES = [
 
 
 def test_every_rule_has_a_case() -> None:
-    assert {r.id for r in RULES} == {c.rule for c in CASES}
+    assert {r.id for r in RULES} == {c.rule for c in CASES} | {"index_unused_by_declared_queries"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.rule}-{i}" for i, c in enumerate(CASES)])
@@ -343,3 +345,24 @@ def test_text_format_explains_each_rule_once(weakened: str, capsys: pytest.Captu
     assert out.count("  why: An index no query has scanned") == 1
     assert "  fix:\n    ALTER ROUTINE app.f() SET search_path = pg_catalog, app, pg_temp;\n" in out
     assert out.splitlines()[-1] == "4 finding(s): 1 error, 1 warning, 2 info"
+
+
+def test_declared_index_no_declared_query_uses(
+    orders_clone_dsn: str, orders_schema_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--queries: the tester's EXPLAIN evidence on the database's data (here 3,000 synthetic orders); the weakening
+    redefines a declared index on a column no query reads."""
+    with psycopg.connect(orders_clone_dsn) as conn:
+        load_synthetic_data(conn, orders_schema_project, rows=3000)
+        conn.commit()
+    before = advise(orders_clone_dsn, project=orders_schema_project)
+    assert objects(before, "index_unused_by_declared_queries") == []
+    execute(orders_clone_dsn, "DROP INDEX walltrack.idx_orders_signal",
+            "CREATE INDEX idx_orders_signal ON walltrack.orders (last_error)")
+    code, out, _ = cli(capsys, "--dsn", orders_clone_dsn, "--queries", "--format", "json")
+    found = [f for f in json.loads(out)["findings"] if f["rule"] == "index_unused_by_declared_queries"]
+    assert [f["object"] for f in found] == ["walltrack.idx_orders_signal"], found
+    assert "declared for" in found[0]["message"] and code == 0
+    execute(orders_clone_dsn, *found[0]["fix_statements"])
+    assert objects(advise(orders_clone_dsn, project=orders_schema_project), "index_unused_by_declared_queries") == []
+    assert objects(advise(orders_clone_dsn), "index_unused_by_declared_queries") == []

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import psycopg
 
 from ..apply import HISTORY_SCHEMA
+from ..project import Project, load
 from .formats import FORMATS
 from .model import FAILING_LEVELS, LEVELS, Context, Finding, Report, Rule, sort_findings
 from .rules import RULES
@@ -92,6 +94,7 @@ def advise(
     roles: Sequence[str] | None = None,
     schemas: Sequence[str] | None = None,
     rules: Sequence[Rule] | None = None,
+    project: Project | None = None,
 ) -> Report:
     """Run the rules on the database at ``dsn`` in a read-only transaction that is rolled back."""
     try:
@@ -108,7 +111,7 @@ def advise(
                 " current_setting('server_version_num')::int"
             ).fetchone()
             assert info is not None
-            ctx = Context(conn, examined, chosen, int(info[3]))
+            ctx = Context(conn, examined, chosen, int(info[3]), project)
             selected = tuple(rules if rules is not None else RULES)
             findings: list[Finding] = []
             skipped: list[str] = []
@@ -140,8 +143,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
     if args.format not in FORMATS:
         raise UsageError(f"unknown format {args.format!r} (choose from {', '.join(FORMATS)})")
+    project = load(args.project, Path(args.schema_dir)) if args.queries else None
     try:
-        report = advise(args.dsn, roles=args.api_role, schemas=args.advise_schema)
+        report = advise(args.dsn, roles=args.api_role, schemas=args.advise_schema, project=project)
     except AdviseInputError as exc:
         raise UsageError(str(exc)) from None
     sys.stdout.write(FORMATS[args.format](report))
@@ -175,5 +179,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="SCHEMA",
         help=f"examine only this schema (repeatable; default: every non-system schema but {HISTORY_SCHEMA})",
+    )
+    parser.add_argument(
+        "--queries",
+        action="store_true",
+        help="also EXPLAIN the declared queries of --project on this database and report declared indexes no "
+        "plan uses (the migration tester's unused-index report)",
     )
     parser.set_defaults(func=cmd_advise)

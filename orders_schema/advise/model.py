@@ -15,6 +15,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from ..project import Project
+
 Level = Literal["error", "warning", "info"]
 Category = Literal["security", "performance"]
 
@@ -32,6 +34,8 @@ class Context:
     api_roles: tuple[str, ...]
     server_version: int
     """``server_version_num``, e.g. 150018."""
+    project: Project | None = None
+    """Declarations whose queries are EXPLAINed (``--queries``); ``None``: rules that need them find nothing."""
 
     def rows(self, query: str, **params: object) -> list[dict[str, Any]]:
         """Run one catalogue query with bound parameters; ``schemas`` and ``roles`` are always bound."""

@@ -848,6 +848,55 @@ def unused_index(ctx: Context) -> Iterator[Finding]:
 
 
 @rule(
+    "index_unused_by_declared_queries",
+    "info",
+    "performance",
+    "Declared index no declared query uses (--queries)",
+    "The migration tester's evidence, on this database's data and statistics: every query the project "
+    "declares is EXPLAINed (never executed), and a declared index that no plan reads serves none of them. "
+    "Primary keys and UNIQUE constraints are left out: they enforce.",
+)
+def index_unused_by_declared_queries(ctx: Context) -> Iterator[Finding]:
+    project = ctx.project
+    if project is None or project.schema.name not in ctx.schemas:
+        return
+    from ..checks.explain import index_usage
+
+    schema = project.schema.name
+    present = {
+        row["name"]
+        for row in ctx.rows(
+            """
+            SELECT ic.relname AS name FROM pg_index i
+            JOIN pg_class ic ON ic.oid = i.indexrelid
+            JOIN pg_namespace n ON n.oid = ic.relnamespace
+            WHERE n.nspname = %(schema)s AND i.indisvalid
+            """,
+            schema=schema,
+        )
+    }
+    usage = index_usage(ctx.conn, project)
+    failures = sorted(name for name, plan in usage.plans.items() if plan.startswith("EXPLAIN failed"))
+    caveat = f"; {len(failures)} queries could not be EXPLAINed: {', '.join(failures)}" if failures else ""
+    for name in usage.unused:
+        if name not in present:
+            continue
+        index = qualified(schema, name)
+        declared = usage.declared_by.get(name)
+        why = f" (declared for {', '.join(declared)}, but its plan does not use it)" if declared else ""
+        yield Finding(
+            _rule("index_unused_by_declared_queries"),
+            index,
+            "index",
+            f"index {index} is read by no plan of the {len(project.queries)} queries project "
+            f"{schema} declares{why}",
+            (f"DROP INDEX CONCURRENTLY IF EXISTS {index}",),
+            "plans follow this database's statistics: on empty or young tables the planner may prefer other "
+            "paths; drop it in the declarations (orders-schema generate), not by hand" + caveat,
+        )
+
+
+@rule(
     "invalid_index",
     "warning",
     "performance",
