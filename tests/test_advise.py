@@ -344,7 +344,8 @@ def test_text_format_explains_each_rule_once(weakened: str, capsys: pytest.Captu
     assert out.count("INFO    unused_index  index app.") == 2
     assert out.count("  why: An index no query has scanned") == 1
     assert "  fix:\n    ALTER ROUTINE app.f() SET search_path = pg_catalog, app, pg_temp;\n" in out
-    assert out.splitlines()[-1] == "4 finding(s): 1 error, 1 warning, 2 info"
+    assert "INFO    redundant_index  index app.t_b\n  index app.t_b on app.t is a leading part of app.t_id_b" in out
+    assert out.splitlines()[-1] == "5 finding(s): 1 error, 1 warning, 3 info"
 
 
 def test_declared_index_no_declared_query_uses(
