@@ -279,6 +279,7 @@ def _extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+_EXTENSIONS.append(__import__("orders_schema.advise", fromlist=["register"]).register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
