@@ -260,6 +260,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown argument is reported by the command it was given to."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self
+            if self._subparsers is not None and getattr(parsed, "command", None):
+                action = self._subparsers._group_actions[0]
+                assert isinstance(action, argparse._SubParsersAction)
+                command = action.choices[parsed.command]
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """``--project`` and ``--schema-dir``: defaults on the top parser only, so that after the

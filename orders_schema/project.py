@@ -14,6 +14,7 @@ import importlib
 import itertools
 import json
 import re
+import sysconfig
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,11 +105,20 @@ def load(spec: str, schema_dir: Path | None = None) -> Project:
 
 
 def _where(exc: BaseException) -> str:
-    """`` (file:line)`` of the innermost frame that raised, or of a syntax error."""
+    """`` (file:line)`` in the project's code where ``exc`` was raised (or of a syntax error): the
+    innermost frame outside this library's own modules, the import machinery and the standard library."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f" ({exc.filename}:{exc.lineno})"
+    library = Path(__file__).resolve().parent
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+    def ours(filename: str) -> bool:
+        path = Path(filename).resolve()
+        return filename.startswith("<") or path.parent == library or stdlib in path.parents
+
     frames = traceback.extract_tb(exc.__traceback__)
-    return f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    project = [f for f in frames if not ours(f.filename)] or frames
+    return f" ({project[-1].filename}:{project[-1].lineno})" if project else ""
 
 
 def _one_line(exc: Exception) -> str:
