@@ -12,6 +12,7 @@ subcommand gets them from :func:`build_parser`, so a command registered through
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -248,6 +249,8 @@ def dsn(text: str) -> str:
         conninfo_to_dict(text)
     except psycopg.ProgrammingError as exc:
         reason = str(exc).strip().splitlines()[0]
+        if "password" in text.lower() or "@" in text:  # libpq quotes the text it choked on: no secret in logs
+            reason = re.sub(r'"([^"]*)"', lambda m: m[0] if len(m[1]) < 2 else '"..."', reason)
         raise argparse.ArgumentTypeError(
             f"not a connection string libpq can parse ({reason}); expected host=... dbname=... or postgresql://..."
         ) from None

@@ -205,6 +205,8 @@ ERRORS: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
     ("dsn with an unknown option", ["apply", "--dsn", "dbname=x colour=blue"], None,
      'argument --dsn: not a connection string libpq can parse (invalid connection option "colour")'),
     ("dsn empty", ["verify", "--dsn", " "], None, "argument --dsn: empty"),
+    ("dsn with a password is not echoed", ["apply", "--dsn", "host=db password hunter2"], None,
+     'argument --dsn: not a connection string libpq can parse (missing "=" after "..." in connection info string)'),
     ("dsn missing", ["apply"], None, "the following arguments are required: --dsn"),
     ("unreachable database: apply", ["apply", "--dsn", UNREACHABLE], None,
      "orders-schema apply: error: cannot connect"),
