@@ -47,6 +47,12 @@ def _known_versions(proj: p.Project) -> str:
     return ", ".join(f"V{f.number}" for f in version_files(proj.schema_dir)) or "none"
 
 
+def require_version(proj: p.Project, number: int) -> None:
+    """A version number given on the command line must name a file in the schema folder."""
+    if not any(f.number == number for f in version_files(proj.schema_dir)):
+        raise UsageError(f"no version {number} in {proj.schema_dir}/ (known: {_known_versions(proj)})")
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     proj = _project(args, needs_folder=not args.init)
     folder = proj.schema_dir
@@ -128,9 +134,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     proj = _project(args)
     files = version_files(proj.schema_dir)
     if args.version is not None:
+        require_version(proj, args.version)
         files = [f for f in files if f.number == args.version]
-        if not files:
-            raise UsageError(f"no version {args.version} in {proj.schema_dir}/ (known: {_known_versions(proj)})")
     texts = {f.path.name: p.read_text(f.path) for f in files}  # an unreadable file stops lint before any output
     total = sum(_print_hazards(name, text) for name, text in texts.items())
     # A linter reports; `check` is the gate. When schema/ does not pass check, what `generate`
