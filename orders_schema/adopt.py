@@ -32,7 +32,7 @@ from .apply import (
     _lock,
     _unlock,
     apply_files,
-    check_target,
+    check_version,
     connect,
     read_history,
     record,
@@ -103,10 +103,7 @@ def baseline(dsn: str, project: Project, version: int | None = None) -> Baseline
     number = version if version is not None else last_released(schema_dir)
     if number is None:
         raise ValueError(f"nothing is released in {schema_dir}/: no version to record")
-    try:
-        check_target(schema_dir, number)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("--target", "--version")) from None
+    check_version(schema_dir, number, "--version")
     files = [f for f in version_files(schema_dir) if f.number <= number]
     with connect(dsn) as conn:
         _lock(conn, 600)

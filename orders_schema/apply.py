@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from .lint import split
-from .project import MANIFEST, NO_TRANSACTION_MARK, VERSION_FILE, read_manifest, sha256
+from .project import MANIFEST, NO_TRANSACTION_MARK, VERSION_FILE, read_manifest, read_text, sha256
 from .quoting import ident, qualified
 
 Progress = Callable[[str], None]
@@ -86,7 +86,7 @@ class VersionFile:
 
     @property
     def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return read_text(self.path)
 
     @property
     def transactional(self) -> bool:
@@ -320,14 +320,18 @@ def known_versions(schema_dir: Path) -> list[int]:
     return [f.number for f in version_files(schema_dir)]
 
 
-def check_target(schema_dir: Path, target: int | None) -> None:
-    """Raise ValueError unless ``target`` is None or the number of a version file."""
-    if target is None:
+def check_version(schema_dir: Path, number: int | None, what: str = "--target") -> None:
+    """Raise ValueError unless ``number`` is None or the number of a version file.
+
+    ``what`` names where the number came from (``--target``, ``--version``, ``version``); the
+    message lists the known versions.
+    """
+    if number is None:
         return
     known = known_versions(schema_dir)
-    if target not in known:
+    if number not in known:
         listed = ", ".join(f"V{n}" for n in known) or "none"
-        raise ValueError(f"--target {target}: no such version in {schema_dir}/ (known: {listed})")
+        raise ValueError(f"{what} {number}: no such version in {schema_dir}/ (known: {listed})")
 
 
 def released_problems(schema_dir: Path) -> list[str]:
@@ -483,7 +487,7 @@ def migrate(
     file and statement (also when the connection is lost); :class:`Unreachable` when the server
     cannot be reached at all.
     """
-    check_target(schema_dir, target)
+    check_version(schema_dir, target)
     applied: list[Applied] = []
     with connect(dsn) as conn:
         try:
@@ -529,7 +533,10 @@ def undo_last(dsn: str, schema_dir: Path) -> list[int]:
             if owner is None:
                 raise ApplyRefused(f"V{last} has no down script (only generated versions can be undone)")
             versions = _generation(entries, last)
-            text = (schema_dir / owner["down"]).read_text(encoding="utf-8")
+            down = schema_dir / owner["down"]
+            if not down.is_file():
+                raise ApplyRefused(f"V{last}'s down script {down} is missing; nothing was undone")
+            text = read_text(down)
             tx_part, _, online_part = text.partition(NO_TRANSACTION_MARK)
             with conn.transaction():
                 conn.execute(tx_part.encode())

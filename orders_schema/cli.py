@@ -2,19 +2,28 @@
 
 Exit codes: 0 success; 1 the thing checked does not hold (a readable report says why);
 2 usage or input errors (one line, never a traceback).
+
+The global options (``--project``, ``--schema-dir``) are accepted before the command and after
+it, with the same meaning; given in both places, the one after the command wins. Every
+subcommand gets them from :func:`build_parser`, so a command registered through
+``_EXTENSIONS`` or added to the parser declares nothing for them.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
+from . import advise
 from . import project as p
-from .apply import ApplyError, ApplyRefused, Unreachable, check_target, migrate, undo_last, version_files
+from .apply import ApplyError, ApplyRefused, Unreachable, check_version, migrate, undo_last, version_files
 from .diagram import mermaid
 from .lint import lint_text
 
@@ -25,16 +34,37 @@ class UsageError(Exception):
     """Bad arguments or input: exit 2 with a one-line message."""
 
 
-def _project(args: argparse.Namespace) -> p.Project:
-    return p.load(args.project, Path(args.schema_dir))
+def _project(args: argparse.Namespace, *, needs_folder: bool = True) -> p.Project:
+    """The project named by ``--project`` on ``--schema-dir``; by default the folder must exist and
+    hold versions (a typo in ``--schema-dir`` is an input error, not an empty project)."""
+    schema_dir = Path(args.schema_dir)
+    if needs_folder:
+        p.require_schema_dir(schema_dir)
+        p.read_manifest(schema_dir)  # a malformed released.json stops the command before any output
+    return p.load(args.project, schema_dir)
+
+
+def require_version(proj: p.Project, number: int | None, what: str = "version") -> None:
+    """A version number given on the command line must name a file in the schema folder."""
+    try:
+        check_version(proj.schema_dir, number, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    written = p.render(_project(args))
+    proj = _project(args, needs_folder=not args.init)
+    folder = proj.schema_dir
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"schema folder {folder} is a file, not a folder")
+    created = not folder.exists()
+    written = p.render(proj)
+    if created:
+        print(f"created {folder}/ for a new project")
     for name in written:
-        print(f"wrote {Path(args.schema_dir) / name}")
+        print(f"wrote {folder / name}")
     if not written:
-        print(f"{args.schema_dir}/ is up to date")
+        print(f"{folder}/ is up to date")
     return 0
 
 
@@ -52,15 +82,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     proj = _project(args)
     text = None
-    for path in sorted(proj.schema_dir.glob(f"V{args.version}__*.sql")):
-        text = path.read_text(encoding="utf-8")
+    for file in version_files(proj.schema_dir):
+        if file.number == args.version:
+            text = p.read_text(file.path)
     files = p.rendered_versions(proj)
     for name, rendered in files.items():
         if text is None and name.startswith(f"V{args.version}__"):
             text = rendered
     if text is None:
-        known = ", ".join(f.path.name.split("__")[0] for f in version_files(proj.schema_dir)) or "none"
-        raise UsageError(f"no version {args.version} (known: {known})")
+        require_version(proj, args.version)
+        raise AssertionError("unreachable: require_version refused the number")  # pragma: no cover
     if args.plain:
         sys.stdout.write(text)
         return 0
@@ -103,9 +134,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
     proj = _project(args)
     files = version_files(proj.schema_dir)
     if args.version is not None:
+        require_version(proj, args.version)
         files = [f for f in files if f.number == args.version]
-    total = sum(_print_hazards(f.path.name, f.text) for f in files)
-    pending = p.generate(proj, "pending", dry_run=True) if p.released_schema(proj) is not None else None
+    texts = {f.path.name: p.read_text(f.path) for f in files}  # an unreadable file stops lint before any output
+    total = sum(_print_hazards(name, text) for name, text in texts.items())
+    # A linter reports; `check` is the gate. When schema/ does not pass check, what `generate`
+    # would write cannot be computed: say so and still exit 0 with the files' hazards.
+    try:
+        pending = p.generate(proj, "pending", dry_run=True) if p.released_schema(proj) is not None else None
+    except p.DirtySchemaError as exc:
+        pending = None
+        print(f"\nnot shown: what `orders-schema generate` would write, because {exc}")
     if pending is not None:
         print("\nchanges in the declarations that no version contains yet (orders-schema generate NAME):")
         for name in pending.versions:
@@ -118,10 +157,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     """Exit 0 applied or up to date; 1 a version failed or apply refused (nothing run); 2 a bad
     ``--target`` or a server that cannot be reached before anything ran."""
     proj = _project(args)
-    try:
-        check_target(proj.schema_dir, args.target)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    require_version(proj, args.target, "--target")
     try:
         applied = migrate(args.dsn, proj.schema_dir, target=args.target, progress=lambda line: print(line, flush=True))
     except Unreachable as exc:
@@ -193,6 +229,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     pg = "embedded"
                 except ServerError:
                     pg = None
+            else:
+                find_bindir(pg)  # a server that is not there is an input error, before anything starts
             print(f"verify: starting a throwaway PostgreSQL ({pg or 'machine'}) and applying every version", flush=True)
             result = verify_throwaway(proj, pg, rows=args.rows)
     except ServerError as exc:
@@ -202,8 +240,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
-    sys.stdout.write(mermaid(_project(args).schema))
+    sys.stdout.write(mermaid(_project(args, needs_folder=False).schema))
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# argument types: each rejects bad input while parsing, as one line (exit 2)
+# ---------------------------------------------------------------------------------------------
 
 
 def _version_number(text: str) -> int:
@@ -213,18 +256,96 @@ def _version_number(text: str) -> int:
     return int(value)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
+def _pg_selector(text: str) -> str:
+    if text not in ("system", "embedded") and not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: use system, embedded or a major version such as 15")
+    return text
+
+
+def dsn(text: str) -> str:
+    """The ``type=`` of every ``--dsn``: a connection string libpq can parse, checked before any
+    connection is attempted (a malformed one is a usage error, not a failed apply)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a libpq connection string (host=... dbname=...) or a URI")
+    try:
+        conninfo_to_dict(text)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        if "password" in text.lower() or "@" in text:  # libpq quotes the text it choked on: no secret in logs
+            reason = re.sub(r'"([^"]*)"', lambda m: m[0] if len(m[1]) < 2 else '"..."', reason)
+        raise argparse.ArgumentTypeError(
+            f"not a connection string libpq can parse ({reason}); expected host=... dbname=... or postgresql://..."
+        ) from None
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, naming the command and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown argument is reported by the command it was given to."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self
+            if self._subparsers is not None and getattr(parsed, "command", None):
+                action = self._subparsers._group_actions[0]
+                assert isinstance(action, argparse._SubParsersAction)
+                command = action.choices[parsed.command]
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--project`` and ``--schema-dir``: defaults on the top parser only, so that after the
+    command they are set only when given (and then win over the ones before it)."""
+    group = parser.add_argument_group(
+        "global options" if top else "global options (also accepted before the command; here they win)"
+    )
+    group.add_argument(
+        "--project", metavar="MODULE:ATTR", default=DEFAULT_PROJECT if top else argparse.SUPPRESS,
+        help=f"declarations to load (default {DEFAULT_PROJECT})",
+    )
+    group.add_argument(
+        "--schema-dir", metavar="DIR", default="schema" if top else argparse.SUPPRESS,
+        help="folder of versioned SQL files and released.json (default schema)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="orders-schema",
         description="PostgreSQL schema as code: render versioned SQL, check it, prove it on a real server.",
+        epilog="Exit codes: 0 ok; 1 the thing checked or applied fails; 2 usage or input error (one line).",
     )
-    parser.add_argument(
-        "--project", default=DEFAULT_PROJECT, help=f"declarations to load, module:ATTR (default {DEFAULT_PROJECT})"
+    _add_global_options(parser, top=True)
+    # Subcommand parsers are _Parser too (argparse makes them of the top parser's class).
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
     )
-    parser.add_argument("--schema-dir", default="schema", help="folder of versioned SQL files (default schema)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("render", help="write schema/ from the declarations").set_defaults(func=cmd_render)
+    render = sub.add_parser("render", help="write the hand-declared versions and released.json into schema/")
+    render.add_argument(
+        "--init", action="store_true",
+        help="a new project: the schema folder may be missing (it is created) or empty; "
+        "without --init it must already hold versions",
+    )
+    render.set_defaults(func=cmd_render)
     sub.add_parser(
         "check", help="exit 0 iff schema/ matches the declarations and no released file was edited (CI gate)"
     ).set_defaults(func=cmd_check)
@@ -240,19 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("version", nargs="?", type=_version_number, metavar="N", help="only version N")
     lint.set_defaults(func=cmd_lint)
     app = sub.add_parser("apply", help="apply pending versions to a database, recorded in orders_schema.history")
-    app.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    app.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
     app.add_argument(
         "--target", type=_version_number, default=None, metavar="N", help="stop after version N (a known version)"
     )
     app.set_defaults(func=cmd_apply)
     undo = sub.add_parser("undo", help="run the down script of the last applied generated version(s)")
-    undo.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    undo.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
     undo.set_defaults(func=cmd_undo)
     base = sub.add_parser(
         "baseline",
         help="adopt a database built without apply: check it matches version N, record 1..N as applied (not run)",
     )
-    base.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    base.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
     base.add_argument(
         "--version", type=_version_number, default=None, metavar="N",
         help="the version it is at (default: the last released)",
@@ -262,13 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser(
         "verify", help="prove structure and behaviour on a database (every write rolled back), or on a throwaway one"
     )
-    ver.add_argument("--dsn", default=None, help="database to verify; without it a throwaway server is started")
     ver.add_argument(
-        "--rows", type=int, default=20_000, help="synthetic orders for the EXPLAIN checks (0: use the data there)"
+        "--dsn", type=dsn, default=None, help="database to verify; without it a throwaway server is started"
     )
-    ver.add_argument("--pg", default=None, help="throwaway server: system, embedded or a major version")
+    ver.add_argument(
+        "--rows", type=_count, default=20_000, help="synthetic orders for the EXPLAIN checks (0: use the data there)"
+    )
+    ver.add_argument(
+        "--pg", type=_pg_selector, default=None, help="throwaway server: system, embedded or a major version"
+    )
     ver.set_defaults(func=cmd_verify)
     _extend(sub)
+    summaries = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        if "--schema-dir" not in command._option_string_actions:
+            _add_global_options(command, top=False)
+        if command.description is None:
+            command.description = summaries.get(name)
     return parser
 
 
@@ -278,16 +409,15 @@ def _extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         register(sub)
 
 
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
-_EXTENSIONS.append(__import__("orders_schema.advise", fromlist=["register"]).register)
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [advise.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the usage line
-        return int(exc.code or 0) if exc.code in (0, None) else 2
+    except SystemExit as exc:  # --help (0), or argparse already printed the one-line error (2)
+        return 0 if exc.code in (0, None) else 2
     try:
         result: int = args.func(args)
         return result

@@ -11,12 +11,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import itertools
 import json
 import re
+import sysconfig
+import traceback
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Self
 
 from . import diff, plan
 from . import model as m
@@ -31,6 +37,10 @@ VERSION_FILE = re.compile(r"V(?P<number>\d+)__(?P<name>[a-z0-9_]+)\.sql\Z")
 
 class ProjectError(ValueError):
     """A project that cannot be loaded or rendered."""
+
+
+class DirtySchemaError(ProjectError):
+    """``schema/`` does not pass ``check``, so nothing can be generated from it."""
 
 
 @dataclass(frozen=True)
@@ -82,18 +92,51 @@ def synthetic_parameters(rows: int, run: str | None = None) -> dict[str, int | s
 
 
 def load(spec: str, schema_dir: Path | None = None) -> Project:
-    """Load ``"package.module:ATTRIBUTE"``, e.g. ``orders_schema.walltrack:PROJECT``."""
+    """Load ``"package.module:ATTRIBUTE"``, e.g. ``orders_schema.walltrack:PROJECT``.
+
+    Every way this can fail raises :class:`ProjectError` with one line naming the spec: a module
+    that cannot be imported or raises while it builds its declarations (with the file and line
+    that raised), a missing attribute, an attribute that is not a :class:`Project`.
+    """
     module_name, _, attr = spec.partition(":")
+    attr = attr or "PROJECT"
+    if not module_name or not all(part.isidentifier() for part in module_name.split(".")):
+        raise ProjectError(f"project {spec!r}: expected module:ATTRIBUTE, e.g. orders_schema.walltrack:PROJECT")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ProjectError(f"project {spec!r}: cannot import {module_name!r}: {exc}") from None
     except ValueError as exc:  # a declaration error raised while the module builds its objects
-        raise ProjectError(f"project {spec!r}: {_one_line(exc)}") from None
-    project = getattr(module, attr or "PROJECT", None)
+        raise ProjectError(f"project {spec!r}: {_one_line(exc)}{_where(exc)}") from None
+    except Exception as exc:  # the project's own code is input here: one line, not a traceback
+        raise ProjectError(
+            f"project {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {_one_line(exc)}{_where(exc)}"
+        ) from None
+    if not hasattr(module, attr):
+        raise ProjectError(f"project {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    project = getattr(module, attr)
     if not isinstance(project, Project):
-        raise ProjectError(f"project {spec!r}: {module_name}.{attr or 'PROJECT'} is not an orders_schema Project")
+        raise ProjectError(
+            f"project {spec!r}: {module_name}.{attr} is a {type(project).__name__}, not an orders_schema Project"
+        )
     return project.with_dir(schema_dir) if schema_dir is not None else project
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file:line)`` in the project's code where ``exc`` was raised (or of a syntax error): the
+    innermost frame outside this library's own modules, the import machinery and the standard library."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({exc.filename}:{exc.lineno})"
+    library = Path(__file__).resolve().parent
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+    def ours(filename: str) -> bool:
+        path = Path(filename).resolve()
+        return filename.startswith("<") or path.parent == library or stdlib in path.parents
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    project = [f for f in frames if not ours(f.filename)] or frames
+    return f" ({project[-1].filename}:{project[-1].lineno})" if project else ""
 
 
 def _one_line(exc: Exception) -> str:
@@ -129,23 +172,132 @@ def released_schema(project: Project) -> m.Schema | None:
     last hand-declared version's state."""
     manifest = read_manifest(project.schema_dir)
     if _generated(manifest) and manifest.get("schema"):
-        return m.Schema.model_validate(manifest["schema"])
+        return _snapshot(project.schema_dir, manifest["schema"])
     return project.versions[-1].state if project.versions else None
+
+
+def _snapshot(schema_dir: Path, data: dict[str, Any]) -> m.Schema:
+    """The manifest's schema snapshot as declarations; a bad one names the file and the field."""
+    try:
+        return m.Schema.model_validate(data)
+    except ValueError as exc:
+        raise ProjectError(
+            f"{schema_dir / MANIFEST}: field schema is not a valid schema snapshot: {_one_line(exc)}"
+        ) from None
 
 
 def _generated(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in manifest.get("versions", []) if e.get("generated")]
 
 
+SHA256_HEX = r"^[0-9a-f]{64}$"
+DOWN_FILE = re.compile(r"down/U\d+__[a-z0-9_]+\.sql\Z")
+
+
+class ManifestEntry(BaseModel):
+    """One released version as ``released.json`` records it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    version: int = Field(ge=1)
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    file: str
+    sha256: str = Field(pattern=SHA256_HEX)
+    generated: bool = False
+    transactional: bool = True
+    down: str | None = None
+    """The down script undoing this version's generation, ``down/U<n>__<name>.sql``."""
+    down_sha256: str | None = Field(default=None, pattern=SHA256_HEX)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        expected = f"V{self.version}__{self.name}.sql"
+        if self.file != expected:
+            raise ValueError(f"file {self.file!r} does not match version {self.version} and name {self.name!r} "
+                             f"(expected {expected!r})")
+        if (self.down is None) != (self.down_sha256 is None):
+            raise ValueError("'down' and 'down_sha256' go together")
+        if self.down is not None and not DOWN_FILE.match(self.down):
+            raise ValueError(f"down {self.down!r} is not of the form down/U<n>__<name>.sql")
+        return self
+
+
+class Manifest(BaseModel):
+    """The whole of ``released.json``: the released versions in order and the released schema."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    versions: list[ManifestEntry]
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+    @field_validator("versions")
+    @classmethod
+    def _increasing(cls, versions: list[ManifestEntry]) -> list[ManifestEntry]:
+        for before, after in itertools.pairwise(versions):
+            if after.version <= before.version:
+                raise ValueError(f"V{after.version} follows V{before.version}: versions must increase")
+        return versions
+
+
 def read_manifest(schema_dir: Path) -> dict[str, Any]:
+    """``released.json`` as written (``{"versions": []}`` when there is none), its whole shape
+    validated: a malformed manifest raises :class:`ProjectError` naming the file and the field."""
     path = schema_dir / MANIFEST
     if not path.exists():
         return {"versions": []}
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ProjectError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ProjectError(f"{path}: {_manifest_error(exc)}") from None
+    assert isinstance(data, dict)
     return data
+
+
+def _manifest_error(exc: ValidationError) -> str:
+    """The first of pydantic's errors as ``field versions[2].sha256: <what is wrong> (got ...)``."""
+    err = exc.errors()[0]
+    loc = ""
+    for part in err["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    msg = "must be a JSON object" if err["type"] == "model_type" else str(err["msg"]).removeprefix("Value error, ")
+    where = f"field {loc}" if loc else "the top level"
+    got = "" if err["type"] in ("value_error", "missing") else f" (got {json.dumps(err['input'])[:60]})"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {msg}{got}{more}"
+
+
+def read_text(path: Path) -> str:
+    """A file's text; one that cannot be read or is not UTF-8 raises :class:`ProjectError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start]
+        raise ProjectError(f"{path}: not UTF-8 text (byte 0x{bad:02x} at offset {exc.start})") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def require_schema_dir(schema_dir: Path) -> None:
+    """Raise :class:`ProjectError` unless ``schema_dir`` is a folder holding versions (``released.json``
+    or a ``V<n>__<name>.sql`` file): a wrong folder must not read as "nothing released"."""
+    hint = (
+        "(wrong --schema-dir, or not run from the project's root? "
+        "`orders-schema render --init` starts a new project)"
+    )
+    if not schema_dir.exists():
+        raise ProjectError(f"schema folder {schema_dir}/ does not exist {hint}")
+    if not schema_dir.is_dir():
+        raise ProjectError(f"schema folder {schema_dir} is a file, not a folder")
+    if not (schema_dir / MANIFEST).exists() and not any(
+        VERSION_FILE.match(path.name) for path in schema_dir.glob("V*__*.sql")
+    ):
+        raise ProjectError(f"schema folder {schema_dir}/ holds no {MANIFEST} and no V<n>__<name>.sql file {hint}")
 
 
 def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
@@ -188,12 +340,12 @@ def render(project: Project) -> list[str]:
     written = []
     for name, text in files.items():
         path = project.schema_dir / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
+        if not path.exists() or read_text(path) != text:
             path.write_text(text, encoding="utf-8")
             written.append(name)
     manifest = _dump(manifest_for(project, files))
     path = project.schema_dir / MANIFEST
-    if not path.exists() or path.read_text(encoding="utf-8") != manifest:
+    if not path.exists() or read_text(path) != manifest:
         path.write_text(manifest, encoding="utf-8")
         written.append(MANIFEST)
     return written
@@ -213,7 +365,7 @@ def check(project: Project) -> list[str]:
         if not path.exists():
             problems.append(f"{name}: released but missing from {project.schema_dir}/")
             continue
-        actual = sha256(path.read_text(encoding="utf-8"))
+        actual = sha256(read_text(path))
         if actual != sha:
             problems.append(
                 f"{name}: released file was edited (recorded sha256 {sha[:12]}, file has {actual[:12]}); "
@@ -225,7 +377,7 @@ def check(project: Project) -> list[str]:
             problems.append(f"{name}: declared but not released (run `orders-schema render`)")
         if not path.exists():
             continue
-        current = path.read_text(encoding="utf-8")
+        current = read_text(path)
         if current != text:
             delta = difflib.unified_diff(
                 text.splitlines(), current.splitlines(), f"{name} (declared)", f"{name} (on disk)", lineterm="", n=1
@@ -235,7 +387,7 @@ def check(project: Project) -> list[str]:
         problems.append(f"{name}: in {project.schema_dir}/ but neither declared nor released")
     expected = released_schema(project)
     recorded_schema = manifest.get("schema")
-    stale = recorded_schema is None or expected is None or m.Schema.model_validate(recorded_schema) != expected
+    stale = recorded_schema is None or expected is None or _snapshot(project.schema_dir, recorded_schema) != expected
     if stale and not problems:
         problems.append(f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
     released = released_schema(project)
@@ -306,7 +458,9 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         raise ProjectError("nothing is released yet: declare a first version (see orders_schema.model.Version)")
     problems = [p for p in check(project) if "no version contains" not in p]
     if problems:
-        raise ProjectError("schema/ must pass `orders-schema check` before generating: " + problems[0])
+        raise DirtySchemaError(
+            f"{project.schema_dir}/ must pass `orders-schema check` before generating: {problems[0].splitlines()[0]}"
+        )
     changes = diff.diff(released, project.schema)
     if not changes:
         return None

@@ -220,7 +220,7 @@ def test_exit_codes(api_roles: str, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--dsn", "not a dsn"), "cannot connect: missing \"=\" after \"not\""),
+        (("--dsn", "not a dsn"), "not a connection string libpq can parse (missing \"=\" after \"not\""),
         (("--dsn", "host=/nonexistent-advise dbname=x"), "cannot connect:"),
         (("--format", "xml"), "unknown format 'xml'"),
         (("--schema", "nope"), "schema 'nope' does not exist"),

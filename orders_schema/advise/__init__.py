@@ -154,13 +154,15 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``advise`` subcommand (called by ``orders_schema.cli.build_parser``)."""
+    from ..cli import dsn
+
     parser = sub.add_parser(
         "advise",
         help="check a live database against security and performance rules (exit 1 on a warning or error)",
         description="Check a live database against security and performance rules. Exit 0 when no finding is "
         "at warning level or above, 1 when one is, 2 for bad input. See docs/advise.md.",
     )
-    parser.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    parser.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
     parser.add_argument(
         "--format", default="text", metavar="FORMAT", help=f"{'|'.join(FORMATS)} (default text)"
     )
