@@ -132,7 +132,8 @@ def _explain(cls: type[Node], data: dict[str, Any], exc: ValidationError) -> str
     70 bytes long; ...``), others located by class and field."""
     kind = cls.kind or cls.__name__
     name = data.get("name")
-    subject = f"{kind} {name}" if isinstance(name, str) and identifier_problem(name) is None else kind
+    named = isinstance(name, str) and identifier_problem(name) is None
+    subject = f"{kind} {name}" if named and all(tuple(e["loc"]) != ("name",) for e in exc.errors()) else kind
     parts = []
     for err in exc.errors():
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
@@ -144,8 +145,8 @@ def _explain(cls: type[Node], data: dict[str, Any], exc: ValidationError) -> str
             head = f"{kind} name" if loc == ("name",) else f"{subject}: {field}"
             parts.append(f"{head} {err.get('input')!r} {msg}")
         else:
-            where = f"{cls.__name__}.{'.'.join(str(x) for x in loc)}" if loc else cls.__name__
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
+            field = ".".join(str(x) for x in loc)
+            parts.append(f"{subject}: {field + ': ' if field else ''}{msg} (got {err.get('input')!r})")
     return "; ".join(parts)
 
 
@@ -459,6 +460,12 @@ class Trigger(Node):
             tree = _fragment(fragments.expression, self.when, f"trigger {self.name} WHEN")
             if self.for_each == "STATEMENT":
                 raise DeclarationError(f"trigger {self.name}: WHEN needs FOR EACH ROW")
+            columns = tree.find_all(fragments.exp.Column)
+            bare = sorted({c.sql() for c in columns if c.table.lower() not in ("old", "new")})
+            if bare:
+                raise DeclarationError(
+                    f"trigger {self.name} WHEN: {', '.join(bare)} must name a column as OLD.column or NEW.column"
+                )
             rows = {c.table.lower() for c in tree.find_all(fragments.exp.Column) if c.table}
             if "old" in rows and "INSERT" in self.events:
                 raise DeclarationError(f"trigger {self.name}: WHEN reads OLD, which an INSERT does not have")
@@ -561,6 +568,9 @@ class Table(Node):
             need(index.referenced_columns(), f"index {index.name}")
         for trigger in self.triggers:
             need(trigger.update_of, f"trigger {trigger.name}")
+            if trigger.when is not None:
+                tree = fragments.parse_expression(trigger.when, trigger.name)
+                need(fragments.referenced_columns(tree), f"trigger {trigger.name} WHEN")
         return self
 
 
@@ -786,7 +796,7 @@ class Version(Node):
     @classmethod
     def _file_name(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9_]+", value):
-            raise DeclarationError(f"version name {value!r}: use lower-case letters, digits and _ only")
+            raise ValueError("is not a file name: use lower-case letters, digits and _ only")
         return value
 
     @property
