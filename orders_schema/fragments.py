@@ -146,23 +146,31 @@ def expression(text: str, what: str, *, immutable: bool = False) -> exp.Expr:
     schema are checked by the schema, which knows their volatility.
     """
     tree = parse_expression(text, what)
-    if _line_comment_at(text, trailing_only=False):
-        raise FragmentError(
-            f"{what}: {text!r} holds a -- comment, which would swallow what is rendered after it; use /* ... */"
-        )
-    if tree.find(exp.Query, exp.Values, exp.Exists):
-        raise FragmentError(f"{what}: {text!r} holds a subquery, which PostgreSQL refuses here")
-    if tree.find(exp.AggFunc, exp.Window):
-        raise FragmentError(f"{what}: {text!r} holds an aggregate or window function, which PostgreSQL refuses here")
-    if immutable:
-        calls = non_immutable_builtins(text)
-        if calls:
-            listed = ", ".join(calls)
-            raise FragmentError(
-                f"{what}: {text!r} calls {listed}, which PostgreSQL does not mark IMMUTABLE; index keys "
-                "and predicates may only call IMMUTABLE functions"
-            )
+    problem = _expression_problem(text, immutable)
+    if problem is not None:
+        raise FragmentError(f"{what}: {text!r} {problem}")
     return tree
+
+
+@lru_cache(maxsize=16384)
+def _expression_problem(text: str, immutable: bool) -> str | None:
+    """What is wrong with a parsed expression, as the end of a sentence (cached: declarations
+    repeat their fragments)."""
+    tree = _parse(text)
+    assert not isinstance(tree, str)
+    if _line_comment_at(text, trailing_only=False):
+        return "holds a -- comment, which would swallow what is rendered after it; use /* ... */"
+    if tree.find(exp.Query, exp.Values, exp.Exists):
+        return "holds a subquery, which PostgreSQL refuses here"
+    if tree.find(exp.AggFunc, exp.Window):
+        return "holds an aggregate or window function, which PostgreSQL refuses here"
+    calls = non_immutable_builtins(text) if immutable else []
+    if calls:
+        return (
+            f"calls {', '.join(calls)}, which PostgreSQL does not mark IMMUTABLE; index keys and "
+            "predicates may only call IMMUTABLE functions"
+        )
+    return None
 
 
 def query(text: str, what: str) -> exp.Query:
@@ -249,7 +257,8 @@ def non_immutable_names() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def function_calls(text: str) -> list[tuple[str | None, str]]:
+@lru_cache(maxsize=16384)
+def function_calls(text: str) -> tuple[tuple[str | None, str], ...]:
     """``(schema, name)`` of every function an expression calls, as written: a name followed by
     ``(`` that is not a type (after ``::`` or ``AS``); unquoted names folded to lower case."""
     tokens = _lex(text)
@@ -266,7 +275,7 @@ def function_calls(text: str) -> list[tuple[str | None, str]]:
         if before == TokenType.DOT and i >= 2:
             schema = _word(tokens[i - 2])
         calls.append((schema, _word(tok)))
-    return calls
+    return tuple(calls)
 
 
 def _word(tok: Token) -> str:

@@ -87,11 +87,11 @@ CommentText = Annotated[str, AfterValidator(_valid_comment)]
 
 
 def _nul_free(value: Any) -> bool:
-    if isinstance(value, str):
+    if type(value) is str:
         return "\x00" not in value
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return all(_nul_free(v) for v in value)
-    return True
+    return True  # a nested object checks its own fields
 
 
 class Node(BaseModel):
@@ -107,12 +107,16 @@ class Node(BaseModel):
         except ValidationError as exc:
             raise DeclarationError(_explain(type(self), data, exc)) from None
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if not _nul_free(value):
-            raise ValueError("contains a NUL character, which PostgreSQL text cannot hold")
-        return value
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        for field, value in self.__dict__.items():
+            if not _nul_free(value):
+                name = getattr(self, "name", None)
+                subject = f"{self.kind or type(self).__name__}{f' {name}' if field != 'name' and name else ''}"
+                raise DeclarationError(
+                    f"{subject}: {field} {value!r} contains a NUL character, which PostgreSQL text cannot hold"
+                )
+        return self
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed, validated like a new declaration.

@@ -14,7 +14,6 @@ knows (``pg_get_keywords()``) and on hostile names.
 from __future__ import annotations
 
 import re
-import unicodedata
 from decimal import Decimal
 
 MAX_IDENTIFIER_BYTES = 63
@@ -43,6 +42,10 @@ NON_UNRESERVED_KEYWORDS = frozenset(
 )
 
 _BARE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc): line breaks, tab, NUL, ..."""
+_LINE_BREAK = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters but tab, and Unicode's line and paragraph separators."""
 
 
 class IdentifierError(ValueError):
@@ -60,7 +63,7 @@ def identifier_problem(name: str) -> str | None:
         return "is empty"
     if "\x00" in name:
         return "contains a NUL character"
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
+    if _CONTROL.search(name):
         return "contains a control character (a line break, tab, ...)"
     size = len(name.encode("utf-8"))
     if size > MAX_IDENTIFIER_BYTES:
@@ -135,9 +138,7 @@ def comment_problem(text: str) -> str | None:
     readers), so the text must hold no control character; ``/*`` and ``*/`` are refused too, so the
     text stays a comment whatever tool re-wraps it.
     """
-    if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in text) or any(
-        ch in text for ch in "\u2028\u2029"
-    ):
+    if _LINE_BREAK.search(text):
         return "must be one line (no line break or other control character)"
     if "*/" in text or "/*" in text:
         return "cannot hold /* or */"

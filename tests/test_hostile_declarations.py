@@ -45,6 +45,7 @@ PAYLOADS = [
     f"x\n); {DROP}\n\\echo INJECTED\n",  # ends a -- comment (and tries a psql meta-command)
     f"x\r); {DROP}\r",  # PostgreSQL ends a -- comment at a carriage return too
     "x --",  # swallows what is rendered after it
+    "x \\echo INJECTED",  # a psql meta-command where psql would see one
     "x\x00y",  # NUL
     "n" * 64,  # one byte over PostgreSQL's name limit
     "",
