@@ -18,6 +18,7 @@ No declared text reaches SQL unchecked. Each string field is one of:
   a setting's value: :func:`~orders_schema.quoting.literal`).
 
 No string field may hold a NUL character (PostgreSQL text cannot).
+
 Rendering lives in :mod:`orders_schema.render`; comparison with a live database in
 :mod:`orders_schema.inspect` and :mod:`orders_schema.compare`.
 """
