@@ -3,6 +3,22 @@
 Every class is a frozen pydantic model (hashable, comparable, JSON-serialisable for snapshots).
 SQL fragments are kept as declared text and parsed with sqlglot at construction, so a typo or a
 reference to a column that does not exist fails where it is written, naming the object.
+
+No declared text reaches SQL unchecked. Each string field is one of:
+
+* a :data:`Name` (or :data:`QualifiedName`): PostgreSQL's name rules (not empty, no NUL or
+  control character, at most 63 bytes; :func:`orders_schema.quoting.identifier_problem`), and
+  quoted by :func:`orders_schema.quoting.ident` wherever it is rendered;
+* a :data:`CommentText`: one line that cannot end its comment
+  (:func:`orders_schema.quoting.comment_problem`), rendered by :func:`orders_schema.quoting.comment`;
+* a SQL fragment (CHECK, DEFAULT, index key and predicate, trigger WHEN, view query, backfill,
+  function argument and return type): validated by the rules of :mod:`orders_schema.fragments`
+  for the place it is rendered in;
+* a value the renderer quotes (a function body: :func:`~orders_schema.quoting.dollar_quote`;
+  a setting's value: :func:`~orders_schema.quoting.literal`).
+
+No string field may hold a NUL character (PostgreSQL text cannot).
+
 Rendering lives in :mod:`orders_schema.render`; comparison with a live database in
 :mod:`orders_schema.inspect` and :mod:`orders_schema.compare`.
 """
@@ -13,13 +29,21 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from . import fragments
-from .quoting import check_identifier, literal
+from .quoting import check_identifier, comment_problem, identifier_problem, literal
 
 ScalarValue = str | int | bool | None
 Row = tuple[tuple[str, ScalarValue], ...]
@@ -30,15 +54,70 @@ class DeclarationError(ValueError):
     """A declaration that PostgreSQL would reject or that does not mean what it says."""
 
 
+def _valid_name(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _valid_qualified_name(value: str) -> str:
+    parts = value.split(".")
+    if len(parts) > 2:
+        raise ValueError("is not of the form name or schema.name")
+    for part in parts:
+        problem = identifier_problem(part)
+        if problem is not None:
+            raise ValueError(problem if len(parts) == 1 else f"has a part {part!r} that {problem}")
+    return value
+
+
+def _valid_comment(value: str) -> str:
+    problem = comment_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, AfterValidator(_valid_name)]
+"""A PostgreSQL name: not empty, no NUL or control character, at most 63 bytes (rendered quoted)."""
+QualifiedName = Annotated[str, AfterValidator(_valid_qualified_name)]
+"""``name`` or ``schema.name``, each part a :data:`Name`."""
+CommentText = Annotated[str, AfterValidator(_valid_comment)]
+"""One line of a SQL comment: no line break or control character, no ``/*`` or ``*/``."""
+
+
+def _nul_free(value: Any) -> bool:
+    if type(value) is str:
+        return "\x00" not in value
+    if type(value) is tuple:
+        return all(_nul_free(v) for v in value)
+    return True  # a nested object checks its own fields
+
+
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ClassVar[str] = ""
+    """How messages call this kind of object (``"foreign key"``); the class name when empty."""
 
     def __init__(self, **data: Any) -> None:
         """Build the object; a bad declaration raises :class:`DeclarationError` naming the object."""
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise DeclarationError(_explain(type(self).__name__, exc)) from None
+            raise DeclarationError(_explain(type(self), data, exc)) from None
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        for field, value in self.__dict__.items():
+            if not _nul_free(value):
+                name = getattr(self, "name", None)
+                subject = f"{self.kind or type(self).__name__}{f' {name}' if field != 'name' and name else ''}"
+                raise DeclarationError(
+                    f"{subject}: {field} {value!r} contains a NUL character, which PostgreSQL text cannot hold"
+                )
+        return self
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed, validated like a new declaration.
@@ -52,30 +131,41 @@ class Node(BaseModel):
         return type(self)(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
 
 
-def _explain(kind: str, exc: ValidationError) -> str:
-    """pydantic's errors as one readable sentence: our own messages verbatim, others located."""
+def _explain(cls: type[Node], data: dict[str, Any], exc: ValidationError) -> str:
+    """pydantic's errors as one readable sentence naming the object: our own messages verbatim,
+    a field's value error after the object and the field (``trigger trg: referencing_new 'x' is
+    70 bytes long; ...``), others located by class and field."""
+    kind = cls.kind or cls.__name__
+    name = data.get("name")
+    named = isinstance(name, str) and identifier_problem(name) is None
+    subject = f"{kind} {name}" if named and all(tuple(e["loc"]) != ("name",) for e in exc.errors()) else kind
     parts = []
     for err in exc.errors():
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        if err.get("type") == "value_error":
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "value_error" and not loc:
             parts.append(msg)
+        elif err.get("type") == "value_error":
+            field = ".".join(str(x) for x in loc if not isinstance(x, int))
+            head = f"{kind} name" if loc == ("name",) else f"{subject}: {field}"
+            parts.append(f"{head} {err.get('input')!r} {msg}")
         else:
-            where = f"{kind}.{loc}" if loc else kind
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
+            field = ".".join(str(x) for x in loc)
+            parts.append(f"{subject}: {field + ': ' if field else ''}{msg} (got {err.get('input')!r})")
     return "; ".join(parts)
 
 
 def _name(value: str, what: str) -> str:
+    """Check one name outside a :data:`Name` field (e.g. a derived one), naming the object."""
     try:
         return check_identifier(value, what)
     except ValueError as exc:
         raise DeclarationError(str(exc)) from None
 
 
-def _fragment(check: Any, *args: Any) -> Any:
+def _fragment(check: Any, *args: Any, **kwargs: Any) -> Any:
     try:
-        return check(*args)
+        return check(*args, **kwargs)
     except fragments.FragmentError as exc:
         raise DeclarationError(str(exc)) from None
 
@@ -106,6 +196,8 @@ _TYPE_ARITY: dict[str, tuple[int, ...]] = {
 
 class SqlType(Node):
     """A column type: ``SqlType(name="numeric", args=(20, 8))``. Use the helpers below."""
+
+    kind = "type"
 
     name: TypeName
     args: tuple[int, ...] = ()
@@ -166,25 +258,28 @@ class Column(Node):
     ``section`` is an optional comment line rendered above the column in CREATE TABLE.
     """
 
-    name: str
+    kind = "column"
+
+    name: Name
     type: SqlType
     nullable: bool = True
     default: str | None = None
-    section: str | None = None
-    renamed_from: str | None = None
+    section: CommentText | None = None
+    renamed_from: Name | None = None
     """Declares a rename: the migration renames this column instead of dropping and adding it."""
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
-        _name(self.name, f"column {self.name!r}")
         if self.default is not None:
-            _fragment(fragments.parse_expression, self.default, f"default of column {self.name}")
+            _fragment(fragments.expression, self.default, f"default of column {self.name}")
         return self
 
 
 class PrimaryKey(Node):
-    columns: tuple[str, ...]
-    name: str | None = None
+    kind = "primary key"
+
+    columns: tuple[Name, ...]
+    name: Name | None = None
     """Defaults to PostgreSQL's own ``<table>_pkey``."""
 
 
@@ -197,9 +292,11 @@ class Check(Node):
     need no examples: the tester enumerates every allowed value plus outsiders.
     """
 
-    name: str
+    kind = "check"
+
+    name: Name
     expression: str
-    column: str | None = None
+    column: Name | None = None
     accepts: tuple[Row, ...] = ()
     rejects: tuple[Row, ...] = ()
 
@@ -219,30 +316,38 @@ class Check(Node):
 
     @model_validator(mode="after")
     def _valid(self) -> Check:
-        _name(self.name, f"check {self.name!r}")
-        _fragment(fragments.parse_expression, self.expression, f"check {self.name}")
+        _fragment(fragments.expression, self.expression, f"check {self.name}")
         return self
 
 
 class ForeignKey(Node):
-    name: str
-    columns: tuple[str, ...]
-    ref_table: str
+    kind = "foreign key"
+
+    name: Name
+    columns: tuple[Name, ...]
+    ref_table: QualifiedName
     """A table of the same schema, or ``"schema.table"``."""
-    ref_columns: tuple[str, ...]
+    ref_columns: tuple[Name, ...]
     on_delete: Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"] = "NO ACTION"
 
     @model_validator(mode="after")
     def _valid(self) -> ForeignKey:
-        _name(self.name, f"foreign key {self.name!r}")
         if len(self.columns) != len(self.ref_columns) or not self.columns:
             raise DeclarationError(f"foreign key {self.name}: columns and ref_columns must pair up")
         return self
 
 
 class Unique(Node):
-    name: str
-    columns: tuple[str, ...]
+    kind = "unique"
+
+    name: Name
+    columns: tuple[Name, ...]
+
+    @model_validator(mode="after")
+    def _valid(self) -> Unique:
+        if not self.columns:
+            raise DeclarationError(f"unique {self.name}: needs at least one column")
+        return self
 
 
 _INDEX_COLUMN = re.compile(
@@ -252,6 +357,8 @@ _INDEX_COLUMN = re.compile(
 
 class IndexColumn(Node):
     """A key of an index: a column name or a parenthesised expression, its order and NULLS place."""
+
+    kind = "index key"
 
     expression: str
     descending: bool = False
@@ -284,12 +391,14 @@ class IndexColumn(Node):
 class Index(Node):
     """``Index(name="idx_orders_active", columns=("created_at DESC",), where="status <> 'x'")``."""
 
-    name: str
+    kind = "index"
+
+    name: Name
     columns: tuple[IndexColumn, ...]
     unique: bool = False
     method: Literal["btree", "hash", "gin", "gist", "brin"] = "btree"
     where: str | None = None
-    include: tuple[str, ...] = ()
+    include: tuple[Name, ...] = ()
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -300,14 +409,18 @@ class Index(Node):
 
     @model_validator(mode="after")
     def _valid(self) -> Index:
-        _name(self.name, f"index {self.name!r}")
         if not self.columns:
             raise DeclarationError(f"index {self.name}: needs at least one key")
         for key in self.columns:
-            _fragment(fragments.parse_expression, key.expression, f"index {self.name} key")
+            _fragment(fragments.expression, key.expression, f"index {self.name} key", immutable=True)
         if self.where is not None:
-            _fragment(fragments.parse_expression, self.where, f"index {self.name} WHERE")
+            _fragment(fragments.expression, self.where, f"index {self.name} WHERE", immutable=True)
         return self
+
+    def fragments(self) -> tuple[str, ...]:
+        """The SQL text of its keys that are expressions and of its predicate."""
+        keys = tuple(k.expression for k in self.columns if k.column is None)
+        return keys + ((self.where,) if self.where else ())
 
     def referenced_columns(self) -> set[str]:
         cols: set[str] = set(self.include)
@@ -327,30 +440,37 @@ TriggerEvent = Literal["INSERT", "UPDATE", "DELETE", "TRUNCATE"]
 class Trigger(Node):
     """``Trigger(name=..., timing="BEFORE", events=("UPDATE",), function="touch_updated_at")``."""
 
-    name: str
+    kind = "trigger"
+
+    name: Name
     timing: Literal["BEFORE", "AFTER"]
     events: tuple[TriggerEvent, ...]
-    function: str
+    function: Name
     """A function declared in the same schema."""
-    update_of: tuple[str, ...] = ()
+    update_of: tuple[Name, ...] = ()
     for_each: Literal["ROW", "STATEMENT"] = "ROW"
     when: str | None = None
-    referencing_old: str | None = None
+    referencing_old: Name | None = None
     """Name of the OLD transition table (statement-level AFTER triggers)."""
-    referencing_new: str | None = None
+    referencing_new: Name | None = None
     """Name of the NEW transition table (statement-level AFTER triggers)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Trigger:
-        _name(self.name, f"trigger {self.name!r}")
         if not self.events or len(set(self.events)) != len(self.events):
             raise DeclarationError(f"trigger {self.name}: events must be listed once each")
         if self.update_of and "UPDATE" not in self.events:
             raise DeclarationError(f"trigger {self.name}: update_of needs the UPDATE event")
         if self.when is not None:
-            tree = _fragment(fragments.parse_expression, self.when, f"trigger {self.name} WHEN")
+            tree = _fragment(fragments.expression, self.when, f"trigger {self.name} WHEN")
             if self.for_each == "STATEMENT":
                 raise DeclarationError(f"trigger {self.name}: WHEN needs FOR EACH ROW")
+            columns = tree.find_all(fragments.exp.Column)
+            bare = sorted({c.sql() for c in columns if c.table.lower() not in ("old", "new")})
+            if bare:
+                raise DeclarationError(
+                    f"trigger {self.name} WHEN: {', '.join(bare)} must name a column as OLD.column or NEW.column"
+                )
             rows = {c.table.lower() for c in tree.find_all(fragments.exp.Column) if c.table}
             if "old" in rows and "INSERT" in self.events:
                 raise DeclarationError(f"trigger {self.name}: WHEN reads OLD, which an INSERT does not have")
@@ -371,7 +491,9 @@ class Trigger(Node):
 
 
 class Table(Node):
-    name: str
+    kind = "table"
+
+    name: Name
     columns: tuple[Column, ...]
     primary_key: PrimaryKey | None = None
     checks: tuple[Check, ...] = ()
@@ -379,11 +501,12 @@ class Table(Node):
     uniques: tuple[Unique, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
-    renamed_from: str | None = None
+    renamed_from: Name | None = None
     """Declares a rename: the migration renames this table instead of dropping and adding it."""
     populate: str | None = None
-    """SQL run once when a migration adds this table to an existing database (e.g. a backfill of a
-    summary table); it runs after the table's triggers on other tables exist, in the same transaction."""
+    """One INSERT into this table, run once when a migration adds the table to an existing database
+    (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
+    in the same transaction."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -406,7 +529,6 @@ class Table(Node):
     @model_validator(mode="after")
     def _valid(self) -> Table:
         what = f"table {self.name}"
-        _name(self.name, f"table {self.name!r}")
         if not self.columns:
             raise DeclarationError(f"{what}: needs at least one column")
         if dup := _duplicates(self.column_names):
@@ -427,8 +549,15 @@ class Table(Node):
 
         if self.primary_key:
             need(self.primary_key.columns, f"primary key {self.pkey_name}")
-            if _name(self.pkey_name, "primary key") and not self.primary_key.columns:
+            if (problem := identifier_problem(self.pkey_name)) is not None:
+                raise DeclarationError(f"{what}: primary key name {self.pkey_name!r} {problem}")
+            if not self.primary_key.columns:
                 raise DeclarationError(f"{what}: primary key needs columns")
+        if self.populate is not None:
+            target = _fragment(fragments.insert, self.populate, f"{what}: populate").this
+            target = target.this if isinstance(target, fragments.exp.Schema) else target
+            if not isinstance(target, fragments.exp.Table) or target.name != self.name:
+                raise DeclarationError(f"{what}: populate must INSERT INTO the table itself")
         for check in self.checks:
             tree = _fragment(fragments.parse_expression, check.expression, f"check {check.name}")
             need(fragments.referenced_columns(tree), f"check {check.name}")
@@ -444,6 +573,9 @@ class Table(Node):
             need(index.referenced_columns(), f"index {index.name}")
         for trigger in self.triggers:
             need(trigger.update_of, f"trigger {trigger.name}")
+            if trigger.when is not None:
+                tree = fragments.parse_expression(trigger.when, trigger.name)
+                need(fragments.referenced_columns(tree), f"trigger {trigger.name} WHEN")
         return self
 
 
@@ -453,7 +585,9 @@ class Function(Node):
     ``settings`` are ``SET`` clauses, e.g. ``(("search_path", "pg_catalog, walltrack"),)``.
     """
 
-    name: str
+    kind = "function"
+
+    name: Name
     body: str
     returns: str = "trigger"
     language: Literal["plpgsql", "sql"] = "plpgsql"
@@ -464,23 +598,27 @@ class Function(Node):
 
     @model_validator(mode="after")
     def _valid(self) -> Function:
-        _name(self.name, f"function {self.name!r}")
+        what = f"function {self.name}"
         if not self.body.strip():
-            raise DeclarationError(f"function {self.name}: the body is empty")
+            raise DeclarationError(f"{what}: the body is empty")
+        for argument in self.arguments:
+            _fragment(fragments.argument, argument, f"{what}: argument")
+        _fragment(fragments.return_type, self.returns, f"{what}: return type")
         for key, _ in self.settings:
-            if not re.fullmatch(r"[a-z_][a-z0-9_.]*", key):
-                raise DeclarationError(f"function {self.name}: {key!r} is not a setting name")
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", key):
+                raise DeclarationError(f"{what}: {key!r} is not a setting name")
         return self
 
 
 class View(Node):
-    name: str
+    kind = "view"
+
+    name: Name
     query: str
 
     @model_validator(mode="after")
     def _valid(self) -> View:
-        _name(self.name, f"view {self.name!r}")
-        _fragment(fragments.parse_query, self.query, f"view {self.name}")
+        _fragment(fragments.query, self.query, f"view {self.name}")
         return self
 
 
@@ -489,11 +627,15 @@ class View(Node):
 class Schema(Node):
     """One PostgreSQL schema: its tables (with their indexes and triggers), functions and views."""
 
-    name: str
+    kind = "schema"
+
+    name: Name
     tables: tuple[Table, ...] = ()
     functions: tuple[Function, ...] = ()
     views: tuple[View, ...] = ()
-    external_tables: tuple[str, ...] = Field(default=(), description="tables outside this schema views may read")
+    external_tables: tuple[QualifiedName, ...] = Field(
+        default=(), description="tables outside this schema views may read"
+    )
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -532,7 +674,6 @@ class Schema(Node):
     @model_validator(mode="after")
     def _valid(self) -> Schema:
         what = f"schema {self.name}"
-        _name(self.name, f"schema {self.name!r}")
         # Tables, views, indexes and the indexes behind PRIMARY KEY / UNIQUE share one namespace.
         relations = [t.name for t in self.tables] + [v.name for v in self.views]
         relations += [i.name for _, i in self.indexes()]
@@ -562,9 +703,31 @@ class Schema(Node):
                     raise DeclarationError(
                         f"trigger {trigger.name} on table {table.name}: unknown function {trigger.function!r}"
                     )
+            if table.populate is not None:
+                target = fragments.insert(table.populate, table.name).this
+                target = target.this if isinstance(target, fragments.exp.Schema) else target
+                if target.db not in ("", self.name):
+                    raise DeclarationError(
+                        f"table {table.name}: populate must INSERT INTO {self.name}.{table.name}, "
+                        f"not {target.db}.{table.name}"
+                    )
+            for index in table.indexes:
+                self._check_index_calls(table, index)
         for view in self.views:
             self._check_view(view, tables)
         return self
+
+    def _check_index_calls(self, table: Table, index: Index) -> None:
+        """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
+        declared = {f.name: f for f in self.functions}
+        for text in index.fragments():
+            for schema, name in fragments.function_calls(text):
+                fn = declared.get(name) if schema in (None, self.name) else None
+                if fn is not None and fn.volatility != "IMMUTABLE":
+                    raise DeclarationError(
+                        f"index {index.name} on table {table.name}: calls {self.name}.{name}(), which is "
+                        f"declared {fn.volatility}; index keys and predicates may only call IMMUTABLE functions"
+                    )
 
     def _check_view(self, view: View, tables: dict[str, Table]) -> None:
         tree = fragments.parse_query(view.query, view.name)
@@ -599,7 +762,9 @@ class Schema(Node):
 class Comment(Node):
     """A comment line in a version file, e.g. ``Comment(text="Primary lookups")``."""
 
-    text: str
+    kind = "comment"
+
+    text: CommentText
 
 
 PhaseItem = Comment | Table | Index | Trigger | Function | View
@@ -608,7 +773,9 @@ PhaseItem = Comment | Table | Index | Trigger | Function | View
 class Phase(Node):
     """A titled block of a version file; items are created in the order listed."""
 
-    title: str
+    kind = "phase"
+
+    title: CommentText
     items: tuple[PhaseItem, ...]
 
 
@@ -620,9 +787,11 @@ class Version(Node):
     can be applied twice.
     """
 
+    kind = "version"
+
     number: int = Field(ge=1)
     name: str
-    header: tuple[str, ...] = ()
+    header: tuple[CommentText, ...] = ()
     create_schema: bool = False
     state: Schema
     """The schema as it stands after this version."""
@@ -632,7 +801,7 @@ class Version(Node):
     @classmethod
     def _file_name(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9_]+", value):
-            raise DeclarationError(f"version name {value!r}: use lower-case letters, digits and _ only")
+            raise ValueError("is not a file name: use lower-case letters, digits and _ only")
         return value
 
     @property
@@ -660,8 +829,8 @@ class Query(Node):
     name: str
     sql: str
     example: Row = ()
-    uses_index: str | None = None
-    served_by_table: str | None = None
+    uses_index: Name | None = None
+    served_by_table: Name | None = None
     """For a query answered from a small table whose size does not grow with the data (a summary
     kept by triggers): the tester asserts the plan reads that table and nothing else."""
 

@@ -27,6 +27,7 @@ from typing_extensions import Self
 from . import diff, plan
 from . import model as m
 from .behaviour import Behaviour
+from .quoting import comment
 from .render import RENDERER, Statement
 
 NO_TRANSACTION_MARK = "-- orders-schema: no-transaction"
@@ -439,7 +440,7 @@ def _last_version(project: Project) -> int:
 
 
 def _script(plan_part: list[Statement], header: list[str], no_transaction: bool) -> str:
-    lines = ([NO_TRANSACTION_MARK] if no_transaction else []) + [f"-- {h}".rstrip() for h in header]
+    lines = ([NO_TRANSACTION_MARK] if no_transaction else []) + [comment(h) for h in header]
     return "\n".join(lines) + "\n\n" + RENDERER.script(plan_part)
 
 
@@ -491,8 +492,8 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         down_text += f"\n{NO_TRANSACTION_MARK}\n" + RENDERER.script(down.online)
     down_name = f"{DOWN_DIR}/U{entries[0]['version']}__{name}.sql"
     files[down_name] = (
-        f"-- Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.\n"
-        "-- Destructive by design: it drops what those versions added.\n\n" + down_text
+        comment(f"Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.") + "\n"
+        + comment("Destructive by design: it drops what those versions added.") + "\n\n" + down_text
     )
     entries[-1]["down"] = down_name
     entries[-1]["down_sha256"] = sha256(files[down_name])

@@ -1,7 +1,8 @@
 """The one place where identifiers and literals become SQL text.
 
 Every name and every value that reaches rendered SQL goes through :func:`ident`, :func:`qualified`
-or :func:`literal`. Nothing else in the package concatenates user text into SQL.
+or :func:`literal`, every function body through :func:`dollar_quote` and every comment line
+through :func:`comment`. Nothing else in the package concatenates user text into SQL.
 
 The rules are PostgreSQL's own (``quote_ident`` / ``quote_literal``): an identifier stays bare only
 when it is lower case ASCII, starts with a letter or underscore, holds only letters, digits and
@@ -41,10 +42,36 @@ NON_UNRESERVED_KEYWORDS = frozenset(
 )
 
 _BARE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc): line breaks, tab, NUL, ..."""
+_LINE_BREAK = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters but tab, and Unicode's line and paragraph separators."""
 
 
 class IdentifierError(ValueError):
     """A name PostgreSQL cannot hold as declared."""
+
+
+def identifier_problem(name: str) -> str | None:
+    """What keeps PostgreSQL from storing ``name`` unchanged, as the end of a sentence; None if nothing.
+
+    The rules: not empty, no NUL or other control character (PostgreSQL refuses NUL and would
+    keep a line break inside a name, where no reader sees it), at most 63 bytes in UTF-8
+    (PostgreSQL silently truncates longer names).
+    """
+    if not name:
+        return "is empty"
+    if "\x00" in name:
+        return "contains a NUL character"
+    if _CONTROL.search(name):
+        return "contains a control character (a line break, tab, ...)"
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        return (
+            f"is {size} bytes long; PostgreSQL keeps only {MAX_IDENTIFIER_BYTES} bytes and would "
+            "silently truncate it"
+        )
+    return None
 
 
 def check_identifier(name: str, what: str) -> str:
@@ -52,16 +79,9 @@ def check_identifier(name: str, what: str) -> str:
 
     ``what`` names the object for the message, e.g. ``"column walltrack.orders.status"``.
     """
-    if not name:
-        raise IdentifierError(f"{what}: a name cannot be empty")
-    if "\x00" in name:
-        raise IdentifierError(f"{what}: name {name!r} contains a NUL character")
-    size = len(name.encode("utf-8"))
-    if size > MAX_IDENTIFIER_BYTES:
-        raise IdentifierError(
-            f"{what}: name {name!r} is {size} bytes long; PostgreSQL keeps only "
-            f"{MAX_IDENTIFIER_BYTES} bytes and would silently truncate it"
-        )
+    problem = identifier_problem(name)
+    if problem is not None:
+        raise IdentifierError(f"{what}: name {name!r} {problem}")
     return name
 
 
@@ -98,10 +118,36 @@ def literal(value: str | int | Decimal | bool | None) -> str:
 
 
 def dollar_quote(body: str, tag: str = "") -> str:
-    """Wrap a function body in dollar quotes whose tag does not occur inside the body."""
+    """Wrap a function body in dollar quotes that the body cannot end.
+
+    The closing delimiter must first occur where the body ends: a tag is chosen so that it occurs
+    neither inside the body nor across its end (a body ending in ``$`` would close ``$$`` early).
+    """
     candidate = tag
     n = 0
-    while f"${candidate}$" in body:
+    while (body + f"${candidate}$").find(f"${candidate}$") != len(body):
         n += 1
         candidate = f"{tag or 'body'}{n if n > 1 else ''}"
     return f"${candidate}${body}${candidate}$"
+
+
+def comment_problem(text: str) -> str | None:
+    """What keeps ``text`` from being one SQL comment line that no reader can end early; None if nothing.
+
+    A ``--`` comment ends at a line break (``\\n`` or ``\\r`` for PostgreSQL, more for other
+    readers), so the text must hold no control character; ``/*`` and ``*/`` are refused too, so the
+    text stays a comment whatever tool re-wraps it.
+    """
+    if _LINE_BREAK.search(text):
+        return "must be one line (no line break or other control character)"
+    if "*/" in text or "/*" in text:
+        return "cannot hold /* or */"
+    return None
+
+
+def comment(text: str) -> str:
+    """One ``-- text`` comment line; raise ValueError for text that could end the comment."""
+    problem = comment_problem(text)
+    if problem is not None:
+        raise ValueError(f"comment {text!r} {problem}")
+    return f"-- {text}".rstrip()

@@ -2,8 +2,9 @@
 
 Statement objects say *how* a declared object is created or changed (IF NOT EXISTS, OR REPLACE,
 CONCURRENTLY, NOT VALID, ...); the declared objects in :mod:`orders_schema.model` say *what* it is.
-One ``_<statement>`` method per statement kind, found by naming convention. Every identifier and
-literal goes through :mod:`orders_schema.quoting`.
+One ``_<statement>`` method per statement kind, found by naming convention. Every identifier,
+literal, function body and comment line goes through :mod:`orders_schema.quoting`; declared SQL
+fragments are pasted as written, after :mod:`orders_schema.fragments` has checked them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from . import fragments
 from . import model as m
-from .quoting import dollar_quote, ident, literal, qualified
+from .quoting import comment, dollar_quote, ident, literal, qualified
 
 LINE_LIMIT = 110
 
@@ -267,6 +269,13 @@ def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
     return text
 
 
+def terminated(statement: str) -> str:
+    """A declared statement-sized fragment (a view body, a backfill) ended by ``;``, on a line of its
+    own when the fragment ends in a ``--`` comment that would swallow it."""
+    body = statement.strip().rstrip(";")
+    return f"{body}\n;" if fragments.ends_in_line_comment(body) else f"{body};"
+
+
 def _names(names: Iterable[str]) -> str:
     return ", ".join(ident(n) for n in names)
 
@@ -281,7 +290,7 @@ class PostgresRenderer:
 
     def script(self, statements: Sequence[Statement], header: Sequence[str] = ()) -> str:
         """A whole file: header comment lines, then statements separated as a DBA would lay them out."""
-        out: list[str] = [f"-- {line}".rstrip() for line in header]
+        out: list[str] = [comment(line) for line in header]
         previous: Statement | None = None
         for stmt in statements:
             text = self.statement(stmt)
@@ -308,11 +317,11 @@ class PostgresRenderer:
     # -- layout -----------------------------------------------------------------------------
 
     def _comment_line(self, s: CommentLine) -> str:
-        return "\n".join(f"-- {line}".rstrip() for line in s.text.splitlines() or [""])
+        return "\n".join(comment(line) for line in s.text.splitlines() or [""])
 
     def _phase_header(self, s: PhaseHeader) -> str:
         rule = "-- " + "=" * 60
-        return f"{rule}\n-- {s.title}\n{rule}"
+        return f"{rule}\n{comment(s.title)}\n{rule}"
 
     def _raw(self, s: Raw) -> str:
         return s.sql
@@ -332,7 +341,7 @@ class PostgresRenderer:
             if col.section:
                 if i:
                     lines.append("")
-                lines.append(f"    -- {col.section}")
+                lines.append(f"    {comment(col.section)}")
             lines.append("    " + self._column_def(table, col, inline_pk) + ",")
         table_constraints: list[str] = []
         if table.primary_key and not inline_pk:
@@ -375,7 +384,7 @@ class PostgresRenderer:
         return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
 
     def _run_sql(self, s: RunSql) -> str:
-        return f"-- {s.purpose}\n{s.sql.strip().rstrip(';')};"
+        return f"{comment(s.purpose)}\n{terminated(s.sql)}"
 
     def _alter(self, s: AddColumn | DropColumn | AlterColumnType | SetDefault | SetNotNull, action: str) -> str:
         return f"ALTER TABLE {qualified(s.schema, s.table)} {action};"
@@ -501,7 +510,7 @@ class PostgresRenderer:
 
     def _create_view(self, s: CreateView) -> str:
         head = "CREATE OR REPLACE VIEW" if s.or_replace else "CREATE VIEW"
-        return f"{head} {qualified(s.schema, s.view.name)} AS\n{s.view.query.strip().rstrip(';')};"
+        return f"{head} {qualified(s.schema, s.view.name)} AS\n{terminated(s.view.query)}"
 
     def _drop_view(self, s: DropView) -> str:
         return f"DROP VIEW{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"

@@ -517,9 +517,9 @@ OVERLONG: dict[str, Callable[[], object]] = {
 @pytest.mark.parametrize("kind", list(OVERLONG))
 def test_names_over_63_bytes_are_refused_naming_the_object(kind: str) -> None:
     if kind == "primary key":  # the implicit <table>_pkey name
-        message = f"primary key: name '{'t' * 59}_pkey' is 64 bytes long"
+        message = f"table {'t' * 59}: primary key name '{'t' * 59}_pkey' is 64 bytes long"
     else:
-        message = f"{kind} '{TOO_LONG}': name '{TOO_LONG}' is 64 bytes long"
+        message = f"{kind} name '{TOO_LONG}' is 64 bytes long"
     with pytest.raises(ValueError, match=re.escape(message)):
         OVERLONG[kind]()
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from orders_schema import model as m
-from orders_schema.quoting import dollar_quote, ident, literal, qualified
+from orders_schema.quoting import comment, dollar_quote, ident, identifier_problem, literal, qualified
 
 HOSTILE_NAMES = [
     "orders", "Orders", "order", "user", "select", "with space", 'quo"te', "semi;colon", "ünïcødé", "日本",
@@ -48,6 +48,31 @@ def test_scalar_literals() -> None:
     assert [literal(None), literal(True), literal(False), literal(42)] == ["NULL", "TRUE", "FALSE", "42"]
     with pytest.raises(ValueError, match="NUL"):
         literal("a\x00b")
+
+
+DOLLAR_BODIES = ["x", "a $$ b", "$$ $body$", "ends in $", "ends in $body", "$", "$body$body2$", "$$; DROP TABLE x; $$"]
+
+
+@pytest.mark.parametrize("body", DOLLAR_BODIES)
+def test_dollar_quoted_bodies_read_back_unchanged(orders_db: psycopg.Connection, body: str) -> None:
+    """No body can end its dollar quote early, not even one ending in ``$`` (``$$x$$$`` closes at x)."""
+    row = orders_db.execute("SELECT " + dollar_quote(body)).fetchone()  # type: ignore[arg-type]
+    assert row == (body,)
+
+
+def test_comment_lines_cannot_be_ended_by_their_text() -> None:
+    assert comment("Primary lookups") == "-- Primary lookups"
+    assert comment("") == "--"
+    for text in ["a\nDROP TABLE x;", "a\rDROP TABLE x;", "a\x00", "a */ b", "a /* b", "a\u2028b"]:
+        with pytest.raises(ValueError, match="comment"):
+            comment(text)
+
+
+def test_names_with_control_characters_are_refused() -> None:
+    assert identifier_problem("ok name; \"quoted\"") is None
+    assert identifier_problem("a\nb") is not None and "control character" in str(identifier_problem("a\tb"))
+    assert identifier_problem("") == "is empty"
+    assert "64 bytes" in str(identifier_problem("x" * 64))
 
 
 def test_qualified_and_dollar_quote() -> None:
