@@ -56,4 +56,4 @@ def verify(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: figures printed next to their baselines and written to bench-results/."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "orders_schema.bench", *session.posargs)
+    session.run("python", "-m", "orders_schema.walltrack.bench", *session.posargs)

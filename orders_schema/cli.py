@@ -21,11 +21,14 @@ from typing import NoReturn, cast
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from . import advise
-from . import project as p
-from .apply import ApplyError, ApplyRefused, Unreachable, check_version, migrate, undo_last, version_files
-from .diagram import mermaid
-from .lint import lint_text
+from orders_schema import advise
+from orders_schema.declare import project as p
+from orders_schema.declare.diagram import mermaid
+from orders_schema.live.apply import ApplyError, ApplyRefused, Unreachable, migrate, undo_last
+from orders_schema.migrate import workflow
+from orders_schema.migrate.lint import lint_text
+from orders_schema.store import files
+from orders_schema.store.files import check_version, version_files
 
 DEFAULT_PROJECT = "orders_schema.walltrack:PROJECT"
 
@@ -39,8 +42,8 @@ def _project(args: argparse.Namespace, *, needs_folder: bool = True) -> p.Projec
     hold versions (a typo in ``--schema-dir`` is an input error, not an empty project)."""
     schema_dir = Path(args.schema_dir)
     if needs_folder:
-        p.require_schema_dir(schema_dir)
-        p.read_manifest(schema_dir)  # a malformed released.json stops the command before any output
+        files.require_schema_dir(schema_dir)
+        files.read_manifest(schema_dir)  # a malformed released.json stops the command before any output
     return p.load(args.project, schema_dir)
 
 
@@ -58,7 +61,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"schema folder {folder} is a file, not a folder")
     created = not folder.exists()
-    written = p.render(proj)
+    written = workflow.render(proj)
     if created:
         print(f"created {folder}/ for a new project")
     for name in written:
@@ -69,7 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    problems = p.check(_project(args))
+    problems = workflow.check(_project(args))
     if not problems:
         print(f"ok: {args.schema_dir}/ matches the declarations and no released file was edited")
         return 0
@@ -84,9 +87,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     text = None
     for file in version_files(proj.schema_dir):
         if file.number == args.version:
-            text = p.read_text(file.path)
-    files = p.rendered_versions(proj)
-    for name, rendered in files.items():
+            text = files.read_text(file.path)
+    for name, rendered in workflow.rendered_versions(proj).items():
         if text is None and name.startswith(f"V{args.version}__"):
             text = rendered
     if text is None:
@@ -117,7 +119,7 @@ def _print_hazards(title: str, text: str) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     proj = _project(args)
-    result = p.generate(proj, args.name, dry_run=args.dry_run)
+    result = workflow.generate(proj, args.name, dry_run=args.dry_run)
     if result is None:
         print("nothing to do: the head declarations match the released schema; nothing written")
         return 0
@@ -132,17 +134,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_lint(args: argparse.Namespace) -> int:
     proj = _project(args)
-    files = version_files(proj.schema_dir)
+    chosen = version_files(proj.schema_dir)
     if args.version is not None:
         require_version(proj, args.version)
-        files = [f for f in files if f.number == args.version]
-    texts = {f.path.name: p.read_text(f.path) for f in files}  # an unreadable file stops lint before any output
+        chosen = [f for f in chosen if f.number == args.version]
+    texts = {f.path.name: f.text for f in chosen}  # an unreadable file stops lint before any output
     total = sum(_print_hazards(name, text) for name, text in texts.items())
     # A linter reports; `check` is the gate. When schema/ does not pass check, what `generate`
     # would write cannot be computed: say so and still exit 0 with the files' hazards.
     try:
-        pending = p.generate(proj, "pending", dry_run=True) if p.released_schema(proj) is not None else None
-    except p.DirtySchemaError as exc:
+        released = workflow.released_schema(proj)
+        pending = workflow.generate(proj, "pending", dry_run=True) if released is not None else None
+    except workflow.DirtySchemaError as exc:
         pending = None
         print(f"\nnot shown: what `orders-schema generate` would write, because {exc}")
     if pending is not None:
@@ -187,7 +190,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Exit 0 recorded; 1 the live schema does not match (differences listed) or history exists;
     2 an unknown ``--version`` or an unreachable server."""
-    from .adopt import BaselineRefused, baseline
+    from orders_schema.live.adopt import BaselineRefused, baseline
 
     proj = _project(args)
     try:
@@ -210,8 +213,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .server import ServerError, find_bindir
-    from .verify import verify, verify_throwaway
+    from orders_schema.tester.server import ServerError, find_bindir
+    from orders_schema.tester.verify import verify, verify_throwaway
 
     proj = _project(args)
     try:

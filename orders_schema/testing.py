@@ -20,11 +20,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .checks import Case
-from .compare import compare, declared_catalog
-from .harness import Databases
-from .inspect import inspect_schema
-from .pytest_plugin import CaseRunner
+from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.inspect import inspect_schema
+from orders_schema.tester.checks import Case
+from orders_schema.tester.harness import Databases
+from orders_schema.tester.plugin import CaseRunner
 
 
 @pytest.mark.orders_schema
@@ -55,7 +55,7 @@ def test_orders_schema_unused_indexes(_orders_data_conn: psycopg.Connection, ord
     """Which declared indexes serve a declared query; those that serve none are reported as a warning."""
     import warnings
 
-    from .checks.explain import index_names, index_usage
+    from orders_schema.tester.checks.explain import index_names, index_usage
 
     project = orders_databases.project
     with _orders_data_conn.transaction(force_rollback=True):

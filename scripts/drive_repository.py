@@ -32,8 +32,10 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from orders_schema.apply import apply_files, version_files
-from orders_schema.orders import (
+from orders_schema.live.apply import apply_files
+from orders_schema.store.files import version_files
+from orders_schema.tester.server import create_database, throwaway_server
+from orders_schema.walltrack.orders import (
     InvalidTransitionError,
     Order,
     OrderConflictError,
@@ -44,8 +46,7 @@ from orders_schema.orders import (
     OrderStatus,
     OrderType,
 )
-from orders_schema.orders.model import column_values
-from orders_schema.server import create_database, throwaway_server
+from orders_schema.walltrack.orders.model import column_values
 from orders_schema.walltrack.queries import CREATE
 
 ROOT = Path(__file__).resolve().parent.parent

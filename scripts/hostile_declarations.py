@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psycopg
 
-from orders_schema import model as m
-from orders_schema import plan
-from orders_schema.harness import session_server
-from orders_schema.render import RENDERER
+from orders_schema.declare import model as m
+from orders_schema.migrate import plan
+from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.harness import session_server
 
 DROP = "DROP TABLE public.canary;"
 ID = m.Column(name="id", type=m.INTEGER)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import psycopg
 
-from orders_schema import fragments
-from orders_schema.harness import session_server
+from orders_schema.declare import fragments
+from orders_schema.tester.harness import session_server
 
 HEADER = (
     "# Built-in (pg_catalog) function names none of whose overloads is IMMUTABLE: PostgreSQL refuses\n"
     "# them in index keys and predicates. The union of PostgreSQL 15 and 18, from\n"
-    "# orders_schema.fragments.NON_IMMUTABLE_QUERY; regenerate with scripts/pg_volatility.py.\n"
+    "# orders_schema.declare.fragments.NON_IMMUTABLE_QUERY; regenerate with scripts/pg_volatility.py.\n"
     "# tests/test_fragments_rules.py proves it against the server the suite runs on.\n"
 )
 

@@ -7,7 +7,7 @@ inclusive share of the executor functions that matter here: ExecConstraints (CHE
 AfterTriggerEndQuery (AFTER triggers: the summary, the foreign key), ExecInsertIndexTuples
 (indexes), CommitTransactionCommand. Needs ``perf`` (linux-perf) and the right to attach to the
 server's processes (root, or ``kernel.perf_event_paranoid`` <= 1). A profile, not a benchmark:
-the comparison figures come from ``python -m orders_schema.bench``.
+the comparison figures come from ``python -m orders_schema.walltrack.bench``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psycopg
 
-from orders_schema.apply import migrate
-from orders_schema.project import load, synthetic_parameters
-from orders_schema.server import create_database, throwaway_server
+from orders_schema.declare.project import load, synthetic_parameters
+from orders_schema.live.apply import migrate
+from orders_schema.tester.server import create_database, throwaway_server
 
 LOOP = """CREATE PROCEDURE public.insert_orders(n int) LANGUAGE plpgsql AS $$
 BEGIN

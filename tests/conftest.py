@@ -1,4 +1,4 @@
-"""Shared helpers for the test suite; the database fixtures come from orders_schema.pytest_plugin."""
+"""Shared helpers for the test suite; the database fixtures come from orders_schema.tester.plugin."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orders_schema.harness import Databases
+from orders_schema.tester.harness import Databases
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -19,9 +19,9 @@ import psycopg
 import pytest
 
 from orders_schema.advise import RULES, Report, advise
-from orders_schema.checks.explain import load_synthetic_data
 from orders_schema.cli import main
-from orders_schema.project import Project
+from orders_schema.declare.project import Project
+from orders_schema.tester.checks.explain import load_synthetic_data
 
 ANON, AUTH = "advise_anon", "advise_authenticated"
 SARIF_SCHEMA = Path(__file__).resolve().parent / "sarif" / "sarif-schema-2.1.0.json"

@@ -20,12 +20,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orders_schema.apply import CreatedIndex, apply_files, created_indexes, created_schemas, migrate, version_files
 from orders_schema.cli import main
-from orders_schema.compare import compare, declared_catalog
-from orders_schema.harness import Databases
-from orders_schema.inspect import Catalog, inspect_schema
-from orders_schema.project import Project, sha256
+from orders_schema.declare.project import Project
+from orders_schema.live.apply import CreatedIndex, apply_files, created_indexes, created_schemas, migrate
+from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.inspect import Catalog, inspect_schema
+from orders_schema.store.files import sha256, version_files
+from orders_schema.tester.harness import Databases
 
 from .conftest import ROOT
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orders_schema import bench
+from orders_schema.walltrack import bench
 from orders_schema.walltrack.queries import QUERIES
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders_schema.checks import Case, constraints, run_case, run_cases
-from orders_schema.checks.constraints import outsiders
-from orders_schema.model import TEXT, Column, varchar
-from orders_schema.project import Project
+from orders_schema.declare.model import TEXT, Column, varchar
+from orders_schema.declare.project import Project
+from orders_schema.tester.checks import Case, constraints, run_case, run_cases
+from orders_schema.tester.checks.constraints import outsiders
 
 
 def case(project: Project, case_id: str) -> Case:

@@ -8,7 +8,8 @@ from contextlib import AbstractContextManager, contextmanager
 import psycopg
 import pytest
 
-from orders_schema.checks import (
+from orders_schema.declare.project import Project
+from orders_schema.tester.checks import (
     Case,
     CaseResult,
     CheckResult,
@@ -20,8 +21,7 @@ from orders_schema.checks import (
     run_cases,
     run_project,
 )
-from orders_schema.harness import Databases
-from orders_schema.project import Project
+from orders_schema.tester.harness import Databases
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from orders_schema.checks import explain, run_case, run_cases
-from orders_schema.harness import Databases
-from orders_schema.model import Query
-from orders_schema.project import Project, synthetic_parameters
+from orders_schema.declare.model import Query
+from orders_schema.declare.project import Project, synthetic_parameters
+from orders_schema.tester.checks import explain, run_case, run_cases
+from orders_schema.tester.harness import Databases
 
 ROWS = 20_000
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orders_schema.apply import version_files
-from orders_schema.checks import Case, CaseResult, migrations, run_case
-from orders_schema.harness import Databases
-from orders_schema.project import Project
+from orders_schema.declare.project import Project
+from orders_schema.store.files import version_files
+from orders_schema.tester.checks import Case, CaseResult, migrations, run_case
+from orders_schema.tester.harness import Databases
 
 RunOnEmpty = Callable[[Case], CaseResult]
 

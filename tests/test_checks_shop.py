@@ -15,12 +15,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from orders_schema import plan
-from orders_schema.behaviour import AuditsChange, Const, New, Old, TouchesOnUpdate, ValidRow
-from orders_schema.checks import Case, CaseResult, Report, cases, constraints, run_case, run_cases, triggers
-from orders_schema.checks.rows import RowError, RowFactory, RowRejected
-from orders_schema.harness import Databases
-from orders_schema.model import (
+from orders_schema.declare.behaviour import AuditsChange, Const, New, Old, TouchesOnUpdate, ValidRow
+from orders_schema.declare.model import (
     BIGINT,
     INTEGER,
     SMALLINT,
@@ -39,8 +35,12 @@ from orders_schema.model import (
     numeric,
     varchar,
 )
-from orders_schema.project import Project
-from orders_schema.render import RENDERER
+from orders_schema.declare.project import Project
+from orders_schema.migrate import plan
+from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.checks import Case, CaseResult, Report, cases, constraints, run_case, run_cases, triggers
+from orders_schema.tester.checks.rows import RowError, RowFactory, RowRejected
+from orders_schema.tester.harness import Databases
 
 CUSTOMERS = Table(
     name="customers",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from orders_schema.checks import Case, CaseResult, run_case, run_cases, triggers
-from orders_schema.project import Project
+from orders_schema.declare.project import Project
+from orders_schema.tester.checks import Case, CaseResult, run_case, run_cases, triggers
 from orders_schema.walltrack.behaviour import BEHAVIOURS
 
 NO_OP_AUDIT = (
@@ -94,7 +94,7 @@ def test_a_dropped_updated_at_trigger_fails_both_touch_cases(
 def test_a_declaration_that_does_not_match_the_schema_fails_naming_it(orders_db: psycopg.Connection) -> None:
     from dataclasses import replace
 
-    from orders_schema.behaviour import TouchesOnUpdate
+    from orders_schema.declare.behaviour import TouchesOnUpdate
     from orders_schema.walltrack import PROJECT
 
     wrong = replace(PROJECT, behaviours=(TouchesOnUpdate(table="orders", column="modified_at"),))

@@ -179,7 +179,7 @@ ERRORS: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
      "{dir}/released.json: field schema: Input should be a valid dictionary (got 5)"),
     ("schema snapshot malformed", ["check", "--schema-dir", "{dir}"],
      edit_manifest(lambda d: d["schema"].update(tables="x")),
-     "{dir}/released.json: field schema is not a valid schema snapshot: Schema.tables"),
+     "{dir}/released.json: field schema is not a valid schema snapshot: schema walltrack: tables"),
     *(
         (f"version file not UTF-8: {args[0]}", [*args, "--schema-dir", "{dir}"],
          write("V12__time_ordered_ids.sql", b"\xfe-- x\n"),

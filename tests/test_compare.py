@@ -11,13 +11,13 @@ import psycopg
 import pytest
 from psycopg import conninfo, sql
 
-from orders_schema import model as m
-from orders_schema import plan
-from orders_schema.compare import DeclaredCatalogError, Difference, compare, declared_catalog
-from orders_schema.harness import TEMPLATE_DB, Databases
-from orders_schema.inspect import Catalog, inspect_schema
-from orders_schema.model import DeclarationError
-from orders_schema.render import RENDERER, CreateTrigger
+from orders_schema.declare import model as m
+from orders_schema.declare.model import DeclarationError
+from orders_schema.live.compare import DeclaredCatalogError, Difference, compare, declared_catalog
+from orders_schema.live.inspect import Catalog, inspect_schema
+from orders_schema.migrate import plan
+from orders_schema.migrate.render import RENDERER, CreateTrigger
+from orders_schema.tester.harness import TEMPLATE_DB, Databases
 from orders_schema.walltrack import HEAD, PROJECT
 from orders_schema.walltrack.story import ORDER_STATS, ORDER_STATUSES
 

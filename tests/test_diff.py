@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orders_schema import diff as d
-from orders_schema import model as m
+from orders_schema.declare import model as m
+from orders_schema.migrate import diff as d
 
 ID = m.Column(name="id", type=m.UUID, nullable=False)
 STATUS = m.Column(name="status", type=m.varchar(20), nullable=False, default="'pending'")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders_schema import fragments, plan
-from orders_schema import model as m
-from orders_schema.render import RENDERER, terminated
+from orders_schema.declare import fragments
+from orders_schema.declare import model as m
+from orders_schema.migrate import plan
+from orders_schema.migrate.render import RENDERER, terminated
 
 ID = m.Column(name="id", type=m.INTEGER, nullable=False)
 TS = m.Column(name="ts", type=m.TIMESTAMPTZ)

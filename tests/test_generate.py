@@ -13,13 +13,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orders_schema import model as m
-from orders_schema import project as p
-from orders_schema.apply import ApplyError, ApplyRefused, migrate, undo_last, version_files
-from orders_schema.compare import compare, declared_catalog
-from orders_schema.harness import Databases
-from orders_schema.inspect import inspect_schema
-from orders_schema.plan import DestructiveChangeError
+from orders_schema.declare import model as m
+from orders_schema.declare import project as p
+from orders_schema.live.apply import ApplyError, ApplyRefused, migrate, undo_last
+from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.inspect import inspect_schema
+from orders_schema.migrate import workflow
+from orders_schema.migrate.plan import DestructiveChangeError
+from orders_schema.store import files
+from orders_schema.store.files import version_files
+from orders_schema.tester.harness import Databases
 
 ID = m.Column(name="id", type=m.UUID, nullable=False, default="gen_random_uuid()")
 STATUS = m.Column(name="status", type=m.varchar(20), nullable=False, default=m.lit("new"))
@@ -67,7 +70,7 @@ HEAD = m.Schema(
 
 def project(tmp_path: Path, head: m.Schema = HEAD, **kw: object) -> p.Project:
     proj = p.Project(schema=V1_STATE, versions=(V1,), schema_dir=tmp_path / "schema")
-    p.render(proj)
+    workflow.render(proj)
     return p.Project(schema=head, versions=(V1,), schema_dir=tmp_path / "schema", **kw)  # type: ignore[arg-type]
 
 
@@ -84,7 +87,7 @@ def assert_matches(dbs: Databases, dsn: str, schema: m.Schema) -> None:
 @pytest.fixture
 def generated(tmp_path: Path) -> p.Project:
     proj = project(tmp_path)
-    result = p.generate(proj, "changes")
+    result = workflow.generate(proj, "changes")
     assert result is not None
     return proj
 
@@ -101,8 +104,8 @@ def test_generate_writes_a_transactional_and_an_online_version_and_settles(gener
     assert "SET lock_timeout = '5s';" in tx and "CHECK (amount > 0) NOT VALID" in tx
     assert tx.index("DROP VIEW IF EXISTS shop.item_totals") < tx.index("DROP VIEW IF EXISTS shop.item_summary")
     assert tx.index("CREATE OR REPLACE VIEW shop.item_summary") < tx.index("CREATE OR REPLACE VIEW shop.item_totals")
-    assert p.generate(generated, "again") is None
-    assert p.check(generated) == []
+    assert workflow.generate(generated, "again") is None
+    assert workflow.check(generated) == []
 
 
 def test_up_down_up_on_a_database_with_rows(
@@ -159,7 +162,7 @@ def test_apply_refuses_an_edited_released_file(generated: p.Project, orders_empt
     path.write_text(path.read_text().replace("'5s'", "'6s'"))
     with pytest.raises(ApplyRefused, match=r"V2__changes\.sql differs from what was applied"):
         migrate(orders_empty_dsn, generated.schema_dir)
-    assert any("released file was edited" in problem for problem in p.check(generated))
+    assert any("released file was edited" in problem for problem in workflow.check(generated))
 
 
 def test_a_failing_version_leaves_the_database_as_it_was(
@@ -168,11 +171,11 @@ def test_a_failing_version_leaves_the_database_as_it_was(
     migrate(orders_empty_dsn, generated.schema_dir, target=1)
     path = generated.schema_dir / "V2__changes.sql"
     path.write_text(path.read_text() + "\nALTER TABLE shop.items ADD COLUMN oops nonexistent_type;\n")
-    manifest = p.read_manifest(generated.schema_dir)  # released as is: apply refuses edited files before running
+    manifest = files.read_manifest(generated.schema_dir)  # released as is: apply refuses edited files before running
     for entry in manifest["versions"]:
         if entry["file"] == path.name:
-            entry["sha256"] = p.sha256(path.read_text())
-    (generated.schema_dir / p.MANIFEST).write_text(json.dumps(manifest))
+            entry["sha256"] = files.sha256(path.read_text())
+    (generated.schema_dir / files.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ApplyError, match=r"V2__changes\.sql"):
         migrate(orders_empty_dsn, generated.schema_dir)
     assert_matches(orders_databases, orders_empty_dsn, V1_STATE)
@@ -188,11 +191,11 @@ def test_destructive_changes_are_refused_unless_declared(tmp_path: Path) -> None
         HEAD.tables[1],
     )})
     with pytest.raises(DestructiveChangeError, match=r"narrow column shop\.items\.amount"):
-        p.generate(project(tmp_path, narrowed), "narrow")
+        workflow.generate(project(tmp_path, narrowed), "narrow")
     (tmp_path / "b").mkdir()
     allowed = project(tmp_path / "b", V1_STATE.model_copy(update={"views": (), "tables": (
         ITEMS.model_copy(update={"columns": (ID, STATUS)}),)}), allow_destructive=("drop column shop.items.amount",))
-    result = p.generate(allowed, "drop_amount")
+    result = workflow.generate(allowed, "drop_amount")
     assert result is not None
     assert "DROP COLUMN IF EXISTS amount" in result.files["V2__drop_amount.sql"]
 
@@ -200,17 +203,17 @@ def test_destructive_changes_are_refused_unless_declared(tmp_path: Path) -> None
 def test_nothing_to_generate_writes_nothing(tmp_path: Path) -> None:
     proj = project(tmp_path, V1_STATE)
     before = sorted(str(x) for x in proj.schema_dir.rglob("*"))
-    assert p.generate(proj, "nothing") is None
+    assert workflow.generate(proj, "nothing") is None
     assert sorted(str(x) for x in proj.schema_dir.rglob("*")) == before
 
 
 def test_check_fails_while_the_declarations_have_changes_no_version_contains(tmp_path: Path) -> None:
     proj = project(tmp_path)
-    problems = p.check(proj)
+    problems = workflow.check(proj)
     assert len(problems) == 1
     assert "change(s) that no version contains" in problems[0] and "AddTable item_counts" in problems[0]
-    p.generate(proj, "changes")
-    assert p.check(proj) == []
+    workflow.generate(proj, "changes")
+    assert workflow.check(proj) == []
 
 
 def test_a_primary_key_change_settles_keeps_rows_and_reverses(
@@ -226,7 +229,7 @@ def test_a_primary_key_change_settles_keeps_rows_and_reverses(
     })
     head = V1_STATE.model_copy(update={"tables": (keyed,)})
     proj = project(tmp_path, head=head)
-    assert p.generate(proj, "wider_key") is not None
+    assert workflow.generate(proj, "wider_key") is not None
     tx = (proj.schema_dir / "V2__wider_key.sql").read_text()
     online = (proj.schema_dir / "V3__wider_key_online.sql").read_text()
     assert "ADD COLUMN IF NOT EXISTS bucket" in tx and "PRIMARY KEY" not in tx
@@ -234,7 +237,7 @@ def test_a_primary_key_change_settles_keeps_rows_and_reverses(
     swap = online.index("ALTER TABLE shop.items\n    DROP CONSTRAINT IF EXISTS items_pkey,\n"
                         "    ADD CONSTRAINT items_pkey PRIMARY KEY USING INDEX items_pkey_new;")
     assert build < swap, online
-    assert p.generate(proj, "again") is None
+    assert workflow.generate(proj, "again") is None
 
     migrate(orders_empty_dsn, proj.schema_dir, target=1)
     with psycopg.connect(orders_empty_dsn) as conn:

@@ -27,10 +27,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from orders_schema import diff, plan
-from orders_schema import model as m
-from orders_schema.harness import Databases
-from orders_schema.render import RENDERER
+from orders_schema.declare import model as m
+from orders_schema.migrate import diff, plan
+from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.harness import Databases
 from orders_schema.walltrack import HEAD, PROJECT
 
 V1, V9 = PROJECT.versions

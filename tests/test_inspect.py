@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders_schema import model as m
-from orders_schema.harness import Databases
-from orders_schema.inspect import Catalog, inspect_schema
+from orders_schema.declare import model as m
+from orders_schema.live.inspect import Catalog, inspect_schema
+from orders_schema.tester.harness import Databases
 from orders_schema.walltrack import HEAD
 
 S = HEAD.name

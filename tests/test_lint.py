@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders_schema.lint import lint_text
+from orders_schema.migrate.lint import lint_text
 
 GOLDEN: list[tuple[str, list[str]]] = [
     ("CREATE INDEX idx_a ON s.a (x);",

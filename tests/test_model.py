@@ -5,8 +5,8 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from orders_schema import model as m
-from orders_schema import plan
+from orders_schema.declare import model as m
+from orders_schema.migrate import plan
 from orders_schema.walltrack import HEAD, PROJECT
 
 ID = m.Column(name="id", type=m.UUID, nullable=False)

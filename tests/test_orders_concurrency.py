@@ -16,14 +16,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from orders_schema.orders import (
-    Order,
-    OrderConflictError,
-    OrderRepository,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-)
+from orders_schema.walltrack.orders import Order, OrderConflictError, OrderRepository, OrderSide, OrderStatus, OrderType
 
 S = OrderStatus
 UTC = timezone.utc

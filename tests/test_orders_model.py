@@ -18,8 +18,10 @@ import pytest
 from annotated_types import MaxLen
 from psycopg.rows import dict_row
 
-from orders_schema import model as m
-from orders_schema.orders import (
+from orders_schema.declare import model as m
+from orders_schema.declare.project import synthetic_parameters
+from orders_schema.walltrack import HEAD
+from orders_schema.walltrack.orders import (
     TERMINAL,
     TRANSITIONS,
     InvalidTransitionError,
@@ -28,10 +30,8 @@ from orders_schema.orders import (
     OrderStatus,
     OrderType,
 )
-from orders_schema.orders.lifecycle import can_follow, check_new, check_transition
-from orders_schema.orders.model import COLUMNS, column_values, revalidated
-from orders_schema.project import synthetic_parameters
-from orders_schema.walltrack import HEAD
+from orders_schema.walltrack.orders.lifecycle import can_follow, check_new, check_transition
+from orders_schema.walltrack.orders.model import COLUMNS, column_values, revalidated
 from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
 
 ORDERS = HEAD.table("orders")

@@ -20,7 +20,11 @@ import pydantic
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from orders_schema.orders import (
+from orders_schema.declare.project import synthetic_parameters
+from orders_schema.walltrack import PROJECT
+from orders_schema.walltrack import queries as q
+from orders_schema.walltrack.head import STRIPES
+from orders_schema.walltrack.orders import (
     InvalidTransitionError,
     Order,
     OrderConflictError,
@@ -32,13 +36,9 @@ from orders_schema.orders import (
     OrderType,
     OrderValidationError,
 )
-from orders_schema.orders import repository as repository_module
-from orders_schema.orders import validation as validation_module
-from orders_schema.orders.model import COLUMNS, EARLIEST, LATEST, column_values
-from orders_schema.project import synthetic_parameters
-from orders_schema.walltrack import PROJECT
-from orders_schema.walltrack import queries as q
-from orders_schema.walltrack.head import STRIPES
+from orders_schema.walltrack.orders import repository as repository_module
+from orders_schema.walltrack.orders import validation as validation_module
+from orders_schema.walltrack.orders.model import COLUMNS, EARLIEST, LATEST, column_values
 from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
 
 S = OrderStatus

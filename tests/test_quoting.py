@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders_schema import model as m
-from orders_schema.quoting import comment, dollar_quote, ident, identifier_problem, literal, qualified
+from orders_schema.declare import model as m
+from orders_schema.declare.quoting import comment, dollar_quote, ident, identifier_problem, literal, qualified
 
 HOSTILE_NAMES = [
     "orders", "Orders", "order", "user", "select", "with space", 'quo"te', "semi;colon", "ünïcødé", "日本",
@@ -84,8 +84,8 @@ def test_qualified_and_dollar_quote() -> None:
 
 def test_hostile_schema_applies_and_is_stored_exactly_as_declared(orders_db: psycopg.Connection) -> None:
     """Names and IN-list literals with quotes, backslashes, spaces, unicode: rendered, applied, read back."""
-    from orders_schema import plan
-    from orders_schema.render import RENDERER
+    from orders_schema.migrate import plan
+    from orders_schema.migrate.render import RENDERER
 
     values = ["it's", "back\\slash", "semi;colon", "ünï", 'dq"x']
     table = m.Table(

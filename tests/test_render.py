@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orders_schema import model as m
-from orders_schema import render as r
+from orders_schema.declare import model as m
+from orders_schema.migrate import render as r
 
 S = "walltrack"
 

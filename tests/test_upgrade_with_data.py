@@ -14,10 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orders_schema.apply import migrate, version_files
-from orders_schema.harness import Databases
-from orders_schema.project import synthetic_parameters
-from orders_schema.verify import verify
+from orders_schema.declare.project import synthetic_parameters
+from orders_schema.live.apply import migrate
+from orders_schema.store.files import version_files
+from orders_schema.tester.harness import Databases
+from orders_schema.tester.verify import verify
 
 from .conftest import ROOT
 

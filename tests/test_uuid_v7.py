@@ -9,8 +9,8 @@ from uuid import UUID
 
 import psycopg
 
-from orders_schema.orders import Order, OrderSide, OrderType
-from orders_schema.orders.model import uuid7
+from orders_schema.walltrack.orders import Order, OrderSide, OrderType
+from orders_schema.walltrack.orders.model import uuid7
 
 
 def _millis(value: UUID) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from orders_schema.apply import version_files
-from orders_schema.harness import Databases
+from orders_schema.store.files import version_files
+from orders_schema.tester.harness import Databases
 
 from .conftest import FIXTURES, pg_dump_schema, psql
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psycopg
 
-from ..apply import HISTORY_SCHEMA
-from ..project import Project, load
-from .formats import FORMATS
-from .model import FAILING_LEVELS, LEVELS, Context, Finding, Report, Rule, sort_findings
-from .rules import RULES
+from orders_schema.advise.formats import FORMATS
+from orders_schema.advise.model import FAILING_LEVELS, LEVELS, Context, Finding, Report, Rule, sort_findings
+from orders_schema.advise.rules import RULES
+from orders_schema.declare.project import Project, load
+from orders_schema.live.apply import HISTORY_SCHEMA
 
 __all__ = [
     "DEFAULT_API_ROLES",
@@ -139,7 +139,7 @@ def advise(
 
 def cmd_advise(args: argparse.Namespace) -> int:
     """``orders-schema advise``: print the report in the chosen format; exit 1 on warning or error."""
-    from ..cli import UsageError
+    from orders_schema.cli import UsageError
 
     if args.format not in FORMATS:
         raise UsageError(f"unknown format {args.format!r} (choose from {', '.join(FORMATS)})")
@@ -154,7 +154,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``advise`` subcommand (called by ``orders_schema.cli.build_parser``)."""
-    from ..cli import dsn
+    from orders_schema.cli import dsn
 
     parser = sub.add_parser(
         "advise",

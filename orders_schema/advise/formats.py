@@ -8,8 +8,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .. import __version__
-from .model import Finding, Report, Rule
+from orders_schema import __version__
+from orders_schema.advise.model import Finding, Report, Rule
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}

@@ -3,7 +3,7 @@
 A :class:`Rule` is metadata plus a check; a check reads the catalogue through the
 :class:`Context` (bound parameters only) and yields :class:`Finding` objects, each naming one
 object, saying what is wrong with it, and carrying the fix as executable SQL statements whose
-names are quoted by :mod:`orders_schema.quoting`.
+names are quoted by :mod:`orders_schema.declare.quoting`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
-from ..project import Project
+from orders_schema.declare.project import Project
 
 Level = Literal["error", "warning", "info"]
 Category = Literal["security", "performance"]

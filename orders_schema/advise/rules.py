@@ -1,6 +1,6 @@
 """The advisor's rules: one check per rule, each a catalogue query with bound parameters.
 
-Every identifier in a fix goes through :mod:`orders_schema.quoting`. Argument lists of functions
+Every identifier in a fix goes through :mod:`orders_schema.declare.quoting`. Argument lists of functions
 (``pg_get_function_identity_arguments``) and index definitions are PostgreSQL's own rendering.
 Rules are listed in :data:`RULES` in the order they are documented in ``docs/advise.md``.
 """
@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..quoting import MAX_IDENTIFIER_BYTES, ident, qualified
-from .model import Category, Check, Context, Finding, Level, Rule
+from orders_schema.advise.model import Category, Check, Context, Finding, Level, Rule
+from orders_schema.declare.quoting import MAX_IDENTIFIER_BYTES, ident, qualified
 
 RULES: list[Rule] = []
 
@@ -860,7 +860,7 @@ def index_unused_by_declared_queries(ctx: Context) -> Iterator[Finding]:
     project = ctx.project
     if project is None or project.schema.name not in ctx.schemas:
         return
-    from ..checks.explain import index_usage
+    from orders_schema.tester.checks.explain import index_usage
 
     schema = project.schema.name
     present = {

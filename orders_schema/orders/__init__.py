@@ -1,26 +1,8 @@
-"""WallTrack orders: the ``Order`` model, its lifecycle and ``OrderRepository`` (psycopg 3).
+"""WallTrack's orders, public import: ``from orders_schema.orders import OrderRepository, ...``.
 
-See docs/orders.md.
+The repository lives with the rest of WallTrack in :mod:`orders_schema.walltrack.orders`; this
+package re-exports it.
 """
 
-from __future__ import annotations
-
-from .lifecycle import TERMINAL, TRANSITIONS, InvalidTransitionError, OrderStatus
-from .model import Order, OrderSide, OrderType
-from .repository import OrderConflictError, OrderNotFoundError, OrderRejectedError, OrderRepository
-from .validation import OrderValidationError
-
-__all__ = [
-    "TERMINAL",
-    "TRANSITIONS",
-    "InvalidTransitionError",
-    "Order",
-    "OrderConflictError",
-    "OrderNotFoundError",
-    "OrderRejectedError",
-    "OrderRepository",
-    "OrderSide",
-    "OrderStatus",
-    "OrderType",
-    "OrderValidationError",
-]
+from orders_schema.walltrack.orders import *  # noqa: F403
+from orders_schema.walltrack.orders import __all__ as __all__

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from ..project import Project
-from .baseline import V1
-from .behaviour import BEHAVIOURS
-from .head import HEAD
-from .queries import QUERIES
-from .story import V9
-from .synthetic import SYNTHETIC_DATA
+from orders_schema.declare.project import Project
+from orders_schema.walltrack.baseline import V1
+from orders_schema.walltrack.behaviour import BEHAVIOURS
+from orders_schema.walltrack.head import HEAD
+from orders_schema.walltrack.queries import QUERIES
+from orders_schema.walltrack.story import V9
+from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
 
 PROJECT = Project(
     schema=HEAD, versions=(V1, V9), queries=QUERIES, synthetic_data=SYNTHETIC_DATA, behaviours=BEHAVIOURS

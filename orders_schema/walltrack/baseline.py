@@ -7,7 +7,7 @@ nullable or defaulted, so a test can insert a parent row by its key alone.
 
 from __future__ import annotations
 
-from ..model import (
+from orders_schema.declare.model import (
     TEXT,
     TIMESTAMPTZ,
     UUID,

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from ..behaviour import AuditsChange, Behaviour, Const, New, Old, TouchesOnUpdate
+from orders_schema.declare.behaviour import AuditsChange, Behaviour, Const, New, Old, TouchesOnUpdate
 
 ORDERS_TOUCH_UPDATED_AT = TouchesOnUpdate(table="orders", column="updated_at")
 

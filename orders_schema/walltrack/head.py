@@ -6,7 +6,7 @@ Each fix is declared here, relative to the story's objects, and written to versi
 
 from __future__ import annotations
 
-from ..model import (
+from orders_schema.declare.model import (
     BIGINT,
     BOOLEAN,
     SMALLINT,
@@ -21,8 +21,8 @@ from ..model import (
     Trigger,
     varchar,
 )
-from . import story
-from .baseline import CONFIG_AUDIT_LOG, POSITIONS, SIGNALS
+from orders_schema.walltrack import story
+from orders_schema.walltrack.baseline import CONFIG_AUDIT_LOG, POSITIONS, SIGNALS
 
 # Trigger functions run with a pinned search_path: a caller's search_path can no longer redirect
 # NOW() or an unqualified name to an object of the caller's choosing. Every table is qualified.

@@ -21,7 +21,7 @@ Conventions:
 
 from __future__ import annotations
 
-from ..model import Query
+from orders_schema.declare.model import Query
 
 ORDER_COLUMNS = """id, order_type, side, signal_id, position_id, token_address, token_symbol,
     amount_sol, amount_tokens, expected_price, actual_price, max_slippage_bps, status,

@@ -8,7 +8,7 @@ versions, never here (see docs/decisions.md).
 
 from __future__ import annotations
 
-from ..model import (
+from orders_schema.declare.model import (
     BOOLEAN,
     INTEGER,
     TEXT,
@@ -30,7 +30,7 @@ from ..model import (
     lit,
     varchar,
 )
-from .baseline import CONFIG_AUDIT_LOG, POSITIONS, SIGNALS
+from orders_schema.walltrack.baseline import CONFIG_AUDIT_LOG, POSITIONS, SIGNALS
 
 ORDER_TYPES = ("entry", "exit")
 ORDER_SIDES = ("buy", "sell")

@@ -8,7 +8,7 @@ stricter ones of later versions (positive amounts and prices, attempts within li
 consistency, positions that exist).
 
 Every key the statements make carries ``%(run)s``, a token unique to the load
-(:func:`orders_schema.project.synthetic_parameters`): signal ids are ``sig-<run>-<n>``, position
+(:func:`orders_schema.declare.project.synthetic_parameters`): signal ids are ``sig-<run>-<n>``, position
 ids ``md5('<run>-pos-<n>')``, order ids come from the table's default. A load therefore never
 collides with rows already in the database, a real ``sig-1`` or an earlier load's rows alike (the
 tester loads it into live databases, inside a transaction it rolls back).

@@ -1,0 +1,329 @@
+"""Inspect: a live schema read from PostgreSQL's catalog, in PostgreSQL's own stored forms.
+
+:func:`inspect_schema` returns a :class:`Catalog`: plain immutable data holding what the server
+itself says about each object (``format_type``, ``pg_get_expr``, ``pg_get_constraintdef``,
+``pg_get_indexdef``, ``pg_get_triggerdef``, ``pg_get_functiondef``, ``pg_get_viewdef``), never
+text the user wrote. Comparing two catalogs read from the same server is then a plain equality
+test (see :mod:`orders_schema.live.compare`).
+
+The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
+name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
+the transaction is rolled back, so the connection is left as it was. Six queries in all, the
+schema name a bound parameter. Objects that belong to an extension are left out, and so are
+NOT NULL constraints (PostgreSQL 18 keeps them in ``pg_constraint``; here NOT NULL is a column
+property on every version) and triggers on views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+ConstraintKind = Literal["check", "foreign key", "unique", "primary key", "exclusion"]
+_CONSTRAINT_KINDS: dict[str, ConstraintKind] = {
+    "c": "check", "f": "foreign key", "u": "unique", "p": "primary key", "x": "exclusion",
+}
+_VOLATILITY = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
+_NOT_VALID = " NOT VALID"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column. ``ordinal`` counts live columns from 1 (dropped columns leave no gap)."""
+
+    name: str
+    type: str
+    """``format_type(atttypid, atttypmod)``, e.g. ``character varying(20)``."""
+    not_null: bool
+    default: str | None
+    """``pg_get_expr(adbin, adrelid)``, e.g. ``'pending'::character varying``; the generation
+    expression for a generated column."""
+    ordinal: int
+    identity: str = ""
+    """``attidentity``: ``a`` (ALWAYS), ``d`` (BY DEFAULT) or empty."""
+    generated: str = ""
+    """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
+
+
+@dataclass(frozen=True)
+class ConstraintInfo:
+    """A table constraint (NOT NULL is a column property here, on every PostgreSQL version)."""
+
+    name: str
+    kind: ConstraintKind
+    definition: str
+    """``pg_get_constraintdef(oid)``, e.g. ``CHECK (((side)::text = ANY (...)))``."""
+    validated: bool
+    columns: tuple[str, ...] = ()
+    """The constrained columns (``conkey``), in key order."""
+
+    @property
+    def body(self) -> str:
+        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated."""
+        if not self.validated and self.definition.endswith(_NOT_VALID):
+            return self.definition[: -len(_NOT_VALID)]
+        return self.definition
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    name: str
+    definition: str
+    """``pg_get_triggerdef(oid)``."""
+    enabled: str
+    """``tgenabled``: ``O`` (origin and local), ``D`` (disabled), ``R`` (replica), ``A`` (always)."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table with its columns (in ordinal order), constraints and triggers (by name)."""
+
+    name: str
+    columns: tuple[ColumnInfo, ...] = ()
+    constraints: tuple[ConstraintInfo, ...] = ()
+    triggers: tuple[TriggerInfo, ...] = ()
+
+    def column(self, name: str) -> ColumnInfo:
+        return _find(self.columns, name)
+
+    def constraint(self, name: str) -> ConstraintInfo:
+        return _find(self.constraints, name)
+
+    def trigger(self, name: str) -> TriggerInfo:
+        return _find(self.triggers, name)
+
+    def checks(self) -> tuple[ConstraintInfo, ...]:
+        return tuple(c for c in self.constraints if c.kind == "check")
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    table: str
+    definition: str
+    """``pg_get_indexdef(oid)``, e.g. ``CREATE INDEX idx ON walltrack.orders USING btree (status)``."""
+    unique: bool
+    predicate: str | None
+    """``pg_get_expr(indpred, indrelid)`` for a partial index."""
+    constraint: str | None
+    """The PRIMARY KEY, UNIQUE or EXCLUDE constraint this index backs, if any."""
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """A function or procedure, keyed by :attr:`signature` (overloads are distinct objects)."""
+
+    name: str
+    argument_types: tuple[str, ...]
+    """The input argument types: with the name, what identifies a function in PostgreSQL."""
+    arguments: str
+    """``pg_get_function_arguments(oid)``, e.g. ``a integer, b text DEFAULT 'x'::text``."""
+    returns: str
+    """``pg_get_function_result(oid)``, e.g. ``trigger``, ``SETOF text``."""
+    language: str
+    source: str
+    """``prosrc``: the body exactly as written."""
+    config: tuple[str, ...]
+    """``proconfig``, e.g. ``("search_path=pg_catalog, walltrack",)``."""
+    volatility: Literal["IMMUTABLE", "STABLE", "VOLATILE"]
+    security_definer: bool
+    definition: str
+    """``pg_get_functiondef(oid)``: the whole CREATE OR REPLACE statement."""
+
+    @property
+    def signature(self) -> str:
+        """``name(type, ...)``, e.g. ``add(integer, integer)``."""
+        return f"{self.name}({', '.join(self.argument_types)})"
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    name: str
+    definition: str
+    """``pg_get_viewdef(oid, true)``."""
+    materialized: bool = False
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """One schema as PostgreSQL stores it. Every tuple is sorted by the objects' keys."""
+
+    schema: str
+    tables: tuple[TableInfo, ...] = ()
+    indexes: tuple[IndexInfo, ...] = ()
+    functions: tuple[FunctionInfo, ...] = ()
+    views: tuple[ViewInfo, ...] = ()
+
+    def table(self, name: str) -> TableInfo:
+        return _find(self.tables, name)
+
+    def index(self, name: str) -> IndexInfo:
+        return _find(self.indexes, name)
+
+    def view(self, name: str) -> ViewInfo:
+        return _find(self.views, name)
+
+    def function(self, signature: str) -> FunctionInfo:
+        """By signature, e.g. ``"touch()"`` or ``"add(integer, integer)"``."""
+        for fn in self.functions:
+            if fn.signature == signature:
+                return fn
+        raise KeyError(signature)
+
+
+_T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo, TableInfo, IndexInfo, ViewInfo)
+
+
+def _find(items: Iterable[_T], name: str) -> _T:
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogue queries: one per kind of object, the schema name always the bound parameter %s.
+# ``NOT EXISTS (... deptype = 'e')`` leaves out objects that belong to an extension.
+# ---------------------------------------------------------------------------------------------
+
+_RELATIONS = """
+SELECT c.relname AS name, c.relkind::text AS kind,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname"""
+
+_COLUMNS = """
+SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS default,
+       row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)::int AS ordinal,
+       a.attidentity::text AS identity, a.attgenerated::text AS generated
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname, a.attnum"""
+
+_CONSTRAINTS = """
+SELECT c.relname AS table, k.conname AS name, k.contype::text AS kind,
+       pg_get_constraintdef(k.oid) AS definition, k.convalidated AS validated,
+       ARRAY(SELECT a.attname::text
+             FROM unnest(k.conkey) WITH ORDINALITY u(attnum, i)
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum
+             ORDER BY u.i) AS columns
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'u', 'p', 'x')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname, k.conname"""
+
+_INDEXES = """
+SELECT i.relname AS name, c.relname AS table, pg_get_indexdef(i.oid) AS definition,
+       x.indisunique AS unique, pg_get_expr(x.indpred, x.indrelid) AS predicate,
+       (SELECT k.conname FROM pg_constraint k
+        WHERE k.conindid = i.oid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+       ) AS constraint
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = i.relnamespace
+WHERE n.nspname = %s
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid IN (c.oid, i.oid) AND d.deptype = 'e')
+ORDER BY i.relname"""
+
+_TRIGGERS = """
+SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definition,
+       t.tgenabled::text AS enabled
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname, t.tgname"""
+
+_FUNCTIONS = """
+SELECT p.proname AS name,
+       ARRAY(SELECT format_type(u.t, NULL)
+             FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY u.i) AS argument_types,
+       pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS returns,
+       l.lanname AS language, p.prosrc AS source, coalesce(p.proconfig, '{}') AS config,
+       p.provolatile::text AS volatility, p.prosecdef AS security_definer,
+       pg_get_functiondef(p.oid) AS definition
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE n.nspname = %s AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)"""
+
+
+def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
+    """Read one schema's tables, columns, constraints, indexes, triggers, functions and views.
+
+    ``conn`` may be idle or inside a transaction; it is left as it was (the reads happen in a
+    transaction or savepoint that is rolled back). A schema that does not exist gives an empty
+    :class:`Catalog`.
+    """
+    with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+
+        def rows(query: str) -> list[dict[str, Any]]:
+            cur.execute(query, (schema,))
+            return cur.fetchall()
+
+        relations = rows(_RELATIONS)
+        columns = rows(_COLUMNS)
+        constraints = rows(_CONSTRAINTS)
+        indexes = rows(_INDEXES)
+        triggers = rows(_TRIGGERS)
+        functions = rows(_FUNCTIONS)
+
+    by_table: dict[str, dict[str, list[Any]]] = {}
+
+    def parts(table: str) -> dict[str, list[Any]]:
+        return by_table.setdefault(table, {"columns": [], "constraints": [], "triggers": []})
+
+    for r in relations:
+        if r["kind"] in ("r", "p"):
+            parts(r["name"])
+    for r in columns:
+        parts(r.pop("table"))["columns"].append(ColumnInfo(**r))
+    for r in constraints:
+        r["kind"], r["columns"] = _CONSTRAINT_KINDS[r["kind"]], tuple(r["columns"])
+        parts(r.pop("table"))["constraints"].append(ConstraintInfo(**r))
+    for r in triggers:
+        parts(r.pop("table"))["triggers"].append(TriggerInfo(**r))
+    return Catalog(
+        schema=schema,
+        tables=tuple(
+            TableInfo(name, tuple(p["columns"]), tuple(p["constraints"]), tuple(p["triggers"]))
+            for name, p in sorted(by_table.items())
+        ),
+        indexes=tuple(IndexInfo(**r) for r in indexes),
+        functions=tuple(
+            FunctionInfo(
+                **{**r, "argument_types": tuple(r["argument_types"]), "config": tuple(r["config"]),
+                   "volatility": _VOLATILITY[r["volatility"]]}
+            )
+            for r in functions
+        ),
+        views=tuple(
+            ViewInfo(r["name"], r["definition"], materialized=r["kind"] == "m")
+            for r in relations if r["kind"] in ("v", "m")
+        ),
+    )

@@ -1,0 +1,348 @@
+"""Diff: two declared schemas -> changes, as plain data, each with its reverse.
+
+No database and no SQL text here: :mod:`orders_schema.migrate.plan` turns changes into statements.
+Objects are matched by name; a rename is only seen when declared (``renamed_from``), never
+guessed. Two objects are the same when their normalised forms are equal: SQL fragments compare
+by their sqlglot parse (so ``NOW()`` and ``now()`` do not differ, and a generated version settles:
+diffing again after it yields nothing); function bodies compare verbatim, as PostgreSQL stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from orders_schema.declare import fragments
+from orders_schema.declare import model as m
+
+
+@lru_cache(maxsize=65536)
+def normal(text: str | None) -> str | None:
+    """Canonical form of a SQL fragment: parsed and regenerated, comments and case folded."""
+    if text is None:
+        return None
+    try:
+        tree = fragments.sqlglot.parse_one(text, read=fragments.DIALECT)
+    except (fragments.ParseError, fragments.TokenError):
+        return " ".join(text.split())
+    while isinstance(tree, fragments.exp.Paren):
+        tree = tree.this
+    return tree.sql(dialect=fragments.DIALECT, normalize=True, comments=False)
+
+
+def same_column(a: m.Column, b: m.Column) -> bool:
+    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
+
+
+def same_check(a: m.Check, b: m.Check) -> bool:
+    return normal(a.expression) == normal(b.expression)
+
+
+def same_index(a: m.Index, b: m.Index) -> bool:
+    keys = [(normal(k.expression), k.descending, k.nulls) for k in a.columns]
+    other = [(normal(k.expression), k.descending, k.nulls) for k in b.columns]
+    return (keys, a.unique, a.method, normal(a.where), a.include) == (
+        other, b.unique, b.method, normal(b.where), b.include
+    )
+
+
+def same_trigger(a: m.Trigger, b: m.Trigger) -> bool:
+    return a.model_copy(update={"when": normal(a.when)}) == b.model_copy(update={"when": normal(b.when)})
+
+
+def same_view(a: m.View, b: m.View) -> bool:
+    return normal(a.query) == normal(b.query)
+
+
+# ---------------------------------------------------------------------------------------------
+# Changes
+# ---------------------------------------------------------------------------------------------
+
+
+class Change:
+    """A change between two declared schemas; ``reverse()`` undoes it."""
+
+    def reverse(self) -> Change:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AddTable(Change):
+    table: m.Table
+
+    def reverse(self) -> Change:
+        return DropTable(self.table)
+
+
+@dataclass(frozen=True)
+class DropTable(Change):
+    table: m.Table
+
+    def reverse(self) -> Change:
+        return AddTable(self.table)
+
+
+@dataclass(frozen=True)
+class RenameTable(Change):
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return RenameTable(self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AddColumn(Change):
+    table: str
+    column: m.Column
+
+    def reverse(self) -> Change:
+        return DropColumn(self.table, self.column)
+
+
+@dataclass(frozen=True)
+class DropColumn(Change):
+    table: str
+    column: m.Column
+
+    def reverse(self) -> Change:
+        return AddColumn(self.table, self.column)
+
+
+@dataclass(frozen=True)
+class RenameColumn(Change):
+    table: str
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return RenameColumn(self.table, self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AlterColumn(Change):
+    """Type, default and/or nullability of one column changed."""
+
+    table: str
+    old: m.Column
+    new: m.Column
+
+    def reverse(self) -> Change:
+        return AlterColumn(self.table, self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AddConstraint(Change):
+    table: str
+    constraint: m.Check | m.ForeignKey | m.Unique
+
+    def reverse(self) -> Change:
+        return DropConstraint(self.table, self.constraint)
+
+
+@dataclass(frozen=True)
+class DropConstraint(Change):
+    table: str
+    constraint: m.Check | m.ForeignKey | m.Unique
+
+    def reverse(self) -> Change:
+        return AddConstraint(self.table, self.constraint)
+
+
+@dataclass(frozen=True)
+class ChangePrimaryKey(Change):
+    """The table's primary key changes columns or name (``None``: the table has none); the names
+    are the constraints' (``Table.pkey_name``: PostgreSQL's ``<table>_pkey`` unless declared)."""
+
+    table: str
+    old: m.PrimaryKey | None
+    new: m.PrimaryKey | None
+    old_name: str | None
+    new_name: str | None
+
+    def reverse(self) -> Change:
+        return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
+
+
+@dataclass(frozen=True)
+class AddIndex(Change):
+    table: str
+    index: m.Index
+
+    def reverse(self) -> Change:
+        return DropIndex(self.table, self.index)
+
+
+@dataclass(frozen=True)
+class DropIndex(Change):
+    table: str
+    index: m.Index
+
+    def reverse(self) -> Change:
+        return AddIndex(self.table, self.index)
+
+
+@dataclass(frozen=True)
+class AddFunction(Change):
+    function: m.Function
+
+    def reverse(self) -> Change:
+        return DropFunction(self.function)
+
+
+@dataclass(frozen=True)
+class DropFunction(Change):
+    function: m.Function
+
+    def reverse(self) -> Change:
+        return AddFunction(self.function)
+
+
+@dataclass(frozen=True)
+class ReplaceFunction(Change):
+    old: m.Function
+    new: m.Function
+
+    def reverse(self) -> Change:
+        return ReplaceFunction(self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AddTrigger(Change):
+    table: str
+    trigger: m.Trigger
+
+    def reverse(self) -> Change:
+        return DropTrigger(self.table, self.trigger)
+
+
+@dataclass(frozen=True)
+class DropTrigger(Change):
+    table: str
+    trigger: m.Trigger
+
+    def reverse(self) -> Change:
+        return AddTrigger(self.table, self.trigger)
+
+
+@dataclass(frozen=True)
+class AddView(Change):
+    view: m.View
+
+    def reverse(self) -> Change:
+        return DropView(self.view)
+
+
+@dataclass(frozen=True)
+class DropView(Change):
+    view: m.View
+
+    def reverse(self) -> Change:
+        return AddView(self.view)
+
+
+@dataclass(frozen=True)
+class ReplaceView(Change):
+    old: m.View
+    new: m.View
+
+    def reverse(self) -> Change:
+        return ReplaceView(self.new, self.old)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def diff(old: m.Schema, new: m.Schema) -> list[Change]:
+    """Changes that turn ``old`` into ``new``, in no particular order (the planner orders them)."""
+    if old.name != new.name:
+        raise ValueError(f"cannot diff schema {old.name} against schema {new.name}")
+    changes: list[Change] = []
+    old_tables = {t.name: t for t in old.tables}
+    new_tables = {t.name: t for t in new.tables}
+    renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
+               and t.name not in old_tables}
+    for old_name, new_name in renamed.items():
+        changes.append(RenameTable(old_name, new_name))
+        old_tables[new_name] = old_tables.pop(old_name).model_copy(update={"name": new_name})
+    for name, table in new_tables.items():
+        if name not in old_tables:
+            changes.append(AddTable(table))
+        else:
+            changes += diff_table(old_tables[name], table)
+    changes += [DropTable(t) for name, t in old_tables.items() if name not in new_tables]
+
+    old_fns = {f.name: f for f in old.functions}
+    new_fns = {f.name: f for f in new.functions}
+    for name, fn in new_fns.items():
+        if name not in old_fns:
+            changes.append(AddFunction(fn))
+        elif old_fns[name] != fn:
+            changes.append(ReplaceFunction(old_fns[name], fn))
+    changes += [DropFunction(f) for name, f in old_fns.items() if name not in new_fns]
+
+    old_views = {v.name: v for v in old.views}
+    new_views = {v.name: v for v in new.views}
+    for name, view in new_views.items():
+        if name not in old_views:
+            changes.append(AddView(view))
+        elif not same_view(old_views[name], view):
+            changes.append(ReplaceView(old_views[name], view))
+    changes += [DropView(v) for name, v in old_views.items() if name not in new_views]
+    return changes
+
+
+def diff_table(old: m.Table, new: m.Table) -> list[Change]:
+    t = new.name
+    changes: list[Change] = []
+    old_cols = {c.name: c for c in old.columns}
+    for col in new.columns:
+        if col.renamed_from and col.renamed_from in old_cols and col.name not in old_cols:
+            changes.append(RenameColumn(t, col.renamed_from, col.name))
+            old_cols[col.name] = old_cols.pop(col.renamed_from).model_copy(update={"name": col.name})
+    for col in new.columns:
+        if col.name not in old_cols:
+            changes.append(AddColumn(t, col))
+        elif not same_column(old_cols[col.name], col):
+            changes.append(AlterColumn(t, old_cols[col.name], col))
+    new_names = set(new.column_names)
+    changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
+
+    old_pk, new_pk = _pkey(old), _pkey(new)
+    if old_pk != new_pk:
+        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
+                                        old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
+    changes += _diff_named(t, old.checks, new.checks, same_check)
+    changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
+    changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
+
+    changes += _diff_named(t, old.indexes, new.indexes, same_index, AddIndex, DropIndex)
+    changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
+    return changes
+
+
+def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
+    return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
+
+
+def _diff_named(
+    table: str,
+    old: Sequence[Any],
+    new: Sequence[Any],
+    same: Callable[[Any, Any], bool],
+    add: Callable[[str, Any], Change] = AddConstraint,
+    drop: Callable[[str, Any], Change] = DropConstraint,
+) -> list[Change]:
+    """Objects of one table matched by name: added, dropped, or (when not ``same``) dropped and re-added."""
+    changes: list[Change] = []
+    old_by = {c.name: c for c in old}
+    new_by = {c.name: c for c in new}
+    for name, c in new_by.items():
+        if name not in old_by:
+            changes.append(add(table, c))
+        elif not same(old_by[name], c):
+            changes += [drop(table, old_by[name]), add(table, c)]
+    changes += [drop(table, c) for name, c in old_by.items() if name not in new_by]
+    return changes

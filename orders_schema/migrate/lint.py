@@ -1,0 +1,166 @@
+"""Lint: what each statement of a version file does to a live database.
+
+Statements are split and classified from sqlglot's PostgreSQL tokens (dollar-quoted function
+bodies, comments and strings stay intact), so any version file can be linted, hand-written or
+generated. Each statement gets its hazards: the lock it takes and on what, whether it rewrites
+the table, scans it in full, loses data, or must run outside a transaction. Statements on a table
+created earlier in the same file are harmless: nobody else can see that table yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlglot.tokenizer_core import Token, TokenType
+
+from orders_schema.store.statements import Stmt, split_tokens
+
+HazardKind = Literal["lock", "rewrite", "scan", "data-loss", "no-transaction", "backfill"]
+VOLATILE_DEFAULTS = ("GEN_RANDOM_UUID", "RANDOM", "CLOCK_TIMESTAMP", "UUID_GENERATE_V4", "NEXTVAL")
+
+
+@dataclass(frozen=True)
+class Hazard:
+    kind: HazardKind
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Linted:
+    sql: str
+    hazards: tuple[Hazard, ...] = field(default=())
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(str(h) for h in self.hazards) if self.hazards else "none"
+
+
+
+
+
+
+
+
+def _name_after(words: list[str], tokens: list[Token], keyword: str, skip: tuple[str, ...] = ()) -> str:
+    """The (possibly qualified) name following ``keyword``, skipping words such as IF NOT EXISTS."""
+    if keyword not in words:
+        return "?"
+    i = words.index(keyword) + 1
+    while i < len(words) and words[i] in skip:
+        i += 1
+    parts = []
+    while i < len(tokens):
+        parts.append(tokens[i].text)
+        if i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.DOT:
+            i += 2
+            continue
+        break
+    return ".".join(parts)
+
+
+def _lock(mode: str, target: str, note: str = "") -> Hazard:
+    return Hazard("lock", f"{mode} on {target}" + (f" ({note})" if note else ""))
+
+
+def lint_text(text: str) -> list[Linted]:
+    """Every statement of a script with its hazards."""
+    created: set[str] = set()
+    return [_classify(s, created) for s in split_tokens(text)]
+
+
+def _classify(stmt: Stmt, created: set[str]) -> Linted:
+    w, t = stmt.words, stmt.tokens
+    hazards: list[Hazard] = []
+    head = " ".join(w[:4])
+
+    def on_new(table: str) -> bool:
+        return table.lower() in created
+
+    if w[:2] == ["CREATE", "TABLE"]:
+        created.add(_name_after(w, t, "TABLE", ("IF", "NOT", "EXISTS")).lower())
+    elif w[0] == "CREATE" and "INDEX" in w[:4]:
+        table = _name_after(w, t, "ON", ("ONLY",))
+        if not on_new(table):
+            if "CONCURRENTLY" in w:
+                hazards += [
+                    _lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
+                    Hazard("scan", f"two full scans of {table} while writes continue"),
+                    Hazard("no-transaction", "CONCURRENTLY cannot run inside a transaction; a failure "
+                           "leaves an INVALID index to drop before retrying"),
+                ]
+            else:
+                hazards += [
+                    _lock("SHARE", table, "blocks every write for the whole build"),
+                    Hazard("scan", f"full scan of {table} under that lock"),
+                ]
+    elif w[:2] == ["DROP", "INDEX"]:
+        name = _name_after(w, t, "INDEX", ("CONCURRENTLY", "IF", "EXISTS"))
+        if "CONCURRENTLY" in w:
+            hazards += [_lock("SHARE UPDATE EXCLUSIVE", f"the table of {name}", "waits for running queries"),
+                        Hazard("no-transaction", "DROP INDEX CONCURRENTLY cannot run inside a transaction")]
+        else:
+            hazards.append(_lock("ACCESS EXCLUSIVE", f"the table of {name}", "brief"))
+    elif w[:2] == ["ALTER", "TABLE"]:
+        hazards += _alter_table(stmt, created)
+    elif w[:2] == ["DROP", "TABLE"]:
+        table = _name_after(w, t, "TABLE", ("IF", "EXISTS"))
+        hazards.append(Hazard("data-loss", f"drops {table} and every row in it"))
+    elif w[0] == "CREATE" and "TRIGGER" in w[:4]:
+        table = _name_after(w, t, "ON")
+        if not on_new(table):
+            hazards.append(_lock("SHARE ROW EXCLUSIVE", table, "brief; blocks writes while held"))
+    elif w[:2] == ["DROP", "TRIGGER"]:
+        table = _name_after(w, t, "ON")
+        if not on_new(table):
+            hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief"))
+    elif head.startswith(("CREATE VIEW", "CREATE OR REPLACE VIEW", "DROP VIEW")):
+        hazards.append(_lock("ACCESS EXCLUSIVE", _name_after(w, t, "VIEW", ("IF", "EXISTS")), "the view only"))
+    elif w[0] in ("INSERT", "UPDATE", "DELETE", "WITH"):
+        hazards.append(Hazard("backfill", "writes data; runtime grows with the rows it reads"))
+    return Linted(stmt.sql, tuple(hazards))
+
+
+def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
+    w, t = stmt.words, stmt.tokens
+    table = _name_after(w, t, "TABLE", ("IF", "EXISTS", "ONLY"))
+    new = table.lower() in created
+    hazards: list[Hazard] = []
+    if "DROP" in w and "COLUMN" in w:
+        hazards.append(Hazard("data-loss", f"drops column {_name_after(w, t, 'COLUMN', ('IF', 'EXISTS'))} of {table}"))
+    if new:
+        return hazards
+    if "VALIDATE" in w:
+        return [_lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
+                Hazard("scan", f"full scan of {table} to check existing rows")]
+    if "RENAME" in w:
+        return [_lock("ACCESS EXCLUSIVE", table, "brief"),
+                Hazard("data-loss", "clients still using the old name break")]
+    # sqlglot reads FOREIGN KEY and PRIMARY KEY as one token each
+    foreign = "FOREIGN KEY" in w or "FOREIGN" in w
+    unique = "UNIQUE" in w or "PRIMARY KEY" in w or "PRIMARY" in w
+    if "ADD" in w and unique and "USING" in w:  # PRIMARY KEY / UNIQUE USING INDEX: the index exists
+        return [_lock("ACCESS EXCLUSIVE", table, "brief")]
+    if "ADD" in w and ("CHECK" in w or foreign or unique):
+        if foreign:
+            ref = _name_after(w, t, "REFERENCES")
+            hazards.append(_lock("SHARE ROW EXCLUSIVE", f"{table} and {ref}", "brief" if "VALID" in w
+                                 else "held during the scan"))
+        else:
+            hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief" if "VALID" in w else "held during the scan"))
+        if unique:
+            hazards.append(Hazard("scan", f"builds a unique index on {table} while holding the lock"))
+        elif "VALID" not in w:
+            hazards.append(Hazard("scan", f"full scan of {table} while holding the lock"))
+        return hazards
+    hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief"))
+    if "TYPE" in w:
+        hazards.append(Hazard("rewrite", f"may rewrite {table} and its indexes unless binary-coercible"))
+    if "ADD" in w and "COLUMN" in w and "DEFAULT" in w and any(f in w for f in VOLATILE_DEFAULTS):
+        hazards.append(Hazard("rewrite", f"a volatile default rewrites every row of {table}"))
+    if "SET" in w and "NOT" in w and "NULL" in w:
+        hazards.append(Hazard("scan", f"full scan of {table} while holding the lock"))
+    return hazards

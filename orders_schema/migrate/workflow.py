@@ -1,0 +1,273 @@
+"""The project workflow: ``render`` the hand-declared versions, ``check`` ``schema/`` against the
+declarations, ``generate`` the next version from the head declarations.
+
+A released file is never rewritten: ``check`` fails when one was edited, and ``render`` refuses
+to change one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orders_schema.declare import model as m
+from orders_schema.declare.project import Project, ProjectError, _one_line
+from orders_schema.declare.quoting import comment
+from orders_schema.migrate import diff, plan
+from orders_schema.migrate.render import RENDERER, Statement
+from orders_schema.store.files import (
+    MANIFEST,
+    NO_TRANSACTION_MARK,
+    VERSION_FILE,
+    _dump,
+    _generated,
+    read_manifest,
+    read_text,
+    sha256,
+)
+
+
+class DirtySchemaError(ProjectError):
+    """``schema/`` does not pass ``check``, so nothing can be generated from it."""
+
+
+def rendered_versions(project: Project) -> dict[str, str]:
+    """File name -> text for every hand-declared version, in version order."""
+    files: dict[str, str] = {}
+    previous: m.Schema | None = None
+    last = 0
+    for version in project.versions:
+        if version.number <= last:
+            raise ProjectError(f"V{version.number} follows V{last}: version numbers must increase")
+        statements = plan.baseline_statements(version, previous)
+        files[version.filename] = RENDERER.script(statements, version.header)
+        previous, last = version.state, version.number
+    return files
+
+
+def released_schema(project: Project) -> m.Schema | None:
+    """The schema the released versions leave: the snapshot once versions were generated, else the
+    last hand-declared version's state."""
+    manifest = read_manifest(project.schema_dir)
+    if _generated(manifest) and manifest.get("schema"):
+        return _snapshot(project.schema_dir, manifest["schema"])
+    return project.versions[-1].state if project.versions else None
+
+
+def _snapshot(schema_dir: Path, data: dict[str, Any]) -> m.Schema:
+    """The manifest's schema snapshot as declarations; a bad one names the file and the field."""
+    try:
+        return m.Schema.model_validate(data)
+    except ValueError as exc:
+        raise ProjectError(
+            f"{schema_dir / MANIFEST}: field schema is not a valid schema snapshot: {_one_line(exc)}"
+        ) from None
+
+
+def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
+    """The manifest for the declared versions' files, keeping every generated entry already recorded."""
+    entries = []
+    for name, text in files.items():
+        match = VERSION_FILE.match(name)
+        assert match is not None
+        entries.append(
+            {"version": int(match["number"]), "name": match["name"], "file": name, "sha256": sha256(text)}
+        )
+    existing = read_manifest(project.schema_dir)
+    entries += _generated(existing)
+    snapshot = released_schema(project)
+    return {
+        "versions": entries,
+        "schema": snapshot.model_dump(mode="json") if snapshot else None,
+    }
+
+
+def render(project: Project) -> list[str]:
+    """Write every version file and the manifest; return the names of files written.
+
+    A file the manifest records as released is never rewritten with different text.
+    """
+    files = rendered_versions(project)
+    recorded = {e["file"]: e["sha256"] for e in read_manifest(project.schema_dir).get("versions", [])}
+    for name, text in files.items():
+        if name in recorded and recorded[name] != sha256(text):
+            raise ProjectError(
+                f"{name} is released and its declaration changed: released files are never rewritten. "
+                "Put the change in the head declarations and let `orders-schema generate` write the "
+                "next version."
+            )
+    project.schema_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = project.schema_dir / name
+        if not path.exists() or read_text(path) != text:
+            path.write_text(text, encoding="utf-8")
+            written.append(name)
+    manifest = _dump(manifest_for(project, files))
+    path = project.schema_dir / MANIFEST
+    if not path.exists() or read_text(path) != manifest:
+        path.write_text(manifest, encoding="utf-8")
+        written.append(MANIFEST)
+    return written
+
+
+def check(project: Project) -> list[str]:
+    """Every way ``schema/`` differs from the declarations; empty when they agree."""
+    problems: list[str] = []
+    files = rendered_versions(project)
+    manifest = read_manifest(project.schema_dir)
+    recorded = {e["file"]: e["sha256"] for e in manifest.get("versions", [])}
+    on_disk = {p.name for p in project.schema_dir.glob("*.sql")} if project.schema_dir.exists() else set()
+
+    recorded.update({e["down"]: e["down_sha256"] for e in _generated(manifest) if e.get("down")})
+    for name, sha in recorded.items():
+        path = project.schema_dir / name
+        if not path.exists():
+            problems.append(f"{name}: released but missing from {project.schema_dir}/")
+            continue
+        actual = sha256(read_text(path))
+        if actual != sha:
+            problems.append(
+                f"{name}: released file was edited (recorded sha256 {sha[:12]}, file has {actual[:12]}); "
+                "released files are immutable: restore it and put the change in a new version"
+            )
+    for name, text in files.items():
+        path = project.schema_dir / name
+        if name not in recorded:
+            problems.append(f"{name}: declared but not released (run `orders-schema render`)")
+        if not path.exists():
+            continue
+        current = read_text(path)
+        if current != text:
+            delta = difflib.unified_diff(
+                text.splitlines(), current.splitlines(), f"{name} (declared)", f"{name} (on disk)", lineterm="", n=1
+            )
+            problems.append(f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta))
+    for name in sorted(on_disk - set(files) - set(recorded)):
+        problems.append(f"{name}: in {project.schema_dir}/ but neither declared nor released")
+    expected = released_schema(project)
+    recorded_schema = manifest.get("schema")
+    stale = recorded_schema is None or expected is None or _snapshot(project.schema_dir, recorded_schema) != expected
+    if stale and not problems:
+        problems.append(f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
+    released = released_schema(project)
+    pending = diff.diff(released, project.schema) if released is not None else []
+    if pending:
+        listed = ", ".join(sorted({_describe(c) for c in pending}))
+        problems.append(
+            f"the head declarations have {len(pending)} change(s) that no version contains ({listed}); "
+            "run `orders-schema generate NAME` to write the next version"
+        )
+    return problems
+
+
+def _describe(change: diff.Change) -> str:
+    kind = type(change).__name__
+    for attr in ("table", "column", "index", "constraint", "trigger", "function", "view", "new"):
+        value = getattr(change, attr, None)
+        if value is not None and hasattr(value, "name"):
+            return f"{kind} {value.name}"
+        if isinstance(value, str):
+            return f"{kind} {value}"
+    return kind
+
+
+FLYWAY_NO_TRANSACTION = "executeInTransaction=false\n"
+
+
+DOWN_DIR = "down"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``generate`` wrote (or, with ``dry_run``, would write): file name -> text."""
+
+    files: dict[str, str]
+    changes: list[diff.Change]
+
+    @property
+    def versions(self) -> list[str]:
+        return [n for n in self.files if VERSION_FILE.match(n)]
+
+
+def _last_version(project: Project) -> int:
+    numbers = [e["version"] for e in read_manifest(project.schema_dir).get("versions", [])]
+    numbers += [v.number for v in project.versions]
+    return max(numbers, default=0)
+
+
+def _script(plan_part: list[Statement], header: list[str], no_transaction: bool) -> str:
+    lines = ([NO_TRANSACTION_MARK] if no_transaction else []) + [comment(h) for h in header]
+    return "\n".join(lines) + "\n\n" + RENDERER.script(plan_part)
+
+
+def generate(project: Project, name: str, dry_run: bool = False) -> Generated | None:
+    """Write the next version(s) and their down scripts; None when there is nothing to do.
+
+    Transactional changes go to ``V<n+1>__<name>.sql``. Statements that must not hold locks on
+    tables with data (CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT) go to
+    ``V<n+2>__<name>_online.sql``, marked no-transaction for ``apply`` (first line) and for Flyway
+    (``.sql.conf``). The down scripts under ``down/`` return the database to the released schema.
+    """
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ProjectError(f"version name {name!r}: use lower-case letters, digits and _ only")
+    released = released_schema(project)
+    if released is None:
+        raise ProjectError("nothing is released yet: declare a first version (see orders_schema.declare.model.Version)")
+    problems = [p for p in check(project) if "no version contains" not in p]
+    if problems:
+        raise DirtySchemaError(
+            f"{project.schema_dir}/ must pass `orders-schema check` before generating: {problems[0].splitlines()[0]}"
+        )
+    changes = diff.diff(released, project.schema)
+    if not changes:
+        return None
+    up = plan.migration_plan(released, project.schema, changes, project.allow_destructive)
+    down = plan.migration_plan(
+        project.schema, released, diff.diff(project.schema, released), allow=_everything(project.schema, released)
+    )
+    number = _last_version(project)
+    files: dict[str, str] = {}
+    entries: list[dict[str, Any]] = []
+    parts = [(up.transactional, down.transactional, name, False), (up.online, down.online, f"{name}_online", True)]
+    parts = [p for p in parts if p[0]]
+    for up_part, _, part_name, online in parts:
+        number += 1
+        fname = f"V{number}__{part_name}.sql"
+        header = [f"{part_name}: generated by orders-schema from the declarations", f"Version: V{number}"]
+        if online:
+            header.append("Runs outside a transaction: CONCURRENTLY and VALIDATE hold no long lock on live tables.")
+            files[fname + ".conf"] = FLYWAY_NO_TRANSACTION
+        files[fname] = _script(up_part, header, online)
+        entries.append({"version": number, "name": part_name, "file": fname, "sha256": sha256(files[fname]),
+                        "generated": True, "transactional": not online})
+    # One down script per generation, attached to its last version: it undoes every part.
+    # The online part follows the no-transaction mark: `orders-schema undo` runs what precedes it
+    # in one transaction and the rest statement by statement.
+    down_text = RENDERER.script(down.transactional) if down.transactional else ""
+    if down.online:
+        down_text += f"\n{NO_TRANSACTION_MARK}\n" + RENDERER.script(down.online)
+    down_name = f"{DOWN_DIR}/U{entries[0]['version']}__{name}.sql"
+    files[down_name] = (
+        comment(f"Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.") + "\n"
+        + comment("Destructive by design: it drops what those versions added.") + "\n\n" + down_text
+    )
+    entries[-1]["down"] = down_name
+    entries[-1]["down_sha256"] = sha256(files[down_name])
+    if not dry_run:
+        manifest = read_manifest(project.schema_dir)
+        manifest["versions"] = [*manifest.get("versions", []), *entries]
+        manifest["schema"] = project.schema.model_dump(mode="json")
+        (project.schema_dir / DOWN_DIR).mkdir(parents=True, exist_ok=True)
+        for fname, text in files.items():
+            (project.schema_dir / fname).write_text(text, encoding="utf-8")
+        (project.schema_dir / MANIFEST).write_text(_dump(manifest), encoding="utf-8")
+    return Generated(files, changes)
+
+
+def _everything(new: m.Schema, old: m.Schema) -> tuple[str, ...]:
+    keys = [plan.destructive(c, new.name) for c in diff.diff(new, old)]
+    return tuple(k for k in keys if k)

@@ -1,0 +1,101 @@
+"""verify: the tester's structure and behaviour checks against one database.
+
+Structure: the live catalogue equals the declarations in PostgreSQL's stored form (the
+declarations are applied to a scratch database on the same server and read back). Behaviour:
+every case of :mod:`orders_schema.tester.checks`, each inside a transaction that is rolled back. Cases
+that must commit run only on a throwaway database; migration cases run in scratch databases
+created beside the one verified (never in it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import conninfo, sql
+
+from orders_schema.declare.project import Project
+from orders_schema.declare.quoting import ident
+from orders_schema.live.apply import migrate
+from orders_schema.live.compare import Difference, compare, declared_catalog
+from orders_schema.live.inspect import inspect_schema
+from orders_schema.tester import checks
+from orders_schema.tester.server import throwaway_server
+
+
+@dataclass(frozen=True)
+class Verification:
+    differences: list[Difference]
+    behaviour: checks.Report
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and self.behaviour.ok()
+
+    def report(self) -> str:
+        lines = []
+        if self.differences:
+            lines.append(f"structure: {len(self.differences)} difference(s) between the declarations and the database")
+            lines += [f"  - {str(d).replace(chr(10), chr(10) + '    ')}" for d in self.differences]
+        else:
+            lines.append("structure: the database matches the declarations (PostgreSQL's stored form)")
+        lines.append("behaviour:")
+        lines += ["  " + line for line in self.behaviour.summary().splitlines()]
+        lines.append("verify: " + ("ok" if self.ok else "FAILED"))
+        return "\n".join(lines)
+
+
+def admin_dsn(dsn: str) -> str:
+    """The same server and role, connected to the ``postgres`` database (for CREATE DATABASE)."""
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = "postgres"
+    return conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def _with_dbname(dsn: str, name: str) -> str:
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = name
+    return conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def scratch_databases(dsn: str) -> contextlib.AbstractContextManager[str]:
+    """A context manager yielding the DSN of a new empty database beside ``dsn``, dropped on exit."""
+
+    @contextlib.contextmanager
+    def make() -> Iterator[str]:
+        name = f"orders_schema_scratch_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_dsn(dsn), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(name))))
+        try:
+            yield _with_dbname(dsn, name)
+        finally:
+            with psycopg.connect(admin_dsn(dsn), autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.SQL(ident(name))))
+
+    return make()
+
+
+def verify(project: Project, dsn: str, *, rows: int = 20_000, commits: bool = False,
+           migrations: bool = True) -> Verification:
+    """Structure and behaviour of the database at ``dsn`` against the project's head declarations."""
+    with psycopg.connect(dsn) as conn:
+        live = inspect_schema(conn, project.schema.name)
+    differences = compare(declared_catalog(project.schema, admin_dsn(dsn)), live)
+    behaviour = checks.run_project(
+        project, dsn, rows=rows, commits=commits,
+        empty_database=(lambda: scratch_databases(dsn)) if migrations else None,
+    )
+    return Verification(differences, behaviour)
+
+
+def verify_throwaway(project: Project, pg: str | None = None, rows: int = 20_000) -> Verification:
+    """Start a private PostgreSQL, apply every version, verify everything (commit cases included)."""
+    with throwaway_server(pg) as server:
+        with psycopg.connect(server.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE orders_schema_verify")
+        dsn = server.dsn("orders_schema_verify")
+        migrate(dsn, project.schema_dir)
+        return verify(project, dsn, rows=rows, commits=True)

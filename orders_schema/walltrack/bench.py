@@ -1,0 +1,735 @@
+"""Benchmarks: ``python -m orders_schema.walltrack.bench [--rows N] [--only PART ...]`` (``nox -s bench``).
+
+Every figure is printed next to its baseline from the same run, as a ratio, because absolute
+times vary between machines. Results are also written to ``bench-results/bench.json``.
+
+Parts:
+
+``isolation``  per-test setup: rolled-back transaction vs pytest-postgresql's template clone
+``scale``      declare, render and diff synthetic schemas of 100 / 1 000 / 5 000 tables (no database)
+``migrate``    empty -> head; V9 -> head on ``--rows`` orders (time, longest lock on orders)
+``queries``    every repository statement, p50/p99 and the index used, V9 vs head, at ``--rows``
+               and ``--rows / 10`` (flatness)
+``writes``     INSERT and status-UPDATE throughput: bare table vs V9 vs head, and head with one choice
+               undone (v4 ids, no foreign key, no summary triggers: what each costs); set-based, one
+               row per transaction, N rows in one transaction; ``--rounds`` rounds, medians;
+               indexes; HOT share
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from orders_schema.declare import model as m
+from orders_schema.declare.project import Project, synthetic_parameters
+from orders_schema.declare.quoting import ident
+from orders_schema.live.apply import migrate
+from orders_schema.migrate import diff, plan
+from orders_schema.migrate.lint import lint_text
+from orders_schema.migrate.render import RENDERER
+from orders_schema.store.files import version_files
+from orders_schema.tester.server import Running, create_database, throwaway_server
+
+PARTS = ("isolation", "scale", "migrate", "queries", "writes")
+
+
+@dataclass
+class Results:
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def put(self, part: str, key: str, value: Any) -> None:
+        self.figures.setdefault(part, {})[key] = value
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _timer(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# ---------------------------------------------------------------------------------------------
+# isolation
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_isolation(srv: Running, project: Project, results: Results, repeat: int = 40) -> None:
+    say("== isolation: per-test setup + teardown, same server, same schema (head)")
+    create_database(srv.dsn(), "bench_tmpl")
+    migrate(srv.dsn("bench_tmpl"), project.schema_dir)
+    with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+        admin.execute("ALTER DATABASE bench_tmpl WITH is_template true")
+    create_database(srv.dsn(), "bench_rollback", template="bench_tmpl")
+    conn = psycopg.connect(srv.dsn("bench_rollback"))
+
+    def rollback_test() -> None:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SELECT 1")
+
+    counter = iter(range(10**6))
+
+    def clone_test() -> None:
+        name = f"bench_clone_{next(counter)}"
+        with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE bench_tmpl").format(sql.SQL(ident(name))))
+        with psycopg.connect(srv.dsn(name)) as c:
+            c.execute("SELECT 1")
+        with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(name))))
+
+    rollback_test()
+    ours = statistics.median(_timer(rollback_test, repeat * 10))
+    clone = statistics.median(_timer(clone_test, repeat))
+    conn.close()
+    ratio = clone / ours if ours else float("inf")
+    from orders_schema.live.compare import compare, declared_catalog
+    from orders_schema.live.inspect import inspect_schema
+
+    def structure() -> None:
+        with psycopg.connect(srv.dsn("bench_rollback")) as c:
+            compare(declared_catalog(project.schema, srv.dsn()), inspect_schema(c, project.schema.name))
+
+    stages = statistics.median(_timer(structure, 5))
+    say(f"  structure check (inspect + declarations read back from a scratch database + compare): "
+        f"median {stages:.0f} ms per run")
+    results.put("isolation", "structure_check_ms", round(stages, 1))
+    say(f"  rolled-back transaction  median {ours:8.3f} ms   (goal <= 5 ms)")
+    say(f"  template clone (baseline) median {clone:8.1f} ms   -> {ratio:,.0f}x faster (goal >= 20x)")
+    results.put("isolation", "rollback_ms", round(ours, 4))
+    results.put("isolation", "template_clone_ms", round(clone, 2))
+    results.put("isolation", "speedup", round(ratio, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# scale (no database)
+# ---------------------------------------------------------------------------------------------
+
+
+def synthetic_schema(tables: int, variant: int = 0) -> m.Schema:
+    """``tables`` tables of 8 columns, 2 CHECKs, 2 indexes; a trigger and a view per ten tables."""
+    fn = m.Function(name="touch", body="\nBEGIN\n    NEW.updated_at = now();\n    RETURN NEW;\nEND;\n")
+    out: list[m.Table] = []
+    views: list[m.View] = []
+    for i in range(tables):
+        name = f"t{i:05d}"
+        columns = (
+            m.Column(name="id", type=m.UUID, nullable=False, default="gen_random_uuid()"),
+            m.Column(name="status", type=m.varchar(20), nullable=False, default=m.lit("new")),
+            m.Column(name="amount", type=m.numeric(20, 8), nullable=False),
+            m.Column(name="ref", type=m.BIGINT),
+            m.Column(name="note", type=m.TEXT),
+            m.Column(name="flag", type=m.BOOLEAN, nullable=False, default="false"),
+            m.Column(name="created_at", type=m.TIMESTAMPTZ, nullable=False, default="now()"),
+            m.Column(name="updated_at", type=m.TIMESTAMPTZ, nullable=False, default="now()"),
+        )
+        out.append(m.Table(
+            name=name,
+            columns=columns,
+            primary_key=m.PrimaryKey(columns=("id",)),
+            checks=(m.Check.one_of(f"{name}_status_check", "status", ("new", "open", "done")),
+                    m.Check(name=f"{name}_amount_positive", expression="amount > 0")),
+            indexes=(m.Index(name=f"{name}_created", columns=("created_at DESC",)),
+                     m.Index(name=f"{name}_open", columns=("ref",), where="status <> 'done'")),
+            triggers=(m.Trigger(name=f"{name}_touch", timing="BEFORE", events=("UPDATE",), function="touch"),)
+            if i % 10 == 0 else (),
+        ))
+        if i % 10 == 0:
+            views.append(m.View(name=f"{name}_summary",
+                                query=f"SELECT t.status, count(*) AS n FROM s.{name} t GROUP BY t.status"))
+    return m.Schema(name="s", tables=tuple(out), functions=(fn,), views=tuple(views))
+
+
+def fifty_changes(schema: m.Schema) -> m.Schema:
+    """A copy with 50 changes: 10 added columns, 10 CHECKs, 10 new and 10 dropped indexes, 10 views."""
+    tables = list(schema.tables)
+    step = max(1, len(tables) // 10)
+    for k, i in enumerate(range(0, len(tables), step)):
+        if k >= 10:
+            break
+        t = tables[i]
+        tables[i] = t.model_copy(update={
+            "columns": (*t.columns, m.Column(name="extra", type=m.TEXT)),
+            "checks": (t.checks[0], m.Check(name=f"{t.name}_amount_positive", expression="amount >= 1")),
+            "indexes": (t.indexes[0], m.Index(name=f"{t.name}_ref", columns=("ref", "created_at DESC"))),
+        })
+    views = [v.model_copy(update={"query": v.query.replace("count(*) AS n", "count(*) AS n, 1 AS one")})
+             if k < 10 else v for k, v in enumerate(schema.views)]
+    return schema.model_copy(update={"tables": tuple(tables), "views": tuple(views)})
+
+
+def bench_scale(results: Results, sizes: tuple[int, ...] = (100, 1000, 5000)) -> None:
+    say("== scale: declare, render and diff (50 changes), no database")
+    rows = []
+    for n in sizes:
+        diff.normal.cache_clear()
+        t0 = time.perf_counter()
+        schema = synthetic_schema(n)
+        t1 = time.perf_counter()
+        text = RENDERER.script(plan.create_statements(schema))
+        t2 = time.perf_counter()
+        changed = fifty_changes(schema)
+        t3 = time.perf_counter()
+        changes = diff.diff(schema, changed)
+        planned = plan.migration_plan(schema, changed, changes)
+        t4 = time.perf_counter()
+        total = t4 - t0
+        rows.append((n, t1 - t0, t2 - t1, t4 - t3, total))
+        say(f"  {n:5d} tables: declare {t1 - t0:6.3f} s  render {t2 - t1:6.3f} s ({len(text) / 1e6:.1f} MB)  "
+            f"diff+plan {t4 - t3:6.3f} s ({len(changes)} changes, {len(planned.transactional) + len(planned.online)} "
+            f"statements)  total {total:6.3f} s")
+        results.put("scale", f"{n}_tables_s", {"declare": round(t1 - t0, 4), "render": round(t2 - t1, 4),
+                                             "diff_plan": round(t4 - t3, 4), "total": round(total, 4),
+                                             "changes": len(changes)})
+    base = {n: tot for n, *_, tot in rows}
+    if 100 in base and 1000 in base:
+        say(f"  growth 100 -> 1000 tables: x{base[1000] / base[100]:.1f} (linear: x10); "
+            f"1000-table total {base[1000]:.3f} s (goal <= 1 s)")
+    if 1000 in base and 5000 in base:
+        say(f"  growth 1000 -> 5000 tables: x{base[5000] / base[1000]:.1f} (linear: x5)")
+
+
+# ---------------------------------------------------------------------------------------------
+# databases with data
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(dsn: str, project: Project, rows: int) -> float:
+    started = time.perf_counter()
+    params = synthetic_parameters(rows)
+    with psycopg.connect(dsn) as conn:
+        for i, statement in enumerate(project.synthetic_data, 1):
+            conn.execute(statement.encode() if "%(" not in statement else statement, params)
+            say(f"    loading {rows:,} orders: step {i}/{len(project.synthetic_data)} "
+                f"({time.perf_counter() - started:.1f} s)")
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def _last_story_version(project: Project) -> int:
+    return max(v.number for v in project.versions)
+
+
+@contextmanager
+def _databases(srv: Running, project: Project, rows: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(V9 database, head database upgraded from a copy of it, upgrade figures)."""
+    story = _last_story_version(project)
+    v9, head = f"bench_v9_{rows}", f"bench_head_{rows}"
+    create_database(srv.dsn(), v9)
+    migrate(srv.dsn(v9), project.schema_dir, target=story)
+    load_s = _load(srv.dsn(v9), project, rows)
+    with psycopg.connect(srv.dsn(v9), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    create_database(srv.dsn(), head, template=v9)
+    figures = upgrade_figures(srv.dsn(head), project, story)
+    with psycopg.connect(srv.dsn(head), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    figures["load_s"] = round(load_s, 2)
+    yield srv.dsn(v9), srv.dsn(head), figures
+
+
+def upgrade_figures(dsn: str, project: Project, after: int) -> dict[str, Any]:
+    """Apply the versions after ``after`` statement by statement, timing locks on the tables.
+
+    In a transactional file a lock is held from the statement that takes it to COMMIT; the
+    longest blocking (ACCESS EXCLUSIVE or SHARE ROW EXCLUSIVE) hold is what clients notice.
+    """
+    files = [f for f in version_files(project.schema_dir) if f.number > after]
+    started = time.perf_counter()
+    longest_block = 0.0
+    longest_online = 0.0
+    per_file = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for f in files:
+            t_file = time.perf_counter()
+            statements = lint_text(f.text)
+            if f.transactional:
+                first_block = None
+                with conn.transaction():
+                    for st in statements:
+                        blocks = any(h.kind == "lock" and ("ACCESS EXCLUSIVE" in h.detail or "SHARE ROW" in h.detail)
+                                     and "the view only" not in h.detail for h in st.hazards)
+                        if blocks and first_block is None:
+                            first_block = time.perf_counter()
+                        conn.execute(st.sql.encode())
+                if first_block is not None:
+                    longest_block = max(longest_block, time.perf_counter() - first_block)
+            else:
+                for st in statements:
+                    t = time.perf_counter()
+                    conn.execute(st.sql.encode())
+                    longest_online = max(longest_online, time.perf_counter() - t)
+            per_file[f.path.name] = round(time.perf_counter() - t_file, 3)
+    return {
+        "upgrade_s": round(time.perf_counter() - started, 3),
+        "longest_blocking_lock_s": round(longest_block, 3),
+        "longest_online_statement_s": round(longest_online, 3),
+        "files_s": per_file,
+    }
+
+
+def bench_migrate(srv: Running, project: Project, results: Results, figures: dict[str, Any], rows: int) -> None:
+    say("== migrate")
+    create_database(srv.dsn(), "bench_empty")
+    t = time.perf_counter()
+    applied = migrate(srv.dsn("bench_empty"), project.schema_dir)
+    empty_s = time.perf_counter() - t
+    say(f"  empty -> head: {len(applied)} versions in {empty_s * 1000:.0f} ms")
+    say(f"  V9 -> head on {rows:,} orders: {figures['upgrade_s']:.2f} s "
+        f"(per file: {figures['files_s']});\n    longest blocking lock on orders "
+        f"{figures['longest_blocking_lock_s']:.3f} s; "
+        f"longest online statement (writes continue) {figures['longest_online_statement_s']:.2f} s")
+    results.put("migrate", "empty_to_head_ms", round(empty_s * 1000, 1))
+    results.put("migrate", f"v9_to_head_{rows}", figures)
+
+
+# ---------------------------------------------------------------------------------------------
+# queries
+# ---------------------------------------------------------------------------------------------
+
+STORY_COUNT_BY_STATUS = m.Query(
+    name="count_by_status",
+    sql="SELECT status, sum(count)::bigint FROM walltrack.order_stats "
+        "WHERE (%(is_simulated)s::boolean IS NULL OR is_simulated = %(is_simulated)s) GROUP BY status",
+    example={"is_simulated": None},
+)
+"""The story's count_by_status (through the order_stats view): the V9 baseline."""
+
+
+def _samples(conn: psycopg.Connection) -> dict[str, list[Any]]:
+    def col(query: str) -> list[Any]:
+        return [r[0] for r in conn.execute(query.encode()).fetchall()]
+
+    return {
+        "id": col("SELECT id FROM walltrack.orders TABLESAMPLE SYSTEM (1) LIMIT 200"),
+        "signal_id": col("SELECT signal_id FROM walltrack.orders WHERE signal_id IS NOT NULL "
+                         "ORDER BY created_at DESC LIMIT 200"),
+        "position_id": col("SELECT position_id FROM walltrack.orders WHERE position_id IS NOT NULL "
+                           "ORDER BY created_at DESC LIMIT 200"),
+    }
+
+
+def _plan_indexes(conn: psycopg.Connection, query: m.Query, params: dict[str, Any]) -> list[str]:
+    with conn.transaction(force_rollback=True):
+        row = conn.execute(("EXPLAIN (FORMAT JSON) " + query.sql).encode(), params, prepare=False).fetchone()
+    assert row is not None
+    found: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Index Name" in node:
+            found.append(node["Index Name"])
+        elif node.get("Node Type") == "Seq Scan":
+            found.append(f"seq scan {node.get('Relation Name')}")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(row[0][0]["Plan"])
+    return sorted(set(found))
+
+
+def time_queries(dsn: str, queries: list[m.Query], repeat: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    with psycopg.connect(dsn) as conn:
+        samples = _samples(conn)
+        conn.rollback()
+        for query in queries:
+            mutating = query.sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+            times = []
+            params = query.params
+            for i in range(repeat):
+                for key, values in samples.items():
+                    if key in params and params[key] is not None and values:
+                        params = {**params, key: values[i % len(values)]}
+                if "id" in params and mutating:
+                    params = {**params, "id": str(uuid.uuid4())}
+                started = time.perf_counter()
+                with conn.transaction(force_rollback=True):
+                    conn.execute(query.sql.encode(), params, prepare=False).fetchall() if not mutating else \
+                        conn.execute(query.sql.encode(), params, prepare=False)
+                times.append((time.perf_counter() - started) * 1000)
+            out[query.name] = {
+                "p50_ms": round(_pct(times, 0.5), 3),
+                "p99_ms": round(_pct(times, 0.99), 3),
+                "plan": _plan_indexes(conn, query, params),
+            }
+    return out
+
+
+def bench_queries(v9: str, head: str, project: Project, rows: int, repeat: int) -> dict[str, Any]:
+    head_queries = list(project.queries)
+    v9_queries = [STORY_COUNT_BY_STATUS if q.name == "count_by_status" else q for q in head_queries]
+    return {"v9": time_queries(v9, v9_queries, repeat), "head": time_queries(head, head_queries, repeat)}
+
+
+def print_queries(results: Results, by_rows: dict[int, dict[str, Any]]) -> None:
+    big = max(by_rows)
+    small = min(by_rows)
+    say(f"== queries at {big:,} orders: p50 / p99 ms, plan (V9 baseline vs head)")
+    say(f"  {'query':22} {'V9 p50':>8} {'V9 p99':>8} {'head p50':>9} {'head p99':>9} {'flat x10':>9}  head plan")
+    data = by_rows[big]
+    for name, h in data["head"].items():
+        b = data["v9"].get(name, {})
+        growth = ""
+        if small != big and name in by_rows[small]["head"]:
+            s = by_rows[small]["head"][name]["p50_ms"]
+            growth = f"x{h['p50_ms'] / s:.1f}" if s else ""
+        say(f"  {name:22} {b.get('p50_ms', 0):8.3f} {b.get('p99_ms', 0):8.3f} {h['p50_ms']:9.3f} {h['p99_ms']:9.3f} "
+            f"{growth:>9}  {', '.join(h['plan']) or '-'}")
+    worst = max(v["p99_ms"] for v in data["head"].values())
+    say(f"  slowest head p99: {worst:.3f} ms (goal: every query <= 5 ms)")
+    results.put("queries", "by_rows", {str(k): v for k, v in by_rows.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# writes
+# ---------------------------------------------------------------------------------------------
+
+# Each schema's own defaults fill what is left out (the id in particular: V9 draws a random
+# UUIDv4, head a time-ordered UUIDv7), exactly as for an application that leaves them to the table.
+SINGLE_INSERT = b"""INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol,
+    expected_price) VALUES ('entry', 'buy', 'sig-1', 'Tok0000000000000000000000000000000000000001', 1.5, %s)"""
+STATUS_UPDATE = b"UPDATE walltrack.orders SET status = 'submitted' WHERE id = %s"
+
+BARE = """CREATE TABLE walltrack.orders (
+    id UUID DEFAULT gen_random_uuid(), order_type VARCHAR(10), side VARCHAR(10), signal_id VARCHAR(100),
+    position_id UUID, token_address VARCHAR(44), token_symbol VARCHAR(20), amount_sol DECIMAL(20, 8),
+    amount_tokens DECIMAL(30, 8), expected_price DECIMAL(30, 12), actual_price DECIMAL(30, 12),
+    max_slippage_bps INTEGER DEFAULT 100, status VARCHAR(20) DEFAULT 'pending', tx_signature VARCHAR(100),
+    filled_at TIMESTAMPTZ, attempt_count INTEGER DEFAULT 0, max_attempts INTEGER DEFAULT 3, last_error TEXT,
+    next_retry_at TIMESTAMPTZ, is_simulated BOOLEAN DEFAULT FALSE, created_at TIMESTAMPTZ DEFAULT NOW(),
+    updated_at TIMESTAMPTZ DEFAULT NOW())"""
+
+# head minus one choice at a time: what each costs or gains. Measurements, not schemas to ship.
+WITHOUT = {
+    "head-v4": ("time-ordered ids (random v4 ids instead)",
+                "ALTER TABLE walltrack.orders ALTER COLUMN id SET DEFAULT gen_random_uuid()"),
+    "head-fk": ("the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
+    "head-sum": ("the summary triggers", "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
+                 "DROP TRIGGER trg_orders_count_update ON walltrack.orders"),
+}
+WITHOUT["head-both"] = ("the FK and the summary triggers", f"{WITHOUT['head-fk'][1]}; {WITHOUT['head-sum'][1]}")
+WRITE_SCHEMAS = ("bare", "pkey", "v9", "head", "head-v4", "head-fk", "head-sum", "head-both")
+
+
+def _orders_insert_sql(project: Project) -> str:
+    for statement in project.synthetic_data:
+        if statement.lstrip().upper().startswith("INSERT INTO WALLTRACK.ORDERS"):
+            return statement
+    raise ValueError("the synthetic data has no INSERT INTO walltrack.orders")
+
+
+def _index_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'walltrack.orders'::regclass").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _hot(conn: psycopg.Connection) -> tuple[int, int]:
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("SELECT pg_stat_force_next_flush()")
+    row = conn.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                       "WHERE relid = 'walltrack.orders'::regclass").fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _write_database(srv: Running, project: Project, label: str, rows: int) -> str:
+    """A database holding ``label``'s schema, its parent rows, and ``rows`` synthetic orders in an
+    unlogged staging table (generated once, with the schema's own defaults), so the timed INSERT
+    measures the schema (indexes, constraints, triggers) and not the row generator."""
+    db = f"bench_writes_{label.replace('-', '_')}"
+    create_database(srv.dsn(), db)
+    dsn = srv.dsn(db)
+    params = synthetic_parameters(rows)
+    if label in ("bare", "pkey"):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA walltrack")
+            conn.execute(BARE.encode())
+            if label == "pkey":
+                conn.execute("ALTER TABLE walltrack.orders ADD PRIMARY KEY (id)")
+    else:
+        migrate(dsn, project.schema_dir, target=_last_story_version(project) if label == "v9" else None)
+        with psycopg.connect(dsn) as conn:  # parents for the synthetic orders
+            for statement in project.synthetic_data:
+                if not statement.lstrip().upper().startswith(("INSERT INTO WALLTRACK.ORDERS", "ANALYZE")):
+                    conn.execute(statement, params)
+            conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
+            for statement in WITHOUT.get(label, ("", ""))[1].split("; "):
+                if statement:
+                    conn.execute(statement.encode())
+    insert = _orders_insert_sql(project).replace(
+        "INSERT INTO walltrack.orders", "INSERT INTO walltrack.orders_staging", 1
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE UNLOGGED TABLE walltrack.orders_staging (LIKE walltrack.orders INCLUDING DEFAULTS)")
+        conn.execute(insert, params)  # the same run token: the orders reference those parents
+        conn.execute("VACUUM ANALYZE walltrack.orders_staging")
+    return dsn
+
+
+def _set_insert(dsn: str, rows: int) -> float:
+    """Rows per second of one ``INSERT ... SELECT`` of the staged orders into an empty table,
+    starting right after a checkpoint."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE walltrack.orders")
+        conn.execute("CHECKPOINT")
+        started = time.perf_counter()
+        conn.execute("INSERT INTO walltrack.orders SELECT * FROM walltrack.orders_staging")
+        return rows / (time.perf_counter() - started)
+
+
+def _row_by_row(dsn: str, singles: int) -> dict[str, float | None]:
+    """Single-row statements on the loaded table: inserts and status updates one transaction each
+    (one round trip and one commit per row, as ``OrderRepository`` writes), and the same inserts
+    pipelined in one transaction (psycopg's ``executemany``: a single Sync, so one transaction)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE walltrack.orders")
+        conn.execute("CHECKPOINT")
+        with conn.cursor() as cur:
+            started = time.perf_counter()
+            for _ in range(singles):
+                cur.execute(SINGLE_INSERT, (0.0001,), prepare=True)
+            per_txn = singles / (time.perf_counter() - started)
+            started = time.perf_counter()
+            cur.executemany(SINGLE_INSERT, [(0.0001,)] * singles)
+            one_txn = singles / (time.perf_counter() - started)
+        update: float | None = None
+        hot: float | None = None
+        if _index_count(conn):
+            ids = [r[0] for r in conn.execute("SELECT id FROM walltrack.orders WHERE status = 'pending' LIMIT %s",
+                                              [singles]).fetchall()]
+            upd0, hot0 = _hot(conn)
+            with conn.cursor() as cur:
+                started = time.perf_counter()
+                for order_id in ids:
+                    cur.execute(STATUS_UPDATE, (order_id,), prepare=True)
+                update = len(ids) / (time.perf_counter() - started)
+            upd1, hot1 = _hot(conn)
+            hot = (hot1 - hot0) / (upd1 - upd0) if upd1 > upd0 else 0.0
+    return {"single_insert": per_txn, "batch_insert": one_txn, "status_update": update, "hot_share": hot}
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def write_figures(srv: Running, project: Project, rows: int, singles: int, rounds: int,
+                  labels: tuple[str, ...] = WRITE_SCHEMAS) -> dict[str, dict[str, Any]]:
+    """Every schema is loaded first; then each measurement runs ``rounds`` times, the schemas
+    taking turns within a round, and the median is kept: drift on the machine (other tenants,
+    checkpoints, caches) falls on all of them alike instead of on whichever ran last."""
+    dsns = {label: _write_database(srv, project, label, rows) for label in labels}
+    sets: dict[str, list[float]] = {label: [] for label in labels}
+    per_row: dict[str, list[dict[str, float | None]]] = {label: [] for label in labels}
+    for round_no in range(rounds):
+        for label, dsn in dsns.items():
+            sets[label].append(_set_insert(dsn, rows))
+        say(f"   round {round_no + 1}/{rounds} set-based: "
+            + ", ".join(f"{label} {sets[label][-1]:,.0f}" for label in labels))
+    for _ in range(rounds):
+        for label, dsn in dsns.items():
+            per_row[label].append(_row_by_row(dsn, singles))
+    out: dict[str, dict[str, Any]] = {}
+    for label, dsn in dsns.items():
+        with psycopg.connect(dsn) as conn:
+            indexes = _index_count(conn)
+        figures = {key: _median([r[key] for r in per_row[label]]) for key in per_row[label][0]}
+        out[label] = {
+            "indexes": indexes,
+            "set_insert_rows_s": round(statistics.median(sets[label])),
+            "set_insert_rounds": [round(v) for v in sets[label]],
+            "single_insert_rows_s": round(figures["single_insert"] or 0),
+            "batch_insert_rows_s": round(figures["batch_insert"] or 0),
+            "status_update_rows_s": round(figures["status_update"]) if figures["status_update"] else None,
+            "hot_share": round(figures["hot_share"], 3) if figures["hot_share"] is not None else None,
+        }
+    with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+        for dsn in dsns.values():
+            name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(str(name)))))
+    return out
+
+
+CONCURRENT_SCHEMAS = (("v9", "V9 (story)"), ("head-v12", "head at V12: one counter row per key"), ("head", "head"))
+
+
+def _concurrent_rate(dsn: str, clients: int, per_client: int) -> float:
+    """Single-row inserts per second from ``clients`` connections at once, one transaction each."""
+    barrier = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                barrier.wait()
+                for _ in range(per_client):
+                    conn.execute(SINGLE_INSERT, (0.0001,), prepare=True)
+        except BaseException as exc:  # reported below: a failed writer must not pass as a fast one
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return clients * per_client / (time.perf_counter() - started)
+
+
+def concurrent_figures(pg: str | None, project: Project, clients: int, per_client: int,
+                       rounds: int) -> dict[str, dict[str, float]]:
+    """1 and ``clients`` writers of new orders (all the same summary key), each row its own
+    transaction, on a server of its own with ``fsync`` on: a commit then waits for the disk, and
+    a lock held until commit serializes whoever waits for it (on the bench's fsync-off server,
+    commits are too cheap for that to show)."""
+    versions = {"v9": _last_story_version(project), "head-v12": 12, "head": None}
+    rates: dict[str, dict[int, list[float]]] = {label: {1: [], clients: []} for label, _ in CONCURRENT_SCHEMAS}
+    with throwaway_server(pg, settings=("fsync=on", "synchronous_commit=on", "autovacuum=off")) as srv:
+        dsns: dict[str, str] = {}
+        for label, _ in CONCURRENT_SCHEMAS:
+            db = f"bench_concurrent_{label.replace('-', '_')}"
+            create_database(srv.dsn(), db)
+            dsns[label] = srv.dsn(db)
+            migrate(dsns[label], project.schema_dir, target=versions[label])
+            with psycopg.connect(dsns[label]) as conn:
+                conn.execute("INSERT INTO walltrack.signals (id) VALUES ('sig-1') ON CONFLICT DO NOTHING")
+        with psycopg.connect(srv.dsn()) as conn:
+            row = conn.execute("SHOW fsync").fetchone()
+        if not row or row[0] != "on":
+            raise RuntimeError("the concurrent-writers server runs without fsync; its figures would mean nothing")
+        for _ in range(rounds):
+            for label, dsn in dsns.items():
+                for n in (1, clients):
+                    rates[label][n].append(_concurrent_rate(dsn, n, per_client))
+    return {label: {"one_writer_rows_s": round(statistics.median(r[1])),
+                    f"{clients}_writers_rows_s": round(statistics.median(r[clients]))}
+            for label, r in rates.items()}
+
+
+def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int,
+                 pg: str | None = None) -> None:
+    say(f"== writes: {rows:,} orders set-based (INSERT ... SELECT from staging), then {singles:,} single-row "
+        f"inserts and status updates; {rounds} rounds, schemas in turn, medians")
+    out = write_figures(srv, project, rows, singles, rounds)
+    say(f"  {'schema':9} {'indexes':>7} {'set INSERT/s':>13} {'1 row/txn INSERT/s':>19} "
+        f"{'N rows/txn INSERT/s':>20} {'1 row/txn UPDATE/s':>19} {'HOT':>5}")
+    for label, f in out.items():
+        update = f"{f['status_update_rows_s']:19,}" if f["status_update_rows_s"] else f"{'n/a (no key)':>19}"
+        hot = f"{f['hot_share']:5.0%}" if f["hot_share"] is not None else f"{'':>5}"
+        say(f"  {label:9} {f['indexes']:7d} {f['set_insert_rows_s']:13,} {f['single_insert_rows_s']:19,} "
+            f"{f['batch_insert_rows_s']:20,} {update} {hot}")
+    v9, h = out["v9"], out["head"]
+
+    def ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> str:
+        return f"x{a[key] / b[key]:.2f}" if a.get(key) and b.get(key) else "n/a"
+
+    say(f"  head / V9: set INSERT {ratio(h, v9, 'set_insert_rows_s')} (goal >= 2), "
+        f"1 row/txn INSERT {ratio(h, v9, 'single_insert_rows_s')}, "
+        f"N rows/txn INSERT {ratio(h, v9, 'batch_insert_rows_s')}, "
+        f"status UPDATE {ratio(h, v9, 'status_update_rows_s')}")
+    for label, (removed, _) in WITHOUT.items():
+        f = out[label]
+        say(f"  {label:9} head without {removed}: set INSERT {ratio(f, h, 'set_insert_rows_s')} of head, "
+            f"{ratio(f, v9, 'set_insert_rows_s')} of V9; 1 row/txn INSERT {ratio(f, h, 'single_insert_rows_s')} "
+            f"of head, {ratio(f, v9, 'single_insert_rows_s')} of V9")
+    results.put("writes", f"{rows}", out)
+
+    clients, per_client = 8, max(50, singles // 20)
+    say(f"== concurrent writers: 1 and {clients} connections inserting new orders ({per_client:,} each, one "
+        f"transaction per row), on a second server with fsync on; {rounds} rounds, medians")
+    conc = concurrent_figures(pg, project, clients, per_client, rounds)
+    for label, title in CONCURRENT_SCHEMAS:
+        f = conc[label]
+        say(f"  {title:40} 1 writer {f['one_writer_rows_s']:7,}/s   {clients} writers "
+            f"{f[f'{clients}_writers_rows_s']:7,}/s (x{f[f'{clients}_writers_rows_s'] / f['one_writer_rows_s']:.2f})")
+    many = f"{clients}_writers_rows_s"
+    say(f"  head / V9 with {clients} writers: x{conc['head'][many] / conc['v9'][many]:.2f} "
+        f"(head at V12: x{conc['head-v12'][many] / conc['v9'][many]:.2f})")
+    results.put("writes", "concurrent", {"clients": clients, "per_client": per_client, **conc})
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    from orders_schema.declare.project import load
+
+    parser = argparse.ArgumentParser(
+        prog="python -m orders_schema.walltrack.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="orders for the query and upgrade parts")
+    parser.add_argument("--write-rows", type=int, default=None, help="rows for the write part (default: --rows)")
+    parser.add_argument("--singles", type=int, default=5_000, help="single-row inserts / updates per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the write measurements (medians)")
+    parser.add_argument("--repeat", type=int, default=200, help="runs per query")
+    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
+    parser.add_argument("--project", default="orders_schema.walltrack:PROJECT")
+    parser.add_argument("--out", default="bench-results/bench.json")
+    args = parser.parse_args(argv)
+    project = load(args.project, Path("schema"))
+    results = Results()
+    results.put("run", "rows", args.rows)
+    results.put("run", "started", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if "scale" in args.only:
+        bench_scale(results)
+    needs_server = set(args.only) - {"scale"}
+    if needs_server:
+        # autovacuum off: the bench VACUUMs and ANALYZEs itself, so no background pass lands in a timing
+        with throwaway_server(args.pg, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
+            with psycopg.connect(srv.dsn()) as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+            results.put("run", "server_version", version[0] if version else "?")
+            say(f"   (PostgreSQL {results.figures['run']['server_version']}, fsync off, autovacuum off, "
+                "throwaway server)")
+            if "isolation" in args.only:
+                bench_isolation(srv, project, results)
+            if {"migrate", "queries"} & set(args.only):
+                by_rows: dict[int, dict[str, Any]] = {}
+                sizes = [args.rows] if "queries" not in args.only else sorted({max(1000, args.rows // 10), args.rows})
+                for rows in sizes:
+                    with _databases(srv, project, rows) as (v9, head, figures):
+                        if rows == args.rows and "migrate" in args.only:
+                            bench_migrate(srv, project, results, figures, rows)
+                        if "queries" in args.only:
+                            by_rows[rows] = bench_queries(v9, head, project, rows, args.repeat)
+                if by_rows:
+                    print_queries(results, by_rows)
+            if "writes" in args.only:
+                bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds, args.pg)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results.figures, indent=2) + "\n", encoding="utf-8")
+    say(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
