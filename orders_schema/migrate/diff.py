@@ -10,7 +10,7 @@ diffing again after it yields nothing); function bodies compare verbatim, as Pos
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -253,6 +253,33 @@ class ReplaceView(Change):
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def reverse(changes: Sequence[Change]) -> list[Change]:
+    """The changes that undo ``changes`` (a down script), each from its own :meth:`Change.reverse`.
+
+    Changes name tables and columns as they are after the renames they come with; undone, the
+    renames run first, so every reversed change names the objects as they are after the renames
+    back (the released names).
+    """
+    tables = {c.new: c.old for c in changes if isinstance(c, RenameTable)}
+    columns = {(c.table, c.new): c.old for c in changes if isinstance(c, RenameColumn)}
+    out: list[Change] = []
+    for change in changes:
+        back = change.reverse()
+        if isinstance(back, (RenameTable, RenameColumn)):
+            out.append(back)
+            continue
+        table = getattr(back, "table", None)
+        if isinstance(table, str):
+            renamed: dict[str, Any] = {}
+            for f in fields(back):  # type: ignore[arg-type]
+                value = getattr(back, f.name)
+                if isinstance(value, m.Column) and (table, value.name) in columns:
+                    renamed[f.name] = value.model_copy(update={"name": columns[(table, value.name)]})
+            back = replace(back, table=tables.get(table, table), **renamed)  # type: ignore[type-var]
+        out.append(back)
+    return out
 
 
 def diff(old: m.Schema, new: m.Schema) -> list[Change]:

@@ -248,7 +248,10 @@ def migration_plan(
             "refusing destructive change(s): " + "; ".join(refused)
             + ". Declare each one in the project's allow_destructive to accept the data loss."
         )
-    existing = {t.name for t in old.tables}
+    # Tables that hold data are named as they are after this version's renames: everything a
+    # renamed table gets (an index, a CHECK) must be as online-safe as on any other existing table.
+    renamed = {c.old: c.new for c in changes if isinstance(c, d.RenameTable)}
+    existing = {renamed.get(t.name, t.name) for t in old.tables}
     by_kind: dict[type, list[d.Change]] = {}
     for change in changes:
         by_kind.setdefault(type(change), []).append(change)
@@ -270,12 +273,14 @@ def migration_plan(
     tx: list[r.Statement] = []
     online: list[r.Statement] = []
     new_by_name = {t.name: t for t in new.tables}
+    # Changes name tables as they are after the renames; drops run before the renames.
+    was = {new_name: old_name for old_name, new_name in renamed.items()}
     for dtr in of(d.DropTrigger):
-        tx.append(r.DropTrigger(s, dtr.table, dtr.trigger.name))
+        tx.append(r.DropTrigger(s, was.get(dtr.table, dtr.table), dtr.trigger.name))
     for view in reversed(_views_in_dependency_order([old_views[n] for n in to_drop])):
         tx.append(r.DropView(s, view.name))
     for dcon in of(d.DropConstraint):
-        tx.append(r.DropConstraint(s, dcon.table, dcon.constraint.name, if_exists=True))
+        tx.append(r.DropConstraint(s, was.get(dcon.table, dcon.table), dcon.constraint.name, if_exists=True))
     online_drops: dict[str, r.DropIndex] = {}
     for didx in of(d.DropIndex):
         if didx.table in existing and didx.table in {t.name for t in new.tables}:
