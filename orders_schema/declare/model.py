@@ -87,6 +87,22 @@ CommentText = Annotated[str, AfterValidator(_valid_comment)]
 """One line of a SQL comment: no line break or control character, no ``/*`` or ``*/``."""
 
 
+def _valid_description(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty: PostgreSQL stores an empty comment as none; leave comment unset instead")
+    return value
+
+
+Description = Annotated[str, AfterValidator(_valid_description)]
+"""The text of a ``COMMENT ON`` (any text but empty; rendered as a quoted literal). See
+:mod:`orders_schema.kinds.comment`."""
+
+
+def _described(default: None = None) -> Any:
+    """A ``comment`` field, left out of snapshots while unset (so released snapshots keep their bytes)."""
+    return Field(default=default, exclude_if=lambda value: value is None)
+
+
 def _nul_free(value: Any) -> bool:
     if type(value) is str:
         return "\x00" not in value
@@ -267,6 +283,8 @@ class Column(Node):
     section: CommentText | None = None
     renamed_from: Name | None = None
     """Declares a rename: the migration renames this column instead of dropping and adding it."""
+    comment: Description | None = _described()
+    """``COMMENT ON COLUMN``: what the column means, stored in the catalogue (``col_description``)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
@@ -304,11 +322,9 @@ class Check(Node):
 
     @classmethod
     def one_of(cls, name: str, column: str, values: Iterable[str], *, inline: bool = True) -> Check:
-        """``column IN ('a', 'b', ...)`` with every value quoted by the one quoting helper."""
-        from orders_schema.declare.quoting import ident
-
-        body = ", ".join(literal(v) for v in values)
-        return cls(name=name, expression=f"{ident(column)} IN ({body})", column=column if inline else None)
+        """``column IN ('a', 'b', ...)`` with every value quoted by the one quoting helper
+        (:func:`orders_schema.declare.fragments.one_of`)."""
+        return cls(name=name, expression=fragments.one_of(column, values), column=column if inline else None)
 
     def allowed_values(self) -> tuple[str, tuple[str, ...]] | None:
         """For an IN-list check, the column and its allowed values."""
@@ -503,6 +519,8 @@ class Table(Node):
     triggers: tuple[Trigger, ...] = ()
     renamed_from: Name | None = None
     """Declares a rename: the migration renames this table instead of dropping and adding it."""
+    comment: Description | None = _described()
+    """``COMMENT ON TABLE``: what the table holds, stored in the catalogue (``obj_description``)."""
     populate: str | None = None
     """One INSERT into this table, run once when a migration adds the table to an existing database
     (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
@@ -858,6 +876,7 @@ __all__ = [
     "Comment",
     "CommentText",
     "DeclarationError",
+    "Description",
     "ForeignKey",
     "Function",
     "Index",

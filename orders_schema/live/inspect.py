@@ -8,10 +8,12 @@ test (see :mod:`orders_schema.live.compare`).
 
 The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
 name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
-the transaction is rolled back, so the connection is left as it was. Six queries in all, the
-schema name a bound parameter. Objects that belong to an extension are left out, and so are
-NOT NULL constraints (PostgreSQL 18 keeps them in ``pg_constraint``; here NOT NULL is a column
-property on every version) and triggers on views.
+the transaction is rolled back, so the connection is left as it was. One query per kind of
+object (tables, columns, constraints, triggers, functions here; indexes, views and comments from
+their kinds in :mod:`orders_schema.kinds`), the schema name always a bound parameter. Objects
+that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
+them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
+views.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
+
+from orders_schema.kinds import KINDS
+from orders_schema.kinds.comment import CommentInfo
+from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.view import ViewInfo
+
+__all__ = [
+    "Catalog", "ColumnInfo", "CommentInfo", "ConstraintInfo", "ConstraintKind", "FunctionInfo", "IndexInfo",
+    "TableInfo", "TriggerInfo", "ViewInfo", "inspect_schema",
+]
 
 ConstraintKind = Literal["check", "foreign key", "unique", "primary key", "exclusion"]
 _CONSTRAINT_KINDS: dict[str, ConstraintKind] = {
@@ -101,19 +113,6 @@ class TableInfo:
 
 
 @dataclass(frozen=True)
-class IndexInfo:
-    name: str
-    table: str
-    definition: str
-    """``pg_get_indexdef(oid)``, e.g. ``CREATE INDEX idx ON walltrack.orders USING btree (status)``."""
-    unique: bool
-    predicate: str | None
-    """``pg_get_expr(indpred, indrelid)`` for a partial index."""
-    constraint: str | None
-    """The PRIMARY KEY, UNIQUE or EXCLUDE constraint this index backs, if any."""
-
-
-@dataclass(frozen=True)
 class FunctionInfo:
     """A function or procedure, keyed by :attr:`signature` (overloads are distinct objects)."""
 
@@ -141,14 +140,6 @@ class FunctionInfo:
 
 
 @dataclass(frozen=True)
-class ViewInfo:
-    name: str
-    definition: str
-    """``pg_get_viewdef(oid, true)``."""
-    materialized: bool = False
-
-
-@dataclass(frozen=True)
 class Catalog:
     """One schema as PostgreSQL stores it. Every tuple is sorted by the objects' keys."""
 
@@ -157,6 +148,8 @@ class Catalog:
     indexes: tuple[IndexInfo, ...] = ()
     functions: tuple[FunctionInfo, ...] = ()
     views: tuple[ViewInfo, ...] = ()
+    comments: tuple[CommentInfo, ...] = ()
+    """``COMMENT ON TABLE`` / ``COLUMN`` texts, by table and column."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)
@@ -191,11 +184,10 @@ def _find(items: Iterable[_T], name: str) -> _T:
 # ---------------------------------------------------------------------------------------------
 
 _RELATIONS = """
-SELECT c.relname AS name, c.relkind::text AS kind,
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition
+SELECT c.relname AS name, c.relkind::text AS kind
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm')
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname"""
@@ -228,21 +220,6 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'u'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, k.conname"""
-
-_INDEXES = """
-SELECT i.relname AS name, c.relname AS table, pg_get_indexdef(i.oid) AS definition,
-       x.indisunique AS unique, pg_get_expr(x.indpred, x.indrelid) AS predicate,
-       (SELECT k.conname FROM pg_constraint k
-        WHERE k.conindid = i.oid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
-       ) AS constraint
-FROM pg_index x
-JOIN pg_class i ON i.oid = x.indexrelid
-JOIN pg_class c ON c.oid = x.indrelid
-JOIN pg_namespace n ON n.oid = i.relnamespace
-WHERE n.nspname = %s
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid IN (c.oid, i.oid) AND d.deptype = 'e')
-ORDER BY i.relname"""
 
 _TRIGGERS = """
 SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definition,
@@ -289,9 +266,12 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         relations = rows(_RELATIONS)
         columns = rows(_COLUMNS)
         constraints = rows(_CONSTRAINTS)
-        indexes = rows(_INDEXES)
         triggers = rows(_TRIGGERS)
         functions = rows(_FUNCTIONS)
+        kinds: dict[str, Any] = {}
+        for kind in KINDS:
+            cur.execute(kind.query, {"schema": schema})
+            kinds[kind.catalog_field] = kind.stored(cur.fetchall())
 
     by_table: dict[str, dict[str, list[Any]]] = {}
 
@@ -299,8 +279,7 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         return by_table.setdefault(table, {"columns": [], "constraints": [], "triggers": []})
 
     for r in relations:
-        if r["kind"] in ("r", "p"):
-            parts(r["name"])
+        parts(r["name"])
     for r in columns:
         parts(r.pop("table"))["columns"].append(ColumnInfo(**r))
     for r in constraints:
@@ -314,7 +293,6 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
             TableInfo(name, tuple(p["columns"]), tuple(p["constraints"]), tuple(p["triggers"]))
             for name, p in sorted(by_table.items())
         ),
-        indexes=tuple(IndexInfo(**r) for r in indexes),
         functions=tuple(
             FunctionInfo(
                 **{**r, "argument_types": tuple(r["argument_types"]), "config": tuple(r["config"]),
@@ -322,8 +300,5 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
             )
             for r in functions
         ),
-        views=tuple(
-            ViewInfo(r["name"], r["definition"], materialized=r["kind"] == "m")
-            for r in relations if r["kind"] in ("v", "m")
-        ),
+        **kinds,
     )
