@@ -46,3 +46,11 @@ def test_each_kind_declares_creates_renders_and_reverses(kind: Kind[object, obje
     assert changes and kind.diff(SCHEMA, SCHEMA) == []
     assert [c.reverse().reverse() for c in changes] == changes
     assert sorted(map(repr, d.reverse(changes))) == sorted(map(repr, kind.diff(SCHEMA, EMPTY)))
+
+
+def test_the_kinds_need_no_model_at_import_so_the_model_may_import_a_kinds_declaration() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, orders_schema.kinds; assert 'orders_schema.declare.model' not in sys.modules, 'model'"
+    subprocess.run([sys.executable, "-c", code], check=True)

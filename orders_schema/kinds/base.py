@@ -22,12 +22,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from orders_schema.declare import model as m
 from orders_schema.live.difference import Difference
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
 
 D = TypeVar("D")
 """The declared object (a pydantic model, or a value of a declared field)."""

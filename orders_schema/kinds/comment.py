@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal, qualified
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
 
 Target = tuple[str, str | None]
 """``(table, column)``; column None for the table itself."""

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
-from orders_schema.declare import model as m
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
 
 # -- changes ---------------------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ def _keys(index: m.Index) -> tuple[Any, ...]:
     return keys, index.unique, index.method, fragments.normal(index.where), index.include
 
 
-class IndexKind(Kind[m.Index, IndexInfo]):
+class IndexKind(Kind["m.Index", IndexInfo]):
     name = "index"
     rank = 20
     catalog_field = "indexes"

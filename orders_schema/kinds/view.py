@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
-from orders_schema.declare import model as m
 from orders_schema.declare.quoting import qualified
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders, terminated
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
 
 # -- changes ---------------------------------------------------------------------------------
 
@@ -149,7 +151,7 @@ def _kind(materialized: bool) -> str:
     return "materialized view" if materialized else "view"
 
 
-class ViewKind(Kind[m.View, ViewInfo]):
+class ViewKind(Kind["m.View", ViewInfo]):
     name = "view"
     rank = 40
     catalog_field = "views"
