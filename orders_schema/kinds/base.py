@@ -36,9 +36,10 @@ D = TypeVar("D")
 S = TypeVar("S")
 """Its stored form, as read from the catalogue (a frozen dataclass)."""
 
-CreateStage = Literal["after_tables", "last"]
+CreateStage = Literal["after_tables", "last", "own"]
 """Where a kind's objects go when a whole schema is created: after the tables and their foreign
-keys (indexes), or after everything else (views, comments)."""
+keys (indexes), after everything else (views, comments), or placed by ``plan.create_statements``
+itself (functions: those a default calls before the tables, the others after them)."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,18 @@ class PlanContext:
 class Planned:
     """A kind's statements in a migration, by where they run.
 
-    ``drop``: in the transaction, before the renames (names as before them); ``create``: with the
-    tables' and columns' creation; ``after``: once every table, column and function exists, before
-    the triggers; ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
+    ``drop``: in the transaction, before the renames (names as before them); ``early``: after the
+    renames, before the tables and columns (what a default calls); ``create``: with the tables'
+    and columns' creation; ``after``: once every table, column and function exists, before the
+    triggers; ``last``: at the end of the transaction, once nothing reads it (drops);
+    ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
 
     drop: list[Statement] = field(default_factory=list)
+    early: list[Statement] = field(default_factory=list)
     create: list[Statement] = field(default_factory=list)
     after: list[Statement] = field(default_factory=list)
     online: list[Statement] = field(default_factory=list)
+    last: list[Statement] = field(default_factory=list)
 
 
 class Kind(ABC, Generic[D, S]):

@@ -34,7 +34,6 @@ from orders_schema.live.inspect import (
     Catalog,
     ColumnInfo,
     ConstraintInfo,
-    FunctionInfo,
     TableInfo,
     inspect_schema,
 )
@@ -134,7 +133,6 @@ def compare(declared: Catalog, live: Catalog) -> list[Difference]:
     s = declared.schema
     parts: list[tuple[int, Callable[[], Iterable[Difference]]]] = [
         (10, lambda: _compare_tables(s, declared, live)),
-        (30, lambda: _compare_functions(s, declared.functions, live.functions)),
     ]
     parts += [(kind.rank, _kind_part(kind, s, declared, live)) for kind in KINDS]
     out: list[Difference] = []
@@ -155,19 +153,6 @@ def _compare_tables(s: str, declared: Catalog, live: Catalog) -> Iterator[Differ
             yield _presence("table", qualified(s, name), _table_text(d_table), _table_text(l_table))
         else:
             yield from _compare_table(s, d_table, l_table)
-
-
-def _compare_functions(
-    s: str, declared: Sequence[FunctionInfo], live: Sequence[FunctionInfo]
-) -> Iterator[Difference]:
-    for _, d, x in _pair({f.signature: f for f in declared}, {f.signature: f for f in live}):
-        fn = d or x
-        where = f"{qualified(s, fn.name)}({', '.join(fn.argument_types)})" if fn else ""
-        if d is None or x is None:
-            yield _presence("function", where, _definition(d), _definition(x))
-        elif (changed := _function_changes(d, x)) or d.definition != x.definition:
-            what = f"definition differs ({', '.join(changed or ['other attributes'])})"
-            yield Difference("function", where, what, d.definition, x.definition)
 
 
 _pair = pair
@@ -317,12 +302,3 @@ def _take(
             live.remove(x)
             pairs.append((d, x))
     return pairs
-
-
-def _function_changes(declared: FunctionInfo, live: FunctionInfo) -> list[str]:
-    fields = (
-        ("arguments", "arguments"), ("returns", "return type"), ("language", "language"),
-        ("source", "body"), ("config", "settings"), ("volatility", "volatility"),
-        ("security_definer", "security definer"),
-    )
-    return [label for attr, label in fields if getattr(declared, attr) != getattr(live, attr)]

@@ -9,7 +9,7 @@ test (see :mod:`orders_schema.live.compare`).
 The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
 name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
 the transaction is rolled back, so the connection is left as it was. One query per kind of
-object (tables, columns, constraints, triggers, functions here; indexes, views and comments from
+object (tables, columns, constraints, triggers here; indexes, functions, views and comments from
 their kinds in :mod:`orders_schema.kinds`), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
 them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 
 from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
+from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
 from orders_schema.kinds.view import ViewInfo
 
@@ -51,7 +52,6 @@ ConstraintKind = Literal["check", "foreign key", "unique", "primary key", "exclu
 _CONSTRAINT_KINDS: dict[str, ConstraintKind] = {
     "c": "check", "f": "foreign key", "u": "unique", "p": "primary key", "x": "exclusion",
 }
-_VOLATILITY = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
 _NOT_VALID = " NOT VALID"
 
 
@@ -122,33 +122,6 @@ class TableInfo:
 
     def checks(self) -> tuple[ConstraintInfo, ...]:
         return tuple(c for c in self.constraints if c.kind == "check")
-
-
-@dataclass(frozen=True)
-class FunctionInfo:
-    """A function or procedure, keyed by :attr:`signature` (overloads are distinct objects)."""
-
-    name: str
-    argument_types: tuple[str, ...]
-    """The input argument types: with the name, what identifies a function in PostgreSQL."""
-    arguments: str
-    """``pg_get_function_arguments(oid)``, e.g. ``a integer, b text DEFAULT 'x'::text``."""
-    returns: str
-    """``pg_get_function_result(oid)``, e.g. ``trigger``, ``SETOF text``."""
-    language: str
-    source: str
-    """``prosrc``: the body exactly as written."""
-    config: tuple[str, ...]
-    """``proconfig``, e.g. ``("search_path=pg_catalog, walltrack",)``."""
-    volatility: Literal["IMMUTABLE", "STABLE", "VOLATILE"]
-    security_definer: bool
-    definition: str
-    """``pg_get_functiondef(oid)``: the whole CREATE OR REPLACE statement."""
-
-    @property
-    def signature(self) -> str:
-        """``name(type, ...)``, e.g. ``add(integer, integer)``."""
-        return f"{self.name}({', '.join(self.argument_types)})"
 
 
 @dataclass(frozen=True)
@@ -244,23 +217,6 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, t.tgname"""
 
-_FUNCTIONS = """
-SELECT p.proname AS name,
-       ARRAY(SELECT format_type(u.t, NULL)
-             FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY u.i) AS argument_types,
-       pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS returns,
-       l.lanname AS language, p.prosrc AS source, coalesce(p.proconfig, '{}') AS config,
-       p.provolatile::text AS volatility, p.prosecdef AS security_definer,
-       pg_get_functiondef(p.oid) AS definition
-FROM pg_proc p
-JOIN pg_namespace n ON n.oid = p.pronamespace
-JOIN pg_language l ON l.oid = p.prolang
-WHERE n.nspname = %s AND p.prokind IN ('f', 'p')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
-ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)"""
-
-
 def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     """Read one schema's tables, columns, constraints, indexes, triggers, functions and views.
 
@@ -279,7 +235,6 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         columns = rows(_COLUMNS)
         constraints = rows(_CONSTRAINTS)
         triggers = rows(_TRIGGERS)
-        functions = rows(_FUNCTIONS)
         kinds: dict[str, Any] = {}
         for kind in KINDS:
             cur.execute(kind.query, {"schema": schema})
@@ -304,13 +259,6 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         tables=tuple(
             TableInfo(name, tuple(p["columns"]), tuple(p["constraints"]), tuple(p["triggers"]))
             for name, p in sorted(by_table.items())
-        ),
-        functions=tuple(
-            FunctionInfo(
-                **{**r, "argument_types": tuple(r["argument_types"]), "config": tuple(r["config"]),
-                   "volatility": _VOLATILITY[r["volatility"]]}
-            )
-            for r in functions
         ),
         **kinds,
     )

@@ -17,6 +17,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.kinds import INDEX, KINDS, VIEW
 from orders_schema.kinds.comment import SetComment
+from orders_schema.kinds.function import AddFunction, DropFunction, ReplaceFunction
 from orders_schema.kinds.index import AddIndex, DropIndex
 from orders_schema.kinds.view import AddView, DropView, ReplaceView
 from orders_schema.migrate.change import Change
@@ -154,31 +155,6 @@ class ChangePrimaryKey(Change):
 
 
 @dataclass(frozen=True)
-class AddFunction(Change):
-    function: m.Function
-
-    def reverse(self) -> Change:
-        return DropFunction(self.function)
-
-
-@dataclass(frozen=True)
-class DropFunction(Change):
-    function: m.Function
-
-    def reverse(self) -> Change:
-        return AddFunction(self.function)
-
-
-@dataclass(frozen=True)
-class ReplaceFunction(Change):
-    old: m.Function
-    new: m.Function
-
-    def reverse(self) -> Change:
-        return ReplaceFunction(self.new, self.old)
-
-
-@dataclass(frozen=True)
 class AddTrigger(Change):
     table: str
     trigger: m.Trigger
@@ -230,8 +206,9 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
     """Changes that turn ``old`` into ``new``, in no particular order (the planner orders them).
 
     Declared renames come first and are applied to ``old``: every other change names tables and
-    columns as they are after them, and each kind of :data:`orders_schema.kinds.KINDS` diffs the
-    renamed ``old`` against ``new``.
+    columns as they are after them. Tables are diffed here; then each kind of
+    :data:`orders_schema.kinds.KINDS` (indexes, functions, views, comments) diffs the renamed
+    ``old`` against ``new``.
     """
     if old.name != new.name:
         raise ValueError(f"cannot diff schema {old.name} against schema {new.name}")
@@ -245,14 +222,6 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
             changes += diff_table(old_tables[name], table)
     changes += [DropTable(t) for name, t in old_tables.items() if name not in new_tables]
 
-    old_fns = {f.name: f for f in old.functions}
-    new_fns = {f.name: f for f in new.functions}
-    for name, fn in new_fns.items():
-        if name not in old_fns:
-            changes.append(AddFunction(fn))
-        elif old_fns[name] != fn:
-            changes.append(ReplaceFunction(old_fns[name], fn))
-    changes += [DropFunction(f) for name, f in old_fns.items() if name not in new_fns]
     for kind in KINDS:
         changes += kind.diff(old, new)
     return changes

@@ -261,18 +261,6 @@ def _rename_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement
     return tx
 
 
-def _function_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
-    """Functions before the tables: a column default may call one."""
-    s = ctx.schema
-    tx: list[r.Statement] = [r.CreateFunction(s, c.function, or_replace=True) for c in _of(changes, d.AddFunction)]
-    for rf in _of(changes, d.ReplaceFunction):
-        if rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns:
-            tx += [r.DropFunction(s, rf.old), r.CreateFunction(s, rf.new, or_replace=True)]
-        else:
-            tx.append(r.CreateFunction(s, rf.new, or_replace=True))
-    return tx
-
-
 def _column_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
     """New tables (bare: their keys, indexes and triggers come later), new and altered columns."""
     s = ctx.schema
@@ -371,7 +359,6 @@ def _cleanup_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statemen
     tx: list[r.Statement] = [r.DropColumn(s, c.table, c.column.name, if_exists=True)
                              for c in _of(changes, d.DropColumn)]
     tx += [r.DropTable(s, c.table.name) for c in _of(changes, d.DropTable)]
-    tx += [r.DropFunction(s, c.function) for c in _of(changes, d.DropFunction)]
     return tx
 
 
@@ -392,7 +379,7 @@ def migration_plan(
     tx = [
         *_drop_phase(ctx, changes, placed),
         *_rename_phase(ctx, changes),
-        *_function_phase(ctx, changes),
+        *(stmt for p in placed for stmt in p.early),
         *_column_phase(ctx, changes),
         *pk_tx,
         *con_tx,
@@ -400,6 +387,7 @@ def migration_plan(
         *(stmt for p in placed for stmt in p.after),
         *_trigger_phase(ctx, changes, refill),
         *_cleanup_phase(ctx, changes),
+        *(stmt for p in placed for stmt in p.last),
     ]
     online = [*pk_online, *validate, *(stmt for p in placed for stmt in p.online)]
     if tx:

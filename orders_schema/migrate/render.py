@@ -15,8 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orders_schema.declare import model as m
-from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
+from orders_schema.declare.quoting import comment, ident, qualified
 from orders_schema.kinds.comment import CommentOn
+from orders_schema.kinds.function import CreateFunction, setting_value_sql
+from orders_schema.kinds.function import DropFunctionStatement as DropFunction
 from orders_schema.kinds.index import CreateIndex, index_key_sql
 from orders_schema.kinds.index import DropIndexStatement as DropIndex
 from orders_schema.kinds.view import CreateView
@@ -52,20 +54,6 @@ class CreateTable(Statement):
     schema: str
     table: m.Table
     if_not_exists: bool = False
-
-
-@dataclass(frozen=True)
-class CreateFunction(Statement):
-    schema: str
-    function: m.Function
-    or_replace: bool = True
-
-
-@dataclass(frozen=True)
-class DropFunction(Statement):
-    schema: str
-    function: m.Function
-    if_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -196,10 +184,6 @@ class DropConstraint(Statement):
 def type_sql(t: m.SqlType) -> str:
     name = t.name.upper()
     return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
-
-
-def setting_value_sql(value: str) -> str:
-    return ", ".join(literal(part.strip()) for part in value.split(","))
 
 
 def check_sql(check: m.Check) -> str:
@@ -382,28 +366,7 @@ class PostgresRenderer:
         exists = " IF EXISTS" if s.if_exists else ""
         return f"ALTER TABLE {qualified(s.schema, s.table)} DROP CONSTRAINT{exists} {ident(s.name)};"
 
-    # -- functions and triggers (indexes, views and comments render in orders_schema.kinds) -------
-
-    def _create_function(self, s: CreateFunction) -> str:
-        fn = s.function
-        head = "CREATE OR REPLACE FUNCTION" if s.or_replace else "CREATE FUNCTION"
-        args = ", ".join(fn.arguments)
-        lines = [
-            f"{head} {qualified(s.schema, fn.name)}({args})",
-            f"RETURNS {fn.returns.upper()} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
-        ]
-        extras: list[str] = []
-        if fn.volatility != "VOLATILE":
-            extras.append(fn.volatility)
-        if fn.security_definer:
-            extras.append("SECURITY DEFINER")
-        extras += [f"SET {key} = {setting_value_sql(value)}" for key, value in fn.settings]
-        return "\n".join(lines) + "".join(f"\n{e}" for e in extras) + ";"
-
-    def _drop_function(self, s: DropFunction) -> str:
-        fn = s.function
-        exists = " IF EXISTS" if s.if_exists else ""
-        return f"DROP FUNCTION{exists} {qualified(s.schema, fn.name)}({', '.join(fn.arguments)});"
+    # -- triggers (indexes, functions, views and comments render in orders_schema.kinds) -----------
 
     def _create_trigger(self, s: CreateTrigger) -> str:
         t = s.trigger
