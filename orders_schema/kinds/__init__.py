@@ -1,8 +1,8 @@
 """Kinds of schema objects, each through every stage in one module (see :mod:`.base`).
 
 :data:`KINDS` is the registry: diff, plan, create, inspect and compare walk it. Adding a kind is
-one module plus one line here (and its declaration's field, on its owner or on the schema); see
-docs/architecture.md, "Adding a kind".
+one module plus one line here, its declaration's field (on its owner or on the schema) and its
+``Catalog`` field; see docs/architecture.md, "Adding a kind".
 """
 
 from __future__ import annotations
