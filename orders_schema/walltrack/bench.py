@@ -43,7 +43,7 @@ from orders_schema.migrate import diff, plan
 from orders_schema.migrate.lint import lint_text
 from orders_schema.migrate.render import RENDERER
 from orders_schema.store.files import version_files
-from orders_schema.tester.server import Running, create_database, throwaway_server
+from orders_schema.tester.server import Server, choose, create_database, throwaway_server
 
 PARTS = ("isolation", "scale", "migrate", "queries", "writes")
 
@@ -79,7 +79,7 @@ def _pct(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def bench_isolation(srv: Running, project: Project, results: Results, repeat: int = 40) -> None:
+def bench_isolation(srv: Server, project: Project, results: Results, repeat: int = 40) -> None:
     say("== isolation: per-test setup + teardown, same server, same schema (head)")
     create_database(srv.dsn(), "bench_tmpl")
     migrate(srv.dsn("bench_tmpl"), project.schema_dir)
@@ -236,7 +236,7 @@ def _last_story_version(project: Project) -> int:
 
 
 @contextmanager
-def _databases(srv: Running, project: Project, rows: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _databases(srv: Server, project: Project, rows: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(V9 database, head database upgraded from a copy of it, upgrade figures)."""
     story = _last_story_version(project)
     v9, head = f"bench_v9_{rows}", f"bench_head_{rows}"
@@ -293,7 +293,7 @@ def upgrade_figures(dsn: str, project: Project, after: int) -> dict[str, Any]:
     }
 
 
-def bench_migrate(srv: Running, project: Project, results: Results, figures: dict[str, Any], rows: int) -> None:
+def bench_migrate(srv: Server, project: Project, results: Results, figures: dict[str, Any], rows: int) -> None:
     say("== migrate")
     create_database(srv.dsn(), "bench_empty")
     t = time.perf_counter()
@@ -456,7 +456,7 @@ def _hot(conn: psycopg.Connection) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def _write_database(srv: Running, project: Project, label: str, rows: int) -> str:
+def _write_database(srv: Server, project: Project, label: str, rows: int) -> str:
     """A database holding ``label``'s schema, its parent rows, and ``rows`` synthetic orders in an
     unlogged staging table (generated once, with the schema's own defaults), so the timed INSERT
     measures the schema (indexes, constraints, triggers) and not the row generator."""
@@ -537,7 +537,7 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def write_figures(srv: Running, project: Project, rows: int, singles: int, rounds: int,
+def write_figures(srv: Server, project: Project, rows: int, singles: int, rounds: int,
                   labels: tuple[str, ...] = WRITE_SCHEMAS) -> dict[str, dict[str, Any]]:
     """Every schema is loaded first; then each measurement runs ``rounds`` times, the schemas
     taking turns within a round, and the median is kept: drift on the machine (other tenants,
@@ -633,7 +633,7 @@ def concurrent_figures(pg: str | None, project: Project, clients: int, per_clien
             for label, r in rates.items()}
 
 
-def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int,
+def bench_writes(srv: Server, project: Project, results: Results, rows: int, singles: int, rounds: int,
                  pg: str | None = None) -> None:
     say(f"== writes: {rows:,} orders set-based (INSERT ... SELECT from staging), then {singles:,} single-row "
         f"inserts and status updates; {rounds} rounds, schemas in turn, medians")
@@ -679,6 +679,7 @@ def bench_writes(srv: Running, project: Project, results: Results, rows: int, si
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orders_schema.config import resolve
     from orders_schema.declare.project import load
 
     parser = argparse.ArgumentParser(
@@ -691,10 +692,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200, help="runs per query")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
-    parser.add_argument("--project", default="orders_schema.walltrack:PROJECT")
+    parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")
     parser.add_argument("--out", default="bench-results/bench.json")
     args = parser.parse_args(argv)
-    project = load(args.project, Path("schema"))
+    try:
+        project = load(*resolve(args.project, None))
+    except ValueError as exc:  # not configured, or a project that does not load: one line, exit 2
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
     results = Results()
     results.put("run", "rows", args.rows)
     results.put("run", "started", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -703,7 +708,9 @@ def main(argv: list[str] | None = None) -> int:
     needs_server = set(args.only) - {"scale"}
     if needs_server:
         # autovacuum off: the bench VACUUMs and ANALYZEs itself, so no background pass lands in a timing
-        with throwaway_server(args.pg, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
+        choice = choose(args.pg)
+        say(f"   server: {choice.describe()}")
+        with throwaway_server(choice, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
             with psycopg.connect(srv.dsn()) as conn:
                 version = conn.execute("SHOW server_version").fetchone()
             results.put("run", "server_version", version[0] if version else "?")
