@@ -12,6 +12,7 @@ database. Tests then get, from cheapest to dearest:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,6 +70,18 @@ class Databases:
         srv.drop_database(admin, name)
         srv.create_database(admin, name, template)
         return name
+
+
+@contextlib.contextmanager
+def rolled_back(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """``conn`` inside a transaction that is rolled back on exit, whatever the body did (the
+    ``orders_db`` fixture); a ``commit()`` in the body raises instead of committing."""
+    conn.rollback()
+    try:
+        with conn.transaction(force_rollback=True):
+            yield conn
+    finally:
+        conn.rollback()
 
 
 def truncate_all(conn: psycopg.Connection, project: Project) -> None:

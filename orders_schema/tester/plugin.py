@@ -44,7 +44,7 @@ import pytest
 from orders_schema import config as cfg
 from orders_schema.declare import project as p
 from orders_schema.tester import server as srv
-from orders_schema.tester.harness import Databases, truncate_all
+from orders_schema.tester.harness import Databases, rolled_back, truncate_all
 from orders_schema.tester.server import Server
 
 if TYPE_CHECKING:
@@ -217,11 +217,8 @@ def _orders_session_conn(_orders_session_db: str) -> Iterator[psycopg.Connection
 @pytest.fixture
 def orders_db(_orders_session_conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """A connection at head; everything the test does is rolled back afterwards."""
-    conn = _orders_session_conn
-    conn.rollback()
-    with conn.transaction(force_rollback=True):
+    with rolled_back(_orders_session_conn) as conn:
         yield conn
-    conn.rollback()
 
 
 @pytest.fixture(scope="session")
@@ -267,7 +264,7 @@ def _orders_data_conn(
     orders_databases: Databases, orders_schema_project: p.Project, pytestconfig: pytest.Config
 ) -> Iterator[psycopg.Connection]:
     """A database at head loaded once with the project's synthetic data (for EXPLAIN cases)."""
-    from orders_schema.tester.checks.explain import LoadProgress, load_synthetic_data
+    from orders_schema.tester.data import LoadProgress, load_synthetic_data
 
     rows = int(pytestconfig.getoption("--orders-schema-rows"))
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")

@@ -13,7 +13,7 @@ What a case needs (``Case.needs``):
     production-like database and leave nothing behind.
 ``"data"``
     the same, on a database holding realistic data (EXPLAIN cases): load it with
-    :func:`orders_schema.tester.checks.explain.load_synthetic_data` in the same rolled-back transaction, or
+    :func:`orders_schema.tester.data.load_synthetic_data` in the same rolled-back transaction, or
     point at a database that already has real data. :func:`orders_schema.tester.checks.explain.run_explain`
     does both steps.
 ``"commits"``
@@ -40,7 +40,8 @@ import psycopg
 
 if TYPE_CHECKING:
     from orders_schema.declare.project import Project
-    from orders_schema.tester.checks.explain import IndexUsage, ProgressCallback
+    from orders_schema.tester.checks.explain import IndexUsage
+    from orders_schema.tester.data import ProgressCallback
 
 Outcome = Literal["passed", "failed", "warning", "skipped"]
 Need = Literal["rollback", "data", "commits", "empty"]
