@@ -107,5 +107,6 @@ print(" ".join(names)); print(loaded)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd="/").stdout
     imported, loaded = out.splitlines()
     assert {"orders_schema.cli", "orders_schema.testing", "orders_schema.tester.plugin", "orders_schema.config",
-            "orders_schema.live.compare", "orders_schema.tester.checks.explain"} <= set(imported.split())
+            "orders_schema.live.compare", "orders_schema.tester.checks.explain", "orders_schema.benchmarks",
+            "orders_schema.tester.data"} <= set(imported.split())
     assert loaded == "[]"
