@@ -39,6 +39,10 @@ class ConfigError(ValueError):
     """A ``[tool.orders-schema]`` section that cannot be used (one line, naming the file)."""
 
 
+class NotConfigured(ConfigError):
+    """No project named anywhere (no section, no flag, no ini option)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the section says. ``pyproject`` is None when no ``pyproject.toml`` up the tree has it."""
@@ -90,13 +94,13 @@ def resolve(project: str | None, schema_dir: str | Path | None, start: Path | No
     """The project spec and schema folder to use: each given value wins over the section.
 
     A given ``schema_dir`` is taken as is (relative to the current directory); the section's is
-    relative to its ``pyproject.toml``; with neither, ``schema``. Raises :class:`ConfigError`
+    relative to its ``pyproject.toml``; with neither, ``schema``. Raises :class:`NotConfigured`
     (:data:`NOT_CONFIGURED`) when no project is named anywhere.
     """
     settings = read_settings(start)
     spec = project or settings.project
     if not spec:
-        raise ConfigError(NOT_CONFIGURED)
+        raise NotConfigured(NOT_CONFIGURED)
     if settings.pyproject is not None:
         importable(settings.pyproject.parent)
     if schema_dir is not None:

@@ -102,15 +102,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     try:
         spec, folder = project_setting(config)
         project = f"{spec} on {folder}"
-    except cfg.ConfigError:
+    except cfg.NotConfigured:
         project = "none configured"
+    except cfg.ConfigError as exc:
+        project = f"not usable: {exc}"
     return [f"orders-schema: {server}; project {project}"]
 
 
 def project_setting(config: pytest.Config) -> tuple[str, Path]:
     """The project spec and schema folder: ini options first, then pyproject's [tool.orders-schema].
 
-    Raises :class:`orders_schema.config.ConfigError` when neither names a project.
+    Raises :class:`orders_schema.config.NotConfigured` when neither names a project, and
+    :class:`orders_schema.config.ConfigError` for a section that cannot be used.
     """
     root = Path(str(config.rootpath))
     spec = str(config.getini("orders_schema_project")).strip()
@@ -120,7 +123,7 @@ def project_setting(config: pytest.Config) -> tuple[str, Path]:
         cfg.importable(settings.pyproject.parent)
     spec = spec or (settings.project or "")
     if not spec:
-        raise cfg.ConfigError(
+        raise cfg.NotConfigured(
             cfg.NOT_CONFIGURED.replace("or pass --project MODULE:ATTR", "or set the ini option orders_schema_project")
         )
     if folder:
@@ -140,7 +143,10 @@ def _project_from_config(config: pytest.Config) -> p.Project:
 
 def _refuse_overridden_project(metafunc: pytest.Metafunc) -> None:
     manager = metafunc.config.pluginmanager.get_plugin("funcmanage")
-    defs = manager.getfixturedefs("orders_schema_project", metafunc.definition) if manager else None
+    try:  # pytest >= 8.1: getfixturedefs(argname, node)
+        defs = manager.getfixturedefs("orders_schema_project", metafunc.definition) if manager else None
+    except (TypeError, AttributeError):  # an older pytest: the override goes undetected
+        return
     if defs and getattr(defs[-1].func, "__module__", __name__) != __name__:
         pytest.fail(
             "orders-schema: the orders_schema_project fixture is overridden, but the derived cases are "
