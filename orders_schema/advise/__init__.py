@@ -8,8 +8,6 @@ never fail), 2 on bad input (one line). See ``docs/advise.md``.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 
 import psycopg
@@ -17,7 +15,7 @@ import psycopg
 from orders_schema.advise.formats import FORMATS
 from orders_schema.advise.model import FAILING_LEVELS, LEVELS, Context, Finding, Report, Rule, sort_findings
 from orders_schema.advise.rules import RULES
-from orders_schema.declare.project import Project, load
+from orders_schema.declare.project import Project
 from orders_schema.live.apply import HISTORY_SCHEMA
 
 __all__ = [
@@ -134,59 +132,3 @@ def advise(
         findings=sort_findings(findings),
         skipped=tuple(skipped),
     )
-
-
-def cmd_advise(args: argparse.Namespace) -> int:
-    """``orders-schema advise``: print the report in the chosen format; exit 1 on warning or error."""
-    from orders_schema.cli import UsageError
-
-    if args.format not in FORMATS:
-        raise UsageError(f"unknown format {args.format!r} (choose from {', '.join(FORMATS)})")
-    from orders_schema.cli import project_spec
-
-    project = load(*project_spec(args)) if args.queries else None
-    try:
-        report = advise(args.dsn, roles=args.api_role, schemas=args.advise_schema, project=project)
-    except AdviseInputError as exc:
-        raise UsageError(str(exc)) from None
-    sys.stdout.write(FORMATS[args.format](report))
-    return 1 if report.failing else 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``advise`` subcommand (called by ``orders_schema.cli.build_parser``)."""
-    from orders_schema.cli import dsn
-
-    parser = sub.add_parser(
-        "advise",
-        help="check a live database against security and performance rules (exit 1 on a warning or error)",
-        description="Check a live database against security and performance rules. Exit 0 when no finding is "
-        "at warning level or above, 1 when one is, 2 for bad input. See docs/advise.md.",
-    )
-    parser.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
-    parser.add_argument(
-        "--format", default="text", metavar="FORMAT", help=f"{'|'.join(FORMATS)} (default text)"
-    )
-    parser.add_argument(
-        "--api-role",
-        action="append",
-        default=None,
-        metavar="ROLE",
-        help=f"a role the API acts as (repeatable; replaces the default: {', '.join(DEFAULT_API_ROLES)} "
-        "when they exist)",
-    )
-    parser.add_argument(
-        "--schema",
-        dest="advise_schema",
-        action="append",
-        default=None,
-        metavar="SCHEMA",
-        help=f"examine only this schema (repeatable; default: every non-system schema but {HISTORY_SCHEMA})",
-    )
-    parser.add_argument(
-        "--queries",
-        action="store_true",
-        help="also EXPLAIN the declared queries of --project on this database and report declared indexes no "
-        "plan uses (the migration tester's unused-index report)",
-    )
-    parser.set_defaults(func=cmd_advise)
