@@ -9,7 +9,7 @@ test (see :mod:`orders_schema.live.compare`).
 The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
 name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
 the transaction is rolled back, so the connection is left as it was. One query per kind of
-object (tables, columns, constraints, triggers here; indexes, functions, views and comments from
+object (tables, columns, constraints here; triggers, indexes, functions, views and comments from
 their kinds in :mod:`orders_schema.kinds`), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
 them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
@@ -30,6 +30,7 @@ from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
 
 __all__ = [
@@ -94,17 +95,9 @@ class ConstraintInfo:
 
 
 @dataclass(frozen=True)
-class TriggerInfo:
-    name: str
-    definition: str
-    """``pg_get_triggerdef(oid)``."""
-    enabled: str
-    """``tgenabled``: ``O`` (origin and local), ``D`` (disabled), ``R`` (replica), ``A`` (always)."""
-
-
-@dataclass(frozen=True)
 class TableInfo:
-    """A table with its columns (in ordinal order), constraints and triggers (by name)."""
+    """A table with its columns (in ordinal order), constraints and triggers (by name); its
+    triggers are its entries of :attr:`Catalog.triggers` (the trigger kind's field)."""
 
     name: str
     columns: tuple[ColumnInfo, ...] = ()
@@ -135,6 +128,8 @@ class Catalog:
     views: tuple[ViewInfo, ...] = ()
     comments: tuple[CommentInfo, ...] = ()
     """``COMMENT ON TABLE`` / ``COLUMN`` texts, by table and column."""
+    triggers: tuple[TriggerInfo, ...] = ()
+    """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)
@@ -206,17 +201,6 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'u'
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, k.conname"""
 
-_TRIGGERS = """
-SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definition,
-       t.tgenabled::text AS enabled
-FROM pg_trigger t
-JOIN pg_class c ON c.oid = t.tgrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname, t.tgname"""
-
 def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     """Read one schema's tables, columns, constraints, indexes, triggers, functions and views.
 
@@ -234,7 +218,6 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         relations = rows(_RELATIONS)
         columns = rows(_COLUMNS)
         constraints = rows(_CONSTRAINTS)
-        triggers = rows(_TRIGGERS)
         kinds: dict[str, Any] = {}
         for kind in KINDS:
             cur.execute(kind.query, {"schema": schema})
@@ -252,8 +235,8 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     for r in constraints:
         r["kind"], r["columns"] = _CONSTRAINT_KINDS[r["kind"]], tuple(r["columns"])
         parts(r.pop("table"))["constraints"].append(ConstraintInfo(**r))
-    for r in triggers:
-        parts(r.pop("table"))["triggers"].append(TriggerInfo(**r))
+    for trigger in kinds["triggers"]:
+        parts(trigger.table)["triggers"].append(trigger)
     return Catalog(
         schema=schema,
         tables=tuple(

@@ -15,15 +15,17 @@ from typing import Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
-from orders_schema.kinds import INDEX, KINDS, VIEW
+from orders_schema.kinds import INDEX, KINDS, TRIGGER, VIEW
 from orders_schema.kinds.comment import SetComment
 from orders_schema.kinds.function import AddFunction, DropFunction, ReplaceFunction
 from orders_schema.kinds.index import AddIndex, DropIndex
+from orders_schema.kinds.trigger import AddTrigger, DropTrigger
 from orders_schema.kinds.view import AddView, DropView, ReplaceView
 from orders_schema.migrate.change import Change
 
 same_index = INDEX.same
 same_view = VIEW.same
+same_trigger = TRIGGER.same
 
 __all__ = [
     "AddColumn", "AddConstraint", "AddFunction", "AddIndex", "AddTable", "AddTrigger", "AddView", "AlterColumn",
@@ -44,10 +46,6 @@ def same_column(a: m.Column, b: m.Column) -> bool:
 
 def same_check(a: m.Check, b: m.Check) -> bool:
     return normal(a.expression) == normal(b.expression)
-
-
-def same_trigger(a: m.Trigger, b: m.Trigger) -> bool:
-    return a.model_copy(update={"when": normal(a.when)}) == b.model_copy(update={"when": normal(b.when)})
 
 
 
@@ -154,24 +152,6 @@ class ChangePrimaryKey(Change):
         return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
 
 
-@dataclass(frozen=True)
-class AddTrigger(Change):
-    table: str
-    trigger: m.Trigger
-
-    def reverse(self) -> Change:
-        return DropTrigger(self.table, self.trigger)
-
-
-@dataclass(frozen=True)
-class DropTrigger(Change):
-    table: str
-    trigger: m.Trigger
-
-    def reverse(self) -> Change:
-        return AddTrigger(self.table, self.trigger)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -207,7 +187,7 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
 
     Declared renames come first and are applied to ``old``: every other change names tables and
     columns as they are after them. Tables are diffed here; then each kind of
-    :data:`orders_schema.kinds.KINDS` (indexes, functions, views, comments) diffs the renamed
+    :data:`orders_schema.kinds.KINDS` (triggers, indexes, functions, views, comments) diffs the renamed
     ``old`` against ``new``.
     """
     if old.name != new.name:
@@ -252,8 +232,8 @@ def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
 
 
 def diff_table(old: m.Table, new: m.Table) -> list[Change]:
-    """Columns, primary key, constraints and triggers of one table (``old`` with its renames
-    applied, see :func:`renames`); its indexes and comments are diffed by their kinds."""
+    """Columns, primary key and constraints of one table (``old`` with its renames applied, see
+    :func:`renames`); its triggers, indexes and comments are diffed by their kinds."""
     t = new.name
     changes: list[Change] = []
     old_cols = {c.name: c for c in old.columns}
@@ -272,7 +252,6 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     changes += _diff_named(t, old.checks, new.checks, same_check)
     changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
     changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
-    changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
     return changes
 
 

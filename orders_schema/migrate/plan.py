@@ -137,8 +137,7 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
         out += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
     out += _kind_creates(schema, "after_tables")
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
-    for table, trigger in schema.triggers():
-        out.append(r.CreateTrigger(s, table.name, trigger))
+    out += _kind_creates(schema, "after_functions")
     out += _kind_creates(schema, "last")
     return out
 
@@ -244,11 +243,9 @@ def context(old: m.Schema, new: m.Schema, changes: list[d.Change]) -> PlanContex
 
 
 def _drop_phase(ctx: PlanContext, changes: list[d.Change], placed: list[Planned]) -> list[r.Statement]:
-    """Before the renames, so names are the old ones: triggers, the kinds' drops, constraints."""
+    """Before the renames, so names are the old ones: the kinds' drops (triggers first), constraints."""
     s, was = ctx.schema, ctx.was
-    tx: list[r.Statement] = [r.DropTrigger(s, was.get(c.table, c.table), c.trigger.name)
-                             for c in _of(changes, d.DropTrigger)]
-    tx += [stmt for p in placed for stmt in p.drop]
+    tx: list[r.Statement] = [stmt for p in placed for stmt in p.drop]
     tx += [r.DropConstraint(s, was.get(c.table, c.table), c.constraint.name, if_exists=True)
            for c in _of(changes, d.DropConstraint)]
     return tx
@@ -336,21 +333,11 @@ def _constraint_phase(ctx: PlanContext, changes: list[d.Change]) -> tuple[list[r
     return tx, online
 
 
-def _trigger_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
-    """Triggers once their functions and tables exist, then the backfills they must not miss."""
-    s = ctx.schema
-    tx: list[r.Statement] = []
+def _populate_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
+    """The backfills of new and refilled derived tables, once their triggers exist (they fire them)."""
     new_tables = [c.table for c in _of(changes, d.AddTable)]
-    for table in new_tables:
-        for trg in table.triggers:
-            tx += [r.DropTrigger(s, table.name, trg.name, if_exists=True), r.CreateTrigger(s, table.name, trg)]
-    for atr in _of(changes, d.AddTrigger):
-        tx += [r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True),
-               r.CreateTrigger(s, atr.table, atr.trigger)]
-    for table in [*new_tables, *refill]:
-        if table.populate and ctx.old.tables:
-            tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
-    return tx
+    return [r.RunSql(table.populate, f"populate {ctx.schema}.{table.name}")
+            for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
 
 
 def _cleanup_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
@@ -385,7 +372,8 @@ def migration_plan(
         *con_tx,
         *(stmt for p in placed for stmt in p.create),
         *(stmt for p in placed for stmt in p.after),
-        *_trigger_phase(ctx, changes, refill),
+        *(stmt for p in placed for stmt in p.late),
+        *_populate_phase(ctx, changes, refill),
         *_cleanup_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.last),
     ]

@@ -3,9 +3,10 @@
 Statement objects say *how* a declared object is created or changed (IF NOT EXISTS, OR REPLACE,
 CONCURRENTLY, NOT VALID, ...); the declared objects in :mod:`orders_schema.declare.model` say *what* it is.
 One ``_<statement>`` method per statement kind, found by naming convention; the kinds of
-:mod:`orders_schema.kinds` render their own statements (indexes, views, comments). Every identifier,
-literal, function body and comment line goes through :mod:`orders_schema.declare.quoting`; declared SQL
-fragments are pasted as written, after :mod:`orders_schema.declare.fragments` has checked them.
+:mod:`orders_schema.kinds` render their own statements (triggers, indexes, functions, views,
+comments). Every identifier, literal, function body and comment line goes through
+:mod:`orders_schema.declare.quoting`; declared SQL fragments are pasted as written, after
+:mod:`orders_schema.declare.fragments` has checked them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from orders_schema.kinds.function import CreateFunction, setting_value_sql
 from orders_schema.kinds.function import DropFunctionStatement as DropFunction
 from orders_schema.kinds.index import CreateIndex, index_key_sql
 from orders_schema.kinds.index import DropIndexStatement as DropIndex
+from orders_schema.kinds.trigger import CreateTrigger
+from orders_schema.kinds.trigger import DropTriggerStatement as DropTrigger
 from orders_schema.kinds.view import CreateView
 from orders_schema.kinds.view import DropViewStatement as DropView
 from orders_schema.migrate.statement import LINE_LIMIT, RENDERERS, Statement, terminated
@@ -54,21 +57,6 @@ class CreateTable(Statement):
     schema: str
     table: m.Table
     if_not_exists: bool = False
-
-
-@dataclass(frozen=True)
-class CreateTrigger(Statement):
-    schema: str
-    table: str
-    trigger: m.Trigger
-
-
-@dataclass(frozen=True)
-class DropTrigger(Statement):
-    schema: str
-    table: str
-    name: str
-    if_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -365,35 +353,6 @@ class PostgresRenderer:
     def _drop_constraint(self, s: DropConstraint) -> str:
         exists = " IF EXISTS" if s.if_exists else ""
         return f"ALTER TABLE {qualified(s.schema, s.table)} DROP CONSTRAINT{exists} {ident(s.name)};"
-
-    # -- triggers (indexes, functions, views and comments render in orders_schema.kinds) -----------
-
-    def _create_trigger(self, s: CreateTrigger) -> str:
-        t = s.trigger
-        events = []
-        for event in t.events:
-            if event == "UPDATE" and t.update_of:
-                events.append(f"UPDATE OF {_names(t.update_of)}")
-            else:
-                events.append(event)
-        lines = [
-            f"CREATE TRIGGER {ident(t.name)}",
-            f"    {t.timing} {' OR '.join(events)} ON {qualified(s.schema, s.table)}",
-        ]
-        transition = [f"OLD TABLE AS {ident(t.referencing_old)}"] if t.referencing_old else []
-        transition += [f"NEW TABLE AS {ident(t.referencing_new)}"] if t.referencing_new else []
-        if transition:
-            lines.append(f"    REFERENCING {' '.join(transition)}")
-        call = f"EXECUTE FUNCTION {qualified(s.schema, t.function)}()"
-        if t.when:
-            lines += [f"    FOR EACH {t.for_each}", f"    WHEN ({t.when})", f"    {call};"]
-        else:
-            lines.append(f"    FOR EACH {t.for_each} {call};")
-        return "\n".join(lines)
-
-    def _drop_trigger(self, s: DropTrigger) -> str:
-        exists = " IF EXISTS" if s.if_exists else ""
-        return f"DROP TRIGGER{exists} {ident(s.name)} ON {qualified(s.schema, s.table)};"
 
 
 __all__ = [
