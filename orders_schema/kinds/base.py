@@ -104,9 +104,9 @@ class Kind(ABC, Generic[D, S]):
     name: ClassVar[str]
     """How messages and :class:`~orders_schema.live.difference.Difference` call it."""
     rank: ClassVar[int]
-    """Its place in outputs that list every kind (comparison: tables 10, triggers 15, indexes 20,
-    functions 30, views 40, comments 50; and the order of the kinds' statements within a plan
-    stage)."""
+    """Its place in outputs that list every kind (comparison: tables 10, triggers 15, table
+    constraints 17, indexes 20, functions 30, views 40, comments 50; and the order of the kinds'
+    statements within a plan stage)."""
     catalog_field: ClassVar[str]
     """The :class:`~orders_schema.live.inspect.Catalog` field holding its stored forms."""
     query: ClassVar[str]

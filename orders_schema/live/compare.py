@@ -19,7 +19,7 @@ found under another name is reported once, as a rename.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import psycopg
@@ -33,7 +33,6 @@ from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.live.inspect import (
     Catalog,
     ColumnInfo,
-    ConstraintInfo,
     TableInfo,
     inspect_schema,
 )
@@ -122,7 +121,7 @@ def compare(declared: Catalog, live: Catalog) -> list[Difference]:
 
     Objects are matched by name (functions by name and argument types), except CHECK
     constraints, which are matched by their stored definition first. Order: tables (with their
-    columns and constraints), then by the kinds' rank: triggers, indexes, functions, views,
+    columns), then by the kinds' rank: triggers, constraints, indexes, functions, views,
     comments; each by name.
     """
     if declared.schema != live.schema:
@@ -174,8 +173,6 @@ def _table_text(table: TableInfo | None) -> str | None:
 def _compare_table(s: str, declared: TableInfo, live: TableInfo) -> list[Difference]:
     return [
         *_compare_columns(s, declared, live),
-        *_compare_checks(s, declared.name, declared.checks(), live.checks()),
-        *_compare_other_constraints(s, declared, live),
     ]
 
 
@@ -198,21 +195,6 @@ def _compare_columns(s: str, declared: TableInfo, live: TableInfo) -> Iterator[D
         )
 
 
-def _compare_other_constraints(s: str, declared: TableInfo, live: TableInfo) -> Iterator[Difference]:
-    """PRIMARY KEY, UNIQUE, FOREIGN KEY and EXCLUDE constraints, matched by name."""
-    pairs = _pair(
-        {c.name: c for c in declared.constraints if c.kind != "check"},
-        {c.name: c for c in live.constraints if c.kind != "check"},
-    )
-    for name, d, x in pairs:
-        where = qualified(s, declared.name, name)
-        if d is None or x is None:
-            kind = d.kind if d is not None else x.kind if x is not None else ""
-            yield _presence(kind, where, _definition(d), _definition(x))
-        else:
-            yield from _compare_constraint(where, d, x)
-
-
 def _column_text(col: ColumnInfo | None) -> str | None:
     if col is None:
         return None
@@ -229,68 +211,3 @@ _COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
     ("identity differs", lambda c: _IDENTITY.get(c.identity, c.identity)),
     ("generated differs", lambda c: _GENERATED.get(c.generated, c.generated)),
 )
-
-
-def _compare_constraint(where: str, declared: ConstraintInfo, live: ConstraintInfo) -> list[Difference]:
-    if declared.kind != live.kind or declared.body != live.body:
-        return [Difference(declared.kind, where, "definition differs", declared.definition, live.definition)]
-    if declared.validated != live.validated:
-        return [Difference(declared.kind, where, "validation differs", _valid(declared), _valid(live))]
-    return []
-
-
-def _valid(con: ConstraintInfo) -> str:
-    return "validated" if con.validated else "NOT VALID (rows present before it was added were never checked)"
-
-
-def _check_text(con: ConstraintInfo) -> str:
-    return f"{ident(con.name)} {con.definition}"
-
-
-def _compare_checks(
-    s: str, table: str, declared: Sequence[ConstraintInfo], live: Sequence[ConstraintInfo]
-) -> list[Difference]:
-    """Match CHECK constraints by meaning, in four passes: same name and definition; same
-    definition under another name (a rename); same name, other definition; and the only declared
-    and the only live check left on the same columns (renamed and changed). The rest is missing
-    or extra."""
-    d_left, l_left = list(declared), list(live)
-    out: list[Difference] = []
-
-    def where(con: ConstraintInfo) -> str:
-        return qualified(s, table, con.name)
-
-    def alone_on_same_columns(d: ConstraintInfo, x: ConstraintInfo) -> bool:
-        cols = set(d.columns)
-        return (set(x.columns) == cols and sum(set(o.columns) == cols for o in d_left) == 1
-                and sum(set(o.columns) == cols for o in l_left) == 1)
-
-    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name and d.body == x.body):
-        out += _compare_constraint(where(d), d, x)
-    for d, x in _take(d_left, l_left, lambda d, x: d.body == x.body):
-        what = f"renamed to {ident(x.name)} (same definition)"
-        out.append(Difference("check", where(d), what, _check_text(d), _check_text(x)))
-        out += _compare_constraint(where(d), d, x)
-    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name):
-        out += _compare_constraint(where(d), d, x)
-    for d, x in _take(d_left, l_left, alone_on_same_columns):
-        what = f"renamed to {ident(x.name)} and definition differs"
-        out.append(Difference("check", where(d), what, _check_text(d), _check_text(x)))
-    out += [Difference("check", where(d), "missing", _check_text(d), None) for d in d_left]
-    out += [Difference("check", where(x), "extra", None, _check_text(x)) for x in l_left]
-    return out
-
-
-def _take(
-    declared: list[ConstraintInfo], live: list[ConstraintInfo],
-    same: Callable[[ConstraintInfo, ConstraintInfo], bool],
-) -> list[tuple[ConstraintInfo, ConstraintInfo]]:
-    """Remove and return the pairs ``same`` matches (each declared check with the first live one)."""
-    pairs = []
-    for d in list(declared):
-        x = next((x for x in live if same(d, x)), None)
-        if x is not None:
-            declared.remove(d)
-            live.remove(x)
-            pairs.append((d, x))
-    return pairs
