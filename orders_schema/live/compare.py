@@ -18,12 +18,12 @@ found under another name is reported once, as a rename.
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import conninfo
 
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project
@@ -38,6 +38,7 @@ from orders_schema.live.inspect import (
 )
 from orders_schema.migrate import plan
 from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.server import scratch_database
 
 __all__ = ["DeclaredCatalogError", "Difference", "DsnFactory", "HasServer", "compare", "declared_catalog"]
 
@@ -52,7 +53,7 @@ class DeclaredCatalogError(RuntimeError):
 
 
 class DsnFactory(Protocol):
-    """Gives the DSN of a database on one server (``harness.ServerInfo`` is one)."""
+    """Gives the DSN of a database on one server (``tester.server.Server`` is one)."""
 
     def dsn(self, dbname: str) -> str: ...
 
@@ -69,46 +70,44 @@ def declared_catalog(declared: Project | m.Schema, server: str | DsnFactory | Ha
     """The declared schema as PostgreSQL stores it, read from a scratch database on ``server``.
 
     ``server`` is an admin DSN (any database of the server; the role needs CREATEDB), or a
-    :class:`DsnFactory` / :class:`HasServer` such as the harness's ``ServerInfo`` or
-    ``Databases``, whose ``postgres`` database is used for CREATE / DROP DATABASE. Use the server
+    :class:`DsnFactory` / :class:`HasServer` such as a ``tester.server.Server`` or the
+    harness's ``Databases``, whose ``postgres`` database is used for CREATE / DROP DATABASE. Use the server
     the live schema is on: stored forms can differ between PostgreSQL versions.
     The scratch database is dropped whatever happens.
     """
     schema = declared.schema if isinstance(declared, Project) else declared
-    admin_dsn, dsn_for = _connector(server)
+    admin = _connector(server)
     script = RENDERER.script(plan.create_statements(schema))
-    name = f"orders_schema_declared_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+    with contextlib.ExitStack() as stack:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            dsn = stack.enter_context(scratch_database(admin, "orders_schema_declared"))
         except psycopg.errors.InsufficientPrivilege as exc:
+            params = conninfo.conninfo_to_dict(admin)
             raise DeclaredCatalogError(
-                f"cannot read the declarations in stored form: role {admin.info.user!r} may not "
-                f"CREATE DATABASE on {admin.info.host}:{admin.info.port} ({exc.diag.message_primary}). "
+                f"cannot read the declarations in stored form: role {params.get('user')!r} may not "
+                f"CREATE DATABASE on {params.get('host')}:{params.get('port')} ({exc.diag.message_primary}). "
                 "The tester creates a scratch database on the server under test, applies the "
                 "declarations there and drops it. Grant the role CREATEDB (ALTER ROLE ... CREATEDB) "
                 "or give an admin DSN of a role that has it."
             ) from None
+        conn = stack.enter_context(psycopg.connect(dsn))
         try:
-            with psycopg.connect(dsn_for(name)) as conn:
-                try:
-                    conn.execute(script)
-                except psycopg.Error as exc:
-                    raise DeclaredCatalogError(
-                        f"the declarations of schema {schema.name!r} do not apply on an empty database: "
-                        f"{exc.diag.sqlstate} {exc.diag.message_primary}. Objects outside the schema "
-                        "(external tables, extensions) must exist in template1 of the server."
-                    ) from exc
-                return inspect_schema(conn, schema.name)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(script)
+        except psycopg.Error as exc:
+            raise DeclaredCatalogError(
+                f"the declarations of schema {schema.name!r} do not apply on an empty database: "
+                f"{exc.diag.sqlstate} {exc.diag.message_primary}. Objects outside the schema "
+                "(external tables, extensions) must exist in template1 of the server."
+            ) from exc
+        return inspect_schema(conn, schema.name)
 
 
-def _connector(server: str | DsnFactory | HasServer) -> tuple[str, Callable[[str], str]]:
+def _connector(server: str | DsnFactory | HasServer) -> str:
+    """An admin DSN of the server (its ``postgres`` database for a factory; a DSN as given)."""
     if isinstance(server, str):
-        return server, lambda name: conninfo.make_conninfo(server, dbname=name)
+        return server
     factory = server.server if isinstance(server, HasServer) else server
-    return factory.dsn("postgres"), factory.dsn
+    return factory.dsn("postgres")
 
 
 # ---------------------------------------------------------------------------------------------
