@@ -16,12 +16,14 @@ from orders_schema.migrate.render import RENDERER
 from orders_schema.migrate.statement import RENDERERS
 
 T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the id"),), comment="a table",
-            indexes=(m.Index(name="i", columns=("id",)),))
+            indexes=(m.Index(name="i", columns=("id",)),), checks=(m.Check(name="c", expression="id > 0"),),
+            triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),))
+TOUCH = m.Function(name="touch", body="BEGIN RETURN NEW; END", returns="trigger", language="plpgsql")
 SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT id FROM s.t"),),
-                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"),))
+                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH))
 EMPTY = m.Schema(name="s", tables=(
-    T.replace(indexes=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),
-))
+    T.replace(indexes=(), triggers=(), checks=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),
+), functions=(TOUCH,))
 
 
 def test_kinds_have_distinct_names_ranks_and_catalog_fields() -> None:

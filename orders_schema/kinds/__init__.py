@@ -11,11 +11,16 @@ from typing import Any
 
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.kinds.comment import COMMENT
+from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.function import FUNCTION
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
-KINDS: tuple[Kind[Any, Any], ...] = (INDEX, FUNCTION, VIEW, COMMENT)
+KINDS: tuple[Kind[Any, Any], ...] = (TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
 """Every kind on the interface, in rank order."""
 
-__all__ = ["COMMENT", "FUNCTION", "INDEX", "KINDS", "VIEW", "Declared", "Kind", "PlanContext", "Planned"]
+__all__ = [
+    "COMMENT", "CONSTRAINT", "FUNCTION", "INDEX", "KINDS", "TRIGGER", "VIEW", "Declared", "Kind", "PlanContext",
+    "Planned",
+]

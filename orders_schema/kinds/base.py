@@ -36,10 +36,11 @@ D = TypeVar("D")
 S = TypeVar("S")
 """Its stored form, as read from the catalogue (a frozen dataclass)."""
 
-CreateStage = Literal["after_tables", "last", "own"]
+CreateStage = Literal["after_tables", "after_functions", "last", "own"]
 """Where a kind's objects go when a whole schema is created: after the tables and their foreign
-keys (indexes), after everything else (views, comments), or placed by ``plan.create_statements``
-itself (functions: those a default calls before the tables, the others after them)."""
+keys (indexes), after the functions (triggers), after everything else (views, comments), or placed
+by ``plan.create_statements`` itself (functions: those a default calls before the tables, the
+others after them)."""
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,16 @@ class Planned:
 
     ``drop``: in the transaction, before the renames (names as before them); ``early``: after the
     renames, before the tables and columns (what a default calls); ``create``: with the tables'
-    and columns' creation; ``after``: once every table, column and function exists, before the
-    triggers; ``last``: at the end of the transaction, once nothing reads it (drops);
-    ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
+    and columns' creation; ``after``: once every table, column and function exists; ``late``:
+    after every kind's ``after`` and before the backfills of derived tables (triggers, which
+    those backfills must fire); ``last``: at the end of the transaction, once nothing reads it
+    (drops); ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
 
     drop: list[Statement] = field(default_factory=list)
     early: list[Statement] = field(default_factory=list)
     create: list[Statement] = field(default_factory=list)
     after: list[Statement] = field(default_factory=list)
+    late: list[Statement] = field(default_factory=list)
     online: list[Statement] = field(default_factory=list)
     last: list[Statement] = field(default_factory=list)
 
@@ -101,13 +104,17 @@ class Kind(ABC, Generic[D, S]):
     name: ClassVar[str]
     """How messages and :class:`~orders_schema.live.difference.Difference` call it."""
     rank: ClassVar[int]
-    """Its place in outputs that list every kind (comparison: tables 10, indexes 20, functions 30,
-    views 40, comments 50; and the order of the kinds' statements within a plan stage)."""
+    """Its place in outputs that list every kind (comparison: tables 10, triggers 15, table
+    constraints 17, indexes 20, functions 30, views 40, comments 50; and the order of the kinds'
+    statements within a plan stage)."""
     catalog_field: ClassVar[str]
     """The :class:`~orders_schema.live.inspect.Catalog` field holding its stored forms."""
     query: ClassVar[str]
     """The catalogue query; the schema name is the bound parameter ``%(schema)s``."""
     create_stage: ClassVar[CreateStage]
+    of_tables: ClassVar[bool] = False
+    """Its stored forms belong to tables (a ``table`` attribute) and are compared only on the tables
+    both sides have: a missing or extra table is one difference, not one per object it holds."""
 
     # -- the declared side ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ test (see :mod:`orders_schema.live.compare`).
 The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
 name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
 the transaction is rolled back, so the connection is left as it was. One query per kind of
-object (tables, columns, constraints, triggers here; indexes, functions, views and comments from
+object (tables and columns here; constraints, triggers, indexes, functions, views and comments from
 their kinds in :mod:`orders_schema.kinds`), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
 them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -28,8 +28,10 @@ from psycopg.rows import dict_row
 
 from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
+from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
 
 __all__ = [
@@ -47,13 +49,6 @@ __all__ = [
     "inspect_schema",
     "snapshot",
 ]
-
-ConstraintKind = Literal["check", "foreign key", "unique", "primary key", "exclusion"]
-_CONSTRAINT_KINDS: dict[str, ConstraintKind] = {
-    "c": "check", "f": "foreign key", "u": "unique", "p": "primary key", "x": "exclusion",
-}
-_NOT_VALID = " NOT VALID"
-
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -74,37 +69,10 @@ class ColumnInfo:
 
 
 @dataclass(frozen=True)
-class ConstraintInfo:
-    """A table constraint (NOT NULL is a column property here, on every PostgreSQL version)."""
-
-    name: str
-    kind: ConstraintKind
-    definition: str
-    """``pg_get_constraintdef(oid)``, e.g. ``CHECK (((side)::text = ANY (...)))``."""
-    validated: bool
-    columns: tuple[str, ...] = ()
-    """The constrained columns (``conkey``), in key order."""
-
-    @property
-    def body(self) -> str:
-        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated."""
-        if not self.validated and self.definition.endswith(_NOT_VALID):
-            return self.definition[: -len(_NOT_VALID)]
-        return self.definition
-
-
-@dataclass(frozen=True)
-class TriggerInfo:
-    name: str
-    definition: str
-    """``pg_get_triggerdef(oid)``."""
-    enabled: str
-    """``tgenabled``: ``O`` (origin and local), ``D`` (disabled), ``R`` (replica), ``A`` (always)."""
-
-
-@dataclass(frozen=True)
 class TableInfo:
-    """A table with its columns (in ordinal order), constraints and triggers (by name)."""
+    """A table with its columns (in ordinal order), constraints and triggers (by name); its
+    constraints and triggers are its entries of :attr:`Catalog.constraints` and
+    :attr:`Catalog.triggers` (the kinds' fields)."""
 
     name: str
     columns: tuple[ColumnInfo, ...] = ()
@@ -135,6 +103,10 @@ class Catalog:
     views: tuple[ViewInfo, ...] = ()
     comments: tuple[CommentInfo, ...] = ()
     """``COMMENT ON TABLE`` / ``COLUMN`` texts, by table and column."""
+    constraints: tuple[ConstraintInfo, ...] = ()
+    """Every table's constraints, by table and name (each table's also in its :attr:`TableInfo.constraints`)."""
+    triggers: tuple[TriggerInfo, ...] = ()
+    """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)
@@ -191,32 +163,6 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.atti
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, a.attnum"""
 
-_CONSTRAINTS = """
-SELECT c.relname AS table, k.conname AS name, k.contype::text AS kind,
-       pg_get_constraintdef(k.oid) AS definition, k.convalidated AS validated,
-       ARRAY(SELECT a.attname::text
-             FROM unnest(k.conkey) WITH ORDINALITY u(attnum, i)
-             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum
-             ORDER BY u.i) AS columns
-FROM pg_constraint k
-JOIN pg_class c ON c.oid = k.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'u', 'p', 'x')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname, k.conname"""
-
-_TRIGGERS = """
-SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definition,
-       t.tgenabled::text AS enabled
-FROM pg_trigger t
-JOIN pg_class c ON c.oid = t.tgrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname, t.tgname"""
-
 def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     """Read one schema's tables, columns, constraints, indexes, triggers, functions and views.
 
@@ -233,8 +179,6 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
 
         relations = rows(_RELATIONS)
         columns = rows(_COLUMNS)
-        constraints = rows(_CONSTRAINTS)
-        triggers = rows(_TRIGGERS)
         kinds: dict[str, Any] = {}
         for kind in KINDS:
             cur.execute(kind.query, {"schema": schema})
@@ -249,11 +193,10 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         parts(r["name"])
     for r in columns:
         parts(r.pop("table"))["columns"].append(ColumnInfo(**r))
-    for r in constraints:
-        r["kind"], r["columns"] = _CONSTRAINT_KINDS[r["kind"]], tuple(r["columns"])
-        parts(r.pop("table"))["constraints"].append(ConstraintInfo(**r))
-    for r in triggers:
-        parts(r.pop("table"))["triggers"].append(TriggerInfo(**r))
+    for constraint in kinds["constraints"]:
+        parts(constraint.table)["constraints"].append(constraint)
+    for trigger in kinds["triggers"]:
+        parts(trigger.table)["triggers"].append(trigger)
     return Catalog(
         schema=schema,
         tables=tuple(

@@ -9,21 +9,26 @@ diffing again after it yields nothing); function bodies compare verbatim, as Pos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
-from orders_schema.kinds import INDEX, KINDS, VIEW
+from orders_schema.kinds import CONSTRAINT, INDEX, KINDS, TRIGGER, VIEW
 from orders_schema.kinds.comment import SetComment
+from orders_schema.kinds.constraint import AddConstraint, DropConstraint
 from orders_schema.kinds.function import AddFunction, DropFunction, ReplaceFunction
 from orders_schema.kinds.index import AddIndex, DropIndex
+from orders_schema.kinds.trigger import AddTrigger, DropTrigger
 from orders_schema.kinds.view import AddView, DropView, ReplaceView
 from orders_schema.migrate.change import Change
 
 same_index = INDEX.same
 same_view = VIEW.same
+same_trigger = TRIGGER.same
+same_check = CONSTRAINT.same
+"""Two CHECKs are the same when their normalised expressions are."""
 
 __all__ = [
     "AddColumn", "AddConstraint", "AddFunction", "AddIndex", "AddTable", "AddTrigger", "AddView", "AlterColumn",
@@ -40,14 +45,6 @@ normal = fragments.normal
 
 def same_column(a: m.Column, b: m.Column) -> bool:
     return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
-
-
-def same_check(a: m.Check, b: m.Check) -> bool:
-    return normal(a.expression) == normal(b.expression)
-
-
-def same_trigger(a: m.Trigger, b: m.Trigger) -> bool:
-    return a.model_copy(update={"when": normal(a.when)}) == b.model_copy(update={"when": normal(b.when)})
 
 
 
@@ -122,24 +119,6 @@ class AlterColumn(Change):
 
 
 @dataclass(frozen=True)
-class AddConstraint(Change):
-    table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
-
-    def reverse(self) -> Change:
-        return DropConstraint(self.table, self.constraint)
-
-
-@dataclass(frozen=True)
-class DropConstraint(Change):
-    table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
-
-    def reverse(self) -> Change:
-        return AddConstraint(self.table, self.constraint)
-
-
-@dataclass(frozen=True)
 class ChangePrimaryKey(Change):
     """The table's primary key changes columns or name (``None``: the table has none); the names
     are the constraints' (``Table.pkey_name``: PostgreSQL's ``<table>_pkey`` unless declared)."""
@@ -152,24 +131,6 @@ class ChangePrimaryKey(Change):
 
     def reverse(self) -> Change:
         return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
-
-
-@dataclass(frozen=True)
-class AddTrigger(Change):
-    table: str
-    trigger: m.Trigger
-
-    def reverse(self) -> Change:
-        return DropTrigger(self.table, self.trigger)
-
-
-@dataclass(frozen=True)
-class DropTrigger(Change):
-    table: str
-    trigger: m.Trigger
-
-    def reverse(self) -> Change:
-        return AddTrigger(self.table, self.trigger)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +168,8 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
 
     Declared renames come first and are applied to ``old``: every other change names tables and
     columns as they are after them. Tables are diffed here; then each kind of
-    :data:`orders_schema.kinds.KINDS` (indexes, functions, views, comments) diffs the renamed
+    :data:`orders_schema.kinds.KINDS` (triggers, CHECK / foreign key / UNIQUE constraints, indexes, functions, views,
+    comments) diffs the renamed
     ``old`` against ``new``.
     """
     if old.name != new.name:
@@ -252,8 +214,8 @@ def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
 
 
 def diff_table(old: m.Table, new: m.Table) -> list[Change]:
-    """Columns, primary key, constraints and triggers of one table (``old`` with its renames
-    applied, see :func:`renames`); its indexes and comments are diffed by their kinds."""
+    """Columns and primary key of one table (``old`` with its renames applied, see
+    :func:`renames`); its constraints, triggers, indexes and comments are diffed by their kinds."""
     t = new.name
     changes: list[Change] = []
     old_cols = {c.name: c for c in old.columns}
@@ -269,33 +231,9 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     if old_pk != new_pk:
         changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
                                         old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
-    changes += _diff_named(t, old.checks, new.checks, same_check)
-    changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
-    changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
-    changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
     return changes
 
 
 def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
     return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
 
-
-def _diff_named(
-    table: str,
-    old: Sequence[Any],
-    new: Sequence[Any],
-    same: Callable[[Any, Any], bool],
-    add: Callable[[str, Any], Change] = AddConstraint,
-    drop: Callable[[str, Any], Change] = DropConstraint,
-) -> list[Change]:
-    """Objects of one table matched by name: added, dropped, or (when not ``same``) dropped and re-added."""
-    changes: list[Change] = []
-    old_by = {c.name: c for c in old}
-    new_by = {c.name: c for c in new}
-    for name, c in new_by.items():
-        if name not in old_by:
-            changes.append(add(table, c))
-        elif not same(old_by[name], c):
-            changes += [drop(table, old_by[name]), add(table, c)]
-    changes += [drop(table, c) for name, c in old_by.items() if name not in new_by]
-    return changes

@@ -133,12 +133,9 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
     for table in schema.tables:
         out.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": ()})))
-    for table in schema.tables:
-        out += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
-    out += _kind_creates(schema, "after_tables")
+    out += _kind_creates(schema, "after_tables")  # foreign keys, then indexes
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
-    for table, trigger in schema.triggers():
-        out.append(r.CreateTrigger(s, table.name, trigger))
+    out += _kind_creates(schema, "after_functions")
     out += _kind_creates(schema, "last")
     return out
 
@@ -243,15 +240,10 @@ def context(old: m.Schema, new: m.Schema, changes: list[d.Change]) -> PlanContex
     )
 
 
-def _drop_phase(ctx: PlanContext, changes: list[d.Change], placed: list[Planned]) -> list[r.Statement]:
-    """Before the renames, so names are the old ones: triggers, the kinds' drops, constraints."""
-    s, was = ctx.schema, ctx.was
-    tx: list[r.Statement] = [r.DropTrigger(s, was.get(c.table, c.table), c.trigger.name)
-                             for c in _of(changes, d.DropTrigger)]
-    tx += [stmt for p in placed for stmt in p.drop]
-    tx += [r.DropConstraint(s, was.get(c.table, c.table), c.constraint.name, if_exists=True)
-           for c in _of(changes, d.DropConstraint)]
-    return tx
+def _drop_phase(placed: list[Planned]) -> list[r.Statement]:
+    """Before the renames, so names are the old ones: the kinds' drops (triggers, constraints,
+    indexes, views)."""
+    return [stmt for p in placed for stmt in p.drop]
 
 
 def _rename_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
@@ -312,45 +304,24 @@ def _primary_key_phase(
     return tx, online, refill
 
 
-def _constraint_phase(ctx: PlanContext, changes: list[d.Change]) -> tuple[list[r.Statement], list[r.Statement]]:
-    """New tables' foreign keys and indexes; constraints added to existing tables NOT VALID (but
-    UNIQUE, which has none) and validated online. Returns (transactional, online)."""
+def _new_table_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
+    """New tables' foreign keys and indexes (a new table carries them; its CHECK and UNIQUE
+    constraints are in its CREATE TABLE)."""
     s = ctx.schema
     tx: list[r.Statement] = []
-    online: list[r.Statement] = []
     for c in _of(changes, d.AddTable):
         table = c.table
         for fk in table.foreign_keys:
             tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
         tx += [r.CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
-    for con in _of(changes, d.AddConstraint):
-        on_existing = con.table in ctx.existing and not isinstance(con.constraint, m.Unique)
-        # DROP ... IF EXISTS first: PostgreSQL has no ADD CONSTRAINT IF NOT EXISTS, and every
-        # version must apply a second time without error.
-        tx += [
-            r.DropConstraint(s, con.table, con.constraint.name, if_exists=True),
-            r.AddConstraint(s, con.table, con.constraint, not_valid=on_existing),
-        ]
-        if on_existing:
-            online.append(r.ValidateConstraint(s, con.table, con.constraint.name))
-    return tx, online
-
-
-def _trigger_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
-    """Triggers once their functions and tables exist, then the backfills they must not miss."""
-    s = ctx.schema
-    tx: list[r.Statement] = []
-    new_tables = [c.table for c in _of(changes, d.AddTable)]
-    for table in new_tables:
-        for trg in table.triggers:
-            tx += [r.DropTrigger(s, table.name, trg.name, if_exists=True), r.CreateTrigger(s, table.name, trg)]
-    for atr in _of(changes, d.AddTrigger):
-        tx += [r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True),
-               r.CreateTrigger(s, atr.table, atr.trigger)]
-    for table in [*new_tables, *refill]:
-        if table.populate and ctx.old.tables:
-            tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
     return tx
+
+
+def _populate_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
+    """The backfills of new and refilled derived tables, once their triggers exist (they fire them)."""
+    new_tables = [c.table for c in _of(changes, d.AddTable)]
+    return [r.RunSql(table.populate, f"populate {ctx.schema}.{table.name}")
+            for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
 
 
 def _cleanup_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
@@ -375,21 +346,21 @@ def migration_plan(
     except ViewCycleError as exc:
         raise PlanError(str(exc)) from None
     pk_tx, pk_online, refill = _primary_key_phase(ctx, changes)
-    con_tx, validate = _constraint_phase(ctx, changes)
     tx = [
-        *_drop_phase(ctx, changes, placed),
+        *_drop_phase(placed),
         *_rename_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.early),
         *_column_phase(ctx, changes),
         *pk_tx,
-        *con_tx,
+        *_new_table_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.create),
         *(stmt for p in placed for stmt in p.after),
-        *_trigger_phase(ctx, changes, refill),
+        *(stmt for p in placed for stmt in p.late),
+        *_populate_phase(ctx, changes, refill),
         *_cleanup_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.last),
     ]
-    online = [*pk_online, *validate, *(stmt for p in placed for stmt in p.online)]
+    online = [*pk_online, *(stmt for p in placed for stmt in p.online)]
     if tx:
         tx.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
     if online:

@@ -3,9 +3,10 @@
 Statement objects say *how* a declared object is created or changed (IF NOT EXISTS, OR REPLACE,
 CONCURRENTLY, NOT VALID, ...); the declared objects in :mod:`orders_schema.declare.model` say *what* it is.
 One ``_<statement>`` method per statement kind, found by naming convention; the kinds of
-:mod:`orders_schema.kinds` render their own statements (indexes, views, comments). Every identifier,
-literal, function body and comment line goes through :mod:`orders_schema.declare.quoting`; declared SQL
-fragments are pasted as written, after :mod:`orders_schema.declare.fragments` has checked them.
+:mod:`orders_schema.kinds` render their own statements (triggers, indexes, functions, views,
+comments). Every identifier, literal, function body and comment line goes through
+:mod:`orders_schema.declare.quoting`; declared SQL fragments are pasted as written, after
+:mod:`orders_schema.declare.fragments` has checked them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from dataclasses import dataclass
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import comment, ident, qualified
 from orders_schema.kinds.comment import CommentOn
+from orders_schema.kinds.constraint import AddConstraintStatement as AddConstraint
+from orders_schema.kinds.constraint import DropConstraintStatement as DropConstraint
+from orders_schema.kinds.constraint import ValidateConstraint, check_sql, foreign_key_sql
 from orders_schema.kinds.function import CreateFunction, setting_value_sql
 from orders_schema.kinds.function import DropFunctionStatement as DropFunction
 from orders_schema.kinds.index import CreateIndex, index_key_sql
 from orders_schema.kinds.index import DropIndexStatement as DropIndex
+from orders_schema.kinds.trigger import CreateTrigger
+from orders_schema.kinds.trigger import DropTriggerStatement as DropTrigger
 from orders_schema.kinds.view import CreateView
 from orders_schema.kinds.view import DropViewStatement as DropView
 from orders_schema.migrate.statement import LINE_LIMIT, RENDERERS, Statement, terminated
@@ -54,21 +60,6 @@ class CreateTable(Statement):
     schema: str
     table: m.Table
     if_not_exists: bool = False
-
-
-@dataclass(frozen=True)
-class CreateTrigger(Statement):
-    schema: str
-    table: str
-    trigger: m.Trigger
-
-
-@dataclass(frozen=True)
-class DropTrigger(Statement):
-    schema: str
-    table: str
-    name: str
-    if_exists: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,16 +133,6 @@ class SetNotNull(Statement):
 
 
 @dataclass(frozen=True)
-class AddConstraint(Statement):
-    schema: str
-    table: str
-    constraint: m.Check | m.ForeignKey | m.Unique | m.PrimaryKey
-    not_valid: bool = False
-    name: str | None = None
-    """Needed for a PrimaryKey (its name lives on the table)."""
-
-
-@dataclass(frozen=True)
 class SwapPrimaryKey(Statement):
     """Drop the old key and make a unique index built beforehand (``CONCURRENTLY``) the primary
     key, in one statement: a brief ACCESS EXCLUSIVE lock, and the table is never without a key."""
@@ -163,43 +144,12 @@ class SwapPrimaryKey(Statement):
     index: str
 
 
-@dataclass(frozen=True)
-class ValidateConstraint(Statement):
-    schema: str
-    table: str
-    name: str
-
-
-@dataclass(frozen=True)
-class DropConstraint(Statement):
-    schema: str
-    table: str
-    name: str
-    if_exists: bool = False
-
-
 # ---------------------------------------------------------------------------------------------
 
 
 def type_sql(t: m.SqlType) -> str:
     name = t.name.upper()
     return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
-
-
-def check_sql(check: m.Check) -> str:
-    return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression})"
-
-
-def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
-    ref_schema, _, ref_name = fk.ref_table.rpartition(".")
-    target = qualified(ref_schema or schema, ref_name)
-    text = (
-        f"CONSTRAINT {ident(fk.name)} FOREIGN KEY ({_names(fk.columns)}) "
-        f"REFERENCES {target}({_names(fk.ref_columns)})"
-    )
-    if fk.on_delete != "NO ACTION":
-        text += f" ON DELETE {fk.on_delete}"
-    return text
 
 
 def _names(names: Iterable[str]) -> str:
@@ -341,59 +291,10 @@ class PostgresRenderer:
     def _set_not_null(self, s: SetNotNull) -> str:
         return self._alter(s, f"ALTER COLUMN {ident(s.name)} {'SET' if s.not_null else 'DROP'} NOT NULL")
 
-    def _add_constraint(self, s: AddConstraint) -> str:
-        c = s.constraint
-        if isinstance(c, m.Check):
-            body = check_sql(c)
-        elif isinstance(c, m.ForeignKey):
-            body = foreign_key_sql(s.schema, c)
-        elif isinstance(c, m.Unique):
-            body = f"CONSTRAINT {ident(c.name)} UNIQUE ({_names(c.columns)})"
-        else:
-            body = f"CONSTRAINT {ident(s.name or '')} PRIMARY KEY ({_names(c.columns)})"
-        suffix = " NOT VALID" if s.not_valid else ""
-        return f"ALTER TABLE {qualified(s.schema, s.table)}\n    ADD {body}{suffix};"
-
     def _swap_primary_key(self, s: SwapPrimaryKey) -> str:
         actions = [f"DROP CONSTRAINT IF EXISTS {ident(name)}" for name in s.drop]
         actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}")
         return f"ALTER TABLE {qualified(s.schema, s.table)}\n    " + ",\n    ".join(actions) + ";"
-
-    def _validate_constraint(self, s: ValidateConstraint) -> str:
-        return f"ALTER TABLE {qualified(s.schema, s.table)} VALIDATE CONSTRAINT {ident(s.name)};"
-
-    def _drop_constraint(self, s: DropConstraint) -> str:
-        exists = " IF EXISTS" if s.if_exists else ""
-        return f"ALTER TABLE {qualified(s.schema, s.table)} DROP CONSTRAINT{exists} {ident(s.name)};"
-
-    # -- triggers (indexes, functions, views and comments render in orders_schema.kinds) -----------
-
-    def _create_trigger(self, s: CreateTrigger) -> str:
-        t = s.trigger
-        events = []
-        for event in t.events:
-            if event == "UPDATE" and t.update_of:
-                events.append(f"UPDATE OF {_names(t.update_of)}")
-            else:
-                events.append(event)
-        lines = [
-            f"CREATE TRIGGER {ident(t.name)}",
-            f"    {t.timing} {' OR '.join(events)} ON {qualified(s.schema, s.table)}",
-        ]
-        transition = [f"OLD TABLE AS {ident(t.referencing_old)}"] if t.referencing_old else []
-        transition += [f"NEW TABLE AS {ident(t.referencing_new)}"] if t.referencing_new else []
-        if transition:
-            lines.append(f"    REFERENCING {' '.join(transition)}")
-        call = f"EXECUTE FUNCTION {qualified(s.schema, t.function)}()"
-        if t.when:
-            lines += [f"    FOR EACH {t.for_each}", f"    WHEN ({t.when})", f"    {call};"]
-        else:
-            lines.append(f"    FOR EACH {t.for_each} {call};")
-        return "\n".join(lines)
-
-    def _drop_trigger(self, s: DropTrigger) -> str:
-        exists = " IF EXISTS" if s.if_exists else ""
-        return f"DROP TRIGGER{exists} {ident(s.name)} ON {qualified(s.schema, s.table)};"
 
 
 __all__ = [

@@ -1,0 +1,203 @@
+"""The trigger kind: identity (its table and name: a trigger's name is unique per table),
+sameness (every attribute, the WHEN condition normalised), changes (add, drop; a changed trigger is
+dropped and added), CREATE/DROP TRIGGER statements and their rendering, the ``pg_get_triggerdef``
+catalogue query and the comparison of stored definitions and enabled states.
+
+The declaration, :class:`~orders_schema.declare.model.Trigger`, stays in the model (a table holds
+its triggers; the schema checks the function each one calls). In a migration a trigger is dropped
+before the renames (under its table's old name) and created ``late``: once every table, column,
+function and view exists, and before the backfills of derived tables, so those fire it. Every
+creation is preceded by ``DROP TRIGGER IF EXISTS`` (there is no CREATE TRIGGER IF NOT EXISTS), so a
+version applies a second time. When a whole schema is created,
+triggers come once every function exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orders_schema.declare import fragments
+from orders_schema.declare.quoting import ident, qualified
+from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.live.difference import Difference, definition, pair, presence
+from orders_schema.migrate.change import Change
+from orders_schema.migrate.statement import Statement, renders
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddTrigger(Change):
+    table: str
+    trigger: m.Trigger
+
+    def reverse(self) -> Change:
+        return DropTrigger(self.table, self.trigger)
+
+
+@dataclass(frozen=True)
+class DropTrigger(Change):
+    table: str
+    trigger: m.Trigger
+
+    def reverse(self) -> Change:
+        return AddTrigger(self.table, self.trigger)
+
+
+# -- statements and their rendering ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateTrigger(Statement):
+    schema: str
+    table: str
+    trigger: m.Trigger
+
+
+@dataclass(frozen=True)
+class DropTriggerStatement(Statement):
+    schema: str
+    table: str
+    name: str
+    if_exists: bool = True
+
+
+@renders(CreateTrigger)
+def create_trigger_sql(s: CreateTrigger) -> str:
+    t = s.trigger
+    events = []
+    for event in t.events:
+        if event == "UPDATE" and t.update_of:
+            events.append(f"UPDATE OF {', '.join(ident(n) for n in t.update_of)}")
+        else:
+            events.append(event)
+    lines = [
+        f"CREATE TRIGGER {ident(t.name)}",
+        f"    {t.timing} {' OR '.join(events)} ON {qualified(s.schema, s.table)}",
+    ]
+    transition = [f"OLD TABLE AS {ident(t.referencing_old)}"] if t.referencing_old else []
+    transition += [f"NEW TABLE AS {ident(t.referencing_new)}"] if t.referencing_new else []
+    if transition:
+        lines.append(f"    REFERENCING {' '.join(transition)}")
+    call = f"EXECUTE FUNCTION {qualified(s.schema, t.function)}()"
+    if t.when:
+        lines += [f"    FOR EACH {t.for_each}", f"    WHEN ({t.when})", f"    {call};"]
+    else:
+        lines.append(f"    FOR EACH {t.for_each} {call};")
+    return "\n".join(lines)
+
+
+@renders(DropTriggerStatement)
+def drop_trigger_sql(s: DropTriggerStatement) -> str:
+    exists = " IF EXISTS" if s.if_exists else ""
+    return f"DROP TRIGGER{exists} {ident(s.name)} ON {qualified(s.schema, s.table)};"
+
+
+def replace_trigger(schema: str, table: str, trigger: m.Trigger) -> list[Statement]:
+    """``DROP TRIGGER IF EXISTS`` then ``CREATE TRIGGER``: re-runnable."""
+    return [DropTriggerStatement(schema, table, trigger.name, if_exists=True), CreateTrigger(schema, table, trigger)]
+
+
+# -- stored form -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    name: str
+    definition: str
+    """``pg_get_triggerdef(oid)``."""
+    enabled: str
+    """``tgenabled``: ``O`` (origin and local), ``D`` (disabled), ``R`` (replica), ``A`` (always)."""
+    table: str = ""
+    """The table it fires on."""
+
+
+QUERY = """
+SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definition,
+       t.tgenabled::text AS enabled
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname, t.tgname"""
+
+ENABLED = {"O": "enabled", "D": "disabled", "R": "enabled on replica only", "A": "enabled always"}
+
+
+# -- the kind --------------------------------------------------------------------------------
+
+
+def _normal(trigger: m.Trigger) -> m.Trigger:
+    return trigger.model_copy(update={"when": fragments.normal(trigger.when)})
+
+
+class TriggerKind(Kind["m.Trigger", TriggerInfo]):
+    name = "trigger"
+    rank = 15
+    catalog_field = "triggers"
+    query = QUERY
+    create_stage = "after_functions"
+    of_tables = True
+
+    def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.Trigger]]:
+        return {(table.name, trigger.name): Declared(table.name, trigger) for table, trigger in schema.triggers()}
+
+    def same(self, a: m.Trigger, b: m.Trigger) -> bool:
+        return bool(_normal(a) == _normal(b))
+
+    def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
+        # Table by table, as the tables are declared: a table's adds and changes in its new
+        # order, then its drops in its old order.
+        adds: dict[str, list[Change]] = {}
+        drops: dict[str, list[Change]] = {}
+        for _, a, b in self.matched(old, new):
+            if a is None and b is not None:
+                adds.setdefault(str(b.owner), []).append(AddTrigger(str(b.owner), b.obj))
+            elif b is None and a is not None:
+                drops.setdefault(str(a.owner), []).append(DropTrigger(str(a.owner), a.obj))
+            elif a is not None and b is not None and not self.same(a.obj, b.obj):
+                adds.setdefault(str(b.owner), []).extend([DropTrigger(str(a.owner), a.obj),
+                                                          AddTrigger(str(b.owner), b.obj)])
+        return [c for t in new.tables for c in [*adds.get(t.name, []), *drops.get(t.name, [])]]
+
+    def create(self, schema: str, key: Hashable, item: Declared[m.Trigger]) -> list[Statement]:
+        return [CreateTrigger(schema, str(item.owner), item.obj)]
+
+    def plan(self, ctx: PlanContext) -> Planned:
+        s = ctx.schema
+        out = Planned()
+        out.drop += [DropTriggerStatement(s, ctx.was.get(c.table, c.table), c.trigger.name)
+                     for c in ctx.of(DropTrigger)]
+        for table in ctx.new.tables:  # a new table's triggers, in the order its creation comes
+            if table.name in ctx.added:
+                for trigger in table.triggers:
+                    out.late += replace_trigger(s, table.name, trigger)
+        for add in ctx.of(AddTrigger):
+            out.late += replace_trigger(s, add.table, add.trigger)
+        return out
+
+    def stored(self, rows: list[dict[str, Any]]) -> tuple[TriggerInfo, ...]:
+        return tuple(TriggerInfo(**r) for r in rows)
+
+    def compare(
+        self, schema: str, declared: Sequence[TriggerInfo], live: Sequence[TriggerInfo]
+    ) -> Iterator[Difference]:
+        for (table, name), d, x in pair({(t.table, t.name): t for t in declared},
+                                        {(t.table, t.name): t for t in live}):
+            where = qualified(schema, table, name)
+            if d is None or x is None:
+                yield presence("trigger", where, definition(d), definition(x))
+            elif d.definition != x.definition:
+                yield Difference("trigger", where, "definition differs", d.definition, x.definition)
+            elif d.enabled != x.enabled:
+                yield Difference("trigger", where, "enabled differs", ENABLED[d.enabled], ENABLED[x.enabled])
+
+
+TRIGGER = TriggerKind()
