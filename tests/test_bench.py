@@ -57,9 +57,12 @@ def test_every_part_reports_its_figures_with_their_baselines(
         assert set(pgb["tps"][label]) == patterns, label
         assert all(v > 0 for v in pgb["tps"][label].values()), (label, pgb["tps"][label])
         assert pgb["count_by_status_ms"][label] > 0, label
+    assert set(pgb["paired_ratio"]["head"]) == patterns
+    assert all(r is not None and r > 0 for r in pgb["paired_ratio"]["head"].values()), pgb["paired_ratio"]
 
     for baseline in ("(goal <= 5 ms)", "faster (goal >= 20x)", "head / V9: set INSERT x", "(goal >= 2)",
-                     "head / V9 with 8 writers: x", "insert, 8 clients", "count_by_status median: V9"):
+                     "head / V9 with 8 writers: x", "insert, 8 clients", "count_by_status median: V9",
+                     "head / V9 paired (median of the per-round ratios): insert, 1 client x"):
         assert baseline in printed, baseline
 
 

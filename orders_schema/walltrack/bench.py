@@ -829,6 +829,11 @@ def pgbench_figures(srv: Running, project: Project, rows: int, seconds: float, r
         "seconds": seconds, "rounds": rounds,
         "tps": {label: {k: round(statistics.median(v), 1) for k, v in by.items()} for label, by in tps.items()},
         "tps_rounds": {label: {k: [round(x) for x in v] for k, v in by.items()} for label, by in tps.items()},
+        # schema / V9 within each round (the runs of one round are adjacent, so they share the
+        # machine's load more than runs of different rounds do), median over the rounds
+        "paired_ratio": {label: {k: round(statistics.median(x / b for x, b in zip(v, tps["v9"][k], strict=True)
+                                                             if b), 2) if any(tps["v9"][k]) else None
+                                 for k, v in by.items()} for label, by in tps.items() if label != "v9"},
         "count_by_status_ms": {label: round(v, 3) for label, v in count.items()},
         "open_orders": open_orders,
     }
@@ -851,6 +856,9 @@ def bench_pgbench(srv: Running, project: Project, results: Results, rows: int, s
             + "".join(f" {'x%.2f' % (figures['tps'][label][key] / v9) if v9 else 'n/a':>16}" for label in others))
     for label in others:
         say(f"  {label}: head {PGBENCH_ABLATIONS[label][0]}")
+    for label, by in figures["paired_ratio"].items():
+        say(f"  {label} / V9 paired (median of the per-round ratios): "
+            + ", ".join(f"{key} x{r:.2f}" if r is not None else f"{key} n/a" for key, r in by.items()))
     c = figures["count_by_status_ms"]
     say(f"  count_by_status median: V9 {c['v9']:.2f} ms, head {c['head']:.3f} ms (goal <= 5 ms), "
         f"{figures['open_orders']:,} open orders")
