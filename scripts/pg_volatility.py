@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from orders_schema.declare import fragments
-from orders_schema.tester.harness import session_server
+from orders_schema.tester.server import session_server
 
 HEADER = (
     "# Built-in (pg_catalog) function names none of whose overloads is IMMUTABLE: PostgreSQL refuses\n"
@@ -25,7 +25,7 @@ HEADER = (
 
 def names_on(pg: str) -> set[str]:
     workdir = Path(tempfile.mkdtemp(prefix="pg-volatility-"))
-    with session_server(pg, workdir) as (info, _), psycopg.connect(info.dsn("postgres")) as conn:
+    with session_server(pg, workdir) as info, psycopg.connect(info.dsn("postgres")) as conn:
         return {name for (name,) in conn.execute(fragments.NON_IMMUTABLE_QUERY)}
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from orders_schema.tester.harness import Databases
 
+pytest_plugins = ("pytester",)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

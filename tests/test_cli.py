@@ -19,8 +19,12 @@ from .conftest import ROOT
 
 @pytest.fixture
 def schema_dir(tmp_path: Path) -> Path:
+    """A copy of schema/ in a folder configured as this repository is (pyproject.toml names WallTrack)."""
     target = tmp_path / "schema"
     shutil.copytree(ROOT / "schema", target)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.orders-schema]\nproject = "orders_schema.walltrack:PROJECT"\n', encoding="utf-8"
+    )
     return target
 
 

@@ -51,6 +51,10 @@ CASES: list[tuple[str, m.Schema, list[str]]] = [
     ("view query", BASE.model_copy(update={"views": (m.View(name="v", query="SELECT id, status FROM s.t"),)}),
      ["ReplaceView"]),
     ("view cosmetic", BASE.model_copy(update={"views": (m.View(name="v", query="select  id\nfrom s.t -- note"),)}), []),
+    ("table comment", with_table(comment="what t holds"), ["SetComment"]),
+    ("column comment", with_table(columns=(ID, STATUS.model_copy(update={"comment": "state"}))), ["SetComment"]),
+    ("a new column carries its comment",
+     with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT, comment="x"))), ["AddColumn"]),
 ]
 
 
@@ -100,3 +104,54 @@ def test_index_predicate_and_order_changes_are_seen() -> None:
 def test_diff_refuses_different_schemas() -> None:
     with pytest.raises(ValueError, match="schema s"):
         d.diff(BASE, BASE.model_copy(update={"name": "other"}))
+
+
+def described(changes: list[d.Change]) -> list[str]:
+    """Each change as ``Kind table.object``: what it touches, not only its kind."""
+    out = []
+    for c in changes:
+        table = getattr(c, "table", None)
+        table = table.name if isinstance(table, m.Table) else table
+        obj = next((getattr(c, a) for a in ("column", "index", "constraint", "trigger", "view", "function")
+                    if getattr(c, a, None) is not None), None)
+        if isinstance(c, (d.RenameTable, d.RenameColumn, d.AlterColumn)):
+            obj = c.new
+        name = obj if isinstance(obj, str) else getattr(obj, "name", None)
+        out.append(f"{type(c).__name__} {'.'.join(str(x) for x in (table, name) if x)}")
+    return sorted(out)
+
+
+RENAMED = BASE.replace(views=(), tables=(T.replace(
+    name="t2", renamed_from="t", comment="renamed",
+    columns=(ID, STATUS.replace(name="state", renamed_from="status", comment="its state")),
+    indexes=(m.Index(name="i", columns=("state",)),),
+    checks=(m.Check(name="c", expression="state <> ''"),)),))
+
+# (case, old, new, the changes by kind and the objects they touch)
+NAMED: list[tuple[str, m.Schema, m.Schema, list[str]]] = [
+    ("add column", BASE, with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))), ["AddColumn t.x"]),
+    ("drop column", BASE, with_table(columns=(ID,)), ["DropColumn t.status"]),
+    ("alter column", BASE, with_table(columns=(ID, STATUS.replace(type=m.TEXT))), ["AlterColumn t.status"]),
+    ("rename a table and a column: the rest names them as renamed", BASE, RENAMED,
+     ["AddConstraint t2.c", "AddIndex t2.i", "DropView v", "RenameColumn t2.state", "RenameTable t2",
+      "SetComment t2", "SetComment t2.state"]),
+    ("index redefined", with_table(indexes=(m.Index(name="i", columns=("status",)),)),
+     with_table(indexes=(m.Index(name="i", columns=("id",)),)), ["AddIndex t.i", "DropIndex t.i"]),
+    ("primary key", BASE, with_table(primary_key=m.PrimaryKey(columns=("id", "status"))), ["ChangePrimaryKey t"]),
+    ("comment removed", with_table(comment="x"), BASE, ["SetComment t"]),
+    ("a dropped column takes its comment along",
+     with_table(columns=(ID, STATUS.replace(comment="s"))), with_table(columns=(ID,)), ["DropColumn t.status"]),
+]
+
+
+@pytest.mark.parametrize(("case", "old", "new", "want"), NAMED, ids=[c[0] for c in NAMED])
+def test_diff_names_what_it_touches(case: str, old: m.Schema, new: m.Schema, want: list[str]) -> None:
+    assert described(d.diff(old, new)) == want
+
+
+def test_changes_on_a_renamed_table_name_it_as_renamed() -> None:
+    changes = d.diff(BASE, RENAMED)
+    assert d.RenameTable("t", "t2") in changes and d.RenameColumn("t2", "status", "state") in changes
+    assert d.SetComment("t2", "state", None, "its state") in changes
+    assert all(getattr(c, "table", "t2") in ("t2",) or isinstance(c, d.RenameTable) for c in changes
+               if not isinstance(c, d.DropView))

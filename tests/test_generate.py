@@ -259,3 +259,17 @@ def test_a_primary_key_change_settles_keeps_rows_and_reverses(
     assert_matches(orders_databases, orders_empty_dsn, head)
     assert undo_last(orders_empty_dsn, proj.schema_dir) == [2, 3]
     assert_matches(orders_databases, orders_empty_dsn, V1_STATE)
+
+
+def test_the_down_script_of_a_declared_rename_renames_back(tmp_path: Path) -> None:
+    """The down script is built from the changes' reverse, not from a second diff: it renames the
+    column back instead of dropping it and adding an empty one (which lost its data)."""
+    renamed = ITEMS.replace(columns=(ID, STATUS.replace(name="state", renamed_from="status"), AMOUNT),
+                            checks=(m.Check.one_of("items_status_check", "state", ("new", "done")),),
+                            indexes=(m.Index(name="idx_items_status", columns=("state",)),))
+    head = V1_STATE.replace(tables=(renamed,), views=())
+    result = workflow.generate(project(tmp_path, head, allow_destructive=()), "rename_status")
+    assert result is not None
+    down = result.files["down/U2__rename_status.sql"]
+    assert "ALTER TABLE shop.items RENAME COLUMN state TO status;" in down, down
+    assert "DROP COLUMN" not in down and "ADD COLUMN" not in down, down

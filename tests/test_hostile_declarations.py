@@ -171,14 +171,15 @@ def _head(schema: m.Schema) -> list[str]:
 
 # What WallTrack does not declare, so that every field of every declared kind is attacked: renames,
 # a named primary key, UNIQUE, INCLUDE and NULLS LAST, a function with arguments, a view reading
-# another schema.
+# another schema, COMMENT ON a table and a column.
 EXTRA = m.Schema(
     name="hx",
     tables=(
         m.Table(
-            name="t", renamed_from="t_old",
+            name="t", renamed_from="t_old", comment="What t holds",
             columns=(m.Column(name="id", type=m.INTEGER, nullable=False),
-                     m.Column(name="c", type=m.TEXT, renamed_from="c_old"), m.Column(name="d", type=m.TEXT)),
+                     m.Column(name="c", type=m.TEXT, renamed_from="c_old"),
+                     m.Column(name="d", type=m.TEXT, comment="What d means")),
             primary_key=m.PrimaryKey(columns=("id",), name="t_key"),
             uniques=(m.Unique(name="t_d_key", columns=("d",)),),
             indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",)),),

@@ -140,6 +140,10 @@ GOLDEN: list[tuple[r.Statement, str]] = [
     # layout
     (r.PhaseHeader("PHASE 1: X"), "-- " + "=" * 60 + "\n-- PHASE 1: X\n-- " + "=" * 60),
     (r.CommentLine("two\nlines"), "-- two\n-- lines"),
+    # comments (orders_schema.kinds.comment)
+    (r.CommentOn(S, "t", None, "Orders as placed"), "COMMENT ON TABLE walltrack.t IS 'Orders as placed';"),
+    (r.CommentOn(S, "t", "a", "it's\nmulti-line"), "COMMENT ON COLUMN walltrack.t.a IS 'it''s\nmulti-line';"),
+    (r.CommentOn(S, "Odd T", "a b", None), 'COMMENT ON COLUMN walltrack."Odd T"."a b" IS NULL;'),
 ]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from orders_schema.store.files import version_files
-from orders_schema.tester.harness import Databases
+from orders_schema.tester.harness import Databases, rolled_back
 
 from .conftest import FIXTURES, pg_dump_schema, psql
 
@@ -53,10 +54,26 @@ def test_no_psql_meta_commands_in_version_files(dbs: Databases) -> None:
         assert meta == [], f"{f.path.name} has psql meta-commands: {meta}"
 
 
-def test_rollback_isolation_leaves_nothing_behind(orders_db: psycopg.Connection) -> None:
-    orders_db.execute("INSERT INTO walltrack.signals (id) VALUES ('leak-check')")
-    row = orders_db.execute("SELECT count(*) FROM walltrack.signals WHERE id = 'leak-check'").fetchone()
-    assert row == (1,)
+LEAK_COUNT = "SELECT count(*) FROM walltrack.signals WHERE id = 'leak-check'"
+
+
+def test_rollback_isolation_leaves_nothing_behind(
+    _orders_session_conn: psycopg.Connection, _orders_session_db: str
+) -> None:
+    """What ``orders_db`` does around every test, done here twice in one test: the row a test
+    writes is visible inside, and gone afterwards, for this connection and for any other (a
+    test reading before this one, or alone, could not tell)."""
+    with rolled_back(_orders_session_conn) as orders_db:
+        orders_db.execute("INSERT INTO walltrack.signals (id) VALUES ('leak-check')")
+        row = orders_db.execute(LEAK_COUNT).fetchone()
+        assert row == (1,)
+        with pytest.raises(psycopg.ProgrammingError):
+            orders_db.commit()  # a test cannot commit its way out of the rollback
+    assert _orders_session_conn.execute(LEAK_COUNT).fetchone() == (0,)
+    with psycopg.connect(_orders_session_db) as other:
+        assert other.execute(LEAK_COUNT).fetchone() == (0,)
+    with rolled_back(_orders_session_conn) as orders_db:  # the next test starts clean
+        assert orders_db.execute(LEAK_COUNT).fetchone() == (0,)
 
 
 def test_rollback_isolation_really_rolled_back(orders_db: psycopg.Connection) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import psycopg
 
@@ -143,7 +142,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
     if args.format not in FORMATS:
         raise UsageError(f"unknown format {args.format!r} (choose from {', '.join(FORMATS)})")
-    project = load(args.project, Path(args.schema_dir)) if args.queries else None
+    from orders_schema.cli import project_spec
+
+    project = load(*project_spec(args)) if args.queries else None
     try:
         report = advise(args.dsn, roles=args.api_role, schemas=args.advise_schema, project=project)
     except AdviseInputError as exc:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from orders_schema.declare.model import DeclarationError, Node, Row, ScalarValue, _name
+from orders_schema.declare.base import DeclarationError, Node, Row, ScalarValue, _name
 
 
 class ValidRow(Node):

@@ -17,6 +17,7 @@ puts the terminator on a line of its own.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +25,8 @@ from importlib import resources
 import sqlglot
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
+
+from orders_schema.declare.quoting import ident, literal
 
 __all__ = [
     "DIALECT",
@@ -39,6 +42,8 @@ __all__ = [
     "in_list",
     "insert",
     "non_immutable_builtins",
+    "normal",
+    "one_of",
     "parse_expression",
     "parse_query",
     "query",
@@ -342,3 +347,25 @@ def in_list(tree: exp.Expr) -> tuple[str, tuple[str, ...]] | None:
         else:
             return None
     return column_name(tree.this), tuple(values)
+
+
+@lru_cache(maxsize=65536)
+def normal(text: str | None) -> str | None:
+    """Canonical form of a SQL fragment: parsed and regenerated, comments and case folded.
+
+    Used only to compare two declared fragments (``NOW()`` and ``now()`` are the same), never
+    rendered."""
+    if text is None:
+        return None
+    try:
+        tree = sqlglot.parse_one(text, read=DIALECT)
+    except (ParseError, TokenError):
+        return " ".join(text.split())
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    return tree.sql(dialect=DIALECT, normalize=True, comments=False)
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """``column IN ('a', 'b', ...)``: the column and every value quoted by the one quoting helper."""
+    return f"{ident(column)} IN ({', '.join(literal(v) for v in values)})"

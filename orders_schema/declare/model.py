@@ -26,160 +26,29 @@ Rendering lives in :mod:`orders_schema.migrate.render`; comparison with a live d
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from typing_extensions import Self
+from pydantic import Field, field_validator, model_validator
 
 from orders_schema.declare import fragments
-from orders_schema.declare.quoting import check_identifier, comment_problem, identifier_problem, literal
-
-ScalarValue = str | int | bool | None
-Row = tuple[tuple[str, ScalarValue], ...]
-"""An example row for a CHECK: column -> value pairs; values are bound as text or numbers."""
-
-
-class DeclarationError(ValueError):
-    """A declaration that PostgreSQL would reject or that does not mean what it says."""
-
-
-def _valid_name(value: str) -> str:
-    problem = identifier_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
-def _valid_qualified_name(value: str) -> str:
-    parts = value.split(".")
-    if len(parts) > 2:
-        raise ValueError("is not of the form name or schema.name")
-    for part in parts:
-        problem = identifier_problem(part)
-        if problem is not None:
-            raise ValueError(problem if len(parts) == 1 else f"has a part {part!r} that {problem}")
-    return value
-
-
-def _valid_comment(value: str) -> str:
-    problem = comment_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
-Name = Annotated[str, AfterValidator(_valid_name)]
-"""A PostgreSQL name: not empty, no NUL or control character, at most 63 bytes (rendered quoted)."""
-QualifiedName = Annotated[str, AfterValidator(_valid_qualified_name)]
-"""``name`` or ``schema.name``, each part a :data:`Name`."""
-CommentText = Annotated[str, AfterValidator(_valid_comment)]
-"""One line of a SQL comment: no line break or control character, no ``/*`` or ``*/``."""
-
-
-def _nul_free(value: Any) -> bool:
-    if type(value) is str:
-        return "\x00" not in value
-    if type(value) is tuple:
-        return all(_nul_free(v) for v in value)
-    return True  # a nested object checks its own fields
-
-
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: ClassVar[str] = ""
-    """How messages call this kind of object (``"foreign key"``); the class name when empty."""
-
-    def __init__(self, **data: Any) -> None:
-        """Build the object; a bad declaration raises :class:`DeclarationError` naming the object."""
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise DeclarationError(_explain(type(self), data, exc)) from None
-
-    @model_validator(mode="after")
-    def _no_nul(self) -> Self:
-        for field, value in self.__dict__.items():
-            if not _nul_free(value):
-                name = getattr(self, "name", None)
-                subject = f"{self.kind or type(self).__name__}{f' {name}' if field != 'name' and name else ''}"
-                raise DeclarationError(
-                    f"{subject}: {field} {value!r} contains a NUL character, which PostgreSQL text cannot hold"
-                )
-        return self
-
-    def replace(self, **changes: Any) -> Self:
-        """A copy with some fields changed, validated like a new declaration.
-
-        Use it to derive declarations (``story.ORDERS.replace(checks=...)``): pydantic's
-        ``model_copy(update=...)`` skips validation, so a CHECK naming a missing column would pass.
-        """
-        unknown = sorted(set(changes) - set(type(self).model_fields))
-        if unknown:
-            raise DeclarationError(f"{type(self).__name__}: no field(s) {unknown}")
-        return type(self)(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
-
-
-def _explain(cls: type[Node], data: dict[str, Any], exc: ValidationError) -> str:
-    """pydantic's errors as one readable sentence naming the object: our own messages verbatim,
-    a field's value error after the object and the field (``trigger trg: referencing_new 'x' is
-    70 bytes long; ...``), others located by class and field."""
-    kind = cls.kind or cls.__name__
-    name = data.get("name")
-    named = isinstance(name, str) and identifier_problem(name) is None
-    subject = f"{kind} {name}" if named and all(tuple(e["loc"]) != ("name",) for e in exc.errors()) else kind
-    parts = []
-    for err in exc.errors():
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        loc = tuple(err.get("loc", ()))
-        if err.get("type") == "value_error" and not loc:
-            parts.append(msg)
-        elif err.get("type") == "value_error":
-            field = ".".join(str(x) for x in loc if not isinstance(x, int))
-            head = f"{kind} name" if loc == ("name",) else f"{subject}: {field}"
-            parts.append(f"{head} {err.get('input')!r} {msg}")
-        else:
-            field = ".".join(str(x) for x in loc)
-            parts.append(f"{subject}: {field + ': ' if field else ''}{msg} (got {err.get('input')!r})")
-    return "; ".join(parts)
-
-
-def _name(value: str, what: str) -> str:
-    """Check one name outside a :data:`Name` field (e.g. a derived one), naming the object."""
-    try:
-        return check_identifier(value, what)
-    except ValueError as exc:
-        raise DeclarationError(str(exc)) from None
-
-
-def _fragment(check: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return check(*args, **kwargs)
-    except fragments.FragmentError as exc:
-        raise DeclarationError(str(exc)) from None
-
-
-def _duplicates(names: Iterable[str]) -> list[str]:
-    return sorted(n for n, count in Counter(names).items() if count > 1)
-
-
-def _rows(value: Any) -> Any:
-    """Accept dicts for example rows; store them as sorted tuples (hashable, stable)."""
-    if isinstance(value, (list, tuple)):
-        return tuple(tuple(sorted(r.items())) if isinstance(r, dict) else r for r in value)
-    return value
-
+from orders_schema.declare.base import (
+    CommentText,
+    DeclarationError,
+    Description,
+    Name,
+    Node,
+    QualifiedName,
+    Row,
+    ScalarValue,
+    _described,
+    _duplicates,
+    _fragment,
+    _rows,
+)
+from orders_schema.declare.query import Query
+from orders_schema.declare.quoting import identifier_problem, literal
 
 # ---------------------------------------------------------------------------------------------
 # Column types
@@ -267,6 +136,8 @@ class Column(Node):
     section: CommentText | None = None
     renamed_from: Name | None = None
     """Declares a rename: the migration renames this column instead of dropping and adding it."""
+    comment: Description | None = _described()
+    """``COMMENT ON COLUMN``: what the column means, stored in the catalogue (``col_description``)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
@@ -304,11 +175,9 @@ class Check(Node):
 
     @classmethod
     def one_of(cls, name: str, column: str, values: Iterable[str], *, inline: bool = True) -> Check:
-        """``column IN ('a', 'b', ...)`` with every value quoted by the one quoting helper."""
-        from orders_schema.declare.quoting import ident
-
-        body = ", ".join(literal(v) for v in values)
-        return cls(name=name, expression=f"{ident(column)} IN ({body})", column=column if inline else None)
+        """``column IN ('a', 'b', ...)`` with every value quoted by the one quoting helper
+        (:func:`orders_schema.declare.fragments.one_of`)."""
+        return cls(name=name, expression=fragments.one_of(column, values), column=column if inline else None)
 
     def allowed_values(self) -> tuple[str, tuple[str, ...]] | None:
         """For an IN-list check, the column and its allowed values."""
@@ -503,6 +372,8 @@ class Table(Node):
     triggers: tuple[Trigger, ...] = ()
     renamed_from: Name | None = None
     """Declares a rename: the migration renames this table instead of dropping and adding it."""
+    comment: Description | None = _described()
+    """``COMMENT ON TABLE``: what the table holds, stored in the catalogue (``obj_description``)."""
     populate: str | None = None
     """One INSERT into this table, run once when a migration adds the table to an existing database
     (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
@@ -812,35 +683,8 @@ class Version(Node):
         return [item for phase in self.phases for item in phase.items if not isinstance(item, Comment)]
 
 
-# ---------------------------------------------------------------------------------------------
-# Query patterns: the application's statements, declared beside the indexes that serve them
-# ---------------------------------------------------------------------------------------------
-
-
-class Query(Node):
-    """A statement the application sends, with psycopg named placeholders (``%(id)s``).
-
-    The repository executes ``sql`` as declared; the migration tester EXPLAINs it with
-    ``example`` parameters on realistic data and asserts that ``uses_index`` serves it.
-    ``uses_index=None`` declares that no index is expected (e.g. an INSERT), unless
-    ``served_by_table`` names the small table that answers it.
-    """
-
-    name: str
-    sql: str
-    example: Row = ()
-    uses_index: Name | None = None
-    served_by_table: Name | None = None
-    """For a query answered from a small table whose size does not grow with the data (a summary
-    kept by triggers): the tester asserts the plan reads that table and nothing else."""
-
-    _v_example = field_validator("example", mode="before")(
-        lambda value: tuple(sorted(value.items())) if isinstance(value, dict) else value
-    )
-
-    @property
-    def params(self) -> dict[str, ScalarValue]:
-        return dict(self.example)
+# The application's statements (Query) have their own module, orders_schema.declare.query; they
+# are re-exported here, so ``orders_schema.model`` still exports every declaration class.
 
 __all__ = [
     "BIGINT",
@@ -858,6 +702,7 @@ __all__ = [
     "Comment",
     "CommentText",
     "DeclarationError",
+    "Description",
     "ForeignKey",
     "Function",
     "Index",

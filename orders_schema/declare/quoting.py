@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from psycopg import sql
+
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated by the server."""
 
@@ -151,3 +153,16 @@ def comment(text: str) -> str:
     if problem is not None:
         raise ValueError(f"comment {text!r} {problem}")
     return f"-- {text}".rstrip()
+
+
+def q(*parts: str) -> str:
+    """A name quoted by :func:`qualified`, for statement text with ``%s`` placeholders.
+
+    psycopg reads ``%`` as a placeholder, so a ``%`` inside a (quoted) name is doubled.
+    """
+    return qualified(*parts).replace("%", "%%")
+
+
+def query(text: str) -> sql.SQL:
+    """A statement assembled from names quoted by :func:`q`; values go as bound parameters."""
+    return sql.SQL(text)

@@ -65,7 +65,7 @@ def last_released(schema_dir: Path) -> int | None:
 
 
 def _expected(project: Project, number: int, dsn: str) -> tuple[Catalog, str]:
-    from orders_schema.tester.verify import admin_dsn, scratch_databases
+    from orders_schema.tester.server import admin_dsn, scratch_database
 
     declared: m.Schema | None = None
     source = ""
@@ -77,7 +77,7 @@ def _expected(project: Project, number: int, dsn: str) -> tuple[Catalog, str]:
     if declared is not None:
         return declared_catalog(declared, admin_dsn(dsn)), source
     files = [f for f in version_files(project.schema_dir) if f.number <= number]
-    with scratch_databases(dsn) as scratch, psycopg.connect(scratch) as conn:
+    with scratch_database(dsn) as scratch, psycopg.connect(scratch) as conn:
         apply_files(conn, files)
         conn.commit()
         return inspect_schema(conn, project.schema.name), f"V1..V{number} applied to a scratch database"

@@ -18,59 +18,34 @@ found under another name is reported once, as a rename.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import conninfo
 
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project
 from orders_schema.declare.quoting import ident, qualified
+from orders_schema.kinds import KINDS, Kind
+from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.live.inspect import (
     Catalog,
     ColumnInfo,
     ConstraintInfo,
-    FunctionInfo,
-    IndexInfo,
     TableInfo,
-    ViewInfo,
     inspect_schema,
 )
 from orders_schema.migrate import plan
 from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.server import scratch_database
+
+__all__ = ["DeclaredCatalogError", "Difference", "DsnFactory", "HasServer", "compare", "declared_catalog"]
 
 
 class DeclaredCatalogError(RuntimeError):
     """The declarations could not be read back in stored form (no CREATE DATABASE, or they fail)."""
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One way a live schema differs from its declarations.
-
-    ``kind`` is the object's kind (``table``, ``column``, ``check``, ``primary key``,
-    ``foreign key``, ``unique``, ``exclusion``, ``index``, ``trigger``, ``function``, ``view``);
-    ``name`` its quoted qualified name (``walltrack.orders.status`` for a column, constraint or
-    trigger; ``walltrack.log_order_status_change()`` for a function); ``what`` says what differs
-    (``missing``, ``extra``, ``renamed``, ``definition differs``, ``type differs``, ``column order
-    differs``, ...); ``declared`` and ``live`` show each side in stored form (None: absent).
-    """
-
-    kind: str
-    name: str
-    what: str
-    declared: str | None = None
-    live: str | None = None
-
-    def __str__(self) -> str:
-        lines = [f"{self.kind} {self.name}: {self.what}"]
-        for label, text in (("declared", self.declared), ("live", self.live)):
-            body = "(none)" if text is None else text.strip().replace("\n", "\n            ")
-            lines.append(f"  {label + ':':<9} {body}")
-        return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +54,7 @@ class Difference:
 
 
 class DsnFactory(Protocol):
-    """Gives the DSN of a database on one server (``harness.ServerInfo`` is one)."""
+    """Gives the DSN of a database on one server (``tester.server.Server`` is one)."""
 
     def dsn(self, dbname: str) -> str: ...
 
@@ -96,46 +71,44 @@ def declared_catalog(declared: Project | m.Schema, server: str | DsnFactory | Ha
     """The declared schema as PostgreSQL stores it, read from a scratch database on ``server``.
 
     ``server`` is an admin DSN (any database of the server; the role needs CREATEDB), or a
-    :class:`DsnFactory` / :class:`HasServer` such as the harness's ``ServerInfo`` or
-    ``Databases``, whose ``postgres`` database is used for CREATE / DROP DATABASE. Use the server
+    :class:`DsnFactory` / :class:`HasServer` such as a ``tester.server.Server`` or the
+    harness's ``Databases``, whose ``postgres`` database is used for CREATE / DROP DATABASE. Use the server
     the live schema is on: stored forms can differ between PostgreSQL versions.
     The scratch database is dropped whatever happens.
     """
     schema = declared.schema if isinstance(declared, Project) else declared
-    admin_dsn, dsn_for = _connector(server)
+    admin = _connector(server)
     script = RENDERER.script(plan.create_statements(schema))
-    name = f"orders_schema_declared_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+    with contextlib.ExitStack() as stack:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            dsn = stack.enter_context(scratch_database(admin, "orders_schema_declared"))
         except psycopg.errors.InsufficientPrivilege as exc:
+            params = conninfo.conninfo_to_dict(admin)
             raise DeclaredCatalogError(
-                f"cannot read the declarations in stored form: role {admin.info.user!r} may not "
-                f"CREATE DATABASE on {admin.info.host}:{admin.info.port} ({exc.diag.message_primary}). "
+                f"cannot read the declarations in stored form: role {params.get('user')!r} may not "
+                f"CREATE DATABASE on {params.get('host')}:{params.get('port')} ({exc.diag.message_primary}). "
                 "The tester creates a scratch database on the server under test, applies the "
                 "declarations there and drops it. Grant the role CREATEDB (ALTER ROLE ... CREATEDB) "
                 "or give an admin DSN of a role that has it."
             ) from None
+        conn = stack.enter_context(psycopg.connect(dsn))
         try:
-            with psycopg.connect(dsn_for(name)) as conn:
-                try:
-                    conn.execute(script)
-                except psycopg.Error as exc:
-                    raise DeclaredCatalogError(
-                        f"the declarations of schema {schema.name!r} do not apply on an empty database: "
-                        f"{exc.diag.sqlstate} {exc.diag.message_primary}. Objects outside the schema "
-                        "(external tables, extensions) must exist in template1 of the server."
-                    ) from exc
-                return inspect_schema(conn, schema.name)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(script)
+        except psycopg.Error as exc:
+            raise DeclaredCatalogError(
+                f"the declarations of schema {schema.name!r} do not apply on an empty database: "
+                f"{exc.diag.sqlstate} {exc.diag.message_primary}. Objects outside the schema "
+                "(external tables, extensions) must exist in template1 of the server."
+            ) from exc
+        return inspect_schema(conn, schema.name)
 
 
-def _connector(server: str | DsnFactory | HasServer) -> tuple[str, Callable[[str], str]]:
+def _connector(server: str | DsnFactory | HasServer) -> str:
+    """An admin DSN of the server (its ``postgres`` database for a factory; a DSN as given)."""
     if isinstance(server, str):
-        return server, lambda name: conninfo.make_conninfo(server, dbname=name)
+        return server
     factory = server.server if isinstance(server, HasServer) else server
-    return factory.dsn("postgres"), factory.dsn
+    return factory.dsn("postgres")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +121,8 @@ def compare(declared: Catalog, live: Catalog) -> list[Difference]:
 
     Objects are matched by name (functions by name and argument types), except CHECK
     constraints, which are matched by their stored definition first. Order: tables (with their
-    columns, constraints and triggers), indexes, functions, views; each by name.
+    columns, constraints and triggers), indexes, functions, views, comments (by the kinds' rank);
+    each by name.
     """
     if declared.schema != live.schema:
         raise ValueError(
@@ -156,76 +130,33 @@ def compare(declared: Catalog, live: Catalog) -> list[Difference]:
             "definitions name their schema, so only catalogs of the same schema compare"
         )
     s = declared.schema
+    parts: list[tuple[int, Callable[[], Iterable[Difference]]]] = [
+        (10, lambda: _compare_tables(s, declared, live)),
+    ]
+    parts += [(kind.rank, _kind_part(kind, s, declared, live)) for kind in KINDS]
     out: list[Difference] = []
-    for name, d_table, l_table in _pair({t.name: t for t in declared.tables}, {t.name: t for t in live.tables}):
-        if d_table is None or l_table is None:
-            out.append(_presence("table", qualified(s, name), _table_text(d_table), _table_text(l_table)))
-        else:
-            out += _compare_table(s, d_table, l_table)
-    out += _compare_indexes(s, declared.indexes, live.indexes)
-    out += _compare_functions(s, declared.functions, live.functions)
-    out += _compare_views(s, declared.views, live.views)
+    for _, part in sorted(parts, key=lambda p: p[0]):
+        out += part()
     return out
 
 
-def _compare_indexes(s: str, declared: Sequence[IndexInfo], live: Sequence[IndexInfo]) -> Iterator[Difference]:
-    for name, d, x in _pair({i.name: i for i in declared}, {i.name: i for i in live}):
-        where = qualified(s, name)
-        if d is None or x is None:
-            yield _presence("index", where, _definition(d), _definition(x))
-        elif d.definition != x.definition:
-            yield Difference("index", where, "definition differs", d.definition, x.definition)
-        elif d.constraint != x.constraint:
-            yield Difference("index", where, "backs another constraint", d.constraint, x.constraint)
+def _kind_part(
+    kind: Kind[Any, Any], s: str, declared: Catalog, live: Catalog
+) -> Callable[[], Iterable[Difference]]:
+    return lambda: kind.compare(s, getattr(declared, kind.catalog_field), getattr(live, kind.catalog_field))
 
 
-def _compare_functions(
-    s: str, declared: Sequence[FunctionInfo], live: Sequence[FunctionInfo]
-) -> Iterator[Difference]:
-    for _, d, x in _pair({f.signature: f for f in declared}, {f.signature: f for f in live}):
-        fn = d or x
-        where = f"{qualified(s, fn.name)}({', '.join(fn.argument_types)})" if fn else ""
-        if d is None or x is None:
-            yield _presence("function", where, _definition(d), _definition(x))
-        elif (changed := _function_changes(d, x)) or d.definition != x.definition:
-            what = f"definition differs ({', '.join(changed or ['other attributes'])})"
-            yield Difference("function", where, what, d.definition, x.definition)
+def _compare_tables(s: str, declared: Catalog, live: Catalog) -> Iterator[Difference]:
+    for name, d_table, l_table in _pair({t.name: t for t in declared.tables}, {t.name: t for t in live.tables}):
+        if d_table is None or l_table is None:
+            yield _presence("table", qualified(s, name), _table_text(d_table), _table_text(l_table))
+        else:
+            yield from _compare_table(s, d_table, l_table)
 
 
-def _compare_views(s: str, declared: Sequence[ViewInfo], live: Sequence[ViewInfo]) -> Iterator[Difference]:
-    for name, d, x in _pair({v.name: v for v in declared}, {v.name: v for v in live}):
-        where = qualified(s, name)
-        if d is None or x is None:
-            yield _presence("view", where, _definition(d), _definition(x))
-        elif d.materialized != x.materialized:
-            yield Difference("view", where, "materialized differs", _kind(d.materialized), _kind(x.materialized))
-        elif d.definition != x.definition:
-            yield Difference("view", where, "definition differs", d.definition, x.definition)
-
-
-_X = TypeVar("_X")
-
-
-def _pair(declared: dict[str, _X], live: dict[str, _X]) -> Iterator[tuple[str, _X | None, _X | None]]:
-    for key in sorted(declared.keys() | live.keys()):
-        yield key, declared.get(key), live.get(key)
-
-
-def _presence(kind: str, name: str, declared: str | None, live: str | None) -> Difference:
-    return Difference(kind, name, "missing" if live is None else "extra", declared, live)
-
-
-class _Defined(Protocol):
-    @property
-    def definition(self) -> str: ...
-
-
-def _definition(obj: _Defined | None) -> str | None:
-    return None if obj is None else obj.definition
-
-
-def _kind(materialized: bool) -> str:
-    return "materialized view" if materialized else "view"
+_pair = pair
+_presence = presence
+_definition = definition
 
 
 def _table_text(table: TableInfo | None) -> str | None:
@@ -370,12 +301,3 @@ def _take(
             live.remove(x)
             pairs.append((d, x))
     return pairs
-
-
-def _function_changes(declared: FunctionInfo, live: FunctionInfo) -> list[str]:
-    fields = (
-        ("arguments", "arguments"), ("returns", "return type"), ("language", "language"),
-        ("source", "body"), ("config", "settings"), ("volatility", "volatility"),
-        ("security_definer", "security definer"),
-    )
-    return [label for attr, label in fields if getattr(declared, attr) != getattr(live, attr)]

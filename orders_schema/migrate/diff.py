@@ -10,26 +10,32 @@ diffing again after it yields nothing); function bodies compare verbatim, as Pos
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
+from orders_schema.kinds import INDEX, KINDS, VIEW
+from orders_schema.kinds.comment import SetComment
+from orders_schema.kinds.function import AddFunction, DropFunction, ReplaceFunction
+from orders_schema.kinds.index import AddIndex, DropIndex
+from orders_schema.kinds.view import AddView, DropView, ReplaceView
+from orders_schema.migrate.change import Change
+
+same_index = INDEX.same
+same_view = VIEW.same
+
+__all__ = [
+    "AddColumn", "AddConstraint", "AddFunction", "AddIndex", "AddTable", "AddTrigger", "AddView", "AlterColumn",
+    "Change", "ChangePrimaryKey", "DropColumn", "DropConstraint", "DropFunction", "DropIndex", "DropTable",
+    "DropTrigger", "DropView", "RenameColumn", "RenameTable", "ReplaceFunction", "ReplaceView", "SetComment",
+    "diff", "diff_table", "normal", "renames", "reverse", "same_check", "same_column", "same_index",
+    "same_trigger", "same_view",
+]
 
 
-@lru_cache(maxsize=65536)
-def normal(text: str | None) -> str | None:
-    """Canonical form of a SQL fragment: parsed and regenerated, comments and case folded."""
-    if text is None:
-        return None
-    try:
-        tree = fragments.sqlglot.parse_one(text, read=fragments.DIALECT)
-    except (fragments.ParseError, fragments.TokenError):
-        return " ".join(text.split())
-    while isinstance(tree, fragments.exp.Paren):
-        tree = tree.this
-    return tree.sql(dialect=fragments.DIALECT, normalize=True, comments=False)
+normal = fragments.normal
+"""Canonical form of a SQL fragment (:func:`orders_schema.declare.fragments.normal`)."""
 
 
 def same_column(a: m.Column, b: m.Column) -> bool:
@@ -40,32 +46,14 @@ def same_check(a: m.Check, b: m.Check) -> bool:
     return normal(a.expression) == normal(b.expression)
 
 
-def same_index(a: m.Index, b: m.Index) -> bool:
-    keys = [(normal(k.expression), k.descending, k.nulls) for k in a.columns]
-    other = [(normal(k.expression), k.descending, k.nulls) for k in b.columns]
-    return (keys, a.unique, a.method, normal(a.where), a.include) == (
-        other, b.unique, b.method, normal(b.where), b.include
-    )
-
-
 def same_trigger(a: m.Trigger, b: m.Trigger) -> bool:
     return a.model_copy(update={"when": normal(a.when)}) == b.model_copy(update={"when": normal(b.when)})
 
-
-def same_view(a: m.View, b: m.View) -> bool:
-    return normal(a.query) == normal(b.query)
 
 
 # ---------------------------------------------------------------------------------------------
 # Changes
 # ---------------------------------------------------------------------------------------------
-
-
-class Change:
-    """A change between two declared schemas; ``reverse()`` undoes it."""
-
-    def reverse(self) -> Change:
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -167,49 +155,6 @@ class ChangePrimaryKey(Change):
 
 
 @dataclass(frozen=True)
-class AddIndex(Change):
-    table: str
-    index: m.Index
-
-    def reverse(self) -> Change:
-        return DropIndex(self.table, self.index)
-
-
-@dataclass(frozen=True)
-class DropIndex(Change):
-    table: str
-    index: m.Index
-
-    def reverse(self) -> Change:
-        return AddIndex(self.table, self.index)
-
-
-@dataclass(frozen=True)
-class AddFunction(Change):
-    function: m.Function
-
-    def reverse(self) -> Change:
-        return DropFunction(self.function)
-
-
-@dataclass(frozen=True)
-class DropFunction(Change):
-    function: m.Function
-
-    def reverse(self) -> Change:
-        return AddFunction(self.function)
-
-
-@dataclass(frozen=True)
-class ReplaceFunction(Change):
-    old: m.Function
-    new: m.Function
-
-    def reverse(self) -> Change:
-        return ReplaceFunction(self.new, self.old)
-
-
-@dataclass(frozen=True)
 class AddTrigger(Change):
     table: str
     trigger: m.Trigger
@@ -227,46 +172,49 @@ class DropTrigger(Change):
         return AddTrigger(self.table, self.trigger)
 
 
-@dataclass(frozen=True)
-class AddView(Change):
-    view: m.View
-
-    def reverse(self) -> Change:
-        return DropView(self.view)
-
-
-@dataclass(frozen=True)
-class DropView(Change):
-    view: m.View
-
-    def reverse(self) -> Change:
-        return AddView(self.view)
-
-
-@dataclass(frozen=True)
-class ReplaceView(Change):
-    old: m.View
-    new: m.View
-
-    def reverse(self) -> Change:
-        return ReplaceView(self.new, self.old)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
+def reverse(changes: Sequence[Change]) -> list[Change]:
+    """The changes that undo ``changes`` (a down script), each from its own :meth:`Change.reverse`.
+
+    Changes name tables and columns as they are after the renames they come with; undone, the
+    renames run first, so every reversed change names the objects as they are after the renames
+    back (the released names).
+    """
+    tables = {c.new: c.old for c in changes if isinstance(c, RenameTable)}
+    columns = {(c.table, c.new): c.old for c in changes if isinstance(c, RenameColumn)}
+    out: list[Change] = []
+    for change in changes:
+        back = change.reverse()
+        if isinstance(back, (RenameTable, RenameColumn)):
+            out.append(back)
+            continue
+        table = getattr(back, "table", None)
+        if isinstance(table, str):
+            renamed: dict[str, Any] = {}
+            for f in fields(back):  # type: ignore[arg-type]
+                value = getattr(back, f.name)
+                if isinstance(value, m.Column) and (table, value.name) in columns:
+                    renamed[f.name] = value.model_copy(update={"name": columns[(table, value.name)]})
+            back = replace(back, table=tables.get(table, table), **renamed)  # type: ignore[type-var]
+        out.append(back)
+    return out
+
+
 def diff(old: m.Schema, new: m.Schema) -> list[Change]:
-    """Changes that turn ``old`` into ``new``, in no particular order (the planner orders them)."""
+    """Changes that turn ``old`` into ``new``, in no particular order (the planner orders them).
+
+    Declared renames come first and are applied to ``old``: every other change names tables and
+    columns as they are after them. Tables are diffed here; then each kind of
+    :data:`orders_schema.kinds.KINDS` (indexes, functions, views, comments) diffs the renamed
+    ``old`` against ``new``.
+    """
     if old.name != new.name:
         raise ValueError(f"cannot diff schema {old.name} against schema {new.name}")
-    changes: list[Change] = []
+    changes, old = renames(old, new)
     old_tables = {t.name: t for t in old.tables}
     new_tables = {t.name: t for t in new.tables}
-    renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
-               and t.name not in old_tables}
-    for old_name, new_name in renamed.items():
-        changes.append(RenameTable(old_name, new_name))
-        old_tables[new_name] = old_tables.pop(old_name).model_copy(update={"name": new_name})
     for name, table in new_tables.items():
         if name not in old_tables:
             changes.append(AddTable(table))
@@ -274,34 +222,41 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
             changes += diff_table(old_tables[name], table)
     changes += [DropTable(t) for name, t in old_tables.items() if name not in new_tables]
 
-    old_fns = {f.name: f for f in old.functions}
-    new_fns = {f.name: f for f in new.functions}
-    for name, fn in new_fns.items():
-        if name not in old_fns:
-            changes.append(AddFunction(fn))
-        elif old_fns[name] != fn:
-            changes.append(ReplaceFunction(old_fns[name], fn))
-    changes += [DropFunction(f) for name, f in old_fns.items() if name not in new_fns]
-
-    old_views = {v.name: v for v in old.views}
-    new_views = {v.name: v for v in new.views}
-    for name, view in new_views.items():
-        if name not in old_views:
-            changes.append(AddView(view))
-        elif not same_view(old_views[name], view):
-            changes.append(ReplaceView(old_views[name], view))
-    changes += [DropView(v) for name, v in old_views.items() if name not in new_views]
+    for kind in KINDS:
+        changes += kind.diff(old, new)
     return changes
 
 
+def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
+    """The declared renames of tables and columns, and ``old`` with them applied."""
+    changes: list[Change] = []
+    old_tables = {t.name: t for t in old.tables}
+    renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
+               and t.name not in old_tables}
+    for old_name, new_name in renamed.items():
+        changes.append(RenameTable(old_name, new_name))
+    tables: list[m.Table] = []
+    new_tables = {t.name: t for t in new.tables}
+    for table in old.tables:
+        name = renamed.get(table.name, table.name)
+        table = table.model_copy(update={"name": name})
+        if name in new_tables:
+            old_cols = {c.name for c in table.columns}
+            moves = {c.renamed_from: c.name for c in new_tables[name].columns
+                     if c.renamed_from and c.renamed_from in old_cols and c.name not in old_cols}
+            changes += [RenameColumn(name, a, b) for a, b in moves.items()]
+            columns = tuple(c.model_copy(update={"name": moves.get(c.name, c.name)}) for c in table.columns)
+            table = table.model_copy(update={"columns": columns})
+        tables.append(table)
+    return changes, old.model_copy(update={"tables": tuple(tables)})
+
+
 def diff_table(old: m.Table, new: m.Table) -> list[Change]:
+    """Columns, primary key, constraints and triggers of one table (``old`` with its renames
+    applied, see :func:`renames`); its indexes and comments are diffed by their kinds."""
     t = new.name
     changes: list[Change] = []
     old_cols = {c.name: c for c in old.columns}
-    for col in new.columns:
-        if col.renamed_from and col.renamed_from in old_cols and col.name not in old_cols:
-            changes.append(RenameColumn(t, col.renamed_from, col.name))
-            old_cols[col.name] = old_cols.pop(col.renamed_from).model_copy(update={"name": col.name})
     for col in new.columns:
         if col.name not in old_cols:
             changes.append(AddColumn(t, col))
@@ -317,8 +272,6 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     changes += _diff_named(t, old.checks, new.checks, same_check)
     changes += _diff_named(t, old.foreign_keys, new.foreign_keys, lambda a, b: bool(a == b))
     changes += _diff_named(t, old.uniques, new.uniques, lambda a, b: bool(a == b))
-
-    changes += _diff_named(t, old.indexes, new.indexes, same_index, AddIndex, DropIndex)
     changes += _diff_named(t, old.triggers, new.triggers, same_trigger, AddTrigger, DropTrigger)
     return changes
 

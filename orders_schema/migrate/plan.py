@@ -16,6 +16,8 @@ from typing import TypeVar
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal, qualified
+from orders_schema.kinds import COMMENT, KINDS, PlanContext, Planned
+from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
 from orders_schema.migrate import render as r
 
@@ -98,6 +100,8 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
                 out.append(r.CommentLine(item.text))
             elif isinstance(item, m.Table):
                 out.append(r.CreateTable(s, item, if_not_exists=True))
+                out += [stmt for key, declared in COMMENT.declared(schema).items() if declared.owner == item.name
+                        for stmt in COMMENT.create(s, key, declared)]
             elif isinstance(item, m.Index):
                 out.append(r.CreateIndex(s, schema.owner_of(item).name, item, if_not_exists=True))
             elif isinstance(item, m.Function):
@@ -131,13 +135,17 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
         out.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": ()})))
     for table in schema.tables:
         out += [r.AddConstraint(s, table.name, fk) for fk in table.foreign_keys]
-    for table, index in schema.indexes():
-        out.append(r.CreateIndex(s, table.name, index))
+    out += _kind_creates(schema, "after_tables")
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
     for table, trigger in schema.triggers():
         out.append(r.CreateTrigger(s, table.name, trigger))
-    out += [r.CreateView(s, view, or_replace=False) for view in schema.views]
+    out += _kind_creates(schema, "last")
     return out
+
+
+def _kind_creates(schema: m.Schema, stage: str) -> list[r.Statement]:
+    return [stmt for kind in KINDS if kind.create_stage == stage
+            for key, item in kind.declared(schema).items() for stmt in kind.create(schema.name, key, item)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,116 +211,89 @@ def destructive(change: d.Change, schema: str) -> str | None:
     return None
 
 
-def _view_reads(view: m.View) -> set[str]:
-    return {ref.name for ref in fragments.referenced_tables(fragments.parse_query(view.query, view.name))}
-
-
-def _views_in_dependency_order(views: list[m.View]) -> list[m.View]:
-    """Views ordered so that each comes after the views it reads."""
-    names = {v.name for v in views}
-    ordered: list[m.View] = []
-    done: set[str] = set()
-    pending = list(views)
-    while pending:
-        progress = False
-        for view in list(pending):
-            if (_view_reads(view) & names) - done - {view.name} <= set():
-                ordered.append(view)
-                done.add(view.name)
-                pending.remove(view)
-                progress = True
-        if not progress:
-            raise PlanError(f"views {[v.name for v in pending]} depend on each other in a cycle")
-    return ordered
-
-
-def _dependent_views(schema: m.Schema, relations: set[str]) -> set[str]:
-    """Names of the views of ``schema`` that read any of ``relations``, directly or through other views."""
-    found: set[str] = set()
-    frontier = set(relations)
-    while frontier:
-        nxt = {v.name for v in schema.views if _view_reads(v) & frontier and v.name not in found}
-        found |= nxt
-        frontier = nxt
-    return found
-
-
-def migration_plan(
-    old: m.Schema, new: m.Schema, changes: list[d.Change], allow: tuple[str, ...] = ()
-) -> MigrationPlan:
-    """Order ``changes`` (from :func:`orders_schema.migrate.diff.diff`) into online-safe statements."""
-    s = new.name
-    refused = [key for c in changes if (key := destructive(c, s)) and key not in allow]
+def _refuse_destructive(changes: list[d.Change], schema: str, allow: tuple[str, ...]) -> None:
+    refused = [key for c in changes if (key := destructive(c, schema)) and key not in allow]
     if refused:
         raise DestructiveChangeError(
             "refusing destructive change(s): " + "; ".join(refused)
             + ". Declare each one in the project's allow_destructive to accept the data loss."
         )
-    existing = {t.name for t in old.tables}
-    by_kind: dict[type, list[d.Change]] = {}
-    for change in changes:
-        by_kind.setdefault(type(change), []).append(change)
 
-    def of(kind: type[T]) -> list[T]:
-        return by_kind.get(kind, [])  # type: ignore[return-value]
 
-    # Views to drop first and create last: dropped or replaced views, and every view that reads a
-    # relation whose columns change shape (type, drop, rename) or a view being replaced.
-    reshaped = {c.table for c in of(d.AlterColumn) if c.old.type != c.new.type}
-    reshaped |= {c.table for c in of(d.DropColumn)} | {c.table for c in of(d.RenameColumn)}
-    reshaped |= {c.old for c in of(d.RenameTable)} | {c.table.name for c in of(d.DropTable)}
-    replaced = {c.old.name for c in of(d.ReplaceView)} | {c.view.name for c in of(d.DropView)}
-    to_drop = replaced | _dependent_views(old, reshaped | replaced)
-    old_views = {v.name: v for v in old.views}
-    new_views = {v.name: v for v in new.views}
-    recreate = [new_views[n] for n in to_drop if n in new_views] + [c.view for c in of(d.AddView)]
+def _of(changes: list[d.Change], kind: type[T]) -> list[T]:
+    return [c for c in changes if isinstance(c, kind)]
 
+
+def context(old: m.Schema, new: m.Schema, changes: list[d.Change]) -> PlanContext:
+    """What every phase and kind needs: tables named as after this version's renames."""
+    renamed = {c.old: c.new for c in _of(changes, d.RenameTable)}
+    # Tables that hold data are named as they are after this version's renames: everything a
+    # renamed table gets (an index, a CHECK) must be as online-safe as on any other existing table.
+    reshaped = {c.table for c in _of(changes, d.AlterColumn) if c.old.type != c.new.type}
+    reshaped |= {c.table for c in _of(changes, d.DropColumn)} | {c.table for c in _of(changes, d.RenameColumn)}
+    reshaped |= {c.old for c in _of(changes, d.RenameTable)} | {c.table.name for c in _of(changes, d.DropTable)}
+    return PlanContext(
+        schema=new.name, old=old, new=new, changes=tuple(changes),
+        existing=frozenset(renamed.get(t.name, t.name) for t in old.tables),
+        was={new_name: old_name for old_name, new_name in renamed.items()},
+        dropped=frozenset(c.table.name for c in _of(changes, d.DropTable)),
+        reshaped=frozenset(reshaped),
+        added=frozenset(c.table.name for c in _of(changes, d.AddTable)),
+        added_columns=frozenset((c.table, c.column.name) for c in _of(changes, d.AddColumn)),
+    )
+
+
+def _drop_phase(ctx: PlanContext, changes: list[d.Change], placed: list[Planned]) -> list[r.Statement]:
+    """Before the renames, so names are the old ones: triggers, the kinds' drops, constraints."""
+    s, was = ctx.schema, ctx.was
+    tx: list[r.Statement] = [r.DropTrigger(s, was.get(c.table, c.table), c.trigger.name)
+                             for c in _of(changes, d.DropTrigger)]
+    tx += [stmt for p in placed for stmt in p.drop]
+    tx += [r.DropConstraint(s, was.get(c.table, c.table), c.constraint.name, if_exists=True)
+           for c in _of(changes, d.DropConstraint)]
+    return tx
+
+
+def _rename_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
+    s = ctx.schema
+    tx: list[r.Statement] = [r.RenameTable(s, c.old, c.new) for c in _of(changes, d.RenameTable)]
+    tx += [r.RenameColumn(s, c.table, c.old, c.new) for c in _of(changes, d.RenameColumn)]
+    return tx
+
+
+def _column_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
+    """New tables (bare: their keys, indexes and triggers come later), new and altered columns."""
+    s = ctx.schema
     tx: list[r.Statement] = []
-    online: list[r.Statement] = []
-    new_by_name = {t.name: t for t in new.tables}
-    for dtr in of(d.DropTrigger):
-        tx.append(r.DropTrigger(s, dtr.table, dtr.trigger.name))
-    for view in reversed(_views_in_dependency_order([old_views[n] for n in to_drop])):
-        tx.append(r.DropView(s, view.name))
-    for dcon in of(d.DropConstraint):
-        tx.append(r.DropConstraint(s, dcon.table, dcon.constraint.name, if_exists=True))
-    online_drops: dict[str, r.DropIndex] = {}
-    for didx in of(d.DropIndex):
-        if didx.table in existing and didx.table in {t.name for t in new.tables}:
-            online_drops[didx.index.name] = r.DropIndex(s, didx.index.name, concurrently=True)
-        elif didx.table not in {c.table.name for c in of(d.DropTable)}:
-            tx.append(r.DropIndex(s, didx.index.name))
-    for rt in of(d.RenameTable):
-        tx.append(r.RenameTable(s, rt.old, rt.new))
-    for rc in of(d.RenameColumn):
-        tx.append(r.RenameColumn(s, rc.table, rc.old, rc.new))
-    for fn in of(d.AddFunction):
-        tx.append(r.CreateFunction(s, fn.function, or_replace=True))
-    for rf in of(d.ReplaceFunction):
-        if rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns:
-            tx += [r.DropFunction(s, rf.old), r.CreateFunction(s, rf.new, or_replace=True)]
-        else:
-            tx.append(r.CreateFunction(s, rf.new, or_replace=True))
-    new_tables = [c.table for c in of(d.AddTable)]
-    for table in new_tables:
-        bare = table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
+    for c in _of(changes, d.AddTable):
+        bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
         tx.append(r.CreateTable(s, bare, if_not_exists=True))
-    for ac in of(d.AddColumn):
-        tx.append(r.AddColumn(s, ac.table, ac.column, if_not_exists=True))
-    for alt in of(d.AlterColumn):
+    tx += [r.AddColumn(s, c.table, c.column, if_not_exists=True) for c in _of(changes, d.AddColumn)]
+    for alt in _of(changes, d.AlterColumn):
         if alt.old.type != alt.new.type:
             tx.append(r.AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
         if d.normal(alt.old.default) != d.normal(alt.new.default):
             tx.append(r.SetDefault(s, alt.table, alt.new.name, alt.new.default))
         if alt.old.nullable != alt.new.nullable:
             tx.append(r.SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
-    # A primary key changes after the columns it may need exist, without blocking writes: its
-    # unique index is built CONCURRENTLY (online file) and swapped in by one brief ALTER TABLE,
-    # so the table always has a key. A key that loses columns may find duplicates: a derived
-    # table (one that declares ``populate``) is then emptied and refilled in the transaction
-    # instead; any other table keeps its rows, and the index build fails if they collide.
+    return tx
+
+
+def _primary_key_phase(
+    ctx: PlanContext, changes: list[d.Change]
+) -> tuple[list[r.Statement], list[r.Statement], list[m.Table]]:
+    """A primary key changes after the columns it may need exist, without blocking writes: its
+    unique index is built CONCURRENTLY (online file) and swapped in by one brief ALTER TABLE,
+    so the table always has a key. A key that loses columns may find duplicates: a derived
+    table (one that declares ``populate``) is then emptied and refilled in the transaction
+    instead; any other table keeps its rows, and the index build fails if they collide.
+    Returns (transactional, online, tables to refill)."""
+    s = ctx.schema
+    tx: list[r.Statement] = []
+    online: list[r.Statement] = []
     refill: list[m.Table] = []
-    for cpk in of(d.ChangePrimaryKey):
+    new_by_name = {t.name: t for t in ctx.new.tables}
+    for cpk in _of(changes, d.ChangePrimaryKey):
         t = cpk.table
         drop = tuple(dict.fromkeys(n for n in (cpk.old_name, cpk.new_name) if n))
         table = new_by_name[t]
@@ -328,12 +309,22 @@ def migration_plan(
             pk_index = m.Index(name=staging, columns=cpk.new.columns, unique=True)
             online += [r.CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
                        r.SwapPrimaryKey(s, t, drop, cpk.new_name, staging)]
-    for table in new_tables:
+    return tx, online, refill
+
+
+def _constraint_phase(ctx: PlanContext, changes: list[d.Change]) -> tuple[list[r.Statement], list[r.Statement]]:
+    """New tables' foreign keys and indexes; constraints added to existing tables NOT VALID (but
+    UNIQUE, which has none) and validated online. Returns (transactional, online)."""
+    s = ctx.schema
+    tx: list[r.Statement] = []
+    online: list[r.Statement] = []
+    for c in _of(changes, d.AddTable):
+        table = c.table
         for fk in table.foreign_keys:
             tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
         tx += [r.CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
-    for con in of(d.AddConstraint):
-        on_existing = con.table in existing and not isinstance(con.constraint, m.Unique)
+    for con in _of(changes, d.AddConstraint):
+        on_existing = con.table in ctx.existing and not isinstance(con.constraint, m.Unique)
         # DROP ... IF EXISTS first: PostgreSQL has no ADD CONSTRAINT IF NOT EXISTS, and every
         # version must apply a second time without error.
         tx += [
@@ -342,34 +333,63 @@ def migration_plan(
         ]
         if on_existing:
             online.append(r.ValidateConstraint(s, con.table, con.constraint.name))
-    # New indexes are built before old ones are dropped, so a query never loses its index; an
-    # index redefined under the same name has to be dropped first.
-    for idx in of(d.AddIndex):
-        if idx.table not in existing:
-            tx.append(r.CreateIndex(s, idx.table, idx.index))
-            continue
-        if idx.index.name in online_drops:
-            online.append(online_drops.pop(idx.index.name))
-        online.append(r.CreateIndex(s, idx.table, idx.index, concurrently=True, if_not_exists=True))
-    online += online_drops.values()
-    for view in _views_in_dependency_order(recreate):
-        tx.append(r.CreateView(s, view, or_replace=True))
+    return tx, online
+
+
+def _trigger_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
+    """Triggers once their functions and tables exist, then the backfills they must not miss."""
+    s = ctx.schema
+    tx: list[r.Statement] = []
+    new_tables = [c.table for c in _of(changes, d.AddTable)]
     for table in new_tables:
         for trg in table.triggers:
             tx += [r.DropTrigger(s, table.name, trg.name, if_exists=True), r.CreateTrigger(s, table.name, trg)]
-    for atr in of(d.AddTrigger):
-        tx.append(r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True))
-        tx.append(r.CreateTrigger(s, atr.table, atr.trigger))
+    for atr in _of(changes, d.AddTrigger):
+        tx += [r.DropTrigger(s, atr.table, atr.trigger.name, if_exists=True),
+               r.CreateTrigger(s, atr.table, atr.trigger)]
     for table in [*new_tables, *refill]:
-        if table.populate and old.tables:
+        if table.populate and ctx.old.tables:
             tx.append(r.RunSql(table.populate, f"populate {s}.{table.name}"))
-    for dc in of(d.DropColumn):
-        tx.append(r.DropColumn(s, dc.table, dc.column.name, if_exists=True))
-    for dt in of(d.DropTable):
-        tx.append(r.DropTable(s, dt.table.name))
-    for df in of(d.DropFunction):
-        tx.append(r.DropFunction(s, df.function))
+    return tx
 
+
+def _cleanup_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
+    """Last: what goes away once nothing reads it any more."""
+    s = ctx.schema
+    tx: list[r.Statement] = [r.DropColumn(s, c.table, c.column.name, if_exists=True)
+                             for c in _of(changes, d.DropColumn)]
+    tx += [r.DropTable(s, c.table.name) for c in _of(changes, d.DropTable)]
+    return tx
+
+
+def migration_plan(
+    old: m.Schema, new: m.Schema, changes: list[d.Change], allow: tuple[str, ...] = ()
+) -> MigrationPlan:
+    """Order ``changes`` (from :func:`orders_schema.migrate.diff.diff`, or their
+    :func:`~orders_schema.migrate.diff.reverse`) into online-safe statements, phase by phase; each
+    kind of :data:`~orders_schema.kinds.KINDS` places its own statements in the phases."""
+    _refuse_destructive(changes, new.name, allow)
+    ctx = context(old, new, changes)
+    try:
+        placed = [kind.plan(ctx) for kind in KINDS]
+    except ViewCycleError as exc:
+        raise PlanError(str(exc)) from None
+    pk_tx, pk_online, refill = _primary_key_phase(ctx, changes)
+    con_tx, validate = _constraint_phase(ctx, changes)
+    tx = [
+        *_drop_phase(ctx, changes, placed),
+        *_rename_phase(ctx, changes),
+        *(stmt for p in placed for stmt in p.early),
+        *_column_phase(ctx, changes),
+        *pk_tx,
+        *con_tx,
+        *(stmt for p in placed for stmt in p.create),
+        *(stmt for p in placed for stmt in p.after),
+        *_trigger_phase(ctx, changes, refill),
+        *_cleanup_phase(ctx, changes),
+        *(stmt for p in placed for stmt in p.last),
+    ]
+    online = [*pk_online, *validate, *(stmt for p in placed for stmt in p.online)]
     if tx:
         tx.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
     if online:

@@ -2,7 +2,8 @@
 
 Statement objects say *how* a declared object is created or changed (IF NOT EXISTS, OR REPLACE,
 CONCURRENTLY, NOT VALID, ...); the declared objects in :mod:`orders_schema.declare.model` say *what* it is.
-One ``_<statement>`` method per statement kind, found by naming convention. Every identifier,
+One ``_<statement>`` method per statement kind, found by naming convention; the kinds of
+:mod:`orders_schema.kinds` render their own statements (indexes, views, comments). Every identifier,
 literal, function body and comment line goes through :mod:`orders_schema.declare.quoting`; declared SQL
 fragments are pasted as written, after :mod:`orders_schema.declare.fragments` has checked them.
 """
@@ -13,17 +14,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from orders_schema.declare import fragments
 from orders_schema.declare import model as m
-from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
-
-LINE_LIMIT = 110
-
-
-class Statement:
-    """Base of every statement object; ``transactional`` is False for CONCURRENTLY statements."""
-
-    transactional = True
+from orders_schema.declare.quoting import comment, ident, qualified
+from orders_schema.kinds.comment import CommentOn
+from orders_schema.kinds.function import CreateFunction, setting_value_sql
+from orders_schema.kinds.function import DropFunctionStatement as DropFunction
+from orders_schema.kinds.index import CreateIndex, index_key_sql
+from orders_schema.kinds.index import DropIndexStatement as DropIndex
+from orders_schema.kinds.view import CreateView
+from orders_schema.kinds.view import DropViewStatement as DropView
+from orders_schema.migrate.statement import LINE_LIMIT, RENDERERS, Statement, terminated
 
 
 @dataclass(frozen=True)
@@ -57,45 +57,6 @@ class CreateTable(Statement):
 
 
 @dataclass(frozen=True)
-class CreateIndex(Statement):
-    schema: str
-    table: str
-    index: m.Index
-    if_not_exists: bool = False
-    concurrently: bool = False
-
-    @property
-    def transactional(self) -> bool:  # type: ignore[override]
-        return not self.concurrently
-
-
-@dataclass(frozen=True)
-class DropIndex(Statement):
-    schema: str
-    name: str
-    if_exists: bool = True
-    concurrently: bool = False
-
-    @property
-    def transactional(self) -> bool:  # type: ignore[override]
-        return not self.concurrently
-
-
-@dataclass(frozen=True)
-class CreateFunction(Statement):
-    schema: str
-    function: m.Function
-    or_replace: bool = True
-
-
-@dataclass(frozen=True)
-class DropFunction(Statement):
-    schema: str
-    function: m.Function
-    if_exists: bool = True
-
-
-@dataclass(frozen=True)
 class CreateTrigger(Statement):
     schema: str
     table: str
@@ -106,20 +67,6 @@ class CreateTrigger(Statement):
 class DropTrigger(Statement):
     schema: str
     table: str
-    name: str
-    if_exists: bool = True
-
-
-@dataclass(frozen=True)
-class CreateView(Statement):
-    schema: str
-    view: m.View
-    or_replace: bool = True
-
-
-@dataclass(frozen=True)
-class DropView(Statement):
-    schema: str
     name: str
     if_exists: bool = True
 
@@ -239,20 +186,6 @@ def type_sql(t: m.SqlType) -> str:
     return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
 
 
-def index_key_sql(key: m.IndexColumn) -> str:
-    column = key.column
-    text = ident(column) if column is not None else f"({key.expression})"
-    if key.descending:
-        text += " DESC"
-    if key.nulls:
-        text += f" NULLS {key.nulls}"
-    return text
-
-
-def setting_value_sql(value: str) -> str:
-    return ", ".join(literal(part.strip()) for part in value.split(","))
-
-
 def check_sql(check: m.Check) -> str:
     return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression})"
 
@@ -269,13 +202,6 @@ def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
     return text
 
 
-def terminated(statement: str) -> str:
-    """A declared statement-sized fragment (a view body, a backfill) ended by ``;``, on a line of its
-    own when the fragment ends in a ``--`` comment that would swallow it."""
-    body = statement.strip().rstrip(";")
-    return f"{body}\n;" if fragments.ends_in_line_comment(body) else f"{body};"
-
-
 def _names(names: Iterable[str]) -> str:
     return ", ".join(ident(n) for n in names)
 
@@ -284,8 +210,10 @@ class PostgresRenderer:
     """Renders statement objects to PostgreSQL text, one method per statement kind."""
 
     def statement(self, stmt: Statement) -> str:
-        method = getattr(self, "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(stmt).__name__).lower())
-        text: str = method(stmt)
+        """One statement: by this renderer's ``_<statement>`` method, else by the function its
+        kind registered (:func:`orders_schema.migrate.statement.renders`)."""
+        method = getattr(self, "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(stmt).__name__).lower(), None)
+        text: str = method(stmt) if method is not None else RENDERERS[type(stmt)](stmt)
         return text
 
     def script(self, statements: Sequence[Statement], header: Sequence[str] = ()) -> str:
@@ -311,6 +239,8 @@ class PostgresRenderer:
         if isinstance(stmt, CreateIndex) and isinstance(previous, CreateIndex):
             return False
         if isinstance(stmt, ValidateConstraint) and isinstance(previous, ValidateConstraint):
+            return False
+        if isinstance(stmt, CommentOn) and isinstance(previous, (CommentOn, CreateTable)):
             return False
         return not (isinstance(stmt, Raw) and isinstance(previous, Raw))
 
@@ -436,50 +366,7 @@ class PostgresRenderer:
         exists = " IF EXISTS" if s.if_exists else ""
         return f"ALTER TABLE {qualified(s.schema, s.table)} DROP CONSTRAINT{exists} {ident(s.name)};"
 
-    # -- indexes ----------------------------------------------------------------------------
-
-    def _create_index(self, s: CreateIndex) -> str:
-        idx = s.index
-        head = "CREATE UNIQUE INDEX" if idx.unique else "CREATE INDEX"
-        if s.concurrently:
-            head += " CONCURRENTLY"
-        if s.if_not_exists:
-            head += " IF NOT EXISTS"
-        head += f" {ident(idx.name)}"
-        using = f" USING {idx.method}" if idx.method != "btree" else ""
-        target = f"ON {qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
-        if idx.include:
-            target += f" INCLUDE ({_names(idx.include)})"
-        parts = [head, target] + ([f"WHERE {idx.where}"] if idx.where else [])
-        one_line = " ".join(parts) + ";"
-        return one_line if len(one_line) <= LINE_LIMIT else "\n    ".join(parts) + ";"
-
-    def _drop_index(self, s: DropIndex) -> str:
-        head = "DROP INDEX" + (" CONCURRENTLY" if s.concurrently else "") + (" IF EXISTS" if s.if_exists else "")
-        return f"{head} {qualified(s.schema, s.name)};"
-
-    # -- functions, triggers, views ---------------------------------------------------------
-
-    def _create_function(self, s: CreateFunction) -> str:
-        fn = s.function
-        head = "CREATE OR REPLACE FUNCTION" if s.or_replace else "CREATE FUNCTION"
-        args = ", ".join(fn.arguments)
-        lines = [
-            f"{head} {qualified(s.schema, fn.name)}({args})",
-            f"RETURNS {fn.returns.upper()} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
-        ]
-        extras: list[str] = []
-        if fn.volatility != "VOLATILE":
-            extras.append(fn.volatility)
-        if fn.security_definer:
-            extras.append("SECURITY DEFINER")
-        extras += [f"SET {key} = {setting_value_sql(value)}" for key, value in fn.settings]
-        return "\n".join(lines) + "".join(f"\n{e}" for e in extras) + ";"
-
-    def _drop_function(self, s: DropFunction) -> str:
-        fn = s.function
-        exists = " IF EXISTS" if s.if_exists else ""
-        return f"DROP FUNCTION{exists} {qualified(s.schema, fn.name)}({', '.join(fn.arguments)});"
+    # -- triggers (indexes, functions, views and comments render in orders_schema.kinds) -----------
 
     def _create_trigger(self, s: CreateTrigger) -> str:
         t = s.trigger
@@ -508,13 +395,15 @@ class PostgresRenderer:
         exists = " IF EXISTS" if s.if_exists else ""
         return f"DROP TRIGGER{exists} {ident(s.name)} ON {qualified(s.schema, s.table)};"
 
-    def _create_view(self, s: CreateView) -> str:
-        head = "CREATE OR REPLACE VIEW" if s.or_replace else "CREATE VIEW"
-        return f"{head} {qualified(s.schema, s.view.name)} AS\n{terminated(s.view.query)}"
 
-    def _drop_view(self, s: DropView) -> str:
-        return f"DROP VIEW{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
-
+__all__ = [
+    "LINE_LIMIT", "RENDERER", "AddColumn", "AddConstraint", "AlterColumnType", "CommentLine", "CommentOn",
+    "CreateFunction", "CreateIndex", "CreateSchema", "CreateTable", "CreateTrigger", "CreateView", "DropColumn",
+    "DropConstraint", "DropFunction", "DropIndex", "DropTable", "DropTrigger", "DropView", "PhaseHeader",
+    "PostgresRenderer", "Raw", "RenameColumn", "RenameTable", "RunSql", "SetDefault", "SetNotNull", "Statement",
+    "SwapPrimaryKey", "ValidateConstraint", "check_sql", "foreign_key_sql", "index_key_sql", "render",
+    "setting_value_sql", "terminated", "type_sql",
+]
 
 RENDERER = PostgresRenderer()
 

@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, ProjectError, _one_line
@@ -48,10 +48,10 @@ def rendered_versions(project: Project) -> dict[str, str]:
     return files
 
 
-def released_schema(project: Project) -> m.Schema | None:
+def released_schema(project: Project, manifest: dict[str, Any] | None = None) -> m.Schema | None:
     """The schema the released versions leave: the snapshot once versions were generated, else the
-    last hand-declared version's state."""
-    manifest = read_manifest(project.schema_dir)
+    last hand-declared version's state. ``manifest``: ``released.json`` if already read."""
+    manifest = read_manifest(project.schema_dir) if manifest is None else manifest
     if _generated(manifest) and manifest.get("schema"):
         return _snapshot(project.schema_dir, manifest["schema"])
     return project.versions[-1].state if project.versions else None
@@ -67,7 +67,7 @@ def _snapshot(schema_dir: Path, data: dict[str, Any]) -> m.Schema:
         ) from None
 
 
-def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
+def manifest_for(project: Project, files: dict[str, str], existing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest for the declared versions' files, keeping every generated entry already recorded."""
     entries = []
     for name, text in files.items():
@@ -76,9 +76,9 @@ def manifest_for(project: Project, files: dict[str, str]) -> dict[str, Any]:
         entries.append(
             {"version": int(match["number"]), "name": match["name"], "file": name, "sha256": sha256(text)}
         )
-    existing = read_manifest(project.schema_dir)
+    existing = read_manifest(project.schema_dir) if existing is None else existing
     entries += _generated(existing)
-    snapshot = released_schema(project)
+    snapshot = released_schema(project, existing)
     return {
         "versions": entries,
         "schema": snapshot.model_dump(mode="json") if snapshot else None,
@@ -91,7 +91,8 @@ def render(project: Project) -> list[str]:
     A file the manifest records as released is never rewritten with different text.
     """
     files = rendered_versions(project)
-    recorded = {e["file"]: e["sha256"] for e in read_manifest(project.schema_dir).get("versions", [])}
+    released = read_manifest(project.schema_dir)
+    recorded = {e["file"]: e["sha256"] for e in released.get("versions", [])}
     for name, text in files.items():
         if name in recorded and recorded[name] != sha256(text):
             raise ProjectError(
@@ -106,7 +107,7 @@ def render(project: Project) -> list[str]:
         if not path.exists() or read_text(path) != text:
             path.write_text(text, encoding="utf-8")
             written.append(name)
-    manifest = _dump(manifest_for(project, files))
+    manifest = _dump(manifest_for(project, files, released))
     path = project.schema_dir / MANIFEST
     if not path.exists() or read_text(path) != manifest:
         path.write_text(manifest, encoding="utf-8")
@@ -114,9 +115,34 @@ def render(project: Project) -> list[str]:
     return written
 
 
-def check(project: Project) -> list[str]:
-    """Every way ``schema/`` differs from the declarations; empty when they agree."""
-    problems: list[str] = []
+ProblemKind = Literal["missing", "edited", "unreleased", "differs", "stray", "stale", "pending"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way ``schema/`` differs from the declarations. ``kind`` says which way; ``pending`` (the
+    head declarations have changes no version contains) is the one ``generate`` resolves."""
+
+    kind: ProblemKind
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Review:
+    """What ``check`` finds, with what it read on the way (so ``generate`` reads and diffs once)."""
+
+    problems: list[Problem]
+    manifest: dict[str, Any]
+    released: m.Schema | None
+    pending: list[diff.Change]
+
+
+def review(project: Project) -> Review:
+    """Read ``released.json`` once, compare ``schema/`` with the declarations, diff the head once."""
+    problems: list[Problem] = []
     files = rendered_versions(project)
     manifest = read_manifest(project.schema_dir)
     recorded = {e["file"]: e["sha256"] for e in manifest.get("versions", [])}
@@ -126,18 +152,19 @@ def check(project: Project) -> list[str]:
     for name, sha in recorded.items():
         path = project.schema_dir / name
         if not path.exists():
-            problems.append(f"{name}: released but missing from {project.schema_dir}/")
+            problems.append(Problem("missing", f"{name}: released but missing from {project.schema_dir}/"))
             continue
         actual = sha256(read_text(path))
         if actual != sha:
-            problems.append(
+            problems.append(Problem(
+                "edited",
                 f"{name}: released file was edited (recorded sha256 {sha[:12]}, file has {actual[:12]}); "
-                "released files are immutable: restore it and put the change in a new version"
-            )
+                "released files are immutable: restore it and put the change in a new version",
+            ))
     for name, text in files.items():
         path = project.schema_dir / name
         if name not in recorded:
-            problems.append(f"{name}: declared but not released (run `orders-schema render`)")
+            problems.append(Problem("unreleased", f"{name}: declared but not released (run `orders-schema render`)"))
         if not path.exists():
             continue
         current = read_text(path)
@@ -145,23 +172,32 @@ def check(project: Project) -> list[str]:
             delta = difflib.unified_diff(
                 text.splitlines(), current.splitlines(), f"{name} (declared)", f"{name} (on disk)", lineterm="", n=1
             )
-            problems.append(f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta))
+            problems.append(
+                Problem("differs", f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta))
+            )
     for name in sorted(on_disk - set(files) - set(recorded)):
-        problems.append(f"{name}: in {project.schema_dir}/ but neither declared nor released")
-    expected = released_schema(project)
+        problems.append(Problem("stray", f"{name}: in {project.schema_dir}/ but neither declared nor released"))
+    released = released_schema(project, manifest)
     recorded_schema = manifest.get("schema")
-    stale = recorded_schema is None or expected is None or _snapshot(project.schema_dir, recorded_schema) != expected
+    stale = recorded_schema is None or released is None or _snapshot(project.schema_dir, recorded_schema) != released
     if stale and not problems:
-        problems.append(f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
-    released = released_schema(project)
+        problems.append(
+            Problem("stale", f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
+        )
     pending = diff.diff(released, project.schema) if released is not None else []
     if pending:
         listed = ", ".join(sorted({_describe(c) for c in pending}))
-        problems.append(
+        problems.append(Problem(
+            "pending",
             f"the head declarations have {len(pending)} change(s) that no version contains ({listed}); "
-            "run `orders-schema generate NAME` to write the next version"
-        )
-    return problems
+            "run `orders-schema generate NAME` to write the next version",
+        ))
+    return Review(problems, manifest, released, pending)
+
+
+def check(project: Project) -> list[str]:
+    """Every way ``schema/`` differs from the declarations; empty when they agree."""
+    return [p.text for p in review(project).problems]
 
 
 def _describe(change: diff.Change) -> str:
@@ -193,8 +229,8 @@ class Generated:
         return [n for n in self.files if VERSION_FILE.match(n)]
 
 
-def _last_version(project: Project) -> int:
-    numbers = [e["version"] for e in read_manifest(project.schema_dir).get("versions", [])]
+def _last_version(project: Project, manifest: dict[str, Any]) -> int:
+    numbers = [e["version"] for e in manifest.get("versions", [])]
     numbers += [v.number for v in project.versions]
     return max(numbers, default=0)
 
@@ -214,22 +250,24 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
     """
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ProjectError(f"version name {name!r}: use lower-case letters, digits and _ only")
-    released = released_schema(project)
+    found = review(project)
+    released = found.released
     if released is None:
         raise ProjectError("nothing is released yet: declare a first version (see orders_schema.declare.model.Version)")
-    problems = [p for p in check(project) if "no version contains" not in p]
+    problems = [p.text for p in found.problems if p.kind != "pending"]
     if problems:
         raise DirtySchemaError(
             f"{project.schema_dir}/ must pass `orders-schema check` before generating: {problems[0].splitlines()[0]}"
         )
-    changes = diff.diff(released, project.schema)
+    changes = found.pending
     if not changes:
         return None
     up = plan.migration_plan(released, project.schema, changes, project.allow_destructive)
-    down = plan.migration_plan(
-        project.schema, released, diff.diff(project.schema, released), allow=_everything(project.schema, released)
-    )
-    number = _last_version(project)
+    # The down script is the changes' reverse, not a second diff: a declared rename is renamed
+    # back (a re-diff would drop and re-add the column, losing its data).
+    back = diff.reverse(changes)
+    down = plan.migration_plan(project.schema, released, back, allow=_everything(back, released.name))
+    number = _last_version(project, found.manifest)
     files: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
     parts = [(up.transactional, down.transactional, name, False), (up.online, down.online, f"{name}_online", True)]
@@ -258,7 +296,7 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
     entries[-1]["down"] = down_name
     entries[-1]["down_sha256"] = sha256(files[down_name])
     if not dry_run:
-        manifest = read_manifest(project.schema_dir)
+        manifest = found.manifest
         manifest["versions"] = [*manifest.get("versions", []), *entries]
         manifest["schema"] = project.schema.model_dump(mode="json")
         (project.schema_dir / DOWN_DIR).mkdir(parents=True, exist_ok=True)
@@ -268,6 +306,6 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
     return Generated(files, changes)
 
 
-def _everything(new: m.Schema, old: m.Schema) -> tuple[str, ...]:
-    keys = [plan.destructive(c, new.name) for c in diff.diff(new, old)]
+def _everything(changes: list[diff.Change], schema: str) -> tuple[str, ...]:
+    keys = [plan.destructive(c, schema) for c in changes]
     return tuple(k for k in keys if k)

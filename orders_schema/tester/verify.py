@@ -10,20 +10,16 @@ created beside the one verified (never in it).
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import conninfo, sql
 
 from orders_schema.declare.project import Project
-from orders_schema.declare.quoting import ident
 from orders_schema.live.apply import migrate
 from orders_schema.live.compare import Difference, compare, declared_catalog
 from orders_schema.live.inspect import inspect_schema
 from orders_schema.tester import checks
-from orders_schema.tester.server import throwaway_server
+from orders_schema.tester.server import Choice, admin_dsn, create_database, scratch_database, throwaway_server
 
 
 @dataclass(frozen=True)
@@ -48,34 +44,9 @@ class Verification:
         return "\n".join(lines)
 
 
-def admin_dsn(dsn: str) -> str:
-    """The same server and role, connected to the ``postgres`` database (for CREATE DATABASE)."""
-    params = conninfo.conninfo_to_dict(dsn)
-    params["dbname"] = "postgres"
-    return conninfo.make_conninfo(**params)  # type: ignore[arg-type]
-
-
-def _with_dbname(dsn: str, name: str) -> str:
-    params = conninfo.conninfo_to_dict(dsn)
-    params["dbname"] = name
-    return conninfo.make_conninfo(**params)  # type: ignore[arg-type]
-
-
 def scratch_databases(dsn: str) -> contextlib.AbstractContextManager[str]:
     """A context manager yielding the DSN of a new empty database beside ``dsn``, dropped on exit."""
-
-    @contextlib.contextmanager
-    def make() -> Iterator[str]:
-        name = f"orders_schema_scratch_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin_dsn(dsn), autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.SQL(ident(name))))
-        try:
-            yield _with_dbname(dsn, name)
-        finally:
-            with psycopg.connect(admin_dsn(dsn), autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.SQL(ident(name))))
-
-    return make()
+    return scratch_database(dsn)
 
 
 def verify(project: Project, dsn: str, *, rows: int = 20_000, commits: bool = False,
@@ -91,11 +62,11 @@ def verify(project: Project, dsn: str, *, rows: int = 20_000, commits: bool = Fa
     return Verification(differences, behaviour)
 
 
-def verify_throwaway(project: Project, pg: str | None = None, rows: int = 20_000) -> Verification:
-    """Start a private PostgreSQL, apply every version, verify everything (commit cases included)."""
+def verify_throwaway(project: Project, pg: str | Choice | None = None, rows: int = 20_000) -> Verification:
+    """Start a private PostgreSQL (``pg``: a :class:`Choice` or a selector for :func:`choose`),
+    apply every version, verify everything (commit cases included)."""
     with throwaway_server(pg) as server:
-        with psycopg.connect(server.dsn(), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE orders_schema_verify")
+        create_database(server.dsn(), "orders_schema_verify")
         dsn = server.dsn("orders_schema_verify")
         migrate(dsn, project.schema_dir)
         return verify(project, dsn, rows=rows, commits=True)

@@ -1,7 +1,7 @@
 """The WallTrack orders schema, declared as Python objects.
 
-``PROJECT`` is what the CLI and the pytest plugin load by default
-(``orders_schema.walltrack:PROJECT``).
+``PROJECT`` is what this repository's ``pyproject.toml`` names in ``[tool.orders-schema]``
+(``orders_schema.walltrack:PROJECT``); the engine itself has no default project.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ Parts:
                confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
                count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
                without the CHECKs it added beyond V9's
+
+``isolation`` and ``scale`` need nothing of WallTrack: they live in :mod:`orders_schema.benchmarks`.
 """
 
 from __future__ import annotations
@@ -32,192 +34,25 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from orders_schema.benchmarks import Results, bench_isolation, bench_scale, say, timer
+from orders_schema.benchmarks import percentile as _pct
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, synthetic_parameters
 from orders_schema.declare.quoting import ident
 from orders_schema.live.apply import migrate
-from orders_schema.migrate import diff, plan
 from orders_schema.migrate.lint import lint_text
-from orders_schema.migrate.render import RENDERER
 from orders_schema.store.files import version_files
-from orders_schema.tester.server import Running, create_database, throwaway_server
+from orders_schema.tester.server import Server, choose, create_database, throwaway_server
 
 PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench")
-
-
-@dataclass
-class Results:
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def put(self, part: str, key: str, value: Any) -> None:
-        self.figures.setdefault(part, {})[key] = value
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def _timer(fn: Callable[[], object], repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-# ---------------------------------------------------------------------------------------------
-# isolation
-# ---------------------------------------------------------------------------------------------
-
-
-def bench_isolation(srv: Running, project: Project, results: Results, repeat: int = 40) -> None:
-    say("== isolation: per-test setup + teardown, same server, same schema (head)")
-    create_database(srv.dsn(), "bench_tmpl")
-    migrate(srv.dsn("bench_tmpl"), project.schema_dir)
-    with psycopg.connect(srv.dsn(), autocommit=True) as admin:
-        admin.execute("ALTER DATABASE bench_tmpl WITH is_template true")
-    create_database(srv.dsn(), "bench_rollback", template="bench_tmpl")
-    conn = psycopg.connect(srv.dsn("bench_rollback"))
-
-    def rollback_test() -> None:
-        with conn.transaction(force_rollback=True):
-            conn.execute("SELECT 1")
-
-    counter = iter(range(10**6))
-
-    def clone_test() -> None:
-        name = f"bench_clone_{next(counter)}"
-        with psycopg.connect(srv.dsn(), autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE bench_tmpl").format(sql.SQL(ident(name))))
-        with psycopg.connect(srv.dsn(name)) as c:
-            c.execute("SELECT 1")
-        with psycopg.connect(srv.dsn(), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(name))))
-
-    rollback_test()
-    ours = statistics.median(_timer(rollback_test, repeat * 10))
-    clone = statistics.median(_timer(clone_test, repeat))
-    conn.close()
-    ratio = clone / ours if ours else float("inf")
-    from orders_schema.live.compare import compare, declared_catalog
-    from orders_schema.live.inspect import inspect_schema
-
-    def structure() -> None:
-        with psycopg.connect(srv.dsn("bench_rollback")) as c:
-            compare(declared_catalog(project.schema, srv.dsn()), inspect_schema(c, project.schema.name))
-
-    stages = statistics.median(_timer(structure, 5))
-    say(f"  structure check (inspect + declarations read back from a scratch database + compare): "
-        f"median {stages:.0f} ms per run")
-    results.put("isolation", "structure_check_ms", round(stages, 1))
-    say(f"  rolled-back transaction  median {ours:8.3f} ms   (goal <= 5 ms)")
-    say(f"  template clone (baseline) median {clone:8.1f} ms   -> {ratio:,.0f}x faster (goal >= 20x)")
-    results.put("isolation", "rollback_ms", round(ours, 4))
-    results.put("isolation", "template_clone_ms", round(clone, 2))
-    results.put("isolation", "speedup", round(ratio, 1))
-
-
-# ---------------------------------------------------------------------------------------------
-# scale (no database)
-# ---------------------------------------------------------------------------------------------
-
-
-def synthetic_schema(tables: int, variant: int = 0) -> m.Schema:
-    """``tables`` tables of 8 columns, 2 CHECKs, 2 indexes; a trigger and a view per ten tables."""
-    fn = m.Function(name="touch", body="\nBEGIN\n    NEW.updated_at = now();\n    RETURN NEW;\nEND;\n")
-    out: list[m.Table] = []
-    views: list[m.View] = []
-    for i in range(tables):
-        name = f"t{i:05d}"
-        columns = (
-            m.Column(name="id", type=m.UUID, nullable=False, default="gen_random_uuid()"),
-            m.Column(name="status", type=m.varchar(20), nullable=False, default=m.lit("new")),
-            m.Column(name="amount", type=m.numeric(20, 8), nullable=False),
-            m.Column(name="ref", type=m.BIGINT),
-            m.Column(name="note", type=m.TEXT),
-            m.Column(name="flag", type=m.BOOLEAN, nullable=False, default="false"),
-            m.Column(name="created_at", type=m.TIMESTAMPTZ, nullable=False, default="now()"),
-            m.Column(name="updated_at", type=m.TIMESTAMPTZ, nullable=False, default="now()"),
-        )
-        out.append(m.Table(
-            name=name,
-            columns=columns,
-            primary_key=m.PrimaryKey(columns=("id",)),
-            checks=(m.Check.one_of(f"{name}_status_check", "status", ("new", "open", "done")),
-                    m.Check(name=f"{name}_amount_positive", expression="amount > 0")),
-            indexes=(m.Index(name=f"{name}_created", columns=("created_at DESC",)),
-                     m.Index(name=f"{name}_open", columns=("ref",), where="status <> 'done'")),
-            triggers=(m.Trigger(name=f"{name}_touch", timing="BEFORE", events=("UPDATE",), function="touch"),)
-            if i % 10 == 0 else (),
-        ))
-        if i % 10 == 0:
-            views.append(m.View(name=f"{name}_summary",
-                                query=f"SELECT t.status, count(*) AS n FROM s.{name} t GROUP BY t.status"))
-    return m.Schema(name="s", tables=tuple(out), functions=(fn,), views=tuple(views))
-
-
-def fifty_changes(schema: m.Schema) -> m.Schema:
-    """A copy with 50 changes: 10 added columns, 10 CHECKs, 10 new and 10 dropped indexes, 10 views."""
-    tables = list(schema.tables)
-    step = max(1, len(tables) // 10)
-    for k, i in enumerate(range(0, len(tables), step)):
-        if k >= 10:
-            break
-        t = tables[i]
-        tables[i] = t.model_copy(update={
-            "columns": (*t.columns, m.Column(name="extra", type=m.TEXT)),
-            "checks": (t.checks[0], m.Check(name=f"{t.name}_amount_positive", expression="amount >= 1")),
-            "indexes": (t.indexes[0], m.Index(name=f"{t.name}_ref", columns=("ref", "created_at DESC"))),
-        })
-    views = [v.model_copy(update={"query": v.query.replace("count(*) AS n", "count(*) AS n, 1 AS one")})
-             if k < 10 else v for k, v in enumerate(schema.views)]
-    return schema.model_copy(update={"tables": tuple(tables), "views": tuple(views)})
-
-
-def bench_scale(results: Results, sizes: tuple[int, ...] = (100, 1000, 5000)) -> None:
-    say("== scale: declare, render and diff (50 changes), no database")
-    rows = []
-    for n in sizes:
-        diff.normal.cache_clear()
-        t0 = time.perf_counter()
-        schema = synthetic_schema(n)
-        t1 = time.perf_counter()
-        text = RENDERER.script(plan.create_statements(schema))
-        t2 = time.perf_counter()
-        changed = fifty_changes(schema)
-        t3 = time.perf_counter()
-        changes = diff.diff(schema, changed)
-        planned = plan.migration_plan(schema, changed, changes)
-        t4 = time.perf_counter()
-        total = t4 - t0
-        rows.append((n, t1 - t0, t2 - t1, t4 - t3, total))
-        say(f"  {n:5d} tables: declare {t1 - t0:6.3f} s  render {t2 - t1:6.3f} s ({len(text) / 1e6:.1f} MB)  "
-            f"diff+plan {t4 - t3:6.3f} s ({len(changes)} changes, {len(planned.transactional) + len(planned.online)} "
-            f"statements)  total {total:6.3f} s")
-        results.put("scale", f"{n}_tables_s", {"declare": round(t1 - t0, 4), "render": round(t2 - t1, 4),
-                                             "diff_plan": round(t4 - t3, 4), "total": round(total, 4),
-                                             "changes": len(changes)})
-    base = {n: tot for n, *_, tot in rows}
-    if 100 in base and 1000 in base:
-        say(f"  growth 100 -> 1000 tables: x{base[1000] / base[100]:.1f} (linear: x10); "
-            f"1000-table total {base[1000]:.3f} s (goal <= 1 s)")
-    if 1000 in base and 5000 in base:
-        say(f"  growth 1000 -> 5000 tables: x{base[5000] / base[1000]:.1f} (linear: x5)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +77,7 @@ def _last_story_version(project: Project) -> int:
 
 
 @contextmanager
-def _databases(srv: Running, project: Project, rows: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _databases(srv: Server, project: Project, rows: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(V9 database, head database upgraded from a copy of it, upgrade figures)."""
     story = _last_story_version(project)
     v9, head = f"bench_v9_{rows}", f"bench_head_{rows}"
@@ -299,7 +134,7 @@ def upgrade_figures(dsn: str, project: Project, after: int) -> dict[str, Any]:
     }
 
 
-def bench_migrate(srv: Running, project: Project, results: Results, figures: dict[str, Any], rows: int) -> None:
+def bench_migrate(srv: Server, project: Project, results: Results, figures: dict[str, Any], rows: int) -> None:
     say("== migrate")
     create_database(srv.dsn(), "bench_empty")
     t = time.perf_counter()
@@ -462,7 +297,7 @@ def _hot(conn: psycopg.Connection) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def _write_database(srv: Running, project: Project, label: str, rows: int) -> str:
+def _write_database(srv: Server, project: Project, label: str, rows: int) -> str:
     """A database holding ``label``'s schema, its parent rows, and ``rows`` synthetic orders in an
     unlogged staging table (generated once, with the schema's own defaults), so the timed INSERT
     measures the schema (indexes, constraints, triggers) and not the row generator."""
@@ -543,7 +378,7 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def write_figures(srv: Running, project: Project, rows: int, singles: int, rounds: int,
+def write_figures(srv: Server, project: Project, rows: int, singles: int, rounds: int,
                   labels: tuple[str, ...] = WRITE_SCHEMAS) -> dict[str, dict[str, Any]]:
     """Every schema is loaded first; then each measurement runs ``rounds`` times, the schemas
     taking turns within a round, and the median is kept: drift on the machine (other tenants,
@@ -639,7 +474,7 @@ def concurrent_figures(pg: str | None, project: Project, clients: int, per_clien
             for label, r in rates.items()}
 
 
-def bench_writes(srv: Running, project: Project, results: Results, rows: int, singles: int, rounds: int,
+def bench_writes(srv: Server, project: Project, results: Results, rows: int, singles: int, rounds: int,
                  pg: str | None = None) -> None:
     say(f"== writes: {rows:,} orders set-based (INSERT ... SELECT from staging), then {singles:,} single-row "
         f"inserts and status updates; {rounds} rounds, schemas in turn, medians")
@@ -726,16 +561,16 @@ PGBENCH_PATTERNS = (
 )
 
 
-def _pgbench_binary(srv: Running) -> str:
+def _pgbench_binary(srv: Server) -> str:
     import shutil
 
-    for candidate in (srv.bindir / "pgbench", shutil.which("pgbench")):
+    for candidate in (srv.bindir / "pgbench" if srv.bindir else None, shutil.which("pgbench")):
         if candidate and Path(candidate).exists():
             return str(candidate)
     raise RuntimeError("pgbench not found (beside the server's binaries or on PATH); install the PostgreSQL client")
 
 
-def run_pgbench(binary: str, srv: Running, db: str, scripts: Path, files: tuple[str, ...], clients: int,
+def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[str, ...], clients: int,
                 seconds: float) -> float:
     """Transactions per second of one ``pgbench`` run (simple protocol, no vacuum, ``-T seconds``)."""
     import subprocess
@@ -771,7 +606,7 @@ def _load_run(dsn: str, project: Project, rows: int, run: str) -> None:
     say(f"    loaded {rows:,} orders (run {run})")
 
 
-def pgbench_figures(srv: Running, project: Project, rows: int, seconds: float, rounds: int,
+def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, rounds: int,
                     scripts: Path, ablations: bool = False) -> dict[str, Any]:
     binary = _pgbench_binary(srv)
     for name, text in pgbench_scripts(rows).items():
@@ -807,7 +642,7 @@ def pgbench_figures(srv: Running, project: Project, rows: int, seconds: float, r
             def read(q: m.Query = query, c: psycopg.Connection[Any] = conn) -> None:
                 c.execute(q.sql.encode(), q.params, prepare=False).fetchall()
 
-            count[label] = statistics.median(_timer(read, 21))
+            count[label] = statistics.median(timer(read, 21))
             row = conn.execute("SELECT count(*) FROM walltrack.orders"
                                " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
             open_orders = int(row[0]) if row else 0
@@ -839,7 +674,7 @@ def pgbench_figures(srv: Running, project: Project, rows: int, seconds: float, r
     }
 
 
-def bench_pgbench(srv: Running, project: Project, results: Results, rows: int, seconds: float,
+def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, seconds: float,
                   rounds: int, ablations: bool = False) -> None:
     import tempfile
 
@@ -869,6 +704,7 @@ def bench_pgbench(srv: Running, project: Project, results: Results, rows: int, s
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orders_schema.config import resolve
     from orders_schema.declare.project import load
 
     parser = argparse.ArgumentParser(
@@ -885,10 +721,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run head without the position FK and head without the CHECKs it added")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
-    parser.add_argument("--project", default="orders_schema.walltrack:PROJECT")
+    parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")
     parser.add_argument("--out", default="bench-results/bench.json")
     args = parser.parse_args(argv)
-    project = load(args.project, Path("schema"))
+    try:
+        project = load(*resolve(args.project, None))
+    except ValueError as exc:  # not configured, or a project that does not load: one line, exit 2
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
     results = Results()
     results.put("run", "rows", args.rows)
     results.put("run", "started", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -897,7 +737,9 @@ def main(argv: list[str] | None = None) -> int:
     needs_server = set(args.only) - {"scale"}
     if needs_server:
         # autovacuum off: the bench VACUUMs and ANALYZEs itself, so no background pass lands in a timing
-        with throwaway_server(args.pg, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
+        choice = choose(args.pg)
+        say(f"   server: {choice.describe()}")
+        with throwaway_server(choice, settings=("shared_buffers=256MB", "max_wal_size=8GB", "autovacuum=off")) as srv:
             with psycopg.connect(srv.dsn()) as conn:
                 version = conn.execute("SHOW server_version").fetchone()
             results.put("run", "server_version", version[0] if version else "?")

@@ -13,7 +13,7 @@ What a case needs (``Case.needs``):
     production-like database and leave nothing behind.
 ``"data"``
     the same, on a database holding realistic data (EXPLAIN cases): load it with
-    :func:`orders_schema.tester.checks.explain.load_synthetic_data` in the same rolled-back transaction, or
+    :func:`orders_schema.tester.data.load_synthetic_data` in the same rolled-back transaction, or
     point at a database that already has real data. :func:`orders_schema.tester.checks.explain.run_explain`
     does both steps.
 ``"commits"``
@@ -29,8 +29,9 @@ Modules: :mod:`.rows` (a valid row per table), :mod:`.constraints`, :mod:`.trigg
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -39,7 +40,8 @@ import psycopg
 
 if TYPE_CHECKING:
     from orders_schema.declare.project import Project
-    from orders_schema.tester.checks.explain import IndexUsage, ProgressCallback
+    from orders_schema.tester.checks.explain import IndexUsage
+    from orders_schema.tester.data import ProgressCallback
 
 Outcome = Literal["passed", "failed", "warning", "skipped"]
 Need = Literal["rollback", "data", "commits", "empty"]
@@ -177,6 +179,20 @@ def run_case(case: Case, conn: psycopg.Connection) -> CaseResult:
     return CaseResult(case, result, time.perf_counter() - start)
 
 
+Connect = Callable[[Need], AbstractContextManager["psycopg.Connection | None"]]
+"""Given what a case needs, a context manager yielding a connection of that kind (None: not available)."""
+
+
+def run_on(case: Case, connect: Connect) -> CaseResult:
+    """The one dispatch on ``Case.needs``: run ``case`` on the connection ``connect`` gives for its
+    need, or report it skipped (naming what it needs) when ``connect`` yields None. Used by
+    :func:`run_project` (verify) and by the pytest plugin."""
+    with connect(case.needs) as conn:
+        if conn is None:
+            return CaseResult(case, skipped(f"{case.id}: needs {_NEED_TEXT[case.needs]}"), 0.0)
+        return run_case(case, conn)
+
+
 def run_cases(conn: psycopg.Connection, selected: Iterable[Case]) -> Report:
     """Run the ``rollback`` and ``data`` cases on ``conn``; the others are reported as skipped."""
     out: list[CaseResult] = []
@@ -239,18 +255,19 @@ def run_project(
             report = explain.run_explain(conn, project, rows=rows, progress=progress, selected=by_need["data"])
             results += report.results
             usage = report.index_usage
-    for case in by_need["commits"]:
-        if not commits:
-            results.append(CaseResult(case, skipped(f"{case.id}: needs {_NEED_TEXT['commits']}"), 0.0))
-            continue
-        with psycopg.connect(dsn) as conn:
-            results.append(run_case(case, conn))
-    for case in by_need["empty"]:
-        if empty_database is None:
-            results.append(CaseResult(case, skipped(f"{case.id}: needs {_NEED_TEXT['empty']}"), 0.0))
-            continue
-        with empty_database() as empty_dsn, psycopg.connect(empty_dsn) as conn:
-            results.append(run_case(case, conn))
+
+    @contextlib.contextmanager
+    def connect(need: Need) -> Iterator[psycopg.Connection | None]:
+        if need == "commits" and commits:
+            with psycopg.connect(dsn) as conn:
+                yield conn
+        elif need == "empty" and empty_database is not None:
+            with empty_database() as empty_dsn, psycopg.connect(empty_dsn) as conn:
+                yield conn
+        else:
+            yield None
+
+    results += [run_on(case, connect) for case in (*by_need["commits"], *by_need["empty"])]
     return Report(tuple(results), usage)
 
 
@@ -259,6 +276,7 @@ __all__ = [
     "Case",
     "CaseResult",
     "CheckResult",
+    "Connect",
     "Need",
     "Outcome",
     "Report",
@@ -267,6 +285,7 @@ __all__ = [
     "passed",
     "run_case",
     "run_cases",
+    "run_on",
     "run_project",
     "skipped",
     "verdict",

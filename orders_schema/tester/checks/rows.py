@@ -29,7 +29,6 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -37,7 +36,8 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.behaviour import ValidRow
 from orders_schema.declare.project import Project
-from orders_schema.declare.quoting import qualified
+from orders_schema.declare.quoting import q
+from orders_schema.declare.quoting import query as query  # re-exported for checks/migrations.py
 
 Values = dict[str, Any]
 
@@ -59,19 +59,6 @@ class RowRejected(RowError):
         super().__init__(f"table {table} rejected the row: {diag.sqlstate} {diag.message_primary or error}")
         self.values = dict(values)
         self.error = error
-
-
-def q(*parts: str) -> str:
-    """A name quoted by :func:`~orders_schema.declare.quoting.qualified`, for text with ``%s`` placeholders.
-
-    psycopg reads ``%`` as a placeholder, so a ``%`` inside a (quoted) name is doubled.
-    """
-    return qualified(*parts).replace("%", "%%")
-
-
-def query(text: str) -> sql.SQL:
-    """A statement assembled from names quoted by :func:`q`; values go as bound parameters."""
-    return sql.SQL(text)
 
 
 def text_length(column: m.Column) -> int | None:

@@ -32,10 +32,11 @@ import psycopg
 from orders_schema.declare import model as m
 from orders_schema.declare.behaviour import AuditsChange, Const, New, Old, TouchesOnUpdate
 from orders_schema.declare.project import Project
+from orders_schema.declare.quoting import q, query
 from orders_schema.migrate.render import type_sql
 from orders_schema.tester.checks import Case, CheckResult, failed, verdict
 from orders_schema.tester.checks.constraints import describe_error
-from orders_schema.tester.checks.rows import TEXT_TYPES, RowError, RowFactory, fits, q, query, split_table_name
+from orders_schema.tester.checks.rows import TEXT_TYPES, RowError, RowFactory, fits, split_table_name
 
 PAST = "2000-01-01 00:00:00+00"
 """The value the touch probe writes; any real update time is later."""

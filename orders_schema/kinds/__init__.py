@@ -1,0 +1,21 @@
+"""Kinds of schema objects, each through every stage in one module (see :mod:`.base`).
+
+:data:`KINDS` is the registry: diff, plan, create, inspect and compare walk it. Adding a kind is
+one module plus one line here, its declaration's field (on its owner or on the schema) and its
+``Catalog`` field; see docs/architecture.md, "Adding a kind".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.comment import COMMENT
+from orders_schema.kinds.function import FUNCTION
+from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.view import VIEW
+
+KINDS: tuple[Kind[Any, Any], ...] = (INDEX, FUNCTION, VIEW, COMMENT)
+"""Every kind on the interface, in rank order."""
+
+__all__ = ["COMMENT", "FUNCTION", "INDEX", "KINDS", "VIEW", "Declared", "Kind", "PlanContext", "Planned"]

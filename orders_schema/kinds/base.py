@@ -1,0 +1,157 @@
+"""The interface every kind of schema object implements, once, in its own module.
+
+A kind knows, for its objects:
+
+* **identity**: :meth:`Kind.declared` lists a schema's objects by key (an index by name, a
+  comment by table and column), each with the table it belongs to;
+* **sameness**: :meth:`Kind.same` compares two declared objects on their normalised forms;
+* **changes**: :meth:`Kind.diff` turns two schemas into its changes (plain data with a
+  ``reverse()``);
+* **statements**: :meth:`Kind.create` and :meth:`Kind.plan` (where each statement of a migration
+  goes: before the renames, with the creates, after them, or online), with the statement objects
+  and their rendering in the kind's module, apart from the declaration;
+* **stored form**: :attr:`Kind.query` (the schema name bound as ``%(schema)s``) and
+  :meth:`Kind.stored` read the catalogue, :meth:`Kind.compare` lists the differences between
+  the declared and the live stored forms.
+
+The registry is :data:`orders_schema.kinds.KINDS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from orders_schema.live.difference import Difference
+from orders_schema.migrate.change import Change
+from orders_schema.migrate.statement import Statement
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
+
+D = TypeVar("D")
+"""The declared object (a pydantic model, or a value of a declared field)."""
+S = TypeVar("S")
+"""Its stored form, as read from the catalogue (a frozen dataclass)."""
+
+CreateStage = Literal["after_tables", "last", "own"]
+"""Where a kind's objects go when a whole schema is created: after the tables and their foreign
+keys (indexes), after everything else (views, comments), or placed by ``plan.create_statements``
+itself (functions: those a default calls before the tables, the others after them)."""
+
+
+@dataclass(frozen=True)
+class Declared(Generic[D]):
+    """One declared object and the table it belongs to (None for a schema-level object)."""
+
+    owner: str | None
+    obj: D
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a kind needs to place its statements in a migration.
+
+    Tables are named as they are after this version's renames (``existing`` too: the tables that
+    already hold data); ``was`` maps a renamed table's new name back to its old one, for the
+    statements that run before the renames."""
+
+    schema: str
+    old: m.Schema
+    new: m.Schema
+    changes: Sequence[Change]
+    existing: frozenset[str]
+    was: dict[str, str]
+    dropped: frozenset[str] = frozenset()
+    """Tables this version drops."""
+    reshaped: frozenset[str] = frozenset()
+    """Relations whose columns change shape (type, drop, rename) or that are renamed or dropped."""
+    added: frozenset[str] = frozenset()
+    """Tables this version creates."""
+    added_columns: frozenset[tuple[str, str]] = frozenset()
+    """``(table, column)`` of the columns this version adds to existing tables."""
+
+    def of(self, kind: type[Change]) -> list[Any]:
+        return [c for c in self.changes if isinstance(c, kind)]
+
+
+@dataclass
+class Planned:
+    """A kind's statements in a migration, by where they run.
+
+    ``drop``: in the transaction, before the renames (names as before them); ``early``: after the
+    renames, before the tables and columns (what a default calls); ``create``: with the tables'
+    and columns' creation; ``after``: once every table, column and function exists, before the
+    triggers; ``last``: at the end of the transaction, once nothing reads it (drops);
+    ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
+
+    drop: list[Statement] = field(default_factory=list)
+    early: list[Statement] = field(default_factory=list)
+    create: list[Statement] = field(default_factory=list)
+    after: list[Statement] = field(default_factory=list)
+    online: list[Statement] = field(default_factory=list)
+    last: list[Statement] = field(default_factory=list)
+
+
+class Kind(ABC, Generic[D, S]):
+    """One kind of schema object, through every stage. See the module's docstring."""
+
+    name: ClassVar[str]
+    """How messages and :class:`~orders_schema.live.difference.Difference` call it."""
+    rank: ClassVar[int]
+    """Its place in outputs that list every kind (comparison: tables 10, indexes 20, functions 30,
+    views 40, comments 50; and the order of the kinds' statements within a plan stage)."""
+    catalog_field: ClassVar[str]
+    """The :class:`~orders_schema.live.inspect.Catalog` field holding its stored forms."""
+    query: ClassVar[str]
+    """The catalogue query; the schema name is the bound parameter ``%(schema)s``."""
+    create_stage: ClassVar[CreateStage]
+
+    # -- the declared side ---------------------------------------------------------------------
+
+    @abstractmethod
+    def declared(self, schema: m.Schema) -> dict[Hashable, Declared[D]]:
+        """The schema's objects of this kind by identity."""
+
+    def same(self, a: D, b: D) -> bool:
+        """Whether two declared objects of the same identity are the same (normalised forms)."""
+        return bool(a == b)
+
+    @abstractmethod
+    def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
+        """The changes that turn ``old`` (renames already applied) into ``new``."""
+
+    def matched(
+        self, old: m.Schema, new: m.Schema
+    ) -> Iterator[tuple[Hashable, Declared[D] | None, Declared[D] | None]]:
+        """Objects of both schemas by identity, in declaration order (``new``'s, then those only in
+        ``old``), leaving out those whose table is added or dropped (a table's creation or drop
+        carries its objects)."""
+        both = {t.name for t in old.tables} & {t.name for t in new.tables}
+        before, after = self.declared(old), self.declared(new)
+        for key in [*after, *(k for k in before if k not in after)]:
+            a, b = before.get(key), after.get(key)
+            if all(x is None or x.owner is None or x.owner in both for x in (a, b)):
+                yield key, a, b
+
+    # -- statements ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def create(self, schema: str, key: Hashable, item: Declared[D]) -> list[Statement]:
+        """Statements creating one object (``key`` its identity) where its table exists."""
+
+    @abstractmethod
+    def plan(self, ctx: PlanContext) -> Planned:
+        """This kind's changes of ``ctx.changes`` as statements placed in a migration."""
+
+    # -- the stored side -----------------------------------------------------------------------
+
+    @abstractmethod
+    def stored(self, rows: list[dict[str, Any]]) -> tuple[S, ...]:
+        """The catalogue query's rows as stored forms, sorted by identity."""
+
+    @abstractmethod
+    def compare(self, schema: str, declared: Sequence[S], live: Sequence[S]) -> Iterator[Difference]:
+        """Every difference between the declared and the live stored forms."""

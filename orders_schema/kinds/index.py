@@ -1,0 +1,211 @@
+"""The index kind: identity (its name: one namespace with the schema's relations), sameness on
+normalised keys and predicate, changes, CREATE/DROP INDEX statements and their rendering, the
+``pg_get_indexdef`` catalogue query and the comparison of stored definitions.
+
+The declaration, :class:`~orders_schema.declare.model.Index`, stays in the model (a table holds
+its indexes). On a table that already holds data an index is built and dropped ``CONCURRENTLY``
+in the online part of a migration, the new one before the old one so a query never loses its
+index; an index redefined under the same name is dropped first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orders_schema.declare import fragments
+from orders_schema.declare.quoting import ident, qualified
+from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.live.difference import Difference, definition, pair, presence
+from orders_schema.migrate.change import Change
+from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddIndex(Change):
+    table: str
+    index: m.Index
+
+    def reverse(self) -> Change:
+        return DropIndex(self.table, self.index)
+
+
+@dataclass(frozen=True)
+class DropIndex(Change):
+    table: str
+    index: m.Index
+
+    def reverse(self) -> Change:
+        return AddIndex(self.table, self.index)
+
+
+# -- statements and their rendering ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateIndex(Statement):
+    schema: str
+    table: str
+    index: m.Index
+    if_not_exists: bool = False
+    concurrently: bool = False
+
+    @property
+    def transactional(self) -> bool:  # type: ignore[override]
+        return not self.concurrently
+
+
+@dataclass(frozen=True)
+class DropIndexStatement(Statement):
+    schema: str
+    name: str
+    if_exists: bool = True
+    concurrently: bool = False
+
+    @property
+    def transactional(self) -> bool:  # type: ignore[override]
+        return not self.concurrently
+
+
+def index_key_sql(key: m.IndexColumn) -> str:
+    column = key.column
+    text = ident(column) if column is not None else f"({key.expression})"
+    if key.descending:
+        text += " DESC"
+    if key.nulls:
+        text += f" NULLS {key.nulls}"
+    return text
+
+
+@renders(CreateIndex)
+def create_index_sql(s: CreateIndex) -> str:
+    idx = s.index
+    head = "CREATE UNIQUE INDEX" if idx.unique else "CREATE INDEX"
+    if s.concurrently:
+        head += " CONCURRENTLY"
+    if s.if_not_exists:
+        head += " IF NOT EXISTS"
+    head += f" {ident(idx.name)}"
+    using = f" USING {idx.method}" if idx.method != "btree" else ""
+    target = f"ON {qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
+    if idx.include:
+        target += f" INCLUDE ({', '.join(ident(n) for n in idx.include)})"
+    parts = [head, target] + ([f"WHERE {idx.where}"] if idx.where else [])
+    one_line = " ".join(parts) + ";"
+    return one_line if len(one_line) <= LINE_LIMIT else "\n    ".join(parts) + ";"
+
+
+@renders(DropIndexStatement)
+def drop_index_sql(s: DropIndexStatement) -> str:
+    head = "DROP INDEX" + (" CONCURRENTLY" if s.concurrently else "") + (" IF EXISTS" if s.if_exists else "")
+    return f"{head} {qualified(s.schema, s.name)};"
+
+
+# -- stored form -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    table: str
+    definition: str
+    """``pg_get_indexdef(oid)``, e.g. ``CREATE INDEX idx ON walltrack.orders USING btree (status)``."""
+    unique: bool
+    predicate: str | None
+    """``pg_get_expr(indpred, indrelid)`` for a partial index."""
+    constraint: str | None
+    """The PRIMARY KEY, UNIQUE or EXCLUDE constraint this index backs, if any."""
+
+
+QUERY = """
+SELECT i.relname AS name, c.relname AS table, pg_get_indexdef(i.oid) AS definition,
+       x.indisunique AS unique, pg_get_expr(x.indpred, x.indrelid) AS predicate,
+       (SELECT k.conname FROM pg_constraint k
+        WHERE k.conindid = i.oid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+       ) AS constraint
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = i.relnamespace
+WHERE n.nspname = %(schema)s
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid IN (c.oid, i.oid) AND d.deptype = 'e')
+ORDER BY i.relname"""
+
+
+# -- the kind --------------------------------------------------------------------------------
+
+
+def _keys(index: m.Index) -> tuple[Any, ...]:
+    keys = tuple((fragments.normal(k.expression), k.descending, k.nulls) for k in index.columns)
+    return keys, index.unique, index.method, fragments.normal(index.where), index.include
+
+
+class IndexKind(Kind["m.Index", IndexInfo]):
+    name = "index"
+    rank = 20
+    catalog_field = "indexes"
+    query = QUERY
+    create_stage = "after_tables"
+
+    def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.Index]]:
+        return {index.name: Declared(table.name, index) for table, index in schema.indexes()}
+
+    def same(self, a: m.Index, b: m.Index) -> bool:
+        return _keys(a) == _keys(b)
+
+    def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
+        changes: list[Change] = []
+        for _, a, b in self.matched(old, new):
+            if a is None and b is not None:
+                changes.append(AddIndex(str(b.owner), b.obj))
+            elif b is None and a is not None:
+                changes.append(DropIndex(str(a.owner), a.obj))
+            elif a is not None and b is not None and (a.owner != b.owner or not self.same(a.obj, b.obj)):
+                changes += [DropIndex(str(a.owner), a.obj), AddIndex(str(b.owner), b.obj)]
+        return changes
+
+    def create(self, schema: str, key: Hashable, item: Declared[m.Index]) -> list[Statement]:
+        return [CreateIndex(schema, str(item.owner), item.obj)]
+
+    def plan(self, ctx: PlanContext) -> Planned:
+        out = Planned()
+        s = ctx.schema
+        kept = {t.name for t in ctx.new.tables}
+        online_drops: dict[str, Statement] = {}
+        for drop in ctx.of(DropIndex):
+            if drop.table in ctx.existing and drop.table in kept:
+                online_drops[drop.index.name] = DropIndexStatement(s, drop.index.name, concurrently=True)
+            elif drop.table not in ctx.dropped:
+                out.drop.append(DropIndexStatement(s, drop.index.name))
+        for add in ctx.of(AddIndex):
+            if add.table not in ctx.existing:
+                out.create.append(CreateIndex(s, add.table, add.index))
+                continue
+            if add.index.name in online_drops:
+                out.online.append(online_drops.pop(add.index.name))
+            out.online.append(CreateIndex(s, add.table, add.index, concurrently=True, if_not_exists=True))
+        out.online += online_drops.values()
+        return out
+
+    def stored(self, rows: list[dict[str, Any]]) -> tuple[IndexInfo, ...]:
+        return tuple(IndexInfo(**r) for r in rows)
+
+    def compare(self, schema: str, declared: Sequence[IndexInfo], live: Sequence[IndexInfo]) -> Iterator[Difference]:
+        for name, d, x in pair({i.name: i for i in declared}, {i.name: i for i in live}):
+            where = qualified(schema, name)
+            if d is None or x is None:
+                yield presence("index", where, definition(d), definition(x))
+            elif d.definition != x.definition:
+                yield Difference("index", where, "definition differs", d.definition, x.definition)
+            elif d.constraint != x.constraint:
+                yield Difference("index", where, "backs another constraint", d.constraint, x.constraint)
+
+
+INDEX = IndexKind()

@@ -1,0 +1,14 @@
+"""The base of every change between two declared schemas (:mod:`orders_schema.migrate.diff`
+holds the table, column, constraint and function changes; each kind in :mod:`orders_schema.kinds`
+holds its own)."""
+
+from __future__ import annotations
+
+
+class Change:
+    """A change between two declared schemas, plain data; ``reverse()`` undoes it.
+
+    A change names tables and columns as they are after the renames of the same version."""
+
+    def reverse(self) -> Change:
+        raise NotImplementedError

@@ -1,0 +1,175 @@
+"""Table-driven plan tests: (old, new) -> the exact SQL of both parts of the version, and of its
+down script (built from the changes' reverse). No database: each row is one line to add.
+
+The SQL runs on a real server elsewhere (tests/test_generate.py applies generated versions and
+their down scripts and ends with "nothing left to change"); here the statements and their order
+are pinned: what goes in the transaction, what goes online (CONCURRENTLY, VALIDATE), and that
+everything touching a renamed table stays online-safe.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orders_schema.declare import model as m
+from orders_schema.migrate import diff as d
+from orders_schema.migrate import plan as p
+from orders_schema.migrate.render import RENDERER
+
+ID = m.Column(name="id", type=m.UUID, nullable=False)
+STATUS = m.Column(name="status", type=m.varchar(20), nullable=False, default="'pending'")
+T = m.Table(name="t", columns=(ID, STATUS), primary_key=m.PrimaryKey(columns=("id",)))
+FN = m.Function(name="f", body="BEGIN RETURN NEW; END;")
+V = m.View(name="v", query="SELECT id, status FROM s.t")
+BASE = m.Schema(name="s", tables=(T,), functions=(FN,), views=(V,))
+LOCK = "SET lock_timeout = '5s';"
+
+
+def table(**update: object) -> m.Schema:
+    return BASE.model_copy(update={"tables": (T.replace(**update),)})
+
+
+def schema(**update: object) -> m.Schema:
+    return BASE.replace(**update)
+
+
+def sql(statements: list[object]) -> str:
+    return RENDERER.script(statements).strip() if statements else ""  # type: ignore[arg-type]
+
+
+def planned(old: m.Schema, new: m.Schema) -> tuple[str, str, str, str]:
+    """(transactional, online) of the version, then of its down script."""
+    changes, back = d.diff(old, new), d.reverse(d.diff(old, new))
+    allow = tuple(k for c in (*changes, *back) if (k := p.destructive(c, "s")))
+    up = p.migration_plan(old, new, changes, allow)
+    down = p.migration_plan(new, old, back, allow)
+    return sql(up.transactional), sql(up.online), sql(down.transactional), sql(down.online)
+
+
+def body(text: str) -> str:
+    """A part without its ``SET lock_timeout`` line (asserted once, below)."""
+    return text.removeprefix(LOCK).strip()
+
+
+# (case, old, new, transactional, online, down transactional, down online); "" when empty.
+CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
+    ("add column", BASE, table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))),
+     "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;", "",
+     # a dropped column reshapes its table: the views reading it are re-created around it
+     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
+     "ALTER TABLE s.t DROP COLUMN IF EXISTS x;", ""),
+    ("rename column: the down script renames back, never drops",
+     BASE.replace(views=()), table(columns=(ID, STATUS.replace(name="state", renamed_from="status"))).replace(views=()),
+     "ALTER TABLE s.t RENAME COLUMN status TO state;", "",
+     "ALTER TABLE s.t RENAME COLUMN state TO status;", ""),
+    ("widen a type: views reading the table are dropped and re-created",
+     BASE, table(columns=(ID, STATUS.replace(type=m.TEXT))),
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t ALTER COLUMN status TYPE TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", "",
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t ALTER COLUMN status TYPE VARCHAR(20);\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
+    ("default and nullability", BASE, table(columns=(ID, STATUS.replace(default=None, nullable=True))),
+     "ALTER TABLE s.t ALTER COLUMN status DROP DEFAULT;\n\nALTER TABLE s.t ALTER COLUMN status DROP NOT NULL;", "",
+     "ALTER TABLE s.t ALTER COLUMN status SET DEFAULT 'pending';\n\n"
+     "ALTER TABLE s.t ALTER COLUMN status SET NOT NULL;", ""),
+    ("check on an existing table: NOT VALID, validated online",
+     BASE, table(checks=(m.Check(name="c", expression="status <> ''"),)),
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;\n\n"
+     "ALTER TABLE s.t\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
+     "ALTER TABLE s.t VALIDATE CONSTRAINT c;",
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;", ""),
+    ("unique on an existing table: no NOT VALID (PostgreSQL has none for UNIQUE)",
+     BASE, table(uniques=(m.Unique(name="u", columns=("status",)),)),
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS u;\n\nALTER TABLE s.t\n    ADD CONSTRAINT u UNIQUE (status);", "",
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS u;", ""),
+    ("index on an existing table: CONCURRENTLY, online",
+     BASE, table(indexes=(m.Index(name="i", columns=("status",)),)),
+     "", "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t(status);",
+     "", "DROP INDEX CONCURRENTLY IF EXISTS s.i;"),
+    ("index redefined under its name: dropped first, then built",
+     table(indexes=(m.Index(name="i", columns=("status",)),)),
+     table(indexes=(m.Index(name="i", columns=("status DESC",)),)),
+     "", "DROP INDEX CONCURRENTLY IF EXISTS s.i;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t(status DESC);",
+     "", "DROP INDEX CONCURRENTLY IF EXISTS s.i;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t(status);"),
+    ("rename a table and give it an index and a check: still online-safe",
+     BASE.replace(views=()),
+     BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t",
+                                               indexes=(m.Index(name="i_status", columns=("status",)),),
+                                               checks=(m.Check(name="c", expression="status <> ''"),)),)),
+     "ALTER TABLE s.t RENAME TO t2;\n\nALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\n"
+     "ALTER TABLE s.t2\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
+     "ALTER TABLE s.t2 VALIDATE CONSTRAINT c;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i_status ON s.t2(status);",
+     "ALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\nALTER TABLE s.t2 RENAME TO t;",
+     "DROP INDEX CONCURRENTLY IF EXISTS s.i_status;"),
+    ("primary key swap: the new key's index is built online and swapped in",
+     BASE, table(primary_key=m.PrimaryKey(columns=("id", "status"))),
+     "", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_pkey_new ON s.t(id, status);\n\n"
+     "ALTER TABLE s.t\n    DROP CONSTRAINT IF EXISTS t_pkey,\n"
+     "    ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_new;",
+     "", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_pkey_new ON s.t(id);\n\n"
+     "ALTER TABLE s.t\n    DROP CONSTRAINT IF EXISTS t_pkey,\n"
+     "    ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_new;"),
+    ("a function called by a new column's default exists before the column",
+     BASE, schema(tables=(T.replace(columns=(ID, STATUS, m.Column(name="n", type=m.INTEGER, default="s.g()"))),),
+                  functions=(FN, m.Function(name="g", body="SELECT 1", returns="integer", language="sql"))),
+     "CREATE OR REPLACE FUNCTION s.g()\nRETURNS INTEGER AS $$SELECT 1$$ LANGUAGE sql;\n\n"
+     "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS n INTEGER DEFAULT s.g();", "",
+     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
+     "ALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();", ""),
+    ("function arguments change: dropped and created",
+     BASE, schema(functions=(FN.replace(arguments=("a integer",), returns="integer"),)),
+     "DROP FUNCTION IF EXISTS s.f();\n\nCREATE OR REPLACE FUNCTION s.f(a integer)\n"
+     "RETURNS INTEGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;", "",
+     "DROP FUNCTION IF EXISTS s.f(a integer);\n\nCREATE OR REPLACE FUNCTION s.f()\n"
+     "RETURNS TRIGGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;", ""),
+    ("trigger", BASE, table(triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="f"),)),
+     "DROP TRIGGER IF EXISTS g ON s.t;\nCREATE TRIGGER g\n    BEFORE UPDATE ON s.t\n"
+     "    FOR EACH ROW EXECUTE FUNCTION s.f();", "",
+     "DROP TRIGGER IF EXISTS g ON s.t;", ""),
+    ("view query", BASE, schema(views=(V.replace(query="SELECT id FROM s.t"),)),
+     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id FROM s.t;", "",
+     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
+    ("table and column comments: in the transaction (no lock that blocks writes); down removes them",
+     BASE, table(comment="What t holds", columns=(ID, STATUS.replace(comment="Where it's at"))),
+     "COMMENT ON TABLE s.t IS 'What t holds';\nCOMMENT ON COLUMN s.t.status IS 'Where it''s at';", "",
+     "COMMENT ON TABLE s.t IS NULL;\nCOMMENT ON COLUMN s.t.status IS NULL;", ""),
+    ("a new column's comment comes after the column",
+     BASE.replace(views=()),
+     table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT, comment="x"))).replace(views=()),
+     "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;\n\nCOMMENT ON COLUMN s.t.x IS 'x';", "",
+     "ALTER TABLE s.t DROP COLUMN IF EXISTS x;", ""),
+    ("a renamed table keeps its comment; a changed one is set under the new name",
+     table(comment="old").replace(views=()),
+     BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t", comment="new"),)),
+     "ALTER TABLE s.t RENAME TO t2;\n\nCOMMENT ON TABLE s.t2 IS 'new';", "",
+     "ALTER TABLE s.t2 RENAME TO t;\n\nCOMMENT ON TABLE s.t IS 'old';", ""),
+    ("new table with its index, foreign key and trigger: all in the transaction",
+     BASE, schema(tables=(T, m.Table(
+         name="u", columns=(ID,), foreign_keys=(m.ForeignKey(name="u_fk", columns=("id",), ref_table="t",
+                                                             ref_columns=("id",)),),
+         indexes=(m.Index(name="u_i", columns=("id",)),),
+         triggers=(m.Trigger(name="g", timing="BEFORE", events=("INSERT",), function="f"),)))),
+     "CREATE TABLE IF NOT EXISTS s.u (\n    id UUID NOT NULL\n);\n\n"
+     "ALTER TABLE s.u DROP CONSTRAINT IF EXISTS u_fk;\n\n"
+     "ALTER TABLE s.u\n    ADD CONSTRAINT u_fk FOREIGN KEY (id) REFERENCES s.t(id);\n\n"
+     "CREATE INDEX IF NOT EXISTS u_i ON s.u(id);\n\n"
+     "DROP TRIGGER IF EXISTS g ON s.u;\nCREATE TRIGGER g\n    BEFORE INSERT ON s.u\n"
+     "    FOR EACH ROW EXECUTE FUNCTION s.f();", "",
+     "DROP TABLE IF EXISTS s.u;", ""),
+]
+
+
+@pytest.mark.parametrize(("case", "old", "new", "tx", "online", "down_tx", "down_online"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_plan(case: str, old: m.Schema, new: m.Schema, tx: str, online: str, down_tx: str, down_online: str) -> None:
+    got = planned(old, new)
+    for part in got:
+        assert part == "" or part.startswith(LOCK), part
+    assert tuple(body(part) for part in got) == (tx, online, down_tx, down_online)
+
+
+def test_reverse_of_the_reverse_is_the_changes() -> None:
+    new = BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t",
+                                                   indexes=(m.Index(name="i", columns=("status",)),)),))
+    changes = d.diff(BASE.replace(views=()), new)
+    assert d.reverse(d.reverse(changes)) == changes
