@@ -7,9 +7,10 @@ import json
 import os
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from orders_schema.walltrack import bench
+from orders_schema.walltrack import bench, head, story
 from orders_schema.walltrack.queries import QUERIES
 
 
@@ -18,12 +19,13 @@ def test_every_part_reports_its_figures_with_their_baselines(
 ) -> None:
     out = tmp_path / "bench.json"
     pg = pytestconfig.getoption("orders_schema_pg") or os.environ.get("ORDERS_SCHEMA_PG")
-    args = ["--rows", "2000", "--repeat", "3", "--singles", "20", "--rounds", "1", "--out", str(out)]
+    args = ["--rows", "2000", "--repeat", "3", "--singles", "20", "--rounds", "1",
+            "--pgbench-seconds", "1", "--out", str(out)]
     assert bench.main(args + (["--pg", pg] if pg else [])) == 0
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text(encoding="utf-8"))
 
-    assert set(figures) == {"run", "scale", "isolation", "migrate", "queries", "writes"}
+    assert set(figures) == {"run", "scale", "isolation", "migrate", "queries", "writes", "pgbench"}
     assert set(figures["scale"]) == {"100_tables_s", "1000_tables_s", "5000_tables_s"}
     assert figures["isolation"]["rollback_ms"] > 0 and figures["isolation"]["template_clone_ms"] > 0
     assert {"empty_to_head_ms", "v9_to_head_2000"} <= set(figures["migrate"])
@@ -49,6 +51,38 @@ def test_every_part_reports_its_figures_with_their_baselines(
     for label, _ in bench.CONCURRENT_SCHEMAS:
         assert concurrent[label]["one_writer_rows_s"] > 0 and concurrent[label]["8_writers_rows_s"] > 0, label
 
+    pgb = figures["pgbench"]["2000"]
+    patterns = {f"{p}, {c} client{'s' if c > 1 else ''}" for p, _, c in bench.PGBENCH_PATTERNS}
+    for label in ("v9", "head"):
+        assert set(pgb["tps"][label]) == patterns, label
+        assert all(v > 0 for v in pgb["tps"][label].values()), (label, pgb["tps"][label])
+        assert pgb["count_by_status_ms"][label] > 0, label
+    assert set(pgb["paired_ratio"]["head"]) == patterns
+    assert all(r is not None and r > 0 for r in pgb["paired_ratio"]["head"].values()), pgb["paired_ratio"]
+
     for baseline in ("(goal <= 5 ms)", "faster (goal >= 20x)", "head / V9: set INSERT x", "(goal >= 2)",
-                     "head / V9 with 8 writers: x"):
+                     "head / V9 with 8 writers: x", "insert, 8 clients", "count_by_status median: V9",
+                     "head / V9 paired (median of the per-round ratios): insert, 1 client x"):
         assert baseline in printed, baseline
+
+
+def test_pgbench_ablations_undo_exactly_what_they_name_at_head(orders_db: psycopg.Connection) -> None:
+    """The ablations name head's own objects: the FK, and the CHECKs head declares beyond V9's."""
+    added = {c.name for c in head.CHECKS} - {c.name for c in story.CHECKS}
+    assert f"DROP CONSTRAINT {sorted(added)[0]}" in bench.PGBENCH_ABLATIONS["head-checks"][1]
+    assert bench.PGBENCH_ABLATIONS["head-checks"][1].count("DROP CONSTRAINT") == len(added)
+
+    def constraints() -> set[tuple[str, str]]:
+        rows = orders_db.execute(
+            "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = 'walltrack.orders'::regclass"
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+    before = constraints()
+    for label, (_, undo) in bench.PGBENCH_ABLATIONS.items():
+        with orders_db.transaction(force_rollback=True):
+            orders_db.execute(undo.encode())
+            gone = before - constraints()
+        expected = ({("orders_position_id_fkey", "f")} if label == "head-fk"
+                    else {(name, "c") for name in added})
+        assert gone == expected, label

@@ -14,6 +14,12 @@ Parts:
                undone (v4 ids, no foreign key, no summary triggers: what each costs); set-based, one
                row per transaction, N rows in one transaction; ``--rounds`` rounds, medians;
                indexes; HOT share
+``pgbench``    the issue's patterns through ``pgbench`` (the outside yardstick), V9 and head on one server:
+               single-row inserts (half entry with a signal, half exit with a position) with 1 and 8
+               clients, 20 inserts in one transaction, status updates (pending -> submitted ->
+               confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
+               count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
+               without the CHECKs it added beyond V9's
 
 ``isolation`` and ``scale`` need nothing of WallTrack: they live in :mod:`orders_schema.benchmarks`.
 """
@@ -36,7 +42,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from orders_schema.benchmarks import Results, bench_isolation, bench_scale, say
+from orders_schema.benchmarks import Results, bench_isolation, bench_scale, say, timer
 from orders_schema.benchmarks import percentile as _pct
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, synthetic_parameters
@@ -46,7 +52,7 @@ from orders_schema.migrate.lint import lint_text
 from orders_schema.store.files import version_files
 from orders_schema.tester.server import Server, choose, create_database, throwaway_server
 
-PARTS = ("isolation", "scale", "migrate", "queries", "writes")
+PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +517,190 @@ def bench_writes(srv: Server, project: Project, results: Results, rows: int, sin
 
 
 # ---------------------------------------------------------------------------------------------
+# pgbench
+# ---------------------------------------------------------------------------------------------
+
+_TOKEN = "'Tok0000000000000000000000000000000000000001'"
+_ENTRY = ("INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol, amount_sol, "
+          f"expected_price) VALUES ('entry', 'buy', 'sig-{{run}}-' || :s{{i}}, {_TOKEN}, 'T1', 1.5, 0.0001);")
+_EXIT = ("INSERT INTO walltrack.orders (order_type, side, position_id, token_address, token_symbol, amount_sol, "
+         f"expected_price) VALUES ('exit', 'sell', md5('{{run}}-pos-' || :p{{i}})::uuid, {_TOKEN}, 'T1', 1.5, "
+         "0.0001);")
+PGBENCH_RUN = "pgbench"
+"""The synthetic load's run token in the pgbench databases, so that the scripts can name its keys."""
+POOL = 5_000
+"""Open orders (the same rows in both databases) that the status-update script cycles through."""
+
+
+def pgbench_scripts(rows: int, run: str = PGBENCH_RUN) -> dict[str, str]:
+    """pgbench scripts per file name. Signals and positions are those of the synthetic load ``run``
+    (``sig-<run>-N`` for N up to 60 % of ``rows``, ``md5('<run>-pos-N')`` up to 40 %), so every exit
+    order passes the foreign key."""
+    signals, positions = max(1, rows * 6 // 10), max(1, rows * 4 // 10)
+    draw = f"\\set s{{i}} random(1, {signals})\n\\set p{{i}} random(1, {positions})\n"
+    batch = "".join(draw.format(i=i) for i in range(10)) + "BEGIN;\n" + "".join(
+        _ENTRY.format(i=i, run=run) + "\n" + _EXIT.format(i=i, run=run) + "\n" for i in range(10)) + "COMMIT;\n"
+    return {
+        "entry.sql": draw.format(i=0) + _ENTRY.format(i=0, run=run) + "\n",
+        "exit.sql": draw.format(i=0) + _EXIT.format(i=0, run=run) + "\n",
+        "batch20.sql": batch,
+        # pending -> submitted -> confirming (then back to pending, so the pool stays open)
+        "update.sql": f"\\set n random(1, {POOL})\n"
+                      "UPDATE walltrack.orders SET status = CASE status WHEN 'pending' THEN 'submitted' "
+                      "WHEN 'submitted' THEN 'confirming' ELSE 'pending' END "
+                      "WHERE id = (SELECT id FROM public.bench_pool WHERE n = :n);\n",
+    }
+
+
+PGBENCH_PATTERNS = (
+    ("insert", ("entry.sql@1", "exit.sql@1"), 1),
+    ("insert", ("entry.sql@1", "exit.sql@1"), 8),
+    ("20 inserts/txn", ("batch20.sql",), 1),
+    ("status update", ("update.sql",), 1),
+    ("status update", ("update.sql",), 8),
+)
+
+
+def _pgbench_binary(srv: Server) -> str:
+    import shutil
+
+    for candidate in (srv.bindir / "pgbench" if srv.bindir else None, shutil.which("pgbench")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise RuntimeError("pgbench not found (beside the server's binaries or on PATH); install the PostgreSQL client")
+
+
+def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[str, ...], clients: int,
+                seconds: float) -> float:
+    """Transactions per second of one ``pgbench`` run (simple protocol, no vacuum, ``-T seconds``)."""
+    import subprocess
+
+    argv = [binary, "-n", "-h", srv.host, "-p", str(srv.port), "-U", srv.user, "-c", str(clients),
+            "-j", str(min(clients, 2)), "-T", str(max(1, round(seconds)))]
+    for f in files:
+        argv += ["-f", str(scripts / f)]
+    done = subprocess.run([*argv, db], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    raise RuntimeError(f"pgbench on {db} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+
+
+# head with one integrity choice undone (measurements, not schemas to ship): what each costs a writer.
+PGBENCH_ABLATIONS = {
+    "head-fk": ("without the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
+    "head-checks": ("without the 8 CHECKs head added", "ALTER TABLE walltrack.orders " + ", ".join(
+        f"DROP CONSTRAINT {name}" for name in (
+            "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
+            "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
+            "orders_attempts_within_limit", "orders_direction_matches_type"))),
+}
+
+
+def _load_run(dsn: str, project: Project, rows: int, run: str) -> None:
+    """The synthetic load with a known run token (the scripts name its signals and positions)."""
+    params = synthetic_parameters(rows, run)
+    with psycopg.connect(dsn) as conn:
+        for statement in project.synthetic_data:
+            conn.execute(statement.encode() if "%(" not in statement else statement, params)
+    say(f"    loaded {rows:,} orders (run {run})")
+
+
+def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, rounds: int,
+                    scripts: Path, ablations: bool = False) -> dict[str, Any]:
+    binary = _pgbench_binary(srv)
+    for name, text in pgbench_scripts(rows).items():
+        (scripts / name).write_text(text, encoding="utf-8")
+    story = _last_story_version(project)
+    dbs = {"v9": f"bench_pgbench_v9_{rows}", "head": f"bench_pgbench_head_{rows}"}
+    create_database(srv.dsn(), dbs["v9"])
+    migrate(srv.dsn(dbs["v9"]), project.schema_dir, target=story)
+    _load_run(srv.dsn(dbs["v9"]), project, rows, PGBENCH_RUN)
+    create_database(srv.dsn(), dbs["head"], template=dbs["v9"])
+    migrate(srv.dsn(dbs["head"]), project.schema_dir)
+    for label, (_, undo) in PGBENCH_ABLATIONS.items() if ablations else ():
+        dbs[label] = f"bench_pgbench_{label.replace('-', '_')}_{rows}"
+        create_database(srv.dsn(), dbs[label], template=dbs["head"])
+        with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
+            conn.execute(undo.encode())
+    for db in dbs.values():
+        with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
+            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
+            conn.execute(f"""WITH ins AS (
+                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
+                                              amount_sol, expected_price)
+                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
+                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
+                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
+            conn.execute("VACUUM ANALYZE")
+    # count_by_status on the loaded data, before the write patterns add open orders that never settle
+    count: dict[str, float] = {}
+    open_orders = 0
+    for label, query in (("v9", STORY_COUNT_BY_STATUS), ("head", project.query("count_by_status"))):
+        with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
+
+            def read(q: m.Query = query, c: psycopg.Connection[Any] = conn) -> None:
+                c.execute(q.sql.encode(), q.params, prepare=False).fetchall()
+
+            count[label] = statistics.median(timer(read, 21))
+            row = conn.execute("SELECT count(*) FROM walltrack.orders"
+                               " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
+            open_orders = int(row[0]) if row else 0
+    tps: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
+    for round_no in range(rounds):
+        for pattern, files, clients in PGBENCH_PATTERNS:
+            key = f"{pattern}, {clients} client{'s' if clients > 1 else ''}"
+            # the schemas take turns, in reverse order every other round: whoever runs first in a
+            # round does not always meet the same moment of the machine's load
+            order = list(dbs.items()) if round_no % 2 == 0 else list(reversed(dbs.items()))
+            for label, db in order:
+                tps[label].setdefault(key, []).append(run_pgbench(binary, srv, db, scripts, files, clients, seconds))
+            say(f"   round {round_no + 1}/{rounds} {key}: "
+                + ", ".join(f"{label} {tps[label][key][-1]:,.0f}" for label in dbs) + " tps")
+    with psycopg.connect(srv.dsn(), autocommit=True) as admin:
+        for db in dbs.values():
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(db))))
+    return {
+        "seconds": seconds, "rounds": rounds,
+        "tps": {label: {k: round(statistics.median(v), 1) for k, v in by.items()} for label, by in tps.items()},
+        "tps_rounds": {label: {k: [round(x) for x in v] for k, v in by.items()} for label, by in tps.items()},
+        # schema / V9 within each round (the runs of one round are adjacent, so they share the
+        # machine's load more than runs of different rounds do), median over the rounds
+        "paired_ratio": {label: {k: round(statistics.median(x / b for x, b in zip(v, tps["v9"][k], strict=True)
+                                                             if b), 2) if any(tps["v9"][k]) else None
+                                 for k, v in by.items()} for label, by in tps.items() if label != "v9"},
+        "count_by_status_ms": {label: round(v, 3) for label, v in count.items()},
+        "open_orders": open_orders,
+    }
+
+
+def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, seconds: float,
+                  rounds: int, ablations: bool = False) -> None:
+    import tempfile
+
+    say(f"== pgbench: V9 and head on one server, {rows:,} synthetic orders each; {rounds} rounds of "
+        f"{seconds:g} s per pattern, schemas in turn, medians")
+    with tempfile.TemporaryDirectory(prefix="orders-schema-pgbench-") as scripts:
+        figures = pgbench_figures(srv, project, rows, seconds, rounds, Path(scripts), ablations)
+    others = [label for label in figures["tps"] if label not in ("v9", "head")]
+    say(f"  {'pattern':28} {'V9 tps':>10} {'head tps':>10} {'head / V9':>10}"
+        + "".join(f" {label + ' / V9':>16}" for label in others))
+    for key, v9 in figures["tps"]["v9"].items():
+        head = figures["tps"]["head"][key]
+        say(f"  {key:28} {v9:10,.0f} {head:10,.0f} {'x%.2f' % (head / v9) if v9 else 'n/a':>10}"
+            + "".join(f" {'x%.2f' % (figures['tps'][label][key] / v9) if v9 else 'n/a':>16}" for label in others))
+    for label in others:
+        say(f"  {label}: head {PGBENCH_ABLATIONS[label][0]}")
+    for label, by in figures["paired_ratio"].items():
+        say(f"  {label} / V9 paired (median of the per-round ratios): "
+            + ", ".join(f"{key} x{r:.2f}" if r is not None else f"{key} n/a" for key, r in by.items()))
+    c = figures["count_by_status_ms"]
+    say(f"  count_by_status median: V9 {c['v9']:.2f} ms, head {c['head']:.3f} ms (goal <= 5 ms), "
+        f"{figures['open_orders']:,} open orders")
+    results.put("pgbench", f"{rows}", figures)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -525,6 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=5_000, help="single-row inserts / updates per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the write measurements (medians)")
     parser.add_argument("--repeat", type=int, default=200, help="runs per query")
+    parser.add_argument("--pgbench-rows", type=int, default=None, help="orders for the pgbench part (default: --rows)")
+    parser.add_argument("--pgbench-seconds", type=float, default=10, help="seconds per pgbench run")
+    parser.add_argument("--pgbench-ablations", action="store_true",
+                        help="also run head without the position FK and head without the CHECKs it added")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
     parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")
@@ -566,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
                     print_queries(results, by_rows)
             if "writes" in args.only:
                 bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds, args.pg)
+            if "pgbench" in args.only:
+                bench_pgbench(srv, project, results, args.pgbench_rows or args.rows, args.pgbench_seconds,
+                              args.rounds, args.pgbench_ablations)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results.figures, indent=2) + "\n", encoding="utf-8")
