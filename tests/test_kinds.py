@@ -15,7 +15,8 @@ from orders_schema.migrate import diff as d
 from orders_schema.migrate.render import RENDERER
 from orders_schema.migrate.statement import RENDERERS
 
-T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the id"),), comment="a table",
+T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the id"),
+                               m.Column(name="n", type=m.INTEGER, nullable=False, default="0")), comment="a table",
             indexes=(m.Index(name="i", columns=("id",)),), checks=(m.Check(name="c", expression="id > 0"),),
             triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),))
 TOUCH = m.Function(name="touch", body="BEGIN RETURN NEW; END", returns="trigger", language="plpgsql")

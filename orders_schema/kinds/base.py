@@ -82,14 +82,19 @@ class PlanContext:
 class Planned:
     """A kind's statements in a migration, by where they run.
 
-    ``drop``: in the transaction, before the renames (names as before them); ``early``: after the
-    renames, before the tables and columns (what a default calls); ``create``: with the tables'
-    and columns' creation; ``after``: once every table, column and function exists; ``late``:
-    after every kind's ``after`` and before the backfills of derived tables (triggers, which
-    those backfills must fire); ``last``: at the end of the transaction, once nothing reads it
-    (drops); ``online``: outside the transaction (CONCURRENTLY), after the VALIDATEs."""
+    ``drop``: in the transaction, before the renames (names as before them); ``rename``: the
+    declared renames of tables and columns (the table kind's); ``early``: after the renames,
+    before the tables and columns (what a default calls); ``create``: with the tables' and
+    columns' creation (the table kind's first: new tables, columns, primary keys, then new
+    tables' foreign keys and indexes); ``after``: once every table, column and function exists;
+    ``late``: after every kind's ``after`` and before the backfills of derived tables (triggers,
+    which those backfills must fire); ``last``: at the end of the transaction, once nothing reads
+    it (the table kind's first: backfills, then dropped columns and tables; then the other drops);
+    ``online``: outside the transaction (CONCURRENTLY), the primary keys' swaps first, then the
+    VALIDATEs and index builds."""
 
     drop: list[Statement] = field(default_factory=list)
+    rename: list[Statement] = field(default_factory=list)
     early: list[Statement] = field(default_factory=list)
     create: list[Statement] = field(default_factory=list)
     after: list[Statement] = field(default_factory=list)
@@ -104,7 +109,7 @@ class Kind(ABC, Generic[D, S]):
     name: ClassVar[str]
     """How messages and :class:`~orders_schema.live.difference.Difference` call it."""
     rank: ClassVar[int]
-    """Its place in outputs that list every kind (comparison: tables 10, triggers 15, table
+    """Its place in outputs that list every kind (comparison: tables with their columns 10, triggers 15, table
     constraints 17, indexes 20, functions 30, views 40, comments 50; and the order of the kinds'
     statements within a plan stage)."""
     catalog_field: ClassVar[str]

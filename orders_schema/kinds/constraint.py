@@ -11,13 +11,13 @@
   but UNIQUE, which has none, then ``VALIDATE CONSTRAINT`` online, which blocks no writer), always
   after ``DROP CONSTRAINT IF EXISTS`` (there is no ADD CONSTRAINT IF NOT EXISTS) so a version
   applies a second time; dropped before the renames. A new table carries its constraints: CHECK
-  and UNIQUE in its CREATE TABLE, foreign keys once every new table exists (``plan.py``);
+  and UNIQUE in its CREATE TABLE, foreign keys once every new table exists (the table kind's plan);
 * stored form: ``pg_get_constraintdef`` of every table constraint, the primary key and EXCLUDE
   constraints included (NOT NULL is a column property); CHECKs are matched by meaning, not name
   (:func:`compare_checks`), the others by name.
 
-The primary key's changes and their placement stay with the table (``ChangePrimaryKey`` in
-``migrate/diff.py``, the key swap in ``migrate/plan.py``); its statements are this module's.
+The primary key's changes and their placement are the table kind's (``ChangePrimaryKey`` and
+``place_primary_keys`` in :mod:`orders_schema.kinds.table`); its statements are this module's.
 """
 
 from __future__ import annotations

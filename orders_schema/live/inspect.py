@@ -9,8 +9,8 @@ test (see :mod:`orders_schema.live.compare`).
 The catalog is read in one transaction with ``search_path`` set to ``pg_catalog`` only, so every
 name outside ``pg_catalog`` comes back schema-qualified whatever the caller's ``search_path`` is;
 the transaction is rolled back, so the connection is left as it was. One query per kind of
-object (tables and columns here; constraints, triggers, indexes, functions, views and comments from
-their kinds in :mod:`orders_schema.kinds`), the schema name always a bound parameter. Objects
+object, from its kind in :mod:`orders_schema.kinds` (tables with their columns, constraints,
+triggers, indexes, functions, views, comments), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
 them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
 views.
@@ -19,7 +19,7 @@ views.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -31,6 +31,7 @@ from orders_schema.kinds.comment import CommentInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
 
@@ -49,48 +50,6 @@ __all__ = [
     "inspect_schema",
     "snapshot",
 ]
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    """A column. ``ordinal`` counts live columns from 1 (dropped columns leave no gap)."""
-
-    name: str
-    type: str
-    """``format_type(atttypid, atttypmod)``, e.g. ``character varying(20)``."""
-    not_null: bool
-    default: str | None
-    """``pg_get_expr(adbin, adrelid)``, e.g. ``'pending'::character varying``; the generation
-    expression for a generated column."""
-    ordinal: int
-    identity: str = ""
-    """``attidentity``: ``a`` (ALWAYS), ``d`` (BY DEFAULT) or empty."""
-    generated: str = ""
-    """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """A table with its columns (in ordinal order), constraints and triggers (by name); its
-    constraints and triggers are its entries of :attr:`Catalog.constraints` and
-    :attr:`Catalog.triggers` (the kinds' fields)."""
-
-    name: str
-    columns: tuple[ColumnInfo, ...] = ()
-    constraints: tuple[ConstraintInfo, ...] = ()
-    triggers: tuple[TriggerInfo, ...] = ()
-
-    def column(self, name: str) -> ColumnInfo:
-        return _find(self.columns, name)
-
-    def constraint(self, name: str) -> ConstraintInfo:
-        return _find(self.constraints, name)
-
-    def trigger(self, name: str) -> TriggerInfo:
-        return _find(self.triggers, name)
-
-    def checks(self) -> tuple[ConstraintInfo, ...]:
-        return tuple(c for c in self.constraints if c.kind == "check")
-
 
 @dataclass(frozen=True)
 class Catalog:
@@ -125,7 +84,7 @@ class Catalog:
         raise KeyError(signature)
 
 
-_T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo, TableInfo, IndexInfo, ViewInfo)
+_T = TypeVar("_T", TableInfo, IndexInfo, ViewInfo)
 
 
 def _find(items: Iterable[_T], name: str) -> _T:
@@ -134,34 +93,6 @@ def _find(items: Iterable[_T], name: str) -> _T:
             return item
     raise KeyError(name)
 
-
-# ---------------------------------------------------------------------------------------------
-# Catalogue queries: one per kind of object, the schema name always the bound parameter %s.
-# ``NOT EXISTS (... deptype = 'e')`` leaves out objects that belong to an extension.
-# ---------------------------------------------------------------------------------------------
-
-_RELATIONS = """
-SELECT c.relname AS name, c.relkind::text AS kind
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname"""
-
-_COLUMNS = """
-SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS default,
-       row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)::int AS ordinal,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY c.relname, a.attnum"""
 
 def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     """Read one schema's tables, columns, constraints, indexes, triggers, functions and views.
@@ -173,38 +104,23 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT set_config('search_path', 'pg_catalog', true)")
 
-        def rows(query: str) -> list[dict[str, Any]]:
-            cur.execute(query, (schema,))
-            return cur.fetchall()
-
-        relations = rows(_RELATIONS)
-        columns = rows(_COLUMNS)
         kinds: dict[str, Any] = {}
         for kind in KINDS:
             cur.execute(kind.query, {"schema": schema})
             kinds[kind.catalog_field] = kind.stored(cur.fetchall())
 
-    by_table: dict[str, dict[str, list[Any]]] = {}
-
-    def parts(table: str) -> dict[str, list[Any]]:
-        return by_table.setdefault(table, {"columns": [], "constraints": [], "triggers": []})
-
-    for r in relations:
-        parts(r["name"])
-    for r in columns:
-        parts(r.pop("table"))["columns"].append(ColumnInfo(**r))
+    # each table also holds its constraints and triggers (the constraint and trigger kinds' forms)
+    constraints: dict[str, list[ConstraintInfo]] = {}
+    triggers: dict[str, list[TriggerInfo]] = {}
     for constraint in kinds["constraints"]:
-        parts(constraint.table)["constraints"].append(constraint)
+        constraints.setdefault(constraint.table, []).append(constraint)
     for trigger in kinds["triggers"]:
-        parts(trigger.table)["triggers"].append(trigger)
-    return Catalog(
-        schema=schema,
-        tables=tuple(
-            TableInfo(name, tuple(p["columns"]), tuple(p["constraints"]), tuple(p["triggers"]))
-            for name, p in sorted(by_table.items())
-        ),
-        **kinds,
+        triggers.setdefault(trigger.table, []).append(trigger)
+    kinds["tables"] = tuple(
+        replace(t, constraints=tuple(constraints.get(t.name, ())), triggers=tuple(triggers.get(t.name, ())))
+        for t in kinds["tables"]
     )
+    return Catalog(schema=schema, **kinds)
 
 
 # ---------------------------------------------------------------------------------------------

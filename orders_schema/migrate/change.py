@@ -1,6 +1,5 @@
-"""The base of every change between two declared schemas (:mod:`orders_schema.migrate.diff`
-holds the table, column, constraint and function changes; each kind in :mod:`orders_schema.kinds`
-holds its own)."""
+"""The base of every change between two declared schemas (each kind in :mod:`orders_schema.kinds`
+holds its own; :mod:`orders_schema.migrate.diff` re-exports them)."""
 
 from __future__ import annotations
 

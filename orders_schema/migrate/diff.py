@@ -10,7 +10,7 @@ diffing again after it yields nothing); function bodies compare verbatim, as Pos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from orders_schema.declare import fragments
@@ -20,6 +20,19 @@ from orders_schema.kinds.comment import SetComment
 from orders_schema.kinds.constraint import AddConstraint, DropConstraint
 from orders_schema.kinds.function import AddFunction, DropFunction, ReplaceFunction
 from orders_schema.kinds.index import AddIndex, DropIndex
+from orders_schema.kinds.table import (
+    AddColumn,
+    AddTable,
+    AlterColumn,
+    ChangePrimaryKey,
+    DropColumn,
+    DropTable,
+    RenameColumn,
+    RenameTable,
+    diff_table,
+    renames,
+    same_column,
+)
 from orders_schema.kinds.trigger import AddTrigger, DropTrigger
 from orders_schema.kinds.view import AddView, DropView, ReplaceView
 from orders_schema.migrate.change import Change
@@ -43,96 +56,6 @@ normal = fragments.normal
 """Canonical form of a SQL fragment (:func:`orders_schema.declare.fragments.normal`)."""
 
 
-def same_column(a: m.Column, b: m.Column) -> bool:
-    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
-
-
-
-# ---------------------------------------------------------------------------------------------
-# Changes
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AddTable(Change):
-    table: m.Table
-
-    def reverse(self) -> Change:
-        return DropTable(self.table)
-
-
-@dataclass(frozen=True)
-class DropTable(Change):
-    table: m.Table
-
-    def reverse(self) -> Change:
-        return AddTable(self.table)
-
-
-@dataclass(frozen=True)
-class RenameTable(Change):
-    old: str
-    new: str
-
-    def reverse(self) -> Change:
-        return RenameTable(self.new, self.old)
-
-
-@dataclass(frozen=True)
-class AddColumn(Change):
-    table: str
-    column: m.Column
-
-    def reverse(self) -> Change:
-        return DropColumn(self.table, self.column)
-
-
-@dataclass(frozen=True)
-class DropColumn(Change):
-    table: str
-    column: m.Column
-
-    def reverse(self) -> Change:
-        return AddColumn(self.table, self.column)
-
-
-@dataclass(frozen=True)
-class RenameColumn(Change):
-    table: str
-    old: str
-    new: str
-
-    def reverse(self) -> Change:
-        return RenameColumn(self.table, self.new, self.old)
-
-
-@dataclass(frozen=True)
-class AlterColumn(Change):
-    """Type, default and/or nullability of one column changed."""
-
-    table: str
-    old: m.Column
-    new: m.Column
-
-    def reverse(self) -> Change:
-        return AlterColumn(self.table, self.new, self.old)
-
-
-@dataclass(frozen=True)
-class ChangePrimaryKey(Change):
-    """The table's primary key changes columns or name (``None``: the table has none); the names
-    are the constraints' (``Table.pkey_name``: PostgreSQL's ``<table>_pkey`` unless declared)."""
-
-    table: str
-    old: m.PrimaryKey | None
-    new: m.PrimaryKey | None
-    old_name: str | None
-    new_name: str | None
-
-    def reverse(self) -> Change:
-        return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -148,8 +71,11 @@ def reverse(changes: Sequence[Change]) -> list[Change]:
     out: list[Change] = []
     for change in changes:
         back = change.reverse()
-        if isinstance(back, (RenameTable, RenameColumn)):
+        if isinstance(back, RenameTable):
             out.append(back)
+            continue
+        if isinstance(back, RenameColumn):  # undone after its table's rename back
+            out.append(replace(back, table=tables.get(back.table, back.table)))
             continue
         table = getattr(back, "table", None)
         if isinstance(table, str):
@@ -167,73 +93,14 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
     """Changes that turn ``old`` into ``new``, in no particular order (the planner orders them).
 
     Declared renames come first and are applied to ``old``: every other change names tables and
-    columns as they are after them. Tables are diffed here; then each kind of
-    :data:`orders_schema.kinds.KINDS` (triggers, CHECK / foreign key / UNIQUE constraints, indexes, functions, views,
-    comments) diffs the renamed
-    ``old`` against ``new``.
+    columns as they are after them. Then each kind of :data:`orders_schema.kinds.KINDS` (tables
+    with their columns and primary key, triggers, CHECK / foreign key / UNIQUE constraints,
+    indexes, functions, views, comments) diffs the renamed ``old`` against ``new``.
     """
     if old.name != new.name:
         raise ValueError(f"cannot diff schema {old.name} against schema {new.name}")
     changes, old = renames(old, new)
-    old_tables = {t.name: t for t in old.tables}
-    new_tables = {t.name: t for t in new.tables}
-    for name, table in new_tables.items():
-        if name not in old_tables:
-            changes.append(AddTable(table))
-        else:
-            changes += diff_table(old_tables[name], table)
-    changes += [DropTable(t) for name, t in old_tables.items() if name not in new_tables]
-
     for kind in KINDS:
         changes += kind.diff(old, new)
     return changes
-
-
-def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
-    """The declared renames of tables and columns, and ``old`` with them applied."""
-    changes: list[Change] = []
-    old_tables = {t.name: t for t in old.tables}
-    renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
-               and t.name not in old_tables}
-    for old_name, new_name in renamed.items():
-        changes.append(RenameTable(old_name, new_name))
-    tables: list[m.Table] = []
-    new_tables = {t.name: t for t in new.tables}
-    for table in old.tables:
-        name = renamed.get(table.name, table.name)
-        table = table.model_copy(update={"name": name})
-        if name in new_tables:
-            old_cols = {c.name for c in table.columns}
-            moves = {c.renamed_from: c.name for c in new_tables[name].columns
-                     if c.renamed_from and c.renamed_from in old_cols and c.name not in old_cols}
-            changes += [RenameColumn(name, a, b) for a, b in moves.items()]
-            columns = tuple(c.model_copy(update={"name": moves.get(c.name, c.name)}) for c in table.columns)
-            table = table.model_copy(update={"columns": columns})
-        tables.append(table)
-    return changes, old.model_copy(update={"tables": tuple(tables)})
-
-
-def diff_table(old: m.Table, new: m.Table) -> list[Change]:
-    """Columns and primary key of one table (``old`` with its renames applied, see
-    :func:`renames`); its constraints, triggers, indexes and comments are diffed by their kinds."""
-    t = new.name
-    changes: list[Change] = []
-    old_cols = {c.name: c for c in old.columns}
-    for col in new.columns:
-        if col.name not in old_cols:
-            changes.append(AddColumn(t, col))
-        elif not same_column(old_cols[col.name], col):
-            changes.append(AlterColumn(t, old_cols[col.name], col))
-    new_names = set(new.column_names)
-    changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
-
-    old_pk, new_pk = _pkey(old), _pkey(new)
-    if old_pk != new_pk:
-        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
-                                        old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
-    return changes
-
-
-def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
-    return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
 

@@ -15,13 +15,19 @@ from typing import TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
-from orders_schema.declare.quoting import literal, qualified
-from orders_schema.kinds import COMMENT, KINDS, PlanContext, Planned
+from orders_schema.declare.quoting import literal
+from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds.table import destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
 from orders_schema.migrate import render as r
 
 T = TypeVar("T", bound=d.Change)
+
+__all__ = [
+    "LOCK_TIMEOUT", "DestructiveChangeError", "MigrationPlan", "PlanError", "baseline_statements", "context",
+    "create_statements", "destructive", "is_widening", "migration_plan", "stateobjects",
+]
 
 
 class PlanError(ValueError):
@@ -131,8 +137,7 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     called = _called_by_defaults(schema)
     early = [fn for fn in schema.functions if fn.name.lower() in called]
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
-    for table in schema.tables:
-        out.append(r.CreateTable(s, table.model_copy(update={"foreign_keys": ()})))
+    out += [stmt for key, table in TABLE.declared(schema).items() for stmt in TABLE.create(s, key, table)]
     out += _kind_creates(schema, "after_tables")  # foreign keys, then indexes
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
     out += _kind_creates(schema, "after_functions")
@@ -177,37 +182,6 @@ class MigrationPlan:
         return not self.transactional and not self.online
 
 
-_WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
-
-
-def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
-    """True when every value of ``old`` fits ``new`` unchanged."""
-    if (old.name, new.name) in _WIDENING:
-        return True
-    if old.name == new.name == "varchar":
-        return new.args[0] >= old.args[0]
-    numeric = {"numeric", "decimal"}
-    if old.name in numeric and new.name in numeric:
-        if not new.args:
-            return True
-        if not old.args:
-            return False
-        (op, os_), (np_, ns) = (*old.args, 0)[:2], (*new.args, 0)[:2]
-        return ns >= os_ and np_ - ns >= op - os_
-    return old == new
-
-
-def destructive(change: d.Change, schema: str) -> str | None:
-    """The allowance key a destructive change needs (``"drop column walltrack.orders.x"``), else None."""
-    if isinstance(change, d.DropTable):
-        return f"drop table {schema}.{change.table.name}"
-    if isinstance(change, d.DropColumn):
-        return f"drop column {schema}.{change.table}.{change.column.name}"
-    if isinstance(change, d.AlterColumn) and not is_widening(change.old.type, change.new.type):
-        return f"narrow column {schema}.{change.table}.{change.new.name}"
-    return None
-
-
 def _refuse_destructive(changes: list[d.Change], schema: str, allow: tuple[str, ...]) -> None:
     refused = [key for c in changes if (key := destructive(c, schema)) and key not in allow]
     if refused:
@@ -240,127 +214,32 @@ def context(old: m.Schema, new: m.Schema, changes: list[d.Change]) -> PlanContex
     )
 
 
-def _drop_phase(placed: list[Planned]) -> list[r.Statement]:
-    """Before the renames, so names are the old ones: the kinds' drops (triggers, constraints,
-    indexes, views)."""
-    return [stmt for p in placed for stmt in p.drop]
-
-
-def _rename_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
-    s = ctx.schema
-    tx: list[r.Statement] = [r.RenameTable(s, c.old, c.new) for c in _of(changes, d.RenameTable)]
-    tx += [r.RenameColumn(s, c.table, c.old, c.new) for c in _of(changes, d.RenameColumn)]
-    return tx
-
-
-def _column_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
-    """New tables (bare: their keys, indexes and triggers come later), new and altered columns."""
-    s = ctx.schema
-    tx: list[r.Statement] = []
-    for c in _of(changes, d.AddTable):
-        bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
-        tx.append(r.CreateTable(s, bare, if_not_exists=True))
-    tx += [r.AddColumn(s, c.table, c.column, if_not_exists=True) for c in _of(changes, d.AddColumn)]
-    for alt in _of(changes, d.AlterColumn):
-        if alt.old.type != alt.new.type:
-            tx.append(r.AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
-        if d.normal(alt.old.default) != d.normal(alt.new.default):
-            tx.append(r.SetDefault(s, alt.table, alt.new.name, alt.new.default))
-        if alt.old.nullable != alt.new.nullable:
-            tx.append(r.SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
-    return tx
-
-
-def _primary_key_phase(
-    ctx: PlanContext, changes: list[d.Change]
-) -> tuple[list[r.Statement], list[r.Statement], list[m.Table]]:
-    """A primary key changes after the columns it may need exist, without blocking writes: its
-    unique index is built CONCURRENTLY (online file) and swapped in by one brief ALTER TABLE,
-    so the table always has a key. A key that loses columns may find duplicates: a derived
-    table (one that declares ``populate``) is then emptied and refilled in the transaction
-    instead; any other table keeps its rows, and the index build fails if they collide.
-    Returns (transactional, online, tables to refill)."""
-    s = ctx.schema
-    tx: list[r.Statement] = []
-    online: list[r.Statement] = []
-    refill: list[m.Table] = []
-    new_by_name = {t.name: t for t in ctx.new.tables}
-    for cpk in _of(changes, d.ChangePrimaryKey):
-        t = cpk.table
-        drop = tuple(dict.fromkeys(n for n in (cpk.old_name, cpk.new_name) if n))
-        table = new_by_name[t]
-        if cpk.new is None or cpk.new_name is None:
-            tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
-        elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
-            tx += [r.DropConstraint(s, t, name, if_exists=True) for name in drop]
-            tx += [r.RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),
-                   r.AddConstraint(s, t, cpk.new, name=cpk.new_name)]
-            refill.append(table)
-        else:
-            staging = f"{cpk.new_name}_new"
-            pk_index = m.Index(name=staging, columns=cpk.new.columns, unique=True)
-            online += [r.CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
-                       r.SwapPrimaryKey(s, t, drop, cpk.new_name, staging)]
-    return tx, online, refill
-
-
-def _new_table_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
-    """New tables' foreign keys and indexes (a new table carries them; its CHECK and UNIQUE
-    constraints are in its CREATE TABLE)."""
-    s = ctx.schema
-    tx: list[r.Statement] = []
-    for c in _of(changes, d.AddTable):
-        table = c.table
-        for fk in table.foreign_keys:
-            tx += [r.DropConstraint(s, table.name, fk.name, if_exists=True), r.AddConstraint(s, table.name, fk)]
-        tx += [r.CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
-    return tx
-
-
-def _populate_phase(ctx: PlanContext, changes: list[d.Change], refill: list[m.Table]) -> list[r.Statement]:
-    """The backfills of new and refilled derived tables, once their triggers exist (they fire them)."""
-    new_tables = [c.table for c in _of(changes, d.AddTable)]
-    return [r.RunSql(table.populate, f"populate {ctx.schema}.{table.name}")
-            for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
-
-
-def _cleanup_phase(ctx: PlanContext, changes: list[d.Change]) -> list[r.Statement]:
-    """Last: what goes away once nothing reads it any more."""
-    s = ctx.schema
-    tx: list[r.Statement] = [r.DropColumn(s, c.table, c.column.name, if_exists=True)
-                             for c in _of(changes, d.DropColumn)]
-    tx += [r.DropTable(s, c.table.name) for c in _of(changes, d.DropTable)]
-    return tx
-
-
 def migration_plan(
     old: m.Schema, new: m.Schema, changes: list[d.Change], allow: tuple[str, ...] = ()
 ) -> MigrationPlan:
     """Order ``changes`` (from :func:`orders_schema.migrate.diff.diff`, or their
     :func:`~orders_schema.migrate.diff.reverse`) into online-safe statements, phase by phase; each
-    kind of :data:`~orders_schema.kinds.KINDS` places its own statements in the phases."""
+    kind of :data:`~orders_schema.kinds.KINDS` places its own statements in the phases (see
+    :class:`~orders_schema.kinds.Planned`): the drops before the renames, the renames, what
+    defaults call, the tables and columns with their keys, the objects on them, triggers, the
+    backfills of derived tables and the drops; online, the primary keys' swaps, VALIDATEs and
+    index builds."""
     _refuse_destructive(changes, new.name, allow)
     ctx = context(old, new, changes)
     try:
         placed = [kind.plan(ctx) for kind in KINDS]
     except ViewCycleError as exc:
         raise PlanError(str(exc)) from None
-    pk_tx, pk_online, refill = _primary_key_phase(ctx, changes)
     tx = [
-        *_drop_phase(placed),
-        *_rename_phase(ctx, changes),
+        *(stmt for p in placed for stmt in p.drop),
+        *(stmt for p in placed for stmt in p.rename),
         *(stmt for p in placed for stmt in p.early),
-        *_column_phase(ctx, changes),
-        *pk_tx,
-        *_new_table_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.create),
         *(stmt for p in placed for stmt in p.after),
         *(stmt for p in placed for stmt in p.late),
-        *_populate_phase(ctx, changes, refill),
-        *_cleanup_phase(ctx, changes),
         *(stmt for p in placed for stmt in p.last),
     ]
-    online = [*pk_online, *(stmt for p in placed for stmt in p.online)]
+    online = [stmt for p in placed for stmt in p.online]
     if tx:
         tx.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
     if online:

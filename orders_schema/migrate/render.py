@@ -2,9 +2,10 @@
 
 Statement objects say *how* a declared object is created or changed (IF NOT EXISTS, OR REPLACE,
 CONCURRENTLY, NOT VALID, ...); the declared objects in :mod:`orders_schema.declare.model` say *what* it is.
-One ``_<statement>`` method per statement kind, found by naming convention; the kinds of
-:mod:`orders_schema.kinds` render their own statements (triggers, indexes, functions, views,
-comments). Every identifier, literal, function body and comment line goes through
+One ``_<statement>`` method per layout statement (phase headers, comment lines, raw
+statements, CREATE SCHEMA), found by naming convention; the kinds of :mod:`orders_schema.kinds`
+render their own statements (tables and columns, triggers, constraints, indexes, functions,
+views, comments). Every identifier, literal, function body and comment line goes through
 :mod:`orders_schema.declare.quoting`; declared SQL fragments are pasted as written, after
 :mod:`orders_schema.declare.fragments` has checked them.
 """
@@ -12,11 +13,10 @@ comments). Every identifier, literal, function body and comment line goes throug
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orders_schema.declare import model as m
-from orders_schema.declare.quoting import comment, ident, qualified
+from orders_schema.declare.quoting import comment, ident
 from orders_schema.kinds.comment import CommentOn
 from orders_schema.kinds.constraint import AddConstraintStatement as AddConstraint
 from orders_schema.kinds.constraint import DropConstraintStatement as DropConstraint
@@ -25,6 +25,20 @@ from orders_schema.kinds.function import CreateFunction, setting_value_sql
 from orders_schema.kinds.function import DropFunctionStatement as DropFunction
 from orders_schema.kinds.index import CreateIndex, index_key_sql
 from orders_schema.kinds.index import DropIndexStatement as DropIndex
+from orders_schema.kinds.table import AddColumnStatement as AddColumn
+from orders_schema.kinds.table import (
+    AlterColumnType,
+    CreateTable,
+    RunSql,
+    SetDefault,
+    SetNotNull,
+    SwapPrimaryKey,
+    type_sql,
+)
+from orders_schema.kinds.table import DropColumnStatement as DropColumn
+from orders_schema.kinds.table import DropTableStatement as DropTable
+from orders_schema.kinds.table import RenameColumnStatement as RenameColumn
+from orders_schema.kinds.table import RenameTableStatement as RenameTable
 from orders_schema.kinds.trigger import CreateTrigger
 from orders_schema.kinds.trigger import DropTriggerStatement as DropTrigger
 from orders_schema.kinds.view import CreateView
@@ -55,109 +69,12 @@ class CreateSchema(Statement):
     if_not_exists: bool = True
 
 
-@dataclass(frozen=True)
-class CreateTable(Statement):
-    schema: str
-    table: m.Table
-    if_not_exists: bool = False
-
-
-@dataclass(frozen=True)
-class DropTable(Statement):
-    schema: str
-    name: str
-    if_exists: bool = True
-
-
-@dataclass(frozen=True)
-class RenameTable(Statement):
-    schema: str
-    old: str
-    new: str
-
-
-@dataclass(frozen=True)
-class RenameColumn(Statement):
-    schema: str
-    table: str
-    old: str
-    new: str
-
-
-@dataclass(frozen=True)
-class RunSql(Statement):
-    """Declared SQL run as part of a migration (``Table.populate``): a data backfill."""
-
-    sql: str
-    purpose: str
-
-
-@dataclass(frozen=True)
-class AddColumn(Statement):
-    schema: str
-    table: str
-    column: m.Column
-    if_not_exists: bool = False
-
-
-@dataclass(frozen=True)
-class DropColumn(Statement):
-    schema: str
-    table: str
-    name: str
-    if_exists: bool = False
-
-
-@dataclass(frozen=True)
-class AlterColumnType(Statement):
-    schema: str
-    table: str
-    name: str
-    type: m.SqlType
-
-
-@dataclass(frozen=True)
-class SetDefault(Statement):
-    schema: str
-    table: str
-    name: str
-    default: str | None
-
-
-@dataclass(frozen=True)
-class SetNotNull(Statement):
-    schema: str
-    table: str
-    name: str
-    not_null: bool
-
-
-@dataclass(frozen=True)
-class SwapPrimaryKey(Statement):
-    """Drop the old key and make a unique index built beforehand (``CONCURRENTLY``) the primary
-    key, in one statement: a brief ACCESS EXCLUSIVE lock, and the table is never without a key."""
-
-    schema: str
-    table: str
-    drop: tuple[str, ...]
-    name: str
-    index: str
-
-
 # ---------------------------------------------------------------------------------------------
 
 
-def type_sql(t: m.SqlType) -> str:
-    name = t.name.upper()
-    return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
-
-
-def _names(names: Iterable[str]) -> str:
-    return ", ".join(ident(n) for n in names)
-
-
 class PostgresRenderer:
-    """Renders statement objects to PostgreSQL text, one method per statement kind."""
+    """Renders statement objects to PostgreSQL text: the layout here, the kinds' statements by
+    their registered functions."""
 
     def statement(self, stmt: Statement) -> str:
         """One statement: by this renderer's ``_<statement>`` method, else by the function its
@@ -206,95 +123,10 @@ class PostgresRenderer:
     def _raw(self, s: Raw) -> str:
         return s.sql
 
-    # -- schema and tables ------------------------------------------------------------------
+    # -- schema -------------------------------------------------------------------------------
 
     def _create_schema(self, s: CreateSchema) -> str:
         return f"CREATE SCHEMA{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(s.schema)};"
-
-    def _create_table(self, s: CreateTable) -> str:
-        table = s.table
-        inline_pk = table.primary_key is not None and len(table.primary_key.columns) == 1 and (
-            table.primary_key.name in (None, f"{table.name}_pkey")
-        )
-        lines: list[str] = []
-        for i, col in enumerate(table.columns):
-            if col.section:
-                if i:
-                    lines.append("")
-                lines.append(f"    {comment(col.section)}")
-            lines.append("    " + self._column_def(table, col, inline_pk) + ",")
-        table_constraints: list[str] = []
-        if table.primary_key and not inline_pk:
-            table_constraints.append(
-                f"CONSTRAINT {ident(table.pkey_name)} PRIMARY KEY ({_names(table.primary_key.columns)})"
-            )
-        table_constraints += [check_sql(c) for c in table.checks if c.column is None]
-        table_constraints += [foreign_key_sql(s.schema, fk) for fk in table.foreign_keys]
-        table_constraints += [f"CONSTRAINT {ident(u.name)} UNIQUE ({_names(u.columns)})" for u in table.uniques]
-        if table_constraints:
-            lines.append("")
-            lines += [f"    {c}," for c in table_constraints]
-        lines[-1] = lines[-1].rstrip(",")
-        head = f"CREATE TABLE{' IF NOT EXISTS' if s.if_not_exists else ''} {qualified(s.schema, table.name)} ("
-        return head + "\n" + "\n".join(lines) + "\n);"
-
-    def _column_def(self, table: m.Table, col: m.Column, inline_pk: bool) -> str:
-        parts = [ident(col.name), type_sql(col.type)]
-        is_pk = inline_pk and table.primary_key is not None and table.primary_key.columns == (col.name,)
-        if is_pk:
-            parts.append("PRIMARY KEY")
-        elif not col.nullable:
-            parts.append("NOT NULL")
-        if col.default is not None:
-            parts.append(f"DEFAULT {col.default}")
-        text = " ".join(parts)
-        for check in table.checks:
-            if check.column == col.name:
-                clause = check_sql(check)
-                text = f"{text}\n        {clause}" if len(text) + len(clause) > LINE_LIMIT - 6 else f"{text} {clause}"
-        return text
-
-    def _drop_table(self, s: DropTable) -> str:
-        return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
-
-    def _rename_table(self, s: RenameTable) -> str:
-        return f"ALTER TABLE {qualified(s.schema, s.old)} RENAME TO {ident(s.new)};"
-
-    def _rename_column(self, s: RenameColumn) -> str:
-        return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
-
-    def _run_sql(self, s: RunSql) -> str:
-        return f"{comment(s.purpose)}\n{terminated(s.sql)}"
-
-    def _alter(self, s: AddColumn | DropColumn | AlterColumnType | SetDefault | SetNotNull, action: str) -> str:
-        return f"ALTER TABLE {qualified(s.schema, s.table)} {action};"
-
-    def _add_column(self, s: AddColumn) -> str:
-        col = s.column
-        text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {type_sql(col.type)}"
-        if not col.nullable:
-            text += " NOT NULL"
-        if col.default is not None:
-            text += f" DEFAULT {col.default}"
-        return self._alter(s, text)
-
-    def _drop_column(self, s: DropColumn) -> str:
-        return self._alter(s, f"DROP COLUMN{' IF EXISTS' if s.if_exists else ''} {ident(s.name)}")
-
-    def _alter_column_type(self, s: AlterColumnType) -> str:
-        return self._alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}")
-
-    def _set_default(self, s: SetDefault) -> str:
-        action = "DROP DEFAULT" if s.default is None else f"SET DEFAULT {s.default}"
-        return self._alter(s, f"ALTER COLUMN {ident(s.name)} {action}")
-
-    def _set_not_null(self, s: SetNotNull) -> str:
-        return self._alter(s, f"ALTER COLUMN {ident(s.name)} {'SET' if s.not_null else 'DROP'} NOT NULL")
-
-    def _swap_primary_key(self, s: SwapPrimaryKey) -> str:
-        actions = [f"DROP CONSTRAINT IF EXISTS {ident(name)}" for name in s.drop]
-        actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}")
-        return f"ALTER TABLE {qualified(s.schema, s.table)}\n    " + ",\n    ".join(actions) + ";"
 
 
 __all__ = [

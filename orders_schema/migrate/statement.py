@@ -1,10 +1,10 @@
 """The base of every statement object, and where a kind registers how its statements render.
 
 Statement objects say *how* something is created or changed; :mod:`orders_schema.migrate.render`
-turns them into PostgreSQL text. The renderer has one method per statement of the tables,
-columns, constraints, functions and triggers; each kind of :mod:`orders_schema.kinds` renders its
-own statements with functions registered here by :func:`renders`, beside its declaration but
-apart from it.
+turns them into PostgreSQL text. The renderer has one method per layout statement (phase
+headers, comment lines, raw statements, CREATE SCHEMA); each kind of :mod:`orders_schema.kinds`
+(tables and columns included) renders its own statements with functions registered here by
+:func:`renders`, beside its declaration but apart from it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,675 @@
+"""The table kind: tables with their columns, and their primary key's changes and placement.
+
+* declaration: :class:`~orders_schema.declare.model.Table` and its
+  :class:`~orders_schema.declare.model.Column` tuple, in the model;
+* identity: the table's name (a column: its name within its table); a rename is only seen when
+  declared (``renamed_from``), never guessed: :func:`renames` applies the declared ones to the old
+  schema before every kind diffs it;
+* sameness: columns by name, type, nullability and normalised default (:func:`same_column`), the
+  primary key by its constraint's name and columns;
+* changes: :class:`AddTable` / :class:`DropTable`, :class:`RenameTable`, :class:`AddColumn` /
+  :class:`DropColumn`, :class:`RenameColumn`, :class:`AlterColumn` and
+  :class:`ChangePrimaryKey`, each with its reverse;
+* statements: :class:`CreateTable` (CHECK and UNIQUE inline; foreign keys and indexes once every
+  new table exists), the renames, column additions and changes, :class:`SwapPrimaryKey` (a key
+  changed without blocking writes: its unique index built CONCURRENTLY, then swapped in),
+  :class:`RunSql` (the backfill of a derived table, ``Table.populate``), and the drops of
+  columns and tables, last; :func:`destructive` names the changes that lose data;
+* stored form: one catalogue query of the tables and their columns (``format_type``,
+  ``pg_get_expr``), as :class:`TableInfo` and :class:`ColumnInfo`; compared column by column
+  (type, NOT NULL, default, identity, generated) and on the columns' order. The primary key's
+  stored form and comparison are the constraint kind's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from orders_schema.declare import fragments
+from orders_schema.declare.quoting import comment, ident, qualified
+from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.constraint import (
+    AddConstraintStatement,
+    ConstraintInfo,
+    DropConstraintStatement,
+    check_sql,
+    foreign_key_sql,
+)
+from orders_schema.kinds.index import CreateIndex
+from orders_schema.kinds.trigger import TriggerInfo
+from orders_schema.live.difference import Difference, pair, presence
+from orders_schema.migrate.change import Change
+from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders, terminated
+
+if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
+    from orders_schema.declare import model as m
+
+normal = fragments.normal
+
+
+def same_column(a: m.Column, b: m.Column) -> bool:
+    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddTable(Change):
+    table: m.Table
+
+    def reverse(self) -> Change:
+        return DropTable(self.table)
+
+
+@dataclass(frozen=True)
+class DropTable(Change):
+    table: m.Table
+
+    def reverse(self) -> Change:
+        return AddTable(self.table)
+
+
+@dataclass(frozen=True)
+class RenameTable(Change):
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return RenameTable(self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AddColumn(Change):
+    table: str
+    column: m.Column
+
+    def reverse(self) -> Change:
+        return DropColumn(self.table, self.column)
+
+
+@dataclass(frozen=True)
+class DropColumn(Change):
+    table: str
+    column: m.Column
+
+    def reverse(self) -> Change:
+        return AddColumn(self.table, self.column)
+
+
+@dataclass(frozen=True)
+class RenameColumn(Change):
+    table: str
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return RenameColumn(self.table, self.new, self.old)
+
+
+@dataclass(frozen=True)
+class AlterColumn(Change):
+    """Type, default and/or nullability of one column changed."""
+
+    table: str
+    old: m.Column
+    new: m.Column
+
+    def reverse(self) -> Change:
+        return AlterColumn(self.table, self.new, self.old)
+
+
+@dataclass(frozen=True)
+class ChangePrimaryKey(Change):
+    """The table's primary key changes columns or name (``None``: the table has none); the names
+    are the constraints' (``Table.pkey_name``: PostgreSQL's ``<table>_pkey`` unless declared)."""
+
+    table: str
+    old: m.PrimaryKey | None
+    new: m.PrimaryKey | None
+    old_name: str | None
+    new_name: str | None
+
+    def reverse(self) -> Change:
+        return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
+
+
+def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
+    """The declared renames of tables and columns, and ``old`` with them applied."""
+    changes: list[Change] = []
+    old_tables = {t.name: t for t in old.tables}
+    renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
+               and t.name not in old_tables}
+    for old_name, new_name in renamed.items():
+        changes.append(RenameTable(old_name, new_name))
+    tables: list[m.Table] = []
+    new_tables = {t.name: t for t in new.tables}
+    for table in old.tables:
+        name = renamed.get(table.name, table.name)
+        table = table.model_copy(update={"name": name})
+        if name in new_tables:
+            old_cols = {c.name for c in table.columns}
+            moves = {c.renamed_from: c.name for c in new_tables[name].columns
+                     if c.renamed_from and c.renamed_from in old_cols and c.name not in old_cols}
+            changes += [RenameColumn(name, a, b) for a, b in moves.items()]
+            columns = tuple(c.model_copy(update={"name": moves.get(c.name, c.name)}) for c in table.columns)
+            table = table.model_copy(update={"columns": columns})
+        tables.append(table)
+    return changes, old.model_copy(update={"tables": tuple(tables)})
+
+
+def diff_table(old: m.Table, new: m.Table) -> list[Change]:
+    """Columns and primary key of one table (``old`` with its renames applied, see
+    :func:`renames`); its constraints, triggers, indexes and comments are diffed by their kinds."""
+    t = new.name
+    changes: list[Change] = []
+    old_cols = {c.name: c for c in old.columns}
+    for col in new.columns:
+        if col.name not in old_cols:
+            changes.append(AddColumn(t, col))
+        elif not same_column(old_cols[col.name], col):
+            changes.append(AlterColumn(t, old_cols[col.name], col))
+    new_names = set(new.column_names)
+    changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
+
+    old_pk, new_pk = _pkey(old), _pkey(new)
+    if old_pk != new_pk:
+        changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
+                                        old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
+    return changes
+
+
+def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
+    return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
+
+
+_WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
+
+
+def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
+    """True when every value of ``old`` fits ``new`` unchanged."""
+    if (old.name, new.name) in _WIDENING:
+        return True
+    if old.name == new.name == "varchar":
+        return new.args[0] >= old.args[0]
+    numeric = {"numeric", "decimal"}
+    if old.name in numeric and new.name in numeric:
+        if not new.args:
+            return True
+        if not old.args:
+            return False
+        (op, os_), (np_, ns) = (*old.args, 0)[:2], (*new.args, 0)[:2]
+        return ns >= os_ and np_ - ns >= op - os_
+    return old == new
+
+
+def destructive(change: Change, schema: str) -> str | None:
+    """The allowance key a destructive change needs (``"drop column walltrack.orders.x"``), else None."""
+    if isinstance(change, DropTable):
+        return f"drop table {schema}.{change.table.name}"
+    if isinstance(change, DropColumn):
+        return f"drop column {schema}.{change.table}.{change.column.name}"
+    if isinstance(change, AlterColumn) and not is_widening(change.old.type, change.new.type):
+        return f"narrow column {schema}.{change.table}.{change.new.name}"
+    return None
+
+
+# -- statements and their rendering ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateTable(Statement):
+    schema: str
+    table: m.Table
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropTableStatement(Statement):
+    schema: str
+    name: str
+    if_exists: bool = True
+
+
+@dataclass(frozen=True)
+class RenameTableStatement(Statement):
+    schema: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class RenameColumnStatement(Statement):
+    schema: str
+    table: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class RunSql(Statement):
+    """Declared SQL run as part of a migration (``Table.populate``): a data backfill."""
+
+    sql: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class AddColumnStatement(Statement):
+    schema: str
+    table: str
+    column: m.Column
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropColumnStatement(Statement):
+    schema: str
+    table: str
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class AlterColumnType(Statement):
+    schema: str
+    table: str
+    name: str
+    type: m.SqlType
+
+
+@dataclass(frozen=True)
+class SetDefault(Statement):
+    schema: str
+    table: str
+    name: str
+    default: str | None
+
+
+@dataclass(frozen=True)
+class SetNotNull(Statement):
+    schema: str
+    table: str
+    name: str
+    not_null: bool
+
+
+@dataclass(frozen=True)
+class SwapPrimaryKey(Statement):
+    """Drop the old key and make a unique index built beforehand (``CONCURRENTLY``) the primary
+    key, in one statement: a brief ACCESS EXCLUSIVE lock, and the table is never without a key."""
+
+    schema: str
+    table: str
+    drop: tuple[str, ...]
+    name: str
+    index: str
+
+
+def type_sql(t: m.SqlType) -> str:
+    name = t.name.upper()
+    return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(ident(n) for n in names)
+
+
+@renders(CreateTable)
+def create_table_sql(s: CreateTable) -> str:
+    table = s.table
+    inline_pk = table.primary_key is not None and len(table.primary_key.columns) == 1 and (
+        table.primary_key.name in (None, f"{table.name}_pkey")
+    )
+    lines: list[str] = []
+    for i, col in enumerate(table.columns):
+        if col.section:
+            if i:
+                lines.append("")
+            lines.append(f"    {comment(col.section)}")
+        lines.append("    " + column_def_sql(table, col, inline_pk) + ",")
+    table_constraints: list[str] = []
+    if table.primary_key and not inline_pk:
+        table_constraints.append(
+            f"CONSTRAINT {ident(table.pkey_name)} PRIMARY KEY ({_names(table.primary_key.columns)})"
+        )
+    table_constraints += [check_sql(c) for c in table.checks if c.column is None]
+    table_constraints += [foreign_key_sql(s.schema, fk) for fk in table.foreign_keys]
+    table_constraints += [f"CONSTRAINT {ident(u.name)} UNIQUE ({_names(u.columns)})" for u in table.uniques]
+    if table_constraints:
+        lines.append("")
+        lines += [f"    {c}," for c in table_constraints]
+    lines[-1] = lines[-1].rstrip(",")
+    head = f"CREATE TABLE{' IF NOT EXISTS' if s.if_not_exists else ''} {qualified(s.schema, table.name)} ("
+    return head + "\n" + "\n".join(lines) + "\n);"
+
+
+def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
+    parts = [ident(col.name), type_sql(col.type)]
+    is_pk = inline_pk and table.primary_key is not None and table.primary_key.columns == (col.name,)
+    if is_pk:
+        parts.append("PRIMARY KEY")
+    elif not col.nullable:
+        parts.append("NOT NULL")
+    if col.default is not None:
+        parts.append(f"DEFAULT {col.default}")
+    text = " ".join(parts)
+    for check in table.checks:
+        if check.column == col.name:
+            clause = check_sql(check)
+            text = f"{text}\n        {clause}" if len(text) + len(clause) > LINE_LIMIT - 6 else f"{text} {clause}"
+    return text
+
+
+@renders(DropTableStatement)
+def drop_table_sql(s: DropTableStatement) -> str:
+    return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+
+
+@renders(RenameTableStatement)
+def rename_table_sql(s: RenameTableStatement) -> str:
+    return f"ALTER TABLE {qualified(s.schema, s.old)} RENAME TO {ident(s.new)};"
+
+
+@renders(RenameColumnStatement)
+def rename_column_sql(s: RenameColumnStatement) -> str:
+    return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
+
+
+@renders(RunSql)
+def run_sql_sql(s: RunSql) -> str:
+    return f"{comment(s.purpose)}\n{terminated(s.sql)}"
+
+
+def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDefault | SetNotNull,
+           action: str) -> str:
+    return f"ALTER TABLE {qualified(s.schema, s.table)} {action};"
+
+
+@renders(AddColumnStatement)
+def add_column_sql(s: AddColumnStatement) -> str:
+    col = s.column
+    text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {type_sql(col.type)}"
+    if not col.nullable:
+        text += " NOT NULL"
+    if col.default is not None:
+        text += f" DEFAULT {col.default}"
+    return _alter(s, text)
+
+
+@renders(DropColumnStatement)
+def drop_column_sql(s: DropColumnStatement) -> str:
+    return _alter(s, f"DROP COLUMN{' IF EXISTS' if s.if_exists else ''} {ident(s.name)}")
+
+
+@renders(AlterColumnType)
+def alter_column_type_sql(s: AlterColumnType) -> str:
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}")
+
+
+@renders(SetDefault)
+def set_default_sql(s: SetDefault) -> str:
+    action = "DROP DEFAULT" if s.default is None else f"SET DEFAULT {s.default}"
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} {action}")
+
+
+@renders(SetNotNull)
+def set_not_null_sql(s: SetNotNull) -> str:
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} {'SET' if s.not_null else 'DROP'} NOT NULL")
+
+
+@renders(SwapPrimaryKey)
+def swap_primary_key_sql(s: SwapPrimaryKey) -> str:
+    actions = [f"DROP CONSTRAINT IF EXISTS {ident(name)}" for name in s.drop]
+    actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}")
+    return f"ALTER TABLE {qualified(s.schema, s.table)}\n    " + ",\n    ".join(actions) + ";"
+
+
+# -- stored form -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column. ``ordinal`` counts live columns from 1 (dropped columns leave no gap)."""
+
+    name: str
+    type: str
+    """``format_type(atttypid, atttypmod)``, e.g. ``character varying(20)``."""
+    not_null: bool
+    default: str | None
+    """``pg_get_expr(adbin, adrelid)``, e.g. ``'pending'::character varying``; the generation
+    expression for a generated column."""
+    ordinal: int
+    identity: str = ""
+    """``attidentity``: ``a`` (ALWAYS), ``d`` (BY DEFAULT) or empty."""
+    generated: str = ""
+    """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
+
+
+_T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo)
+
+
+def _find(items: Iterable[_T], name: str) -> _T:
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table with its columns (in ordinal order), constraints and triggers (by name); its
+    constraints and triggers are its entries of :attr:`Catalog.constraints` and
+    :attr:`Catalog.triggers` (the kinds' fields)."""
+
+    name: str
+    columns: tuple[ColumnInfo, ...] = ()
+    constraints: tuple[ConstraintInfo, ...] = ()
+    triggers: tuple[TriggerInfo, ...] = ()
+
+    def column(self, name: str) -> ColumnInfo:
+        return _find(self.columns, name)
+
+    def constraint(self, name: str) -> ConstraintInfo:
+        return _find(self.constraints, name)
+
+    def trigger(self, name: str) -> TriggerInfo:
+        return _find(self.triggers, name)
+
+    def checks(self) -> tuple[ConstraintInfo, ...]:
+        return tuple(c for c in self.constraints if c.kind == "check")
+
+
+QUERY = """
+SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS default,
+       row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::int AS ordinal,
+       a.attidentity::text AS identity, a.attgenerated::text AS generated
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname, a.attnum"""
+"""Every table of the schema with its live columns, one row per column (a table without columns:
+one row whose column fields are NULL)."""
+
+
+def _column_text(col: ColumnInfo | None) -> str | None:
+    if col is None:
+        return None
+    text = f"{ident(col.name)} {col.type}{' NOT NULL' if col.not_null else ''}"
+    return text + (f" DEFAULT {col.default}" if col.default is not None and not col.generated else "")
+
+
+def _table_text(table: TableInfo | None) -> str | None:
+    if table is None:
+        return None
+    return "columns: " + ", ".join(str(_column_text(c)) for c in table.columns)
+
+
+_IDENTITY = {"a": "GENERATED ALWAYS AS IDENTITY", "d": "GENERATED BY DEFAULT AS IDENTITY", "": "(not identity)"}
+_GENERATED = {"s": "STORED", "v": "VIRTUAL", "": "(not generated)"}
+_COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
+    ("type differs", lambda c: c.type),
+    ("NOT NULL differs", lambda c: "NOT NULL" if c.not_null else "NULL allowed"),
+    ("default differs", lambda c: "(no default)" if c.default is None else c.default),
+    ("identity differs", lambda c: _IDENTITY.get(c.identity, c.identity)),
+    ("generated differs", lambda c: _GENERATED.get(c.generated, c.generated)),
+)
+
+
+def compare_columns(s: str, declared: TableInfo, live: TableInfo) -> Iterator[Difference]:
+    """The columns of one table both sides have: each attribute, then their order."""
+    for name, d, x in pair({c.name: c for c in declared.columns}, {c.name: c for c in live.columns}):
+        where = qualified(s, declared.name, name)
+        if d is None or x is None:
+            yield presence("column", where, _column_text(d), _column_text(x))
+            continue
+        for what, render in _COLUMN_ATTRIBUTES:
+            if render(d) != render(x):
+                yield Difference("column", where, what, render(d), render(x))
+    common = {c.name for c in declared.columns} & {c.name for c in live.columns}
+    d_order = [c.name for c in declared.columns if c.name in common]
+    l_order = [c.name for c in live.columns if c.name in common]
+    if d_order != l_order:
+        yield Difference(
+            "table", qualified(s, declared.name), "column order differs (the columns match; only their order)",
+            ", ".join(map(ident, d_order)), ", ".join(map(ident, l_order)),
+        )
+
+
+# -- the kind --------------------------------------------------------------------------------
+
+
+class TableKind(Kind["m.Table", TableInfo]):
+    name = "table"
+    rank = 10
+    catalog_field = "tables"
+    query = QUERY
+    create_stage = "own"
+    """``plan.create_statements`` creates the tables after the functions their defaults call and
+    before every other kind's objects."""
+
+    def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.Table]]:
+        return {table.name: Declared(None, table) for table in schema.tables}
+
+    def same(self, a: m.Table, b: m.Table) -> bool:
+        """Same columns (:func:`same_column`, in order) and primary key; what a table holds
+        besides is its kinds'."""
+        return not diff_table(a, b)
+
+    def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
+        """Added tables, then each kept table's columns and primary key (:func:`diff_table`), then
+        the dropped tables; ``old`` has the declared renames applied (:func:`renames`)."""
+        old_tables = {t.name: t for t in old.tables}
+        new_tables = {t.name: t for t in new.tables}
+        changes: list[Change] = []
+        for name, table in new_tables.items():
+            if name not in old_tables:
+                changes.append(AddTable(table))
+            else:
+                changes += diff_table(old_tables[name], table)
+        changes += [DropTable(t) for name, t in old_tables.items() if name not in new_tables]
+        return changes
+
+    def create(self, schema: str, key: Hashable, item: Declared[m.Table]) -> list[Statement]:
+        """The table with its columns, primary key, CHECKs and UNIQUEs; its foreign keys are the
+        constraint kind's, once every table exists."""
+        return [CreateTable(schema, item.obj.model_copy(update={"foreign_keys": ()}))]
+
+    def plan(self, ctx: PlanContext) -> Planned:
+        """``rename``: the declared renames; ``create``: new tables (bare), new and altered
+        columns, the primary keys' changes (see :func:`place_primary_keys`), then new tables'
+        foreign keys and indexes; ``last``: the backfills of new and refilled derived tables,
+        then the dropped columns and tables; ``online``: the primary keys' index builds and swaps."""
+        s = ctx.schema
+        out = Planned()
+        out.rename += [RenameTableStatement(s, c.old, c.new) for c in ctx.of(RenameTable)]
+        out.rename += [RenameColumnStatement(s, c.table, c.old, c.new) for c in ctx.of(RenameColumn)]
+
+        for c in ctx.of(AddTable):
+            bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
+            out.create.append(CreateTable(s, bare, if_not_exists=True))
+        out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
+        for alt in ctx.of(AlterColumn):
+            if alt.old.type != alt.new.type:
+                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
+            if normal(alt.old.default) != normal(alt.new.default):
+                out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
+            if alt.old.nullable != alt.new.nullable:
+                out.create.append(SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
+        pk_tx, pk_online, refill = place_primary_keys(ctx)
+        out.create += pk_tx
+        out.online += pk_online
+        for c in ctx.of(AddTable):  # a new table carries its foreign keys and indexes
+            table = c.table
+            for fk in table.foreign_keys:
+                out.create += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
+                               AddConstraintStatement(s, table.name, fk)]
+            out.create += [CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
+
+        # The backfills of new and refilled derived tables, once their triggers exist (they fire
+        # them); then what goes away once nothing reads it any more.
+        new_tables = [c.table for c in ctx.of(AddTable)]
+        out.last += [RunSql(table.populate, f"populate {s}.{table.name}")
+                     for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
+        out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
+        out.last += [DropTableStatement(s, c.table.name) for c in ctx.of(DropTable)]
+        return out
+
+    def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
+        columns: dict[str, list[ColumnInfo]] = {}
+        for r in rows:
+            r = dict(r)
+            cols = columns.setdefault(r.pop("table"), [])
+            if r["name"] is not None:
+                cols.append(ColumnInfo(**r))
+        return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
+
+    def compare(self, schema: str, declared: Sequence[TableInfo], live: Sequence[TableInfo]) -> Iterator[Difference]:
+        for name, d, x in pair({t.name: t for t in declared}, {t.name: t for t in live}):
+            if d is None or x is None:
+                yield presence("table", qualified(schema, name), _table_text(d), _table_text(x))
+            else:
+                yield from compare_columns(schema, d, x)
+
+
+def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:
+    """A primary key changes after the columns it may need exist, without blocking writes: its
+    unique index is built CONCURRENTLY (online file) and swapped in by one brief ALTER TABLE,
+    so the table always has a key. A key that loses columns may find duplicates: a derived
+    table (one that declares ``populate``) is then emptied and refilled in the transaction
+    instead; any other table keeps its rows, and the index build fails if they collide.
+    Returns (transactional, online, tables to refill)."""
+    from orders_schema.declare.model import Index  # at run time only: the model imports the kinds
+
+    s = ctx.schema
+    tx: list[Statement] = []
+    online: list[Statement] = []
+    refill: list[m.Table] = []
+    new_by_name = {t.name: t for t in ctx.new.tables}
+    for cpk in ctx.of(ChangePrimaryKey):
+        t = cpk.table
+        drop = tuple(dict.fromkeys(n for n in (cpk.old_name, cpk.new_name) if n))
+        table = new_by_name[t]
+        if cpk.new is None or cpk.new_name is None:
+            tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+        elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
+            tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+            tx += [RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),
+                   AddConstraintStatement(s, t, cpk.new, name=cpk.new_name)]
+            refill.append(table)
+        else:
+            staging = f"{cpk.new_name}_new"
+            pk_index = Index(name=staging, columns=cpk.new.columns, unique=True)
+            online += [CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
+                       SwapPrimaryKey(s, t, drop, cpk.new_name, staging)]
+    return tx, online, refill
+
+
+TABLE = TableKind()
