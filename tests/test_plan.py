@@ -173,3 +173,40 @@ def test_reverse_of_the_reverse_is_the_changes() -> None:
                                                    indexes=(m.Index(name="i", columns=("status",)),)),))
     changes = d.diff(BASE.replace(views=()), new)
     assert d.reverse(d.reverse(changes)) == changes
+
+
+_TWO_VIEWS = """
+import sys
+from orders_schema.declare import model as m
+from orders_schema.migrate import diff as d, plan as p
+from orders_schema.migrate.render import RENDERER
+t = m.Table(name="t", columns=(m.Column(name="id", type=m.UUID, nullable=False), m.Column(name="x", type=m.TEXT)))
+views = tuple(m.View(name=f"v{i}", query="SELECT id FROM s.t") for i in range(6))
+old = m.Schema(name="s", tables=(t,), views=views)
+new = old.replace(tables=(t.replace(columns=t.columns[:1]),))
+changes = d.diff(old, new)
+plan = p.migration_plan(old, new, changes, tuple(k for c in changes if (k := p.destructive(c, "s"))))
+sys.stdout.write(RENDERER.script(plan.transactional))
+"""
+
+
+def test_independent_views_are_planned_in_declaration_order_whatever_the_hash_seed() -> None:
+    """Six views reading a reshaped table are dropped and re-created in one order on every run: a
+    generated file must not depend on Python's string hashing (PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _TWO_VIEWS], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1, outputs
+    (text,) = outputs
+    drops = [line for line in text.splitlines() if line.startswith("DROP VIEW")]
+    creates = [line for line in text.splitlines() if line.startswith("CREATE OR REPLACE VIEW")]
+    assert drops == [f"DROP VIEW IF EXISTS s.v{i};" for i in reversed(range(6))]
+    assert creates == [f"CREATE OR REPLACE VIEW s.v{i} AS" for i in range(6)]

@@ -183,9 +183,12 @@ class ViewKind(Kind["m.View", ViewInfo]):
         to_drop = replaced | dependent_views(ctx.old, set(ctx.reshaped) | replaced)
         old_views = {v.name: v for v in ctx.old.views}
         new_views = {v.name: v for v in ctx.new.views}
-        recreate = [new_views[n] for n in to_drop if n in new_views] + [c.view for c in ctx.of(AddView)]
+        # Declaration order, not set order: the plan (and so a generated file) must not depend on
+        # Python's hash seed when two views are independent.
+        dropped = [old_views[v.name] for v in ctx.old.views if v.name in to_drop]
+        recreate = [new_views[v.name] for v in dropped if v.name in new_views] + [c.view for c in ctx.of(AddView)]
         out = Planned()
-        for view in reversed(in_dependency_order([old_views[n] for n in to_drop])):
+        for view in reversed(in_dependency_order(dropped)):
             out.drop.append(DropViewStatement(ctx.schema, view.name))
         out.after += [CreateView(ctx.schema, view, or_replace=True) for view in in_dependency_order(recreate)]
         return out
