@@ -96,10 +96,12 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t",
                                                indexes=(m.Index(name="i_status", columns=("status",)),),
                                                checks=(m.Check(name="c", expression="status <> ''"),)),)),
-     "ALTER TABLE s.t RENAME TO t2;\n\nALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\n"
+     "ALTER TABLE s.t RENAME TO t2;\n\nALTER TABLE s.t2 RENAME CONSTRAINT t_pkey TO t2_pkey;\n\n"
+     "ALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\n"
      "ALTER TABLE s.t2\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
      "ALTER TABLE s.t2 VALIDATE CONSTRAINT c;\n\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i_status ON s.t2(status);",
-     "ALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\nALTER TABLE s.t2 RENAME TO t;",
+     "ALTER TABLE s.t2 DROP CONSTRAINT IF EXISTS c;\n\nALTER TABLE s.t2 RENAME TO t;\n\n"
+     "ALTER TABLE s.t RENAME CONSTRAINT t2_pkey TO t_pkey;",
      "DROP INDEX CONCURRENTLY IF EXISTS s.i_status;"),
     ("primary key swap: the new key's index is built online and swapped in",
      BASE, table(primary_key=m.PrimaryKey(columns=("id", "status"))),
@@ -141,8 +143,36 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
     ("a renamed table keeps its comment; a changed one is set under the new name",
      table(comment="old").replace(views=()),
      BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t", comment="new"),)),
-     "ALTER TABLE s.t RENAME TO t2;\n\nCOMMENT ON TABLE s.t2 IS 'new';", "",
-     "ALTER TABLE s.t2 RENAME TO t;\n\nCOMMENT ON TABLE s.t IS 'old';", ""),
+     "ALTER TABLE s.t RENAME TO t2;\n\nALTER TABLE s.t2 RENAME CONSTRAINT t_pkey TO t2_pkey;\n\n"
+     "COMMENT ON TABLE s.t2 IS 'new';", "",
+     "ALTER TABLE s.t2 RENAME TO t;\n\nALTER TABLE s.t RENAME CONSTRAINT t2_pkey TO t_pkey;\n\n"
+     "COMMENT ON TABLE s.t IS 'old';", ""),
+    # PostgreSQL keeps a key's name on ALTER TABLE ... RENAME TO: a defaulted one is renamed with
+    # its table (the index too), and a key changed in the same version is swapped under that name
+    ("a renamed table's defaulted key follows it; a key changed too is swapped under the new name",
+     BASE.replace(views=()),
+     BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t",
+                                               primary_key=m.PrimaryKey(columns=("id", "status"))),)),
+     "ALTER TABLE s.t RENAME TO t2;\n\nALTER TABLE s.t2 RENAME CONSTRAINT t_pkey TO t2_pkey;",
+     "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t2_pkey_new ON s.t2(id, status);\n\n"
+     "ALTER TABLE s.t2\n    DROP CONSTRAINT IF EXISTS t2_pkey,\n"
+     "    ADD CONSTRAINT t2_pkey PRIMARY KEY USING INDEX t2_pkey_new;",
+     "ALTER TABLE s.t2 RENAME TO t;\n\nALTER TABLE s.t RENAME CONSTRAINT t2_pkey TO t_pkey;",
+     "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_pkey_new ON s.t(id);\n\n"
+     "ALTER TABLE s.t\n    DROP CONSTRAINT IF EXISTS t_pkey,\n"
+     "    ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_new;"),
+    ("a renamed table whose key gets a declared name: swapped from the name it kept, and back",
+     BASE.replace(views=()),
+     BASE.replace(views=(), tables=(T.replace(name="t2", renamed_from="t",
+                                               primary_key=m.PrimaryKey(name="k", columns=("id",))),)),
+     "ALTER TABLE s.t RENAME TO t2;",
+     "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS k_new ON s.t2(id);\n\n"
+     "ALTER TABLE s.t2\n    DROP CONSTRAINT IF EXISTS t_pkey,\n    DROP CONSTRAINT IF EXISTS k,\n"
+     "    ADD CONSTRAINT k PRIMARY KEY USING INDEX k_new;",
+     "ALTER TABLE s.t2 RENAME TO t;",
+     "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_pkey_new ON s.t(id);\n\n"
+     "ALTER TABLE s.t\n    DROP CONSTRAINT IF EXISTS k,\n    DROP CONSTRAINT IF EXISTS t_pkey,\n"
+     "    ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_new;"),
     ("new table with its index, foreign key and trigger: all in the transaction",
      BASE, schema(tables=(T, m.Table(
          name="u", columns=(ID,), foreign_keys=(m.ForeignKey(name="u_fk", columns=("id",), ref_table="t",

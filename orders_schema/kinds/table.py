@@ -7,7 +7,8 @@
   schema before every kind diffs it;
 * sameness: columns by name, type, nullability and normalised default (:func:`same_column`), the
   primary key by its constraint's name and columns;
-* changes: :class:`AddTable` / :class:`DropTable`, :class:`RenameTable`, :class:`AddColumn` /
+* changes: :class:`AddTable` / :class:`DropTable`, :class:`RenameTable` (with
+  :class:`RenamePrimaryKey` when the key's name is the table's default), :class:`AddColumn` /
   :class:`DropColumn`, :class:`RenameColumn`, :class:`AlterColumn` and
   :class:`ChangePrimaryKey`, each with its reverse;
 * statements: :class:`CreateTable` (CHECK and UNIQUE inline; foreign keys and indexes once every
@@ -136,19 +137,46 @@ class ChangePrimaryKey(Change):
         return ChangePrimaryKey(self.table, self.new, self.old, self.new_name, self.old_name)
 
 
+@dataclass(frozen=True)
+class RenamePrimaryKey(Change):
+    """A renamed table's primary key follows it: PostgreSQL keeps a key (and its index) under its
+    name on ``ALTER TABLE ... RENAME TO``, but a defaulted name (``Table.pkey_name``) is the
+    table's, so ``goods_pkey`` becomes ``items_pkey``. ``table`` is the table's new name."""
+
+    table: str
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return RenamePrimaryKey(self.table, self.new, self.old)
+
+
 def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
-    """The declared renames of tables and columns, and ``old`` with them applied."""
+    """The declared renames of tables and columns, and ``old`` with them applied.
+
+    A renamed table whose primary key's name is defaulted keeps the key under its old name in
+    PostgreSQL: when the new declaration's key has the new table's default name, the key is
+    renamed with it (:class:`RenamePrimaryKey`); otherwise ``old`` names the key as it is (the old
+    default, now explicit), so that :class:`ChangePrimaryKey` starts from the name it has."""
     changes: list[Change] = []
     old_tables = {t.name: t for t in old.tables}
     renamed = {t.renamed_from: t.name for t in new.tables if t.renamed_from and t.renamed_from in old_tables
                and t.name not in old_tables}
+    new_tables = {t.name: t for t in new.tables}
     for old_name, new_name in renamed.items():
         changes.append(RenameTable(old_name, new_name))
     tables: list[m.Table] = []
-    new_tables = {t.name: t for t in new.tables}
     for table in old.tables:
         name = renamed.get(table.name, table.name)
-        table = table.model_copy(update={"name": name})
+        pk = table.primary_key
+        if name != table.name and pk is not None and pk.name is None:
+            kept, target = table.pkey_name, f"{name}_pkey"
+            follows = new_tables[name].primary_key is not None and new_tables[name].pkey_name == target
+            if follows:
+                changes.append(RenamePrimaryKey(name, kept, target))
+            else:
+                pk = pk.model_copy(update={"name": kept})
+        table = table.model_copy(update={"name": name, "primary_key": pk})
         if name in new_tables:
             old_cols = {c.name for c in table.columns}
             moves = {c.renamed_from: c.name for c in new_tables[name].columns
@@ -236,6 +264,14 @@ class DropTableStatement(Statement):
 @dataclass(frozen=True)
 class RenameTableStatement(Statement):
     schema: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class RenameConstraintStatement(Statement):
+    schema: str
+    table: str
     old: str
     new: str
 
@@ -376,6 +412,11 @@ def rename_table_sql(s: RenameTableStatement) -> str:
 @renders(RenameColumnStatement)
 def rename_column_sql(s: RenameColumnStatement) -> str:
     return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
+
+
+@renders(RenameConstraintStatement)
+def rename_constraint_sql(s: RenameConstraintStatement) -> str:
+    return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME CONSTRAINT {ident(s.old)} TO {ident(s.new)};"
 
 
 @renders(RunSql)
@@ -591,6 +632,7 @@ class TableKind(Kind["m.Table", TableInfo]):
         out = Planned()
         out.rename += [RenameTableStatement(s, c.old, c.new) for c in ctx.of(RenameTable)]
         out.rename += [RenameColumnStatement(s, c.table, c.old, c.new) for c in ctx.of(RenameColumn)]
+        out.rename += [RenameConstraintStatement(s, c.table, c.old, c.new) for c in ctx.of(RenamePrimaryKey)]
 
         for c in ctx.of(AddTable):
             bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})

@@ -28,6 +28,7 @@ from orders_schema.kinds.table import (
     DropColumn,
     DropTable,
     RenameColumn,
+    RenamePrimaryKey,
     RenameTable,
     diff_table,
     renames,
@@ -46,8 +47,8 @@ same_check = CONSTRAINT.same
 __all__ = [
     "AddColumn", "AddConstraint", "AddFunction", "AddIndex", "AddTable", "AddTrigger", "AddView", "AlterColumn",
     "Change", "ChangePrimaryKey", "DropColumn", "DropConstraint", "DropFunction", "DropIndex", "DropTable",
-    "DropTrigger", "DropView", "RenameColumn", "RenameTable", "ReplaceFunction", "ReplaceView", "SetComment",
-    "diff", "diff_table", "normal", "renames", "reverse", "same_check", "same_column", "same_index",
+    "DropTrigger", "DropView", "RenameColumn", "RenamePrimaryKey", "RenameTable", "ReplaceFunction", "ReplaceView",
+    "SetComment", "diff", "diff_table", "normal", "renames", "reverse", "same_check", "same_column", "same_index",
     "same_trigger", "same_view",
 ]
 
@@ -64,10 +65,12 @@ def reverse(changes: Sequence[Change]) -> list[Change]:
 
     Changes name tables and columns as they are after the renames they come with; undone, the
     renames run first, so every reversed change names the objects as they are after the renames
-    back (the released names).
+    back (the released names). A primary key renamed with its table is named back too, so a key
+    changed in the same version is swapped under the name it has after the renames back.
     """
     tables = {c.new: c.old for c in changes if isinstance(c, RenameTable)}
     columns = {(c.table, c.new): c.old for c in changes if isinstance(c, RenameColumn)}
+    keys = {(c.table, c.new): c.old for c in changes if isinstance(c, RenamePrimaryKey)}
     out: list[Change] = []
     for change in changes:
         back = change.reverse()
@@ -84,6 +87,9 @@ def reverse(changes: Sequence[Change]) -> list[Change]:
                 value = getattr(back, f.name)
                 if isinstance(value, m.Column) and (table, value.name) in columns:
                     renamed[f.name] = value.model_copy(update={"name": columns[(table, value.name)]})
+            if isinstance(back, ChangePrimaryKey):
+                renamed["old_name"] = back.old_name and keys.get((table, back.old_name), back.old_name)
+                renamed["new_name"] = back.new_name and keys.get((table, back.new_name), back.new_name)
             back = replace(back, table=tables.get(table, table), **renamed)  # type: ignore[type-var]
         out.append(back)
     return out

@@ -38,6 +38,7 @@ from orders_schema.kinds.table import (
 from orders_schema.kinds.table import DropColumnStatement as DropColumn
 from orders_schema.kinds.table import DropTableStatement as DropTable
 from orders_schema.kinds.table import RenameColumnStatement as RenameColumn
+from orders_schema.kinds.table import RenameConstraintStatement as RenameConstraint
 from orders_schema.kinds.table import RenameTableStatement as RenameTable
 from orders_schema.kinds.trigger import CreateTrigger
 from orders_schema.kinds.trigger import DropTriggerStatement as DropTrigger
@@ -133,8 +134,8 @@ __all__ = [
     "LINE_LIMIT", "RENDERER", "AddColumn", "AddConstraint", "AlterColumnType", "CommentLine", "CommentOn",
     "CreateFunction", "CreateIndex", "CreateSchema", "CreateTable", "CreateTrigger", "CreateView", "DropColumn",
     "DropConstraint", "DropFunction", "DropIndex", "DropTable", "DropTrigger", "DropView", "PhaseHeader",
-    "PostgresRenderer", "Raw", "RenameColumn", "RenameTable", "RunSql", "SetDefault", "SetNotNull", "Statement",
-    "SwapPrimaryKey", "ValidateConstraint", "check_sql", "foreign_key_sql", "index_key_sql", "render",
+    "PostgresRenderer", "Raw", "RenameColumn", "RenameConstraint", "RenameTable", "RunSql", "SetDefault", "SetNotNull",
+    "Statement", "SwapPrimaryKey", "ValidateConstraint", "check_sql", "foreign_key_sql", "index_key_sql", "render",
     "setting_value_sql", "terminated", "type_sql",
 ]
 
