@@ -103,8 +103,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if text is None and name.startswith(f"V{args.version}__"):
             text = rendered
     if text is None:
-        require_version(proj, args.version)
-        raise AssertionError("unreachable: require_version refused the number")  # pragma: no cover
+        raise UsageError(files.unknown_version(proj.schema_dir, args.version, "version"))
     if args.plain:
         sys.stdout.write(text)
         return 0

@@ -187,9 +187,11 @@ def check_version(schema_dir: Path, number: int | None, what: str = "--target") 
     ``what`` names where the number came from (``--target``, ``--version``, ``version``); the
     message lists the known versions.
     """
-    if number is None:
-        return
-    known = known_versions(schema_dir)
-    if number not in known:
-        listed = ", ".join(f"V{n}" for n in known) or "none"
-        raise ValueError(f"{what} {number}: no such version in {schema_dir}/ (known: {listed})")
+    if number is not None and number not in known_versions(schema_dir):
+        raise ValueError(unknown_version(schema_dir, number, what))
+
+
+def unknown_version(schema_dir: Path, number: int, what: str = "--target") -> str:
+    """The message for a version number that names no file of ``schema_dir``, listing the known ones."""
+    listed = ", ".join(f"V{n}" for n in known_versions(schema_dir)) or "none"
+    return f"{what} {number}: no such version in {schema_dir}/ (known: {listed})"

@@ -36,8 +36,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.behaviour import ValidRow
 from orders_schema.declare.project import Project
-from orders_schema.declare.quoting import q
-from orders_schema.declare.quoting import query as query  # re-exported for checks/migrations.py
+from orders_schema.declare.quoting import q, query
 
 Values = dict[str, Any]
 
