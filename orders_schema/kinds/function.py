@@ -12,12 +12,14 @@ default calls come before the tables and the others after them (``plan.create_st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -214,6 +216,48 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
             elif (changed := _function_changes(d, x)) or d.definition != x.definition:
                 what = f"definition differs ({', '.join(changed or ['other attributes'])})"
                 yield Difference("function", where, what, d.definition, x.definition)
+
+    def declare(self, schema: m.Schema, stored: Sequence[FunctionInfo]) -> Declaration:
+        """Functions the model can declare; procedures, overloads (the first one is declared), other
+        languages, argument defaults, ``RETURNS TABLE`` and STRICT / LEAKPROOF / PARALLEL / COST
+        are reported."""
+        from orders_schema.declare.model import DeclarationError
+
+        functions: list[m.Function] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            try:
+                fn = declared_function(info)
+            except DeclarationError as exc:
+                fn = str(exc)
+            if not isinstance(fn, str) and any(f.name == fn.name for f in functions):
+                fn = "an overload: a function's identity is its name in the model yet"
+            if isinstance(fn, str):
+                undeclared.append(Undeclared(self.name, info.signature, fn))
+            else:
+                functions.append(fn)
+        return Declaration(schema.model_copy(update={"functions": (*schema.functions, *functions)}),
+                           tuple(undeclared))
+
+
+_EXTRAS = re.compile(r"^ (?:[A-Z ]*\b(?:STRICT|LEAKPROOF|PARALLEL|COST|ROWS|WINDOW|SUPPORT)\b.*)$", re.MULTILINE)
+
+
+def declared_function(info: FunctionInfo) -> m.Function | str:
+    """One stored function as the model declares it, or why it cannot be (a sentence)."""
+    from orders_schema.declare.model import Function
+
+    if not info.definition.startswith("CREATE OR REPLACE FUNCTION"):
+        return "procedures are not declarable yet"
+    if info.language not in ("plpgsql", "sql"):
+        return f"language {info.language} is not declarable yet"
+    head = info.definition.split("\nAS ", 1)[0]
+    if extra := _EXTRAS.search(head):
+        return f"{extra[0].strip()} is not declarable yet"
+    settings = tuple(tuple(entry.split("=", 1)) for entry in info.config)
+    return Function(name=info.name, body=info.source, returns=info.returns, language=info.language,
+                    arguments=tuple(ct.split_top(info.arguments)), volatility=info.volatility,
+                    security_definer=info.security_definer, settings=settings)
 
 
 FUNCTION = FunctionKind()

@@ -24,13 +24,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import comment, ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.constraint import (
     AddConstraintStatement,
     ConstraintInfo,
@@ -673,12 +674,68 @@ class TableKind(Kind["m.Table", TableInfo]):
                 cols.append(ColumnInfo(**r))
         return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
 
+    def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
+        """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
+        defaults as ``pg_get_expr`` gives them); a table with a column the model cannot declare
+        (another type, identity, generated) is reported whole."""
+        from orders_schema.declare.model import Column, DeclarationError, Table
+
+        tables: list[m.Table] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            problems: list[str] = []
+            columns: list[m.Column] = []
+            for col in info.columns:
+                sql_type = sql_type_of(col.type)
+                if sql_type is None:
+                    problems.append(f"column {col.name} has type {col.type}")
+                elif col.identity or col.generated:
+                    problems.append(f"column {col.name} is {'an identity' if col.identity else 'a generated'} column")
+                else:
+                    try:
+                        columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
+                                              default=col.default))
+                    except DeclarationError as exc:
+                        problems.append(str(exc))
+            if not info.columns:
+                problems.append("it has no columns")
+            if not problems:
+                try:
+                    tables.append(Table(name=info.name, columns=tuple(columns)))
+                except DeclarationError as exc:
+                    problems.append(str(exc))
+            if problems:
+                undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        return Declaration(schema.model_copy(update={"tables": (*schema.tables, *tables)}), tuple(undeclared))
+
     def compare(self, schema: str, declared: Sequence[TableInfo], live: Sequence[TableInfo]) -> Iterator[Difference]:
         for name, d, x in pair({t.name: t for t in declared}, {t.name: t for t in live}):
             if d is None or x is None:
                 yield presence("table", qualified(schema, name), _table_text(d), _table_text(x))
             else:
                 yield from compare_columns(schema, d, x)
+
+
+_STORED_TYPES = {
+    "uuid": "uuid", "text": "text", "smallint": "smallint", "integer": "integer", "bigint": "bigint",
+    "boolean": "boolean", "numeric": "numeric", "timestamp with time zone": "timestamptz",
+    "timestamp without time zone": "timestamp", "date": "date", "jsonb": "jsonb", "character varying": "varchar",
+}
+
+
+def sql_type_of(stored: str) -> m.SqlType | None:
+    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``) as the
+    model declares it; None when the model has no such type."""
+    from orders_schema.declare.model import DeclarationError, SqlType
+
+    match = re.fullmatch(r"([a-z ]+?)(?:\((\d+(?:,\d+)?)\))?", stored)
+    if match is None or match[1] not in _STORED_TYPES:
+        return None
+    args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
+    try:
+        return SqlType(name=_STORED_TYPES[match[1]], args=args)  # type: ignore[arg-type]
+    except DeclarationError:
+        return None
 
 
 def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders, terminated
@@ -205,6 +206,31 @@ class ViewKind(Kind["m.View", ViewInfo]):
                 yield Difference("view", where, "materialized differs", _kind(d.materialized), _kind(x.materialized))
             elif d.definition != x.definition:
                 yield Difference("view", where, "definition differs", d.definition, x.definition)
+
+    def declare(self, schema: m.Schema, stored: Sequence[ViewInfo]) -> Declaration:
+        """Views with their stored query (``pg_get_viewdef``, which PostgreSQL re-reads as the same
+        view); the tables of other schemas they read become ``external_tables``. Materialized views
+        are reported."""
+        from orders_schema.declare.model import DeclarationError, View
+
+        views: list[m.View] = []
+        external = list(schema.external_tables)
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            if info.materialized:
+                undeclared.append(Undeclared("materialized view", info.name, "not declarable yet"))
+                continue
+            try:
+                view = View(name=info.name, query=ct.varchar_in_lists(info.definition.strip().removesuffix(";").rstrip()))
+            except DeclarationError as exc:
+                undeclared.append(Undeclared(self.name, info.name, str(exc)))
+                continue
+            views.append(view)
+            for ref in fragments.referenced_tables(fragments.parse_query(view.query, view.name)):
+                if ref.schema not in (None, schema.name) and f"{ref.schema}.{ref.name}" not in external:
+                    external.append(f"{ref.schema}.{ref.name}")
+        return Declaration(schema.model_copy(update={"views": (*schema.views, *views),
+                                                     "external_tables": tuple(external)}), tuple(undeclared))
 
 
 VIEW = ViewKind()
