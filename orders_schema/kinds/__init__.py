@@ -22,6 +22,18 @@ KINDS: tuple[Kind[Any, Any], ...] = (TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "FUNCTION", "INDEX", "KINDS", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
-    "PlanContext", "Planned", "Declaration", "Undeclared",
+    "COMMENT",
+    "CONSTRAINT",
+    "FUNCTION",
+    "INDEX",
+    "KINDS",
+    "TABLE",
+    "TRIGGER",
+    "VIEW",
+    "Declaration",
+    "Declared",
+    "Kind",
+    "PlanContext",
+    "Planned",
+    "Undeclared",
 ]

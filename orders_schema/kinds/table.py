@@ -733,7 +733,7 @@ def sql_type_of(stored: str) -> m.SqlType | None:
         return None
     args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
     try:
-        return SqlType(name=_STORED_TYPES[match[1]], args=args)  # type: ignore[arg-type]
+        return SqlType(name=_STORED_TYPES[match[1]], args=args)
     except DeclarationError:
         return None
 

@@ -221,7 +221,8 @@ class ViewKind(Kind["m.View", ViewInfo]):
                 undeclared.append(Undeclared("materialized view", info.name, "not declarable yet"))
                 continue
             try:
-                view = View(name=info.name, query=ct.varchar_in_lists(info.definition.strip().removesuffix(";").rstrip()))
+                query = ct.varchar_in_lists(info.definition.strip().removesuffix(";").rstrip())
+                view = View(name=info.name, query=query)
             except DeclarationError as exc:
                 undeclared.append(Undeclared(self.name, info.name, str(exc)))
                 continue
