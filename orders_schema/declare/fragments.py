@@ -330,6 +330,15 @@ def referenced_tables(tree: exp.Expr) -> list[TableRef]:
     return refs
 
 
+def relations_read(body: str) -> set[str] | None:
+    """Names of the relations a SQL function body's statements name; None when it does not parse."""
+    try:
+        trees = sqlglot.parse(body, read=DIALECT)
+    except (ParseError, TokenError):
+        return None
+    return {t.name for tree in trees if tree is not None for t in tree.find_all(exp.Table) if t.name}
+
+
 def called_functions(tree: exp.Expr) -> set[str]:
     """Lower-case names of the user functions an expression calls (``walltrack.uuid_v7()`` ->
     ``uuid_v7``); functions sqlglot knows as built-ins are not user functions."""

@@ -320,12 +320,20 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         out = Planned()
         out.drop += [DropConstraintStatement(s, ctx.was.get(c.table, c.table), c.constraint.name, if_exists=True)
                      for c in ctx.of(DropConstraint)]
-        for con in ctx.of(AddConstraint):
+        from orders_schema.kinds.table import keys_built_online, references  # the table kind imports this one
+
+        online_keys = keys_built_online(ctx)
+        # UNIQUEs first: a foreign key added in the same version may reference one
+        adds = sorted(ctx.of(AddConstraint), key=lambda c: c.constraint.kind == "foreign key")
+        for con in adds:
             on_existing = con.table in ctx.existing and con.constraint.kind != "unique"
-            out.create += [
+            statements = [
                 DropConstraintStatement(s, con.table, con.constraint.name, if_exists=True),
                 AddConstraintStatement(s, con.table, con.constraint, not_valid=on_existing),
             ]
+            # a foreign key on a key built online is added there, once the key is swapped in
+            online = con.constraint.kind == "foreign key" and references(s, con.constraint, online_keys)
+            (out.online if online else out.create).extend(statements)
             if on_existing:
                 out.online.append(ValidateConstraint(s, con.table, con.constraint.name))
         return out

@@ -41,6 +41,7 @@ from orders_schema.kinds.constraint import (
 )
 from orders_schema.kinds.index import CreateIndex
 from orders_schema.kinds.trigger import TriggerInfo
+from orders_schema.kinds.view import guarded_drop
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders, terminated
@@ -260,6 +261,8 @@ class DropTableStatement(Statement):
     schema: str
     name: str
     if_exists: bool = True
+    guarded: bool = False
+    """Drop it only while it is a table: its name becomes a view's (see ``view.guarded_drop``)."""
 
 
 @dataclass(frozen=True)
@@ -402,7 +405,8 @@ def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
 
 @renders(DropTableStatement)
 def drop_table_sql(s: DropTableStatement) -> str:
-    return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    drop = f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    return guarded_drop(s.schema, s.name, "r", drop) if s.guarded else drop
 
 
 @renders(RenameTableStatement)
@@ -639,21 +643,33 @@ class TableKind(Kind["m.Table", TableInfo]):
             bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
             out.create.append(CreateTable(s, bare, if_not_exists=True))
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
+        pk_tx, pk_online, refill = place_primary_keys(ctx)
+        online_keys = keys_built_online(ctx)
+        in_old_key = {(c.table, col) for c in ctx.of(ChangePrimaryKey) if c.old for col in c.old.columns}
+        after_key: list[Statement] = []
+        after_swap: list[Statement] = []
         for alt in ctx.of(AlterColumn):
             if alt.old.type != alt.new.type:
                 out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
             if normal(alt.old.default) != normal(alt.new.default):
                 out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
             if alt.old.nullable != alt.new.nullable:
-                out.create.append(SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
-        pk_tx, pk_online, refill = place_primary_keys(ctx)
-        out.create += pk_tx
-        out.online += pk_online
+                statement = SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable)
+                # NOT NULL is dropped once the old primary key on the column is gone (online when the
+                # new key is swapped in there)
+                if alt.new.nullable and (alt.table, alt.new.name) in in_old_key:
+                    (after_swap if alt.table in online_keys else after_key).append(statement)
+                else:
+                    out.create.append(statement)
+        out.create += pk_tx + after_key
+        out.online += pk_online + after_swap
         for c in ctx.of(AddTable):  # a new table carries its foreign keys and indexes
             table = c.table
             for fk in table.foreign_keys:
-                out.create += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
-                               AddConstraintStatement(s, table.name, fk)]
+                # a key it references that is built online exists only once swapped in, there
+                place = out.online if references(s, fk, online_keys) else out.create
+                place += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
+                          AddConstraintStatement(s, table.name, fk)]
             out.create += [CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
 
         # The backfills of new and refilled derived tables, once their triggers exist (they fire
@@ -662,7 +678,8 @@ class TableKind(Kind["m.Table", TableInfo]):
         out.last += [RunSql(table.populate, f"populate {s}.{table.name}")
                      for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
-        out.last += [DropTableStatement(s, c.table.name) for c in ctx.of(DropTable)]
+        views = {v.name for v in ctx.new.views}
+        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views) for c in ctx.of(DropTable)]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
@@ -736,6 +753,21 @@ def sql_type_of(stored: str) -> m.SqlType | None:
         return SqlType(name=_STORED_TYPES[match[1]], args=args)
     except DeclarationError:
         return None
+
+
+def keys_built_online(ctx: PlanContext) -> set[str]:
+    """Tables whose new primary key is built online and swapped in there (:func:`place_primary_keys`):
+    what needs that key (a foreign key referencing it) goes online after the swap."""
+    new_by_name = {t.name: t for t in ctx.new.tables}
+    return {c.table for c in ctx.of(ChangePrimaryKey)
+            if c.new is not None and c.new_name is not None
+            and not (c.old and not set(c.old.columns) <= set(c.new.columns) and new_by_name[c.table].populate)}
+
+
+def references(schema: str, fk: m.ForeignKey, tables: set[str]) -> bool:
+    """Whether ``fk`` references one of ``tables`` of ``schema``."""
+    ref_schema, _, ref_name = fk.ref_table.rpartition(".")
+    return ref_schema in ("", schema) and ref_name in tables
 
 
 def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
-from orders_schema.declare.quoting import qualified
+from orders_schema.declare.quoting import dollar_quote, literal, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
@@ -69,6 +69,9 @@ class DropViewStatement(Statement):
     schema: str
     name: str
     if_exists: bool = True
+    guarded: bool = False
+    """Drop it only while it is a view: its name becomes a table's, so a re-run must skip it
+    (``DROP VIEW IF EXISTS`` fails on a table)."""
 
 
 @renders(CreateView)
@@ -79,7 +82,21 @@ def create_view_sql(s: CreateView) -> str:
 
 @renders(DropViewStatement)
 def drop_view_sql(s: DropViewStatement) -> str:
-    return f"DROP VIEW{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    drop = f"DROP VIEW{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    return guarded_drop(s.schema, s.name, "v", drop) if s.guarded else drop
+
+
+def guarded_drop(schema: str, name: str, relkind: str, drop: str) -> str:
+    """``drop`` run only while ``schema.name`` is a relation of ``relkind``: re-runnable when a
+    view's name becomes a table's or a table's a view's (``DROP ... IF EXISTS`` fails on the
+    other kind)."""
+    body = (
+        "BEGIN\n    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c\n"
+        "               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        f"               WHERE n.nspname = {literal(schema)} AND c.relname = {literal(name)}"
+        f" AND c.relkind = {literal(relkind)}) THEN\n        {drop}\n    END IF;\nEND"
+    )
+    return f"DO {dollar_quote(body)};"
 
 
 # -- stored form -----------------------------------------------------------------------------
@@ -115,8 +132,9 @@ class ViewCycleError(ValueError):
     """Views that read each other in a cycle."""
 
 
-def in_dependency_order(views: list[m.View]) -> list[m.View]:
-    """Views ordered so that each comes after the views it reads."""
+def in_dependency_order(views: Sequence[m.View]) -> list[m.View]:
+    """Views ordered so that each comes after the views it reads (declaration order otherwise);
+    the one place views are ordered: creation, re-creation, and drops (reversed)."""
     names = {v.name for v in views}
     ordered: list[m.View] = []
     done: set[str] = set()
@@ -160,7 +178,13 @@ class ViewKind(Kind["m.View", ViewInfo]):
     create_stage = "last"
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.View]]:
-        return {view.name: Declared(None, view) for view in schema.views}
+        """By name, in dependency order (a view after the views it reads), so that a schema
+        created from nothing creates them in an order PostgreSQL accepts."""
+        try:
+            views = in_dependency_order(schema.views)
+        except ViewCycleError:
+            views = list(schema.views)  # the plan reports the cycle
+        return {view.name: Declared(None, view) for view in views}
 
     def same(self, a: m.View, b: m.View) -> bool:
         return fragments.normal(a.query) == fragments.normal(b.query)
@@ -189,9 +213,15 @@ class ViewKind(Kind["m.View", ViewInfo]):
         dropped = [old_views[v.name] for v in ctx.old.views if v.name in to_drop]
         recreate = [new_views[v.name] for v in dropped if v.name in new_views] + [c.view for c in ctx.of(AddView)]
         out = Planned()
+        tables = {t.name for t in ctx.new.tables}
         for view in reversed(in_dependency_order(dropped)):
-            out.drop.append(DropViewStatement(ctx.schema, view.name))
-        out.after += [CreateView(ctx.schema, view, or_replace=True) for view in in_dependency_order(recreate)]
+            out.drop.append(DropViewStatement(ctx.schema, view.name, guarded=view.name in tables))
+        creates = [CreateView(ctx.schema, view, or_replace=True) for view in in_dependency_order(recreate)]
+        # A view taking the name of a table this version drops comes once that table is gone.
+        if any(view.name in ctx.dropped for view in recreate):
+            out.last += creates
+        else:
+            out.after += creates
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ViewInfo, ...]:

@@ -26,8 +26,10 @@ import psycopg
 
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, ProjectError, load_object
-from orders_schema.declare.quoting import comment, ident
+from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
 from orders_schema.kinds import Undeclared
+from orders_schema.kinds.index import CreateIndex, DropIndexStatement
+from orders_schema.kinds.table import SwapPrimaryKey
 from orders_schema.live.compare import DeclaredCatalogError, declared_catalog
 from orders_schema.live.declare import declare_catalog, read_declarations
 from orders_schema.live.inspect import SYSTEM_SCHEMAS
@@ -196,12 +198,33 @@ def diff_sides(source: Side, target: Side, schemas: Sequence[str] = ()) -> list[
 ALONE = "-- runs alone, outside a transaction"
 
 
-def _statement(stmt: Statement, alone: bool = False) -> str:
-    text = RENDERER.statement(stmt)
+def _statement(stmt: Statement, alone: bool = False, part: Sequence[Statement] = ()) -> str:
+    text = _rerunnable_swap(stmt, part) if isinstance(stmt, SwapPrimaryKey) else RENDERER.statement(stmt)
     lines = [f"-- hazard: {h}" for linted in lint_text(text) for h in linted.hazards]
     if alone and not isinstance(stmt, Raw):
         lines.append(ALONE)
     return "\n".join([*lines, text])
+
+
+def _rerunnable_swap(swap: SwapPrimaryKey, online: Sequence[Statement]) -> str:
+    """A primary key swap that a re-run skips once the key is in place (the swap's plain ALTER TABLE
+    would drop the new key again, and fail when a foreign key now depends on it), then drops the
+    staging index a re-run rebuilt."""
+    built = next((s for s in online if isinstance(s, CreateIndex) and s.index.name == swap.index), None)
+    alter = RENDERER.statement(swap)
+    if built is None:
+        return alter
+    definition = f"PRIMARY KEY ({', '.join(ident(k.expression) for k in built.index.columns)})"
+    body = (
+        f"BEGIN\n    IF to_regclass({literal(qualified(swap.schema, swap.index))}) IS NOT NULL AND NOT EXISTS (\n"
+        "        SELECT 1 FROM pg_catalog.pg_constraint\n"
+        f"        WHERE conrelid = {literal(qualified(swap.schema, swap.table))}::regclass AND contype = 'p'\n"
+        f"          AND conname = {literal(swap.name)}"
+        f" AND pg_catalog.pg_get_constraintdef(oid) = {literal(definition)}) THEN\n"
+        + "\n".join("        " + line for line in alter.splitlines()) + "\n    END IF;\nEND"
+    )
+    drop = RENDERER.statement(DropIndexStatement(swap.schema, swap.index, concurrently=True))
+    return f"DO {dollar_quote(body)};\n\n{ALONE}\n{drop}"
 
 
 def render(diffs: Sequence[SchemaDiff], source: str, target: str) -> str:
@@ -223,7 +246,7 @@ def render(diffs: Sequence[SchemaDiff], source: str, target: str) -> str:
         if sd.create_schema:
             tx.append(RENDERER.statement(CreateSchema(sd.schema, if_not_exists=True)))
         tx += [_statement(s) for s in sd.plan.transactional]
-        online += [_statement(s, alone=True) for s in sd.plan.online]
+        online += [_statement(s, alone=True, part=sd.plan.online) for s in sd.plan.online]
         if sd.drop_schema:
             drops.append(f"-- hazard: drops schema {ident(sd.schema)} and anything left in it\n"
                          f"DROP SCHEMA IF EXISTS {ident(sd.schema)} CASCADE;")

@@ -9,6 +9,7 @@ created earlier in the same file are harmless: nobody else can see that table ye
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -129,7 +130,7 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
     table = _name_after(w, t, "TABLE", ("IF", "EXISTS", "ONLY"))
     new = table.lower() in created
     hazards: list[Hazard] = []
-    if "DROP" in w and "COLUMN" in w:
+    if any(a == "DROP" and b == "COLUMN" for a, b in itertools.pairwise(w)):  # not ALTER COLUMN x DROP NOT NULL
         hazards.append(Hazard("data-loss", f"drops column {_name_after(w, t, 'COLUMN', ('IF', 'EXISTS'))} of {table}"))
     if new:
         return hazards
