@@ -166,7 +166,7 @@ SELECT kind, name, reason FROM (
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p')
     AND a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> t.typcollation
   UNION ALL
-  SELECT 'comment', o.type || ' ' || o.identity, 'only comments on tables and columns are declarable yet'
+  SELECT 'comment on ' || o.type, o.identity, 'only comments on tables and columns are declarable yet'
   FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
   WHERE o.schema = %(schema)s AND o.type NOT IN ('table', 'table column')
 ) found
