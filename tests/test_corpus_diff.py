@@ -173,3 +173,22 @@ def test_diff_migrates_a_to_b_and_settles(case: Case, dbs: Databases, two_databa
     settled = diff_sides(Side("FROM", {}, dsn=dsn_a), Side("TO", {}, dsn=dsn_b))
     assert all(d.empty for d in settled), render(settled, "A", "B")
     assert cli.main(["diff", dsn_a, dsn_b, "--exit-code"]) == 0
+
+
+def test_walltrack_from_its_last_hand_declared_version_to_its_head_through_the_command(
+    dbs: Databases, orders_empty_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FROM a live database at the last hand-declared version (applied from the version files), TO
+    the project's head as declared (``module:ATTR``): the script applied with psql leaves nothing
+    to do."""
+    from orders_schema.live.apply import migrate
+
+    last = max(v.number for v in dbs.project.versions)
+    migrate(orders_empty_dsn, dbs.project.schema_dir, target=last)
+    head = "orders_schema.walltrack:PROJECT"
+    assert cli.main(["diff", orders_empty_dsn, head, "--exit-code"]) == 1
+    script, _ = capsys.readouterr()
+    assert "BEGIN;" in script and "CONCURRENTLY" in script
+    done = psql(dbs, orders_empty_dsn.rsplit("dbname=", 1)[-1].split()[0], script)
+    assert done.returncode == 0, f"{done.stderr}\n--- script:\n{script}"
+    assert cli.main(["diff", orders_empty_dsn, head, "--exit-code"]) == 0, capsys.readouterr().out
