@@ -192,3 +192,20 @@ def test_walltrack_from_its_last_hand_declared_version_to_its_head_through_the_c
     done = psql(dbs, orders_empty_dsn.rsplit("dbname=", 1)[-1].split()[0], script)
     assert done.returncode == 0, f"{done.stderr}\n--- script:\n{script}"
     assert cli.main(["diff", orders_empty_dsn, head, "--exit-code"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("source", "extra", "message"), [
+    ("host=/nonexistent dbname=x", (), "cannot connect: "),
+    ("no_such_module:PROJECT", (), "declarations 'no_such_module:PROJECT': cannot import 'no_such_module'"),
+    ("orders_schema.walltrack:NOPE", (), "module 'orders_schema.walltrack' has no attribute 'NOPE'"),
+    ("orders_schema.walltrack:__all__", (), "is a list, not a Schema, Version or Project"),
+    ("EMPTY", ("--schema", "nope"), "unknown schema 'nope': neither side has it"),
+    ("host=x = y", (), "not a connection string libpq can parse"),
+])
+def test_bad_input_is_one_line_and_exit_2(
+    source: str, extra: tuple[str, ...], message: str, orders_empty_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = orders_empty_dsn if source == "EMPTY" else source
+    assert cli.main(["diff", source, orders_empty_dsn, *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
