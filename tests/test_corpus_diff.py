@@ -134,7 +134,44 @@ CASES = [
                                       volatility="IMMUTABLE"),
                            m.Function(name="g", body="SELECT $1::bigint", returns="bigint", language="sql",
                                       arguments=("bigint",))))),
+    # -- functions: identity is the signature; attributes; RETURNS TABLE ----------------------
+    Case("function_overloads",
+         schema(functions=(m.Function(name="f", body="SELECT $1", returns="integer", language="sql",
+                                      arguments=("integer",)),)),
+         schema(functions=(m.Function(name="f", body="SELECT $1 + 1", returns="integer", language="sql",
+                                      arguments=("integer",)),
+                           m.Function(name="f", body="SELECT upper($1)", returns="text", language="sql",
+                                      arguments=("x text",)),
+                           m.Function(name="f", body="SELECT $1 * 2", returns="double precision", language="sql",
+                                      arguments=("double precision",))))),
+    Case("function_strict_leakproof_parallel_cost",
+         schema(functions=(m.Function(name="f", body="SELECT $1 > 0", returns="boolean", language="sql",
+                                      arguments=("integer",)),)),
+         schema(functions=(m.Function(name="f", body="SELECT $1 > 0", returns="boolean", language="sql",
+                                      arguments=("integer",), volatility="IMMUTABLE", strict=True, leakproof=True,
+                                      parallel="SAFE", cost=5),))),
+    Case("function_returns_table_with_quoted_names",
+         m.Schema(name=S),
+         schema(functions=(m.Function(name="pairs", body="SELECT 1, 'one'::text", language="sql",
+                                      returns='TABLE("Id" integer, "Full Name" text)'),
+                           m.Function(name="guarded", body="SELECT 1", returns="integer", language="sql",
+                                      security_definer=True, settings=(("search_path", "pg_catalog, pg_temp"),))))),
 ]
+
+
+def test_security_definer_must_pin_search_path() -> None:
+    with pytest.raises(m.DeclarationError, match="function f: SECURITY DEFINER .* must pin search_path"):
+        m.Function(name="f", body="SELECT 1", returns="integer", language="sql", security_definer=True)
+
+
+def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() -> None:
+    one = m.Function(name="f", body="SELECT 1", returns="integer", language="sql", arguments=("a integer",))
+    assert one.signature == "f(integer)"
+    assert m.Function(name="f", body="SELECT 1", returns="integer", language="sql",
+                      arguments=("OUT r integer", "double precision", "VARIADIC v text[]")).signature == (
+        "f(double precision, text[])")
+    with pytest.raises(m.DeclarationError, match=r"duplicate functions \['f\(integer\)'\]"):
+        schema(functions=(one, one.replace(arguments=("b integer",))))
 
 
 @pytest.fixture

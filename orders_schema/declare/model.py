@@ -466,6 +466,18 @@ class Function(Node):
     volatility: Literal["VOLATILE", "STABLE", "IMMUTABLE"] = "VOLATILE"
     security_definer: bool = False
     settings: tuple[tuple[str, str], ...] = ()
+    strict: bool = Field(default=False, exclude_if=lambda v: v is False)
+    """``STRICT``: returns NULL, without running, when an argument is NULL."""
+    leakproof: bool = Field(default=False, exclude_if=lambda v: v is False)
+    parallel: Literal["UNSAFE", "RESTRICTED", "SAFE"] = Field(default="UNSAFE", exclude_if=lambda v: v == "UNSAFE")
+    cost: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
+    """The planner's estimate in units of cpu_operator_cost; None: PostgreSQL's default (100)."""
+
+    @property
+    def signature(self) -> str:
+        """Its identity, as PostgreSQL's: ``name(type, ...)`` of its input arguments (overloads
+        are distinct functions)."""
+        return f"{self.name}({', '.join(fragments.identity_types(self.arguments))})"
 
     @model_validator(mode="after")
     def _valid(self) -> Function:
@@ -478,6 +490,12 @@ class Function(Node):
         for key, _ in self.settings:
             if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", key):
                 raise DeclarationError(f"{what}: {key!r} is not a setting name")
+        if self.security_definer and "search_path" not in {key for key, _ in self.settings}:
+            raise DeclarationError(
+                f"{what}: SECURITY DEFINER runs with its owner's rights, so it must pin search_path "
+                "(settings=((\"search_path\", \"pg_catalog, pg_temp\"),)); otherwise a caller's objects can "
+                "shadow the ones it means"
+            )
         return self
 
 
@@ -554,8 +572,8 @@ class Schema(Node):
             raise DeclarationError(
                 f"{what}: duplicate relation names {dup} (tables, views and indexes share one namespace)"
             )
-        if dup := _duplicates(f.name for f in self.functions):
-            raise DeclarationError(f"{what}: duplicate function names {dup}")
+        if dup := _duplicates(f.signature for f in self.functions):
+            raise DeclarationError(f"{what}: duplicate functions {dup} (same name and argument types)")
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
         for table in self.tables:

@@ -43,7 +43,7 @@ def _key(obj: m.PhaseItem, schema: m.Schema) -> tuple[str, str]:
     if isinstance(obj, m.Trigger):
         return ("trigger", f"{schema.owner_of(obj).name}.{obj.name}")
     if isinstance(obj, m.Function):
-        return ("function", obj.name)
+        return ("function", obj.signature)
     if isinstance(obj, m.View):
         return ("view", obj.name)
     raise TypeError(obj)
@@ -59,7 +59,7 @@ def stateobjects(schema: m.Schema) -> dict[tuple[str, str], m.PhaseItem]:
         for trigger in table.triggers:
             objects[("trigger", f"{table.name}.{trigger.name}")] = trigger
     for fn in schema.functions:
-        objects[("function", fn.name)] = fn
+        objects[("function", fn.signature)] = fn
     for view in schema.views:
         objects[("view", view.name)] = view
     return objects
