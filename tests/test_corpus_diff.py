@@ -160,7 +160,7 @@ CASES = [
 
 
 def test_security_definer_must_pin_search_path() -> None:
-    with pytest.raises(m.DeclarationError, match="function f: SECURITY DEFINER .* must pin search_path"):
+    with pytest.raises(m.DeclarationError, match=r"function f: SECURITY DEFINER .* must pin search_path"):
         m.Function(name="f", body="SELECT 1", returns="integer", language="sql", security_definer=True)
 
 
