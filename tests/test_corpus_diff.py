@@ -156,6 +156,22 @@ CASES = [
                                       returns='TABLE("Id" integer, "Full Name" text)'),
                            m.Function(name="guarded", body="SELECT 1", returns="integer", language="sql",
                                       security_definer=True, settings=(("search_path", "pg_catalog, pg_temp"),))))),
+    # -- views' features -------------------------------------------------------------------------
+    Case("materialized_view_with_indexes",
+         schema(R),
+         schema(R, views=(m.View(name="mv", query=f"SELECT id, name FROM {S}.r", materialized=True, indexes=(
+             m.Index(name="mv_id", columns=("id",), unique=True), m.Index(name="mv_name", columns=("name",)))),
+                          m.View(name="on_mv", query=f"SELECT id FROM {S}.mv")))),
+    Case("materialized_view_query_and_indexes_change",
+         schema(R, views=(m.View(name="mv", query=f"SELECT id FROM {S}.r", materialized=True),)),
+         schema(R, views=(m.View(name="mv", query=f"SELECT id, name FROM {S}.r", materialized=True,
+                                 indexes=(m.Index(name="mv_id", columns=("id",), unique=True),)),))),
+    Case("view_becomes_materialized",
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r", materialized=True),))),
+    Case("view_becomes_security_invoker",
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r", security_invoker=True),))),
 ]
 
 

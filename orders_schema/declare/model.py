@@ -500,14 +500,27 @@ class Function(Node):
 
 
 class View(Node):
+    """A view; ``materialized`` stores its rows (filled when created, then by REFRESH MATERIALIZED
+    VIEW) and may carry ``indexes``; ``security_invoker`` (PostgreSQL 15+) checks the tables'
+    privileges and row-level security as the querying role, not the view's owner."""
+
     kind = "view"
 
     name: Name
     query: str
+    materialized: bool = Field(default=False, exclude_if=lambda v: v is False)
+    security_invoker: bool = Field(default=False, exclude_if=lambda v: v is False)
+    indexes: tuple[Index, ...] = Field(default=(), exclude_if=lambda v: v == ())
 
     @model_validator(mode="after")
     def _valid(self) -> View:
         _fragment(fragments.query, self.query, f"view {self.name}")
+        if self.indexes and not self.materialized:
+            raise DeclarationError(f"view {self.name}: only a materialized view has indexes")
+        if self.security_invoker and self.materialized:
+            raise DeclarationError(f"view {self.name}: security_invoker is for views, not materialized views")
+        if dup := _duplicates(i.name for i in self.indexes):
+            raise DeclarationError(f"view {self.name}: duplicate index names {dup}")
         return self
 
 
@@ -565,7 +578,7 @@ class Schema(Node):
         what = f"schema {self.name}"
         # Tables, views, indexes and the indexes behind PRIMARY KEY / UNIQUE share one namespace.
         relations = [t.name for t in self.tables] + [v.name for v in self.views]
-        relations += [i.name for _, i in self.indexes()]
+        relations += [i.name for _, i in self.indexes()] + [i.name for v in self.views for i in v.indexes]
         relations += [t.pkey_name for t in self.tables if t.primary_key]
         relations += [u.name for t in self.tables for u in t.uniques]
         if dup := _duplicates(relations):

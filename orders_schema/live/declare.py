@@ -151,14 +151,9 @@ SELECT kind, name, reason FROM (
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind = 'v'
   UNION ALL
-  SELECT 'view option', c.relname::text, array_to_string(c.reloptions, ', ')
-  FROM pg_class c
-  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind = 'v'
-    AND c.reloptions IS NOT NULL
-  UNION ALL
   SELECT 'storage option', c.relname::text, array_to_string(c.reloptions, ', ')
   FROM pg_class c
-  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'i')
+  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'i', 'm')
     AND c.reloptions IS NOT NULL
   UNION ALL
   SELECT 'column collation', c.relname || '.' || a.attname, a.attcollation::regcollation::text
