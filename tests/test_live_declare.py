@@ -127,7 +127,8 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
     assert named >= {
         ("enum type", "mood"), ("sequence", "ident_id_seq"), ("sequence", "seq"), ("table", "typed"),
         ("table", "ident"), ("index", "ok.ok_note"), ("policy", "ok.everyone"), ("row-level security", "ok"),
-        ("grant", "ok"), ("view", "on_typed"), ("function", "defaulted(integer)"), ("function", "p()"), ("partitioned table", "by_range"),
+        ("grant", "ok"), ("view", "on_typed"), ("function", "defaulted(integer)"), ("function", "p()"),
+        ("partitioned table", "by_range"),
         ("comment on function", "odd.f(integer)"),
     }, declared.report()
     assert cli.main(["diff", orders_empty_dsn, orders_empty_dsn, "--schema", "odd", "--exit-code"]) == 0
