@@ -144,6 +144,11 @@ ORDER BY i.relname"""
 # -- the kind --------------------------------------------------------------------------------
 
 
+def index_keys(index: m.Index) -> tuple[Any, ...]:
+    """What makes two declared indexes the same (normalised keys, uniqueness, method, predicate, INCLUDE)."""
+    return _keys(index)
+
+
 def _keys(index: m.Index) -> tuple[Any, ...]:
     keys = tuple((fragments.normal(k.expression), k.descending, k.nulls) for k in index.columns)
     return keys, index.unique, index.method, fragments.normal(index.where), index.include

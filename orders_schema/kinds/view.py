@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
-from orders_schema.kinds.index import CreateIndex, IndexInfo, declared_index
-from orders_schema.kinds.index import _keys as index_keys
+from orders_schema.kinds.index import CreateIndex, IndexInfo, declared_index, index_keys
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
