@@ -19,7 +19,7 @@ Parts:
                clients, 20 inserts in one transaction, status updates (pending -> submitted ->
                confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
                count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
-               without the CHECKs it added beyond V9's
+               without the CHECKs it added beyond V9's, head without both and its INSERT trigger
 
 ``isolation`` and ``scale`` need nothing of WallTrack: they live in :mod:`orders_schema.benchmarks`.
 """
@@ -587,13 +587,19 @@ def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[s
 
 
 # head with one integrity choice undone (measurements, not schemas to ship): what each costs a writer.
+_DROP_FK = "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"
+_DROP_CHECKS = "ALTER TABLE walltrack.orders " + ", ".join(
+    f"DROP CONSTRAINT {name}" for name in (
+        "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
+        "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
+        "orders_attempts_within_limit", "orders_direction_matches_type"))
+_DROP_INSERT_TRIGGER = "DROP TRIGGER trg_orders_settled_insert ON walltrack.orders"
 PGBENCH_ABLATIONS = {
-    "head-fk": ("without the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
-    "head-checks": ("without the 8 CHECKs head added", "ALTER TABLE walltrack.orders " + ", ".join(
-        f"DROP CONSTRAINT {name}" for name in (
-            "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
-            "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
-            "orders_attempts_within_limit", "orders_direction_matches_type"))),
+    "head-fk": ("without the position FK", _DROP_FK),
+    "head-checks": ("without the 8 CHECKs head added", _DROP_CHECKS),
+    # the floor: what head's indexes, defaults and story triggers cost with none of its integrity
+    "head-bare": ("without the FK, the 8 CHECKs and the settled-count INSERT trigger",
+                  f"{_DROP_FK}; {_DROP_CHECKS}; {_DROP_INSERT_TRIGGER}"),
 }
 
 
@@ -622,7 +628,8 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
         dbs[label] = f"bench_pgbench_{label.replace('-', '_')}_{rows}"
         create_database(srv.dsn(), dbs[label], template=dbs["head"])
         with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
-            conn.execute(undo.encode())
+            for statement in undo.split("; "):
+                conn.execute(statement.encode())
     for db in dbs.values():
         with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
             conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
@@ -718,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pgbench-rows", type=int, default=None, help="orders for the pgbench part (default: --rows)")
     parser.add_argument("--pgbench-seconds", type=float, default=10, help="seconds per pgbench run")
     parser.add_argument("--pgbench-ablations", action="store_true",
-                        help="also run head without the position FK and head without the CHECKs it added")
+                        help="also run head without the position FK, without the CHECKs it added, "
+                             "and without both and its INSERT trigger (the floor)")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
     parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")
