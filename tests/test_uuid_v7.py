@@ -70,11 +70,11 @@ def test_uuid_v7_ignores_the_callers_search_path(orders_db: psycopg.Connection) 
     assert len(set(values)) == 50 and all(v.version == 7 for v in values)
 
 
-def test_the_default_is_inlined_into_an_insert(orders_db: psycopg.Connection) -> None:
-    """No SET clause and a single SELECT: the planner expands the body into the INSERT's target
-    list, so a default id costs no function call (a SET clause would forbid that)."""
+def test_the_default_is_a_call_not_inlined_into_an_insert(orders_db: psycopg.Connection) -> None:
+    """V15: PL/pgSQL, so the body is parsed once per session, not inlined (re-parsed) into every
+    planned INSERT; the plan shows the call."""
     plan = "\n".join(r[0] for r in orders_db.execute(
         "EXPLAIN VERBOSE INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol,"
         " expected_price) VALUES ('entry', 'buy', 'sig-1', 'Tok1', 1, 0.1)"
     ))
-    assert "gen_random_uuid()" in plan and "uuid_v7" not in plan, plan
+    assert "walltrack.uuid_v7()" in plan and "gen_random_uuid()" not in plan, plan
