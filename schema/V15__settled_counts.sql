@@ -21,6 +21,7 @@ BEGIN
         DELETE FROM walltrack.order_settled_counts;
     ELSIF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that moved a row into or out of a settled status (the trigger's WHEN says which).
+        -- (An INSERT statement has a function of its own: count_settled_inserts.)
         INSERT INTO walltrack.order_settled_counts AS c (is_simulated, status, slot, order_count)
         SELECT k.is_simulated, k.status, my_slot, sum(k.delta)
         FROM (VALUES
@@ -28,22 +29,6 @@ BEGIN
             (NEW.is_simulated, NEW.status, 1::bigint)
         ) AS k (is_simulated, status, delta)
         WHERE k.status::text = ANY ('{filled,cancelled,failed}'::text[])
-        GROUP BY 1, 2
-        ORDER BY 1, 2
-        ON CONFLICT ON CONSTRAINT order_settled_counts_pkey
-        DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;
-    ELSIF TG_OP = 'INSERT' THEN
-        -- A statement of open orders (every new order) counts nothing: look before upserting. The
-        -- look costs a scan of the transition table that stops at its first settled row; an
-        -- INSERT ... ON CONFLICT that finds no row still sets up its whole plan (measured: most of
-        -- the trigger's cost on a single-row insert).
-        IF NOT EXISTS (SELECT FROM new_orders n WHERE n.status::text = ANY ('{filled,cancelled,failed}'::text[])) THEN
-            RETURN NULL;
-        END IF;
-        INSERT INTO walltrack.order_settled_counts AS c (is_simulated, status, slot, order_count)
-        SELECT n.is_simulated, n.status, my_slot, count(*)
-        FROM new_orders n
-        WHERE n.status::text = ANY ('{filled,cancelled,failed}'::text[])
         GROUP BY 1, 2
         ORDER BY 1, 2
         ON CONFLICT ON CONSTRAINT order_settled_counts_pkey
@@ -62,6 +47,28 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 SET search_path = 'pg_catalog', 'pg_temp';
+
+CREATE OR REPLACE FUNCTION walltrack.count_settled_inserts()
+RETURNS TRIGGER AS $$
+BEGIN
+    -- A statement of open orders (every new order) counts nothing: look before upserting. The look
+    -- stops at the first settled row; an INSERT ... ON CONFLICT that finds no row would still set
+    -- up its whole plan.
+    IF NOT EXISTS (SELECT FROM new_orders n WHERE n.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{filled,cancelled,failed}'::pg_catalog.text[])) THEN
+        RETURN NULL;
+    END IF;
+    -- Counter rows are always touched in key order, so concurrent writers cannot deadlock.
+    INSERT INTO walltrack.order_settled_counts AS c (is_simulated, status, slot, order_count)
+    SELECT n.is_simulated, n.status, pg_catalog.pg_backend_pid() OPERATOR(pg_catalog.%) 32, pg_catalog.count(*)
+    FROM new_orders n
+    WHERE n.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{filled,cancelled,failed}'::pg_catalog.text[])
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT ON CONSTRAINT order_settled_counts_pkey
+    DO UPDATE SET order_count = c.order_count OPERATOR(pg_catalog.+) EXCLUDED.order_count;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION walltrack.uuid_v7()
 RETURNS UUID AS $$
@@ -91,7 +98,7 @@ DROP TRIGGER IF EXISTS trg_orders_settled_insert ON walltrack.orders;
 CREATE TRIGGER trg_orders_settled_insert
     AFTER INSERT ON walltrack.orders
     REFERENCING NEW TABLE AS new_orders
-    FOR EACH STATEMENT EXECUTE FUNCTION walltrack.count_settled_orders();
+    FOR EACH STATEMENT EXECUTE FUNCTION walltrack.count_settled_inserts();
 
 DROP TRIGGER IF EXISTS trg_orders_settled_update ON walltrack.orders;
 CREATE TRIGGER trg_orders_settled_update

@@ -109,6 +109,8 @@ DROP TABLE IF EXISTS walltrack.order_settled_counts;
 
 DROP FUNCTION IF EXISTS walltrack.count_settled_orders();
 
+DROP FUNCTION IF EXISTS walltrack.count_settled_inserts();
+
 -- orders-schema: no-transaction
 SET lock_timeout = '5s';
 
