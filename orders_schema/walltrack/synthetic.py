@@ -2,7 +2,7 @@
 
 Shape (per ``%(rows)s`` orders): 60 % entry orders (buy, with a signal), 40 % exit orders (sell,
 with a position); 10 % simulated; created over the last 365 days; 2 000 tokens. The newest
-``OPEN_ORDERS`` orders (200; a tenth of the load when it is smaller than 2 000 orders) are still in
+``OPEN_ORDERS`` orders (200; a hundredth of the load when it is smaller than 20 000 orders) are still in
 flight (pending / submitted / confirming in turn); the history before them is settled: 87 % filled,
 5 % cancelled, 8 % failed (half of them waiting for a retry, attempts below their limit). The open
 orders are a fixed number, not a share of the history: a bot has as many orders in flight as its
@@ -22,7 +22,7 @@ tester loads it into live databases, inside a transaction it rolls back).
 from __future__ import annotations
 
 OPEN_ORDERS = 200
-"""Orders in flight in a synthetic load of at least 2 000 orders, whatever its size."""
+"""Orders in flight in a synthetic load of at least 20 000 orders, whatever its size."""
 
 _SCRIPT = """
 INSERT INTO walltrack.signals (id, score, created_at)
@@ -68,7 +68,7 @@ FROM (
         (g / 100) %% 10 < 6 AS is_entry,
         round((random() * 0.01 + 0.000001)::numeric, 12) AS price,
         CASE
-            WHEN g > %(rows)s - least({open}, greatest(1, %(rows)s / 10)) THEN
+            WHEN g > %(rows)s - least({open}, greatest(1, %(rows)s / 100)) THEN
                 CASE g %% 3 WHEN 0 THEN 'pending' WHEN 1 THEN 'submitted' ELSE 'confirming' END
             WHEN g %% 100 < 87 THEN 'filled'
             WHEN g %% 100 < 92 THEN 'cancelled'
