@@ -669,17 +669,11 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
         with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
             for statement in undo.split("; "):
                 conn.execute(statement.encode())
+    # count_by_status on the loaded data (vacuumed, as a live database is), before the bench adds its
+    # pool of open orders and the write patterns add open orders that never settle
     for db in dbs.values():
         with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
-            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
-            conn.execute(f"""WITH ins AS (
-                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
-                                              amount_sol, expected_price)
-                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
-                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
-                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
             conn.execute("VACUUM ANALYZE")
-    # count_by_status on the loaded data, before the write patterns add open orders that never settle
     count: dict[str, float] = {}
     open_orders = 0
     for label, query in (("v9", STORY_COUNT_BY_STATUS), ("head", project.query("count_by_status"))):
@@ -692,6 +686,16 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             row = conn.execute("SELECT count(*) FROM walltrack.orders"
                                " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
             open_orders = int(row[0]) if row else 0
+    for db in dbs.values():
+        with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
+            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
+            conn.execute(f"""WITH ins AS (
+                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
+                                              amount_sol, expected_price)
+                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
+                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
+                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
+            conn.execute("VACUUM ANALYZE")
     tps: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     cpu: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     for round_no in range(rounds):
