@@ -68,7 +68,8 @@ BEGIN
     DO UPDATE SET order_count = c.order_count OPERATOR(pg_catalog.+) EXCLUDED.order_count;
     RETURN NULL;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql
+SET search_path = 'pg_catalog', 'pg_temp';
 
 CREATE OR REPLACE FUNCTION walltrack.uuid_v7()
 RETURNS UUID AS $$
@@ -83,7 +84,8 @@ BEGIN
             52, 1), 53, 1),
         'hex')::pg_catalog.uuid;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql
+SET search_path = 'pg_catalog', 'pg_temp';
 
 CREATE TABLE IF NOT EXISTS walltrack.order_settled_counts (
     is_simulated BOOLEAN NOT NULL,

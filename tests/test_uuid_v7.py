@@ -81,13 +81,13 @@ def test_the_default_is_a_call_not_inlined_into_an_insert(orders_db: psycopg.Con
 
 
 def test_the_settled_insert_trigger_ignores_the_callers_search_path(orders_db: psycopg.Connection) -> None:
-    """count_settled_inserts has no SET clause (a SET costs a save and restore on every insert): every
-    name in it is qualified, so a schema put first on the search_path, with an ``=`` that says every
-    status is settled and a pg_backend_pid() of its own, changes nothing it counts."""
+    """The INSERT trigger's function pins its search_path and qualifies every name: a schema put first
+    on the caller's search_path, with an ``=`` that says every status is settled and a
+    pg_backend_pid() of its own, changes nothing it counts."""
     from orders_schema.walltrack import head
 
     function = next(t.function for t in head.ORDERS.triggers if "INSERT" in t.events and t.for_each == "STATEMENT")
-    assert not next(f for f in head.HEAD.functions if f.name == function).settings
+    assert dict(next(f for f in head.HEAD.functions if f.name == function).settings).get("search_path")
     orders_db.execute("CREATE SCHEMA evil")
     orders_db.execute("CREATE FUNCTION evil.eq(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true'")
     orders_db.execute("CREATE OPERATOR evil.= (leftarg = text, rightarg = text, function = evil.eq)")

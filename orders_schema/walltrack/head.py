@@ -39,10 +39,12 @@ UPDATE_ORDERS_TIMESTAMP = story.UPDATE_ORDERS_TIMESTAMP.replace(settings=PINNED)
 # and analyses the body again each time an INSERT is planned, which is every single-row INSERT sent
 # unprepared (25-45 us of backend CPU per statement measured, about a fifth of head's insert). The
 # write-speed versions make it PL/pgSQL: the expression is parsed once per session and evaluated as
-# a simple expression on each call (docs/decisions.md, "Write speed").
+# a simple expression on each call. Not inlined any more, it pins its search_path like every other
+# PL/pgSQL function (docs/decisions.md, "Write speed").
 UUID_V7 = Function(
     name="uuid_v7",
     returns="uuid",
+    settings=PINNED,
     body="""
 BEGIN
     RETURN pg_catalog.encode(
@@ -130,16 +132,16 @@ END;
 
 # INSERT statements have a function of their own, on every new order's path: it looks at the
 # transition table and returns when no row is settled (every statement of new orders), and only a
-# statement inserting settled orders (a load of history) upserts, once per key. It carries no SET
-# clause: a function with one runs through a save and restore of the setting on every call, which
-# measured as half of this trigger's cost on a single-row insert (13 of 26 us of server CPU).
-# Instead, as in uuid_v7, every name is qualified (functions, operators, types; the table by its
-# schema; new_orders is the statement's transition table, which no schema can shadow), so a caller's
-# search_path cannot redirect anything in it (tests/test_uuid_v7.py proves it with a hostile one).
+# statement inserting settled orders (a load of history) upserts, once per key. Its search_path is
+# pinned like every trigger function's (a caller's search_path must not redirect a name in it, and
+# advise warns about a PL/pgSQL function that does not pin it); every name in it is qualified as
+# well, functions, operators and types with pg_catalog, the table with walltrack (new_orders is the
+# statement's transition table, which no schema can shadow).
 _SETTLED_QUALIFIED = "'{" + ",".join(SETTLED_STATUSES) + "}'::pg_catalog.text[]"
 _IS_SETTLED = f"n.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ({_SETTLED_QUALIFIED})"
 COUNT_SETTLED_INSERTS = Function(
     name="count_settled_inserts",
+    settings=PINNED,
     body=f"""
 BEGIN
     -- A statement of open orders (every new order) counts nothing: look before upserting. The look
