@@ -51,6 +51,7 @@ from orders_schema.live.apply import migrate
 from orders_schema.migrate.lint import lint_text
 from orders_schema.store.files import version_files
 from orders_schema.tester.server import Server, choose, create_database, throwaway_server
+from orders_schema.walltrack.head import COUNT_TRIGGERS
 
 PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench")
 
@@ -270,8 +271,10 @@ WITHOUT = {
     "head-v4": ("time-ordered ids (random v4 ids instead)",
                 "ALTER TABLE walltrack.orders ALTER COLUMN id SET DEFAULT gen_random_uuid()"),
     "head-fk": ("the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
-    "head-sum": ("the summary triggers", "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
-                 "DROP TRIGGER trg_orders_count_update ON walltrack.orders"),
+    # head's counting triggers on INSERT and UPDATE, by their declared names
+    "head-sum": ("the summary triggers", "; ".join(
+        f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
+        if {"INSERT", "UPDATE"} & set(t.events))),
 }
 WITHOUT["head-both"] = ("the FK and the summary triggers", f"{WITHOUT['head-fk'][1]}; {WITHOUT['head-sum'][1]}")
 WRITE_SCHEMAS = ("bare", "pkey", "v9", "head", "head-v4", "head-fk", "head-sum", "head-both")
@@ -632,7 +635,8 @@ _DROP_CHECKS = "ALTER TABLE walltrack.orders " + ", ".join(
         "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
         "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
         "orders_attempts_within_limit", "orders_direction_matches_type"))
-_DROP_INSERT_TRIGGER = "DROP TRIGGER trg_orders_settled_insert ON walltrack.orders"
+_DROP_INSERT_TRIGGER = "; ".join(f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
+                                 if t.events == ("INSERT",))
 PGBENCH_ABLATIONS = {
     "head-fk": ("without the position FK", _DROP_FK),
     "head-checks": ("without the 8 CHECKs head added", _DROP_CHECKS),
