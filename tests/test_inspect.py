@@ -186,13 +186,10 @@ def test_every_declared_function_is_found_with_its_body_verbatim(head: Catalog) 
     for fn in HEAD.functions:
         found = head.function(f"{fn.name}()")
         assert found.source == fn.body
-        if fn.returns == "trigger":  # trigger functions are pinned at head
-            assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name
-            language, returns, settings_line = "plpgsql", "trigger", " SET search_path TO 'pg_catalog', 'pg_temp'\n"
-        else:  # uuid_v7: PL/pgSQL since V15 (parsed once per session, not inlined into every planned
-            # INSERT), no SET clause (a call stays cheap); every name in it is qualified
-            assert fn.settings == (), fn.name
-            language, returns, settings_line = "plpgsql", "uuid", ""
+        # every function of head is PL/pgSQL and pinned (uuid_v7 too since the write-speed versions:
+        # parsed once per session instead of inlined into every planned INSERT)
+        assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name
+        language, returns, settings_line = "plpgsql", fn.returns, " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         config = tuple(f"{key}={value}" for key, value in fn.settings)
         assert (found.language, found.returns, found.volatility, found.security_definer, found.config) == (
             language, returns, "VOLATILE", False, config
