@@ -862,7 +862,9 @@ def test_every_query_uses_its_declared_index_on_synthetic_data(sql: Any, rows: i
     for mode in (None, True, False):
         plan = _plan(sql, q.COUNT_BY_STATUS.sql, {"is_simulated": mode})
         assert _relations(plan) == {"order_settled_counts", "orders"}, (mode, plan)
-        assert "idx_orders_open" in _indexes(plan) and _seq_scans(plan) == ["order_settled_counts"], (mode, plan)
+        # the summary by a scan of its few pages or by its key, as the planner likes; orders only by the index
+        assert "idx_orders_open" in _indexes(plan) and set(_seq_scans(plan)) <= {"order_settled_counts"}, (mode, plan)
+        assert _indexes(plan) <= {"idx_orders_open", "order_settled_counts_pkey"}, (mode, plan)
     assert sql("SELECT count(*) <= 6 * %s FROM walltrack.order_settled_counts", (STRIPES,)) == [(True,)]
 
 
