@@ -36,7 +36,7 @@ from orders_schema.migrate.statement import Statement, renders
 if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
     from orders_schema.declare import model as m
 
-TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique"]
+TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique", "m.Exclude"]
 
 # -- changes ---------------------------------------------------------------------------------
 
@@ -44,7 +44,7 @@ TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique"]
 @dataclass(frozen=True)
 class AddConstraint(Change):
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude
 
     def reverse(self) -> Change:
         return DropConstraint(self.table, self.constraint)
@@ -53,7 +53,7 @@ class AddConstraint(Change):
 @dataclass(frozen=True)
 class DropConstraint(Change):
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude
 
     def reverse(self) -> Change:
         return AddConstraint(self.table, self.constraint)
@@ -66,7 +66,7 @@ class DropConstraint(Change):
 class AddConstraintStatement(Statement):
     schema: str
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique | m.PrimaryKey
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude | m.PrimaryKey
     not_valid: bool = False
     name: str | None = None
     """Needed for a PrimaryKey (its name lives on the table)."""
@@ -92,7 +92,7 @@ def names_sql(names: Iterable[str]) -> str:
 
 
 def check_sql(check: m.Check) -> str:
-    return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression})"
+    return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression}){' NO INHERIT' if check.no_inherit else ''}"
 
 
 def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
@@ -102,13 +102,50 @@ def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
         f"CONSTRAINT {ident(fk.name)} FOREIGN KEY ({names_sql(fk.columns)}) "
         f"REFERENCES {target}({names_sql(fk.ref_columns)})"
     )
+    if fk.match != "SIMPLE":
+        text += f" MATCH {fk.match}"
     if fk.on_delete != "NO ACTION":
         text += f" ON DELETE {fk.on_delete}"
-    return text
+    if fk.on_update != "NO ACTION":
+        text += f" ON UPDATE {fk.on_update}"
+    return text + fk.deferral_sql
 
 
 def unique_sql(unique: m.Unique) -> str:
-    return f"CONSTRAINT {ident(unique.name)} UNIQUE ({names_sql(unique.columns)})"
+    nulls = "" if unique.nulls_distinct else " NULLS NOT DISTINCT"
+    return f"CONSTRAINT {ident(unique.name)} UNIQUE{nulls} ({names_sql(unique.columns)}){unique.deferral_sql}"
+
+
+def primary_key_sql(name: str, pk: m.PrimaryKey) -> str:
+    return f"CONSTRAINT {ident(name)} PRIMARY KEY ({names_sql(pk.columns)}){pk.deferral_sql}"
+
+
+def element_sql(expression: str, column: str | None) -> str:
+    """A key of an index or exclusion constraint: a column's name quoted, an expression in parentheses."""
+    return ident(column) if column is not None else f"({expression})"
+
+
+def exclude_sql(ex: m.Exclude) -> str:
+    elements = ", ".join(f"{element_sql(e.expression, e.column)} WITH {e.operator}" for e in ex.elements)
+    text = f"CONSTRAINT {ident(ex.name)} EXCLUDE USING {ex.using} ({elements})"
+    if ex.include:
+        text += f" INCLUDE ({names_sql(ex.include)})"
+    if ex.where is not None:
+        text += f" WHERE ({ex.where})"
+    return text + ex.deferral_sql
+
+
+def collapsing_uniques(table: m.Table) -> tuple[m.Unique, ...]:
+    """The UNIQUE constraints on the same columns as the primary key or an earlier UNIQUE: in one
+    CREATE TABLE PostgreSQL keeps only the first of such index constraints (under the later one's
+    name when the first is unnamed), so these are added by ``ALTER TABLE`` once the table exists."""
+    seen = [table.primary_key.columns] if table.primary_key is not None else []
+    out = []
+    for unique in table.uniques:
+        if unique.columns in seen:
+            out.append(unique)
+        seen.append(unique.columns)
+    return tuple(out)
 
 
 @renders(AddConstraintStatement)
@@ -120,8 +157,10 @@ def add_constraint_sql(s: AddConstraintStatement) -> str:
         body = foreign_key_sql(s.schema, c)  # type: ignore[arg-type]
     elif c.kind == "unique":
         body = unique_sql(c)  # type: ignore[arg-type]
+    elif c.kind == "exclusion":
+        body = exclude_sql(c)  # type: ignore[arg-type]
     else:
-        body = f"CONSTRAINT {ident(s.name or '')} PRIMARY KEY ({names_sql(c.columns)})"  # type: ignore[union-attr]
+        body = primary_key_sql(s.name or "", c)  # type: ignore[arg-type]
     suffix = " NOT VALID" if s.not_valid else ""
     return f"ALTER TABLE {qualified(s.schema, s.table)}\n    ADD {body}{suffix};"
 
@@ -268,7 +307,7 @@ def compare_others(s: str, table: str, declared: Sequence[ConstraintInfo],
 
 
 def _groups(table: m.Table) -> tuple[tuple[TableConstraint, ...], ...]:
-    return (table.checks, table.foreign_keys, table.uniques)
+    return (table.checks, table.foreign_keys, table.uniques, table.excludes)
 
 
 class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
@@ -308,7 +347,8 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         return changes
 
     def create(self, schema: str, key: Hashable, item: Declared[TableConstraint]) -> list[Statement]:
-        """A foreign key once every table exists; CHECK and UNIQUE are in their CREATE TABLE."""
+        """A foreign key once every table exists; CHECK, UNIQUE and EXCLUDE are in their CREATE
+        TABLE (a UNIQUE that would collapse into another: the table kind's, :func:`collapsing_uniques`)."""
         if item.obj.kind != "foreign key":
             return []
         return [AddConstraintStatement(schema, str(item.owner), item.obj)]
@@ -319,7 +359,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         out.drop += [DropConstraintStatement(s, ctx.was.get(c.table, c.table), c.constraint.name, if_exists=True)
                      for c in ctx.of(DropConstraint)]
         for con in ctx.of(AddConstraint):
-            on_existing = con.table in ctx.existing and con.constraint.kind != "unique"
+            on_existing = con.table in ctx.existing and con.constraint.kind in ("check", "foreign key")
             out.create += [
                 DropConstraintStatement(s, con.table, con.constraint.name, if_exists=True),
                 AddConstraintStatement(s, con.table, con.constraint, not_valid=on_existing),

@@ -76,6 +76,10 @@ class DropIndexStatement(Statement):
 def index_key_sql(key: m.IndexColumn) -> str:
     column = key.column
     text = ident(column) if column is not None else f"({key.expression})"
+    if key.collation is not None:
+        text += f" COLLATE {ident(key.collation)}"
+    if key.opclass is not None:
+        text += f" {qualified(*key.opclass.split('.'))}"
     if key.descending:
         text += " DESC"
     if key.nulls:
@@ -96,6 +100,8 @@ def create_index_sql(s: CreateIndex) -> str:
     target = f"ON {qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
     if idx.include:
         target += f" INCLUDE ({', '.join(ident(n) for n in idx.include)})"
+    if not idx.nulls_distinct:
+        target += " NULLS NOT DISTINCT"
     parts = [head, target] + ([f"WHERE {idx.where}"] if idx.where else [])
     one_line = " ".join(parts) + ";"
     return one_line if len(one_line) <= LINE_LIMIT else "\n    ".join(parts) + ";"
@@ -143,8 +149,9 @@ ORDER BY i.relname"""
 
 
 def _keys(index: m.Index) -> tuple[Any, ...]:
-    keys = tuple((fragments.normal(k.expression), k.descending, k.nulls) for k in index.columns)
-    return keys, index.unique, index.method, fragments.normal(index.where), index.include
+    keys = tuple((fragments.normal(k.expression), k.descending, k.nulls, k.collation, k.opclass)
+                 for k in index.columns)
+    return keys, index.unique, index.method, fragments.normal(index.where), index.include, index.nulls_distinct
 
 
 class IndexKind(Kind["m.Index", IndexInfo]):

@@ -136,8 +136,11 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     # functions) come after the tables, so a SQL-language body may read them.
     called = _called_by_defaults(schema)
     early = [fn for fn in schema.functions if fn.name.lower() in called]
+    out += _kind_creates(schema, "before_tables")  # sequences a default calls
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
     out += [stmt for key, table in TABLE.declared(schema).items() for stmt in TABLE.create(s, key, table)]
+    out += [stmt for kind in KINDS for key, item in kind.declared(schema).items()
+            for stmt in kind.create_after_tables(s, key, item)]  # a sequence's OWNED BY
     out += _kind_creates(schema, "after_tables")  # foreign keys, then indexes
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
     out += _kind_creates(schema, "after_functions")
