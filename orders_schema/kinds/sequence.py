@@ -111,6 +111,10 @@ def options_sql(opts: SequenceOptions, *, alter: bool = False) -> list[str]:
         out.append("NO MAXVALUE")
     if opts.start is not None:
         out.append(f"START WITH {opts.start}")
+    elif alter:  # PostgreSQL's default start: the minimum ascending, the maximum descending
+        ascending = (opts.increment or 1) > 0
+        bound = opts.minvalue if ascending else opts.maxvalue
+        out.append(f"START WITH {bound if bound is not None else (1 if ascending else -1)}")
     if opts.cache is not None or alter:
         out.append(f"CACHE {opts.cache if opts.cache is not None else 1}")
     if opts.cycle:
