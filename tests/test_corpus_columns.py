@@ -391,6 +391,12 @@ CASES: list[Case] = [
                                                 nulls_distinct=False),)),
          expect=("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a_key ON cc.t(a) INCLUDE (b) NULLS NOT DISTINCT;",),
          online=True),
+    Case("unnamed indexes: named as the server names them",
+         table_t(EMAIL),
+         table_t(EMAIL, indexes=(m.Index(columns=("email",)), m.Index(columns=("lower(email)",), unique=True))),
+         expect=("CREATE INDEX CONCURRENTLY IF NOT EXISTS t_email_idx ON cc.t(email);",
+                 "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_lower_idx ON cc.t((lower(email)));"),
+         online=True),
     Case("index methods: gin (jsonb_path_ops), brin, hash, gist on an expression",
          sch(t(ID, DOC, AT, EMAIL, STARTS, ENDS, primary_key=PK)),
          sch(t(ID, DOC, AT, EMAIL, STARTS, ENDS, primary_key=PK, indexes=(
@@ -516,4 +522,58 @@ def test_drift_in_sequences_and_identity_is_named(admin: str) -> None:
         ("column", "cc.t.id", "identity options differ"),
         ("sequence", "cc.extra", "extra"),
         ("sequence", "cc.s1", "increment differs"),
+    ]
+
+
+UNNAMED = (
+    m.Index(columns=("email",)),
+    m.Index(columns=("email",)),  # taken: numbered
+    m.Index(columns=("lower(email)", "upper(email)", "(email || 'x')"), unique=True, include=("id",)),
+    m.Index(columns=("lower(email)", "lower(email)")),
+    m.Index(columns=("email::varchar",)),
+    m.Index(columns=("doc jsonb_path_ops",), method="gin"),
+)
+LONG = "a_table_name_that_is_rather_long_for_an_index_name_to_follow"
+
+
+def test_unnamed_indexes_get_the_names_the_server_chooses(admin: str) -> None:
+    """An index declared without a name is named as PostgreSQL names ``CREATE INDEX ON ...``, so it
+    is created idempotently (IF NOT EXISTS needs a name) and reads back clean."""
+    tables = (t(ID, EMAIL, DOC, primary_key=PK, indexes=UNNAMED),
+              t(ID, EMAIL.replace(name="e" * 40), name=LONG, indexes=(m.Index(columns=("e" * 40,)),)))
+    declared = sch(*tables)
+    with scratch(admin, "", sch(*(x.replace(indexes=()) for x in tables))) as conn:
+        for table in tables:
+            for index in table.indexes:
+                keys = ", ".join(ki.index_key_sql(k) for k in index.columns)
+                include = f" INCLUDE ({', '.join(index.include)})" if index.include else ""
+                unique = "UNIQUE " if index.unique else ""
+                text = f"CREATE {unique}INDEX ON cc.{table.name} USING {index.method} ({keys}){include}"
+                conn.execute(text)  # type: ignore[arg-type]
+        server = [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+            "WHERE c.relnamespace = 'cc'::regnamespace AND NOT x.indisprimary ORDER BY c.oid")]
+        live = inspect_schema(conn, S)
+    assert [i.name for x in declared.tables for i in x.indexes] == server
+    assert server[:2] == ["t_email_idx", "t_email_idx1"]
+    assert differences(stored(admin, "", declared), live) == []
+
+
+def test_the_linter_names_the_hazards_of_these_features() -> None:
+    from orders_schema.migrate.lint import lint_text
+
+    text = "\n".join([
+        sql(kt.AddColumnStatement(S, "t", TOTAL_MUL)),
+        sql(kt.AddColumnStatement(S, "t", m.Column(name="n", type=m.BIGINT, nullable=False, serial=True))),
+        sql(kc.AddConstraintStatement(S, "t", GIST_TS)),
+        sql(kt.DropColumnStatement(S, "t", "total", if_exists=True)),
+    ])
+    hazards = [[h.detail for h in linted.hazards] for linted in lint_text(text)]
+    rewrite = "a generated, identity or serial column is computed for every row of cc.t, which is rewritten"
+    assert hazards == [
+        ["ACCESS EXCLUSIVE on cc.t (brief)", rewrite],
+        ["ACCESS EXCLUSIVE on cc.t (brief)", rewrite],
+        ["ACCESS EXCLUSIVE on cc.t (held during the scan)",
+         "builds an exclusion constraint's index on cc.t while holding the lock"],
+        ["drops column total of cc.t", "ACCESS EXCLUSIVE on cc.t (brief)"],
     ]

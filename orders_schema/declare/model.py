@@ -461,11 +461,14 @@ class IndexColumn(Node):
 
 
 class Index(Node):
-    """``Index(name="idx_orders_active", columns=("created_at DESC",), where="status <> 'x'")``."""
+    """``Index(name="idx_orders_active", columns=("created_at DESC",), where="status <> 'x'")``.
+
+    Without a name, the index gets the one PostgreSQL would choose (``orders_status_idx``), filled in
+    by its table (:func:`orders_schema.kinds.index.default_index_name`)."""
 
     kind = "index"
 
-    name: Name
+    name: Name = ""
     columns: tuple[IndexColumn, ...]
     unique: bool = False
     method: Literal["btree", "hash", "gin", "gist", "brin"] = "btree"
@@ -602,6 +605,19 @@ class Table(Node):
     def pkey_name(self) -> str:
         return (self.primary_key.name if self.primary_key else None) or f"{self.name}_pkey"
 
+    def _name_indexes(self) -> None:
+        """Give each unnamed index the name PostgreSQL chooses, in declaration order."""
+        from orders_schema.kinds.index import default_index_name
+
+        taken = {self.name, *self.constraint_names(), *(i.name for i in self.indexes if i.name)}
+        named = []
+        for index in self.indexes:
+            if not index.name:
+                index = index.model_copy(update={"name": default_index_name(self.name, index, taken)})
+                taken.add(index.name)
+            named.append(index)
+        object.__setattr__(self, "indexes", tuple(named))  # the model is frozen; this is its own validation
+
     def constraint_names(self) -> list[str]:
         names = [c.name for c in self.checks] + [f.name for f in self.foreign_keys] + [u.name for u in self.uniques]
         names += [x.name for x in self.excludes]
@@ -612,6 +628,8 @@ class Table(Node):
         what = f"table {self.name}"
         if not self.columns:
             raise DeclarationError(f"{what}: needs at least one column")
+        if any(not index.name for index in self.indexes):
+            self._name_indexes()
         if dup := _duplicates(self.column_names):
             raise DeclarationError(f"{what}: duplicate column names {dup}")
         if dup := _duplicates(self.constraint_names()):

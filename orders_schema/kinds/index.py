@@ -10,6 +10,7 @@ index; an index redefined under the same name is dropped first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,69 @@ def create_index_sql(s: CreateIndex) -> str:
 def drop_index_sql(s: DropIndexStatement) -> str:
     head = "DROP INDEX" + (" CONCURRENTLY" if s.concurrently else "") + (" IF EXISTS" if s.if_exists else "")
     return f"{head} {qualified(s.schema, s.name)};"
+
+
+# -- the name PostgreSQL chooses for an unnamed index ---------------------------------------
+
+_NAME_BYTES = 63
+_CALL = re.compile(r"\s*(?:[A-Za-z_][A-Za-z0-9_$]*\s*\.\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
+
+
+def _clip(name: str, size: int) -> str:
+    """The first ``size`` bytes of ``name``, cut at a character boundary (``pg_mbcliplen``)."""
+    return name.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _bytes(name: str) -> int:
+    return len(name.encode("utf-8"))
+
+
+def make_object_name(name1: str, name2: str | None, label: str) -> str:
+    """PostgreSQL's ``makeObjectName``: ``name1_name2_label`` within 63 bytes, the longer name cut first."""
+    overhead = (1 if name2 is not None else 0) + _bytes(label) + 1
+    n1, n2 = _bytes(name1), _bytes(name2 or "")
+    while n1 + n2 > _NAME_BYTES - overhead:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    return _clip(name1, n1) + (f"_{_clip(name2, n2)}" if name2 is not None else "") + f"_{label}"
+
+
+def _key_name(key: m.IndexColumn) -> str:
+    """The index column's name as PostgreSQL figures it: the column, a function's name, else ``expr``."""
+    if key.column is not None:
+        return key.column
+    tree = fragments.parse_expression(key.expression, "index key")
+    while isinstance(tree, (fragments.exp.Paren, fragments.exp.Cast)):
+        tree = tree.this
+    if isinstance(tree, fragments.exp.Column) and not isinstance(tree.this, fragments.exp.Star):
+        return fragments.column_name(tree)
+    call = _CALL.match(key.expression.strip().lstrip("(")) if isinstance(tree, fragments.exp.Func) else None
+    return call.group(1).lower() if call else "expr"
+
+
+def default_index_name(table: str, index: m.Index, taken: set[str]) -> str:
+    """The name PostgreSQL gives ``CREATE INDEX ON table (...)``: ``<table>_<columns>_idx`` (keys and
+    INCLUDE columns; an expression by its function's name, else ``expr``; repeated column names
+    numbered), cut to 63 bytes, numbered (``_idx1``) while ``taken`` holds it."""
+    columns: list[str] = []
+    for name in [_key_name(k) for k in index.columns] + list(index.include):
+        current, i = name, 0
+        while current in columns:
+            i += 1
+            current = _clip(name, _NAME_BYTES - len(str(i))) + str(i)
+        columns.append(current)
+    addition = ""
+    for name in columns:
+        addition += ("_" if addition else "") + name
+        if _bytes(addition) >= _NAME_BYTES + 1:
+            break
+    label, n = "idx", 0
+    while (chosen := make_object_name(table, addition, label)) in taken:
+        n += 1
+        label = f"idx{n}"
+    return chosen
 
 
 # -- stored form -----------------------------------------------------------------------------
