@@ -149,6 +149,10 @@ def test_a_unique_on_the_primary_keys_columns_is_added_after_create_table() -> N
     text = RENDERER.script(plan.create_statements(schema))
     assert "ALTER TABLE cc.t\n    ADD CONSTRAINT t_id_key UNIQUE (id);" in text
     assert "ALTER TABLE cc.t\n    ADD CONSTRAINT t_id_key2 UNIQUE (id);" in text
+    version = m.Version(number=1, name="v", state=schema, phases=(m.Phase(title="T", items=schema.tables),))
+    text = RENDERER.script(plan.baseline_statements(version, None))
+    assert ("ALTER TABLE cc.t DROP CONSTRAINT IF EXISTS t_id_key;\n\nALTER TABLE cc.t\n"
+            "    ADD CONSTRAINT t_id_key UNIQUE (id);") in text, text
 
 
 @pytest.mark.parametrize(("build", "message"), [

@@ -17,6 +17,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal
 from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement, collapsing_uniques
 from orders_schema.kinds.table import destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
@@ -106,6 +107,9 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
                 out.append(r.CommentLine(item.text))
             elif isinstance(item, m.Table):
                 out.append(r.CreateTable(s, item, if_not_exists=True))
+                for unique in collapsing_uniques(item):  # PostgreSQL would fold it into the key
+                    out += [DropConstraintStatement(s, item.name, unique.name, if_exists=True),
+                            AddConstraintStatement(s, item.name, unique)]
                 out += [stmt for key, declared in COMMENT.declared(schema).items() if declared.owner == item.name
                         for stmt in COMMENT.create(s, key, declared)]
             elif isinstance(item, m.Index):
