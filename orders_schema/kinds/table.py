@@ -358,14 +358,15 @@ class DropExpression(Statement):
 
 @dataclass(frozen=True)
 class IdentityStatement(Statement):
-    """An identity column's change: ``add`` (re-runnable: any identity is dropped first, then the
-    sequence is moved past the column's values), ``drop`` or ``set`` (ALWAYS / BY DEFAULT and the
-    options, in place; the sequence keeps its value)."""
+    """An identity column's change: ``clear`` then ``add`` (``clear`` drops any identity and
+    default, so the pair runs again; a :class:`SyncSequence` then moves the sequence past the
+    column's values), ``drop``, or ``set`` (ALWAYS / BY DEFAULT and the options, in place; the
+    sequence keeps its value)."""
 
     schema: str
     table: str
     name: str
-    action: Literal["add", "drop", "set"]
+    action: Literal["clear", "add", "drop", "set"]
     identity: m.Identity | None = None
 
 
@@ -538,10 +539,12 @@ def drop_expression_sql(s: DropExpression) -> str:
 @renders(IdentityStatement)
 def identity_statement_sql(s: IdentityStatement) -> str:
     column = f"ALTER COLUMN {ident(s.name)}"
+    if s.action == "clear":
+        return _alter(s, f"{column} DROP IDENTITY IF EXISTS, {column} DROP DEFAULT")
     if s.action == "drop" or s.identity is None:
         return _alter(s, f"{column} DROP IDENTITY IF EXISTS")
     if s.action == "add":
-        return _alter(s, f"{column} DROP IDENTITY IF EXISTS,\n    {column} ADD {identity_sql(s.identity)}")
+        return _alter(s, f"{column} ADD {identity_sql(s.identity)}")
     options = " ".join(f"SET {o}" for o in options_sql(s.identity, alter=True))
     return _alter(s, f"{column} SET GENERATED {s.identity.generated} {options}")
 
@@ -746,7 +749,7 @@ class TableKind(Kind["m.Table", TableInfo]):
                                AddConstraintStatement(s, c.table.name, u)]
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
         for alt in ctx.of(AlterColumn):
-            out.create += alter_column(ctx, alt, out)
+            out.create += alter_column(ctx, alt)
         pk_tx, pk_online, refill = place_primary_keys(ctx)
         out.create += pk_tx
         out.online += pk_online
@@ -783,13 +786,13 @@ class TableKind(Kind["m.Table", TableInfo]):
                 yield from compare_columns(schema, d, x)
 
 
-def alter_column(ctx: PlanContext, alt: AlterColumn, out: Planned) -> list[Statement]:
+def alter_column(ctx: PlanContext, alt: AlterColumn) -> list[Statement]:
     """One changed column, in an order PostgreSQL accepts: a generated column whose expression
     changes (or a plain column that becomes generated) is dropped and added again (its indexes
     re-created; PostgreSQL before 17 cannot change the expression in place, and the column moves
     to the end of the table); otherwise the identity dropped, the generation expression dropped,
-    the type, the default (a serial column's sequence created or, in ``out.last``, dropped), NOT
-    NULL, then the identity added or changed."""
+    the type, the default (a serial column's sequence created or dropped), NOT NULL, then the
+    identity added or changed."""
     s, t, old, new = ctx.schema, alt.table, alt.old, alt.new
     name = new.name
     if new.generated is not None and normal(new.generated) != normal(old.generated):
@@ -805,19 +808,20 @@ def alter_column(ctx: PlanContext, alt: AlterColumn, out: Planned) -> list[State
     if old.type != new.type:
         tx.append(AlterColumnType(s, t, name, new.type))
     serial_seq = new.serial_sequence(t)
+    adds_identity = new.identity is not None and old.identity is None  # its statement drops any default
+    unserial = [DropSequenceStatement(s, old.serial_sequence(t))] if old.serial and not new.serial else []
     if new.serial and not old.serial and new.integer_type is not None:
         tx += [CreateSequence(s, seqkind.Sequence(name=serial_seq, data_type=new.integer_type), if_not_exists=True),
                SequenceOwnedBy(s, serial_seq, (t, name)),
                SetDefault(s, t, name, f"nextval({literal(qualified(s, serial_seq))}::regclass)"),
                SyncSequence(s, t, name)]
-    elif normal(old.default) != normal(new.default) or (old.serial and not new.serial):
-        tx.append(SetDefault(s, t, name, new.default))
-    if old.serial and not new.serial:
-        out.last.append(DropSequenceStatement(s, old.serial_sequence(t)))
+    elif not adds_identity and (normal(old.default) != normal(new.default) or unserial):
+        tx += [SetDefault(s, t, name, new.default), *unserial]
     if old.nullable != new.nullable:
         tx.append(SetNotNull(s, t, name, not new.nullable))
-    if new.identity is not None and old.identity is None:
-        tx += [IdentityStatement(s, t, name, "add", new.identity), SyncSequence(s, t, name)]
+    if adds_identity:  # a serial's sequence goes before the identity's, which may take its name
+        tx += [IdentityStatement(s, t, name, "clear"), *unserial, IdentityStatement(s, t, name, "add", new.identity),
+               SyncSequence(s, t, name)]
     elif new.identity is not None and new.identity != old.identity:
         tx.append(IdentityStatement(s, t, name, "set", new.identity))
     return tx
