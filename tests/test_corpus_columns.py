@@ -232,6 +232,7 @@ DOC = m.Column(name="doc", type=m.JSONB)
 AT = m.Column(name="at", type=m.TIMESTAMPTZ)
 TOTAL_MUL = m.Column(name="total", type=m.INTEGER, generated="a * b")
 TOTAL_ADD = m.Column(name="total", type=m.INTEGER, generated="a + b")
+CHECKS = (m.Check(name="t_total_check", expression="total >= 0"), m.Check(name="t_a_check", expression="a > 0"))
 FK = m.ForeignKey(name="t_a_fk", columns=("a",), ref_table="p", ref_columns=("id",))
 FK_CASCADE = FK.replace(on_update="CASCADE", on_delete="SET NULL", match="FULL", deferrable=True)
 
@@ -330,11 +331,13 @@ CASES: list[Case] = [
          expect=("ALTER TABLE cc.t ADD COLUMN IF NOT EXISTS total INTEGER GENERATED ALWAYS AS (a * b) STORED;",),
          seed="INSERT INTO cc.t VALUES (1, 2, 3)",
          probes=(("SELECT total FROM cc.t", 6),), allow=("drop column cc.t.total",)),
-    Case("generated expression changed: the column is dropped and added, its index built again",
-         table_t(A_INT, B_INT, TOTAL_MUL, indexes=(m.Index(name="t_total_idx", columns=("total",)),)),
-         table_t(A_INT, B_INT, TOTAL_ADD, indexes=(m.Index(name="t_total_idx", columns=("total",)),)),
+    Case("generated expression changed: the column is dropped and added, its index and constraints built again",
+         table_t(A_INT, B_INT, TOTAL_MUL, indexes=(m.Index(name="t_total_idx", columns=("total",)),), checks=CHECKS),
+         table_t(A_INT, B_INT, TOTAL_ADD, indexes=(m.Index(name="t_total_idx", columns=("total",)),), checks=CHECKS,
+                 uniques=(m.Unique(name="t_total_key", columns=("total",)),)),
          expect=("ALTER TABLE cc.t DROP COLUMN IF EXISTS total;",
                  "ALTER TABLE cc.t ADD COLUMN IF NOT EXISTS total INTEGER GENERATED ALWAYS AS (a + b) STORED;",
+                 "ALTER TABLE cc.t\n    ADD CONSTRAINT t_total_check CHECK (total >= 0);",
                  "CREATE INDEX IF NOT EXISTS t_total_idx ON cc.t(total);"),
          seed="INSERT INTO cc.t VALUES (1, 2, 3)",
          probes=(("SELECT total FROM cc.t", 5),)),

@@ -788,18 +788,16 @@ class TableKind(Kind["m.Table", TableInfo]):
 
 def alter_column(ctx: PlanContext, alt: AlterColumn) -> list[Statement]:
     """One changed column, in an order PostgreSQL accepts: a generated column whose expression
-    changes (or a plain column that becomes generated) is dropped and added again (its indexes
-    re-created; PostgreSQL before 17 cannot change the expression in place, and the column moves
-    to the end of the table); otherwise the identity dropped, the generation expression dropped,
-    the type, the default (a serial column's sequence created or dropped), NOT NULL, then the
-    identity added or changed."""
+    changes (or a plain column that becomes generated) is dropped and added again (its constraints
+    and indexes re-created, :func:`_rebuilt_with`; PostgreSQL before 17 cannot change the
+    expression in place, and the column moves to the end of the table); otherwise the identity
+    dropped, the generation expression dropped, the type, the default (a serial column's sequence
+    created or dropped), NOT NULL, then the identity added or changed."""
     s, t, old, new = ctx.schema, alt.table, alt.old, alt.new
     name = new.name
     if new.generated is not None and normal(new.generated) != normal(old.generated):
-        table = next(x for x in ctx.new.tables if x.name == t)
         return [DropColumnStatement(s, t, name, if_exists=True), AddColumnStatement(s, t, new, if_not_exists=True),
-                *(CreateIndex(s, t, idx, if_not_exists=True) for idx in table.indexes
-                  if name in idx.referenced_columns())]
+                *_rebuilt_with(ctx, t, name)]
     tx: list[Statement] = []
     if old.identity is not None and new.identity is None:
         tx.append(IdentityStatement(s, t, name, "drop"))
@@ -825,6 +823,25 @@ def alter_column(ctx: PlanContext, alt: AlterColumn) -> list[Statement]:
     elif new.identity is not None and new.identity != old.identity:
         tx.append(IdentityStatement(s, t, name, "set", new.identity))
     return tx
+
+
+def _rebuilt_with(ctx: PlanContext, t: str, column: str) -> list[Statement]:
+    """What a dropped and re-added column took with it: the table's CHECK, UNIQUE, EXCLUDE,
+    foreign key constraints and indexes on it, added again (each re-runnable)."""
+    table = next(x for x in ctx.new.tables if x.name == t)
+    out: list[Statement] = []
+    constraints: list[m.Check | m.Unique | m.Exclude | m.ForeignKey] = []
+    constraints += [c for c in table.checks
+                    if column in fragments.referenced_columns(fragments.parse_expression(c.expression, c.name))]
+    constraints += [u for u in table.uniques if column in u.columns]
+    constraints += [x for x in table.excludes if column in x.referenced_columns()]
+    constraints += [f for f in table.foreign_keys if column in f.columns]
+    for con in constraints:
+        out += [DropConstraintStatement(ctx.schema, t, con.name, if_exists=True),
+                AddConstraintStatement(ctx.schema, t, con)]
+    out += [CreateIndex(ctx.schema, t, idx, if_not_exists=True) for idx in table.indexes
+            if column in idx.referenced_columns()]
+    return out
 
 
 def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:
