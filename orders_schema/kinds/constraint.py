@@ -324,7 +324,8 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
 
     def same(self, a: TableConstraint, b: TableConstraint) -> bool:
         if a.kind == b.kind == "check":
-            return fragments.normal(a.expression) == fragments.normal(b.expression)  # type: ignore[union-attr]
+            return (fragments.normal(a.expression) == fragments.normal(b.expression)  # type: ignore[union-attr]
+                    and a.no_inherit == b.no_inherit)  # type: ignore[union-attr]
         return bool(a == b)
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
