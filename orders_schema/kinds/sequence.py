@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node
 from orders_schema.declare.quoting import qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -252,6 +252,36 @@ def _text(seq: SequenceInfo) -> str:
     return text + (f" OWNED BY {seq.owned_by}" if seq.owned_by else "")
 
 
+def declared_options(data_type: str, increment: int, minvalue: int, maxvalue: int, start: int, cache: int,
+                     cycle: bool) -> dict[str, Any]:
+    """Stored sequence options as declaration fields, leaving out PostgreSQL's defaults."""
+    low, high = _RANGE[data_type]
+    ascending = increment > 0
+    default_min, default_max = (1, high) if ascending else (low, -1)
+    out: dict[str, Any] = {}
+    if increment != 1:
+        out["increment"] = increment
+    if minvalue != default_min:
+        out["minvalue"] = minvalue
+    if maxvalue != default_max:
+        out["maxvalue"] = maxvalue
+    if start != (minvalue if ascending else maxvalue):
+        out["start"] = start
+    if cache != 1:
+        out["cache"] = cache
+    if cycle:
+        out["cycle"] = True
+    return out
+
+
+def sequence_of(info: SequenceInfo, owner: tuple[str, str] | None) -> Sequence:
+    if info.data_type not in _RANGE:
+        raise DeclarationError(f"sequence {info.name}: type {info.data_type} is not declarable")
+    options = declared_options(info.data_type, info.increment, info.minvalue, info.maxvalue, info.start,
+                               info.cache, info.cycle)
+    return Sequence(name=info.name, data_type=info.data_type, owned_by=owner, **options)
+
+
 # -- the kind ----------------------------------------------------------------------------------
 
 
@@ -306,6 +336,24 @@ class SequenceKind(Kind[Sequence, SequenceInfo]):
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[SequenceInfo, ...]:
         return tuple(SequenceInfo(**r) for r in rows)
+
+    def declare(self, schema: m.Schema, stored: Seq[SequenceInfo]) -> Declaration:
+        """Each sequence with the options that differ from PostgreSQL's defaults and its owner (a
+        serial column's sequence too: with the column's ``nextval`` default, it is what the serial
+        was); one owned by a column not declared is reported."""
+        columns = {(t.name, c.name) for t in schema.tables for c in t.columns}
+        sequences: list[Sequence] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            owner = tuple(info.owned_by.split(".", 1)) if info.owned_by else None
+            if owner is not None and owner not in columns:
+                undeclared.append(Undeclared(self.name, info.name, f"owned by {info.owned_by}, which is not declared"))
+                continue
+            try:
+                sequences.append(sequence_of(info, owner))
+            except DeclarationError as exc:
+                undeclared.append(Undeclared(self.name, info.name, str(exc)))
+        return Declaration(schema.model_copy(update={"sequences": tuple(sequences)}), tuple(undeclared))
 
     def compare(self, schema: str, declared: Seq[SequenceInfo], live: Seq[SequenceInfo]) -> Iterator[Difference]:
         for name, d, x in pair({q.name: q for q in declared}, {q.name: q for q in live}):

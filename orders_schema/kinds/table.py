@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import comment, ident, literal, qualified
 from orders_schema.kinds import sequence as seqkind
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.constraint import (
     AddConstraintStatement,
     ConstraintInfo,
@@ -51,6 +52,7 @@ from orders_schema.kinds.sequence import (
     options_sql,
 )
 from orders_schema.kinds.trigger import TriggerInfo
+from orders_schema.kinds.view import guarded_drop
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders, terminated
@@ -274,6 +276,8 @@ class DropTableStatement(Statement):
     schema: str
     name: str
     if_exists: bool = True
+    guarded: bool = False
+    """Drop it only while it is a table: its name becomes a view's (see ``view.guarded_drop``)."""
 
 
 @dataclass(frozen=True)
@@ -473,7 +477,8 @@ def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
 
 @renders(DropTableStatement)
 def drop_table_sql(s: DropTableStatement) -> str:
-    return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    drop = f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    return guarded_drop(s.schema, s.name, "r", drop) if s.guarded else drop
 
 
 @renders(RenameTableStatement)
@@ -748,16 +753,30 @@ class TableKind(Kind["m.Table", TableInfo]):
                 out.create += [DropConstraintStatement(s, c.table.name, u.name, if_exists=True),
                                AddConstraintStatement(s, c.table.name, u)]
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
-        for alt in ctx.of(AlterColumn):
-            out.create += alter_column(ctx, alt)
         pk_tx, pk_online, refill = place_primary_keys(ctx)
-        out.create += pk_tx
-        out.online += pk_online
+        online_keys = keys_built_online(ctx)
+        in_old_key = {(c.table, col) for c in ctx.of(ChangePrimaryKey) if c.old for col in c.old.columns}
+        after_key: list[Statement] = []
+        after_swap: list[Statement] = []
+        for alt in ctx.of(AlterColumn):
+            tx, not_null = alter_column(ctx, alt)
+            out.create += tx
+            for statement in not_null:
+                # NOT NULL is dropped once the old primary key on the column is gone (online when the
+                # new key is swapped in there)
+                if alt.new.nullable and (alt.table, alt.new.name) in in_old_key:
+                    (after_swap if alt.table in online_keys else after_key).append(statement)
+                else:
+                    out.create.append(statement)
+        out.create += pk_tx + after_key
+        out.online += pk_online + after_swap
         for c in ctx.of(AddTable):  # a new table carries its foreign keys and indexes
             table = c.table
             for fk in table.foreign_keys:
-                out.create += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
-                               AddConstraintStatement(s, table.name, fk)]
+                # a key it references that is built online exists only once swapped in, there
+                place = out.online if references(s, fk, online_keys) else out.create
+                place += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
+                          AddConstraintStatement(s, table.name, fk)]
             out.create += [CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
 
         # The backfills of new and refilled derived tables, once their triggers exist (they fire
@@ -766,7 +785,8 @@ class TableKind(Kind["m.Table", TableInfo]):
         out.last += [RunSql(table.populate, f"populate {s}.{table.name}")
                      for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
-        out.last += [DropTableStatement(s, c.table.name) for c in ctx.of(DropTable)]
+        views = {v.name for v in ctx.new.views}
+        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views) for c in ctx.of(DropTable)]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
@@ -778,6 +798,44 @@ class TableKind(Kind["m.Table", TableInfo]):
                 cols.append(ColumnInfo(**r))
         return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
 
+    def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
+        """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
+        defaults and generation expressions as ``pg_get_expr`` gives them, identities with their
+        options; a serial column is what it is, a ``nextval`` default, its sequence the sequence
+        kind's); a table with a column the model cannot declare (another type, a virtual
+        generated column) is reported whole."""
+        from orders_schema.declare.model import Column, DeclarationError, Table
+
+        tables: list[m.Table] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            problems: list[str] = []
+            columns: list[m.Column] = []
+            for col in info.columns:
+                sql_type = sql_type_of(col.type)
+                if sql_type is None:
+                    problems.append(f"column {col.name} has type {col.type}")
+                elif col.generated and col.generated != "s":
+                    problems.append(f"column {col.name} is a virtual generated column")
+                else:
+                    try:
+                        columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
+                                              default=None if col.generated else col.default,
+                                              generated=col.default if col.generated else None,
+                                              identity=identity_of(col)))
+                    except DeclarationError as exc:
+                        problems.append(str(exc))
+            if not info.columns:
+                problems.append("it has no columns")
+            if not problems:
+                try:
+                    tables.append(Table(name=info.name, columns=tuple(columns)))
+                except DeclarationError as exc:
+                    problems.append(str(exc))
+            if problems:
+                undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        return Declaration(schema.model_copy(update={"tables": (*schema.tables, *tables)}), tuple(undeclared))
+
     def compare(self, schema: str, declared: Sequence[TableInfo], live: Sequence[TableInfo]) -> Iterator[Difference]:
         for name, d, x in pair({t.name: t for t in declared}, {t.name: t for t in live}):
             if d is None or x is None:
@@ -786,18 +844,19 @@ class TableKind(Kind["m.Table", TableInfo]):
                 yield from compare_columns(schema, d, x)
 
 
-def alter_column(ctx: PlanContext, alt: AlterColumn) -> list[Statement]:
+def alter_column(ctx: PlanContext, alt: AlterColumn) -> tuple[list[Statement], list[Statement]]:
     """One changed column, in an order PostgreSQL accepts: a generated column whose expression
     changes (or a plain column that becomes generated) is dropped and added again (its constraints
     and indexes re-created, :func:`_rebuilt_with`; PostgreSQL before 17 cannot change the
     expression in place, and the column moves to the end of the table); otherwise the identity
     dropped, the generation expression dropped, the type, the default (a serial column's sequence
-    created or dropped), NOT NULL, then the identity added or changed."""
+    created or dropped), NOT NULL, then the identity added or changed. Returns (the statements, the
+    NOT NULL change), which the caller places: dropped after the old primary key on the column."""
     s, t, old, new = ctx.schema, alt.table, alt.old, alt.new
     name = new.name
     if new.generated is not None and normal(new.generated) != normal(old.generated):
         return [DropColumnStatement(s, t, name, if_exists=True), AddColumnStatement(s, t, new, if_not_exists=True),
-                *_rebuilt_with(ctx, t, name)]
+                *_rebuilt_with(ctx, t, name)], []
     tx: list[Statement] = []
     if old.identity is not None and new.identity is None:
         tx.append(IdentityStatement(s, t, name, "drop"))
@@ -815,14 +874,15 @@ def alter_column(ctx: PlanContext, alt: AlterColumn) -> list[Statement]:
                SyncSequence(s, t, name)]
     elif not adds_identity and (normal(old.default) != normal(new.default) or unserial):
         tx += [SetDefault(s, t, name, new.default), *unserial]
-    if old.nullable != new.nullable:
-        tx.append(SetNotNull(s, t, name, not new.nullable))
-    if adds_identity:  # a serial's sequence goes before the identity's, which may take its name
+    not_null: list[Statement] = [SetNotNull(s, t, name, not new.nullable)] if old.nullable != new.nullable else []
+    if adds_identity:  # an identity needs NOT NULL first
+        tx += not_null
+        not_null = []  # a serial's sequence goes before the identity's, which may take its name
         tx += [IdentityStatement(s, t, name, "clear"), *unserial, IdentityStatement(s, t, name, "add", new.identity),
                SyncSequence(s, t, name)]
     elif new.identity is not None and new.identity != old.identity:
         tx.append(IdentityStatement(s, t, name, "set", new.identity))
-    return tx
+    return tx, not_null
 
 
 def _rebuilt_with(ctx: PlanContext, t: str, column: str) -> list[Statement]:
@@ -842,6 +902,62 @@ def _rebuilt_with(ctx: PlanContext, t: str, column: str) -> list[Statement]:
     out += [CreateIndex(ctx.schema, t, idx, if_not_exists=True) for idx in table.indexes
             if column in idx.referenced_columns()]
     return out
+
+
+_IDENTITY_OPTIONS = re.compile(
+    r"AS (?P<type>\w+) INCREMENT BY (?P<increment>-?\d+) MINVALUE (?P<minvalue>-?\d+) MAXVALUE (?P<maxvalue>-?\d+) "
+    r"START WITH (?P<start>-?\d+) CACHE (?P<cache>\d+) (?P<cycle>CYCLE|NO CYCLE)"
+)
+
+
+def identity_of(col: ColumnInfo) -> m.Identity | None:
+    """An identity column's stored kind and options as an :class:`~orders_schema.declare.model.Identity`."""
+    from orders_schema.declare.model import Identity
+
+    match = _IDENTITY_OPTIONS.fullmatch(col.identity_options) if col.identity else None
+    if match is None:
+        return None
+    options = seqkind.declared_options(
+        match["type"], int(match["increment"]), int(match["minvalue"]), int(match["maxvalue"]), int(match["start"]),
+        int(match["cache"]), match["cycle"] == "CYCLE")
+    return Identity(generated="ALWAYS" if col.identity == "a" else "BY DEFAULT", **options)
+
+
+_STORED_TYPES = {
+    "uuid": "uuid", "text": "text", "smallint": "smallint", "integer": "integer", "bigint": "bigint",
+    "boolean": "boolean", "numeric": "numeric", "timestamp with time zone": "timestamptz",
+    "timestamp without time zone": "timestamp", "date": "date", "jsonb": "jsonb", "character varying": "varchar",
+}
+
+
+def sql_type_of(stored: str) -> m.SqlType | None:
+    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``) as the
+    model declares it; None when the model has no such type."""
+    from orders_schema.declare.model import DeclarationError, SqlType
+
+    match = re.fullmatch(r"([a-z ]+?)(?:\((\d+(?:,\d+)?)\))?", stored)
+    if match is None or match[1] not in _STORED_TYPES:
+        return None
+    args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
+    try:
+        return SqlType(name=_STORED_TYPES[match[1]], args=args)
+    except DeclarationError:
+        return None
+
+
+def keys_built_online(ctx: PlanContext) -> set[str]:
+    """Tables whose new primary key is built online and swapped in there (:func:`place_primary_keys`):
+    what needs that key (a foreign key referencing it) goes online after the swap."""
+    new_by_name = {t.name: t for t in ctx.new.tables}
+    return {c.table for c in ctx.of(ChangePrimaryKey)
+            if c.new is not None and c.new_name is not None
+            and not (c.old and not set(c.old.columns) <= set(c.new.columns) and new_by_name[c.table].populate)}
+
+
+def references(schema: str, fk: m.ForeignKey, tables: set[str]) -> bool:
+    """Whether ``fk`` references one of ``tables`` of ``schema``."""
+    ref_schema, _, ref_name = fk.ref_table.rpartition(".")
+    return ref_schema in ("", schema) and ref_name in tables
 
 
 def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:
