@@ -179,12 +179,19 @@ EXTRA = m.Schema(
             name="t", renamed_from="t_old", comment="What t holds",
             columns=(m.Column(name="id", type=m.INTEGER, nullable=False),
                      m.Column(name="c", type=m.TEXT, renamed_from="c_old"),
-                     m.Column(name="d", type=m.TEXT, comment="What d means")),
+                     m.Column(name="d", type=m.TEXT, comment="What d means"),
+                     m.Column(name="n", type=m.BIGINT, nullable=False, identity=m.Identity(generated="ALWAYS")),
+                     m.Column(name="g", type=m.TEXT, generated="upper(d)")),
             primary_key=m.PrimaryKey(columns=("id",), name="t_key"),
             uniques=(m.Unique(name="t_d_key", columns=("d",)),),
-            indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",)),),
+            excludes=(m.Exclude(name="t_d_excl", using="btree", elements=(("d", "="),), include=("id",),
+                               where="d <> 'x'"),),
+            indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",)),
+                     m.Index(name="t_d_idx", columns=(m.IndexColumn(expression="d", collation="C",
+                                                                    opclass="text_pattern_ops"),))),
         ),
     ),
+    sequences=(m.Sequence(name="t_seq", owned_by=("t", "id")),),
     functions=(m.Function(name="f", returns="integer", language="sql", body="SELECT $1 + 1",
                           arguments=("a integer",), volatility="IMMUTABLE"),),
     views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o"),),
@@ -198,7 +205,10 @@ def _before_renames(schema: m.Schema) -> m.Schema:
     for t in schema.tables:
         columns = tuple(c.replace(name=c.renamed_from, renamed_from=None) if c.renamed_from else c for c in t.columns)
         tables.append(t.replace(name=t.renamed_from or t.name, renamed_from=None, columns=columns))
-    return schema.replace(tables=tuple(tables))
+    was = {t.name: t.renamed_from for t in schema.tables if t.renamed_from}
+    sequences = tuple(q.replace(owned_by=(was.get(q.owned_by[0], q.owned_by[0]), q.owned_by[1])) if q.owned_by else q
+                      for q in schema.sequences)
+    return schema.replace(tables=tuple(tables), sequences=sequences)
 
 
 def _extra(schema: m.Schema) -> list[str]:

@@ -21,7 +21,8 @@ T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the 
             triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),))
 TOUCH = m.Function(name="touch", body="BEGIN RETURN NEW; END", returns="trigger", language="plpgsql")
 SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT id FROM s.t"),),
-                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH))
+                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH),
+                  sequences=(m.Sequence(name="q", start=5, owned_by=("t", "id")),))
 EMPTY = m.Schema(name="s", tables=(
     T.replace(indexes=(), triggers=(), checks=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),
 ), functions=(TOUCH,))

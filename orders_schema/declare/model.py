@@ -45,10 +45,17 @@ from orders_schema.declare.base import (
     _described,
     _duplicates,
     _fragment,
+    _name,
     _rows,
 )
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.kinds.sequence import Sequence, SequenceOptions
+
+
+def _opt(default: Any) -> Any:
+    """An optional field, left out of snapshots while it has its default (released snapshots keep their bytes)."""
+    return Field(default=default, exclude_if=lambda value: value == default)
 
 # ---------------------------------------------------------------------------------------------
 # Column types
@@ -121,10 +128,30 @@ def lit(value: str | int | Decimal | bool | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+class Identity(SequenceOptions):
+    """``GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY (options)``: a column's own sequence."""
+
+    kind = "identity"
+
+    generated: Literal["ALWAYS", "BY DEFAULT"] = "BY DEFAULT"
+
+    @property
+    def clause(self) -> str:
+        return f"GENERATED {self.generated} AS IDENTITY"
+
+
+SERIAL_TYPES = {"smallint": "smallserial", "integer": "serial", "bigint": "bigserial"}
+"""The integer types a ``serial`` column may have, and the pseudo-type it is declared with."""
+
+
 class Column(Node):
     """One column. ``default`` is a SQL expression (``"NOW()"``, ``lit("pending")``, ``"0"``).
 
     ``section`` is an optional comment line rendered above the column in CREATE TABLE.
+    ``identity`` makes it an identity column, ``generated`` a generated column
+    (``GENERATED ALWAYS AS (expression) STORED``), ``serial`` a ``serial`` / ``bigserial`` /
+    ``smallserial`` column (its type says which): a sequence ``<table>_<column>_seq`` owned by the
+    column and a ``nextval`` default, which is how PostgreSQL stores it and reads it back.
     """
 
     kind = "column"
@@ -138,15 +165,67 @@ class Column(Node):
     """Declares a rename: the migration renames this column instead of dropping and adding it."""
     comment: Description | None = _described()
     """``COMMENT ON COLUMN``: what the column means, stored in the catalogue (``col_description``)."""
+    identity: Identity | None = _opt(None)
+    generated: str | None = _opt(None)
+    """The expression of a generated column (``GENERATED ALWAYS AS (...) STORED``)."""
+    serial: bool = _opt(False)
+
+    @property
+    def integer_type(self) -> Literal["smallint", "integer", "bigint"] | None:
+        """The column's type when it is smallint, integer or bigint (what identity and serial need)."""
+        name = self.type.name
+        return name if name in ("smallint", "integer", "bigint") else None
+
+    def serial_sequence(self, table: str) -> str:
+        """The sequence PostgreSQL creates for a serial column: ``<table>_<column>_seq``."""
+        return f"{table}_{self.name}_seq"
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
+        what = f"column {self.name}"
         if self.default is not None:
             _fragment(fragments.expression, self.default, f"default of column {self.name}")
+        features = [f for f, on in (("default", self.default is not None), ("identity", self.identity),
+                                    ("generated", self.generated is not None), ("serial", self.serial)) if on]
+        if len(features) > 1:
+            raise DeclarationError(f"{what}: {' and '.join(features)} exclude each other; declare one")
+        if self.identity is not None or self.serial:
+            if self.integer_type is None:
+                raise DeclarationError(
+                    f"{what}: {'identity' if self.identity else 'serial'} needs smallint, integer or bigint, "
+                    f"not {self.type.name}"
+                )
+            if self.nullable:
+                raise DeclarationError(
+                    f"{what}: an {'identity' if self.identity else 'serial'} column is NOT NULL; declare nullable=False"
+                )
+        if self.identity is not None and self.integer_type is not None:
+            self.identity._check_options(f"{what} identity", self.integer_type)
+        if self.generated is not None:
+            _fragment(fragments.expression, self.generated, f"{what} generated", immutable=True)
         return self
 
 
-class PrimaryKey(Node):
+class Deferrable(Node):
+    """``DEFERRABLE`` / ``INITIALLY DEFERRED`` of a UNIQUE, PRIMARY KEY, FOREIGN KEY or EXCLUDE constraint."""
+
+    deferrable: bool = _opt(False)
+    initially_deferred: bool = _opt(False)
+
+    @model_validator(mode="after")
+    def _deferral(self) -> Deferrable:
+        if self.initially_deferred and not self.deferrable:
+            name = getattr(self, "name", None) or ""
+            raise DeclarationError(f"{self.kind} {name}: initially_deferred needs deferrable=True".replace("  ", " "))
+        return self
+
+    @property
+    def deferral_sql(self) -> str:
+        """`` DEFERRABLE INITIALLY DEFERRED``, `` DEFERRABLE`` or nothing."""
+        return (" DEFERRABLE" if self.deferrable else "") + (" INITIALLY DEFERRED" if self.initially_deferred else "")
+
+
+class PrimaryKey(Deferrable):
     kind = "primary key"
 
     columns: tuple[Name, ...]
@@ -170,6 +249,8 @@ class Check(Node):
     column: Name | None = None
     accepts: tuple[Row, ...] = ()
     rejects: tuple[Row, ...] = ()
+    no_inherit: bool = _opt(False)
+    """``NO INHERIT``: the check does not pass to tables that inherit this one."""
 
     _v_accepts = field_validator("accepts", "rejects", mode="before")(_rows)
 
@@ -189,7 +270,10 @@ class Check(Node):
         return self
 
 
-class ForeignKey(Node):
+FkAction = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+
+
+class ForeignKey(Deferrable):
     kind = "foreign key"
 
     name: Name
@@ -197,7 +281,9 @@ class ForeignKey(Node):
     ref_table: QualifiedName
     """A table of the same schema, or ``"schema.table"``."""
     ref_columns: tuple[Name, ...]
-    on_delete: Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"] = "NO ACTION"
+    on_delete: FkAction = "NO ACTION"
+    on_update: FkAction = _opt("NO ACTION")
+    match: Literal["SIMPLE", "FULL"] = _opt("SIMPLE")
 
     @model_validator(mode="after")
     def _valid(self) -> ForeignKey:
@@ -206,11 +292,13 @@ class ForeignKey(Node):
         return self
 
 
-class Unique(Node):
+class Unique(Deferrable):
     kind = "unique"
 
     name: Name
     columns: tuple[Name, ...]
+    nulls_distinct: bool = _opt(True)
+    """False: ``NULLS NOT DISTINCT`` (PostgreSQL 15+), two rows with NULLs in the same columns collide."""
 
     @model_validator(mode="after")
     def _valid(self) -> Unique:
@@ -219,9 +307,107 @@ class Unique(Node):
         return self
 
 
+_OPERATOR = re.compile(r"[+\-*/<>=~!@#%^&|`?]{1,63}")
+
+
+class ExcludeElement(Node):
+    """One element of an exclusion constraint: a column or expression, and the operator two rows
+    must not both satisfy (``("room", "=")``, ``("tsrange(starts, ends)", "&&")``)."""
+
+    kind = "exclusion element"
+
+    expression: str
+    operator: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> ExcludeElement:
+        _fragment(fragments.expression, self.expression, "exclusion element", immutable=True)
+        if not _OPERATOR.fullmatch(self.operator) or "--" in self.operator or "/*" in self.operator:
+            raise DeclarationError(f"exclusion element {self.expression!r}: {self.operator!r} is not an operator")
+        return self
+
+    @property
+    def column(self) -> str | None:
+        tree = fragments.parse_expression(self.expression, "exclusion element")
+        return tree.name if isinstance(tree, fragments.exp.Column) and not tree.table else None
+
+
+class Exclude(Deferrable):
+    """``EXCLUDE USING gist (room WITH =, tsrange(starts, ends) WITH &&)``: no two rows may match on
+    every element. A scalar ``=`` under gist needs the ``btree_gist`` extension."""
+
+    kind = "exclusion"
+
+    name: Name
+    elements: tuple[ExcludeElement, ...]
+    using: Literal["gist", "spgist", "btree", "hash"] = "gist"
+    include: tuple[Name, ...] = ()
+    where: str | None = None
+
+    @field_validator("elements", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return tuple(ExcludeElement(expression=v[0], operator=v[1]) if isinstance(v, (list, tuple)) else v
+                         for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _valid(self) -> Exclude:
+        if not self.elements:
+            raise DeclarationError(f"exclusion {self.name}: needs at least one element")
+        if self.where is not None:
+            _fragment(fragments.expression, self.where, f"exclusion {self.name} WHERE", immutable=True)
+        return self
+
+    def referenced_columns(self) -> set[str]:
+        cols: set[str] = set(self.include)
+        for text in [e.expression for e in self.elements] + ([self.where] if self.where else []):
+            cols |= fragments.referenced_columns(fragments.parse_expression(text, self.name))
+        return cols
+
+
 _INDEX_COLUMN = re.compile(
     r"^(?P<expr>.+?)(?:\s+(?P<dir>ASC|DESC))?(?:\s+NULLS\s+(?P<nulls>FIRST|LAST))?\s*$", re.IGNORECASE
 )
+
+
+_WORD = r"[A-Za-z_][A-Za-z0-9_$]*"
+_OPCLASS_TAIL = re.compile(rf"(?P<rest>.+?)\s+(?P<opclass>{_WORD}(?:\.{_WORD})?)", re.DOTALL)
+_COLLATE_TAIL = re.compile(
+    rf'(?P<rest>.+?)\s+COLLATE\s+(?P<collation>"(?:[^"]|"")+"|{_WORD})', re.DOTALL | re.IGNORECASE
+)
+
+
+def _plain_expression(text: str) -> bool:
+    """Does ``text`` parse as one expression that is not ``expr alias`` or ``expr COLLATE x``?"""
+    try:
+        tree = fragments.parse_expression(text, "index key")
+    except fragments.FragmentError:
+        return False
+    return not isinstance(tree, (fragments.exp.Alias, fragments.exp.Collate))
+
+
+def _key_parts(text: str) -> tuple[str, str | None, str | None]:
+    """An index key's text -> (expression, collation, operator class): ``email text_pattern_ops``,
+    ``name COLLATE "C"``; a trailing word is an operator class only when what precedes it is an
+    expression on its own."""
+    text = text.strip()
+    if _plain_expression(text):
+        return text, None, None
+    opclass = None
+    tail = _OPCLASS_TAIL.fullmatch(text)
+    if tail and tail["opclass"].upper() != "COLLATE" and (
+        _plain_expression(tail["rest"]) or _COLLATE_TAIL.fullmatch(tail["rest"])
+    ):
+        text, opclass = tail["rest"].strip(), tail["opclass"]
+        opclass = ".".join(p.lower() for p in opclass.split("."))
+    collation = None
+    coll = _COLLATE_TAIL.fullmatch(text)
+    if coll and _plain_expression(coll["rest"]):
+        text, name = coll["rest"].strip(), coll["collation"]
+        collation = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+    return text, collation, opclass
 
 
 class IndexColumn(Node):
@@ -232,19 +418,36 @@ class IndexColumn(Node):
     expression: str
     descending: bool = False
     nulls: Literal["FIRST", "LAST"] | None = None
+    collation: Name | None = _opt(None)
+    """``COLLATE "C"``: the key's collation (quoted when rendered)."""
+    opclass: QualifiedName | None = _opt(None)
+    """The operator class, e.g. ``text_pattern_ops``, ``jsonb_path_ops`` (quoted when rendered)."""
 
     @classmethod
     def parse(cls, text: str) -> IndexColumn:
-        """``"created_at DESC NULLS LAST"`` -> IndexColumn."""
+        """``"created_at DESC NULLS LAST"``, ``"lower(email) COLLATE \"C\" text_pattern_ops"`` -> IndexColumn."""
         m = _INDEX_COLUMN.match(text.strip())
         if not m:
             raise DeclarationError(f"index key {text!r} is empty")
         nulls = m.group("nulls")
+        expression, collation, opclass = _key_parts(m.group("expr"))
         return cls(
-            expression=m.group("expr"),
+            expression=expression,
             descending=(m.group("dir") or "").upper() == "DESC",
             nulls=nulls.upper() if nulls else None,
+            collation=collation,
+            opclass=opclass,
         )
+
+    @model_validator(mode="after")
+    def _valid(self) -> IndexColumn:
+        if not _plain_expression(self.expression):
+            _fragment(fragments.expression, self.expression, "index key")
+            raise DeclarationError(
+                f"index key {self.expression!r} is not one expression (an operator class or collation goes in "
+                "opclass / collation, or after the expression: 'email text_pattern_ops')"
+            )
+        return self
 
     @property
     def column(self) -> str | None:
@@ -258,16 +461,21 @@ class IndexColumn(Node):
 
 
 class Index(Node):
-    """``Index(name="idx_orders_active", columns=("created_at DESC",), where="status <> 'x'")``."""
+    """``Index(name="idx_orders_active", columns=("created_at DESC",), where="status <> 'x'")``.
+
+    Without a name, the index gets the one PostgreSQL would choose (``orders_status_idx``), filled in
+    by its table (:func:`orders_schema.kinds.index.default_index_name`)."""
 
     kind = "index"
 
-    name: Name
+    name: Name = ""
     columns: tuple[IndexColumn, ...]
     unique: bool = False
     method: Literal["btree", "hash", "gin", "gist", "brin"] = "btree"
     where: str | None = None
     include: tuple[Name, ...] = ()
+    nulls_distinct: bool = _opt(True)
+    """False: ``NULLS NOT DISTINCT`` (a unique index, PostgreSQL 15+)."""
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -284,6 +492,8 @@ class Index(Node):
             _fragment(fragments.expression, key.expression, f"index {self.name} key", immutable=True)
         if self.where is not None:
             _fragment(fragments.expression, self.where, f"index {self.name} WHERE", immutable=True)
+        if not self.nulls_distinct and not self.unique:
+            raise DeclarationError(f"index {self.name}: NULLS NOT DISTINCT needs a unique index")
         return self
 
     def fragments(self) -> tuple[str, ...]:
@@ -368,6 +578,8 @@ class Table(Node):
     checks: tuple[Check, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     uniques: tuple[Unique, ...] = ()
+    excludes: tuple[Exclude, ...] = _opt(())
+    """Exclusion constraints (``EXCLUDE USING gist (...)``)."""
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     renamed_from: Name | None = None
@@ -393,8 +605,22 @@ class Table(Node):
     def pkey_name(self) -> str:
         return (self.primary_key.name if self.primary_key else None) or f"{self.name}_pkey"
 
+    def _name_indexes(self) -> None:
+        """Give each unnamed index the name PostgreSQL chooses, in declaration order."""
+        from orders_schema.kinds.index import default_index_name
+
+        taken = {self.name, *self.constraint_names(), *(i.name for i in self.indexes if i.name)}
+        named = []
+        for index in self.indexes:
+            if not index.name:
+                index = index.model_copy(update={"name": default_index_name(self.name, index, taken)})
+                taken.add(index.name)
+            named.append(index)
+        object.__setattr__(self, "indexes", tuple(named))  # the model is frozen; this is its own validation
+
     def constraint_names(self) -> list[str]:
         names = [c.name for c in self.checks] + [f.name for f in self.foreign_keys] + [u.name for u in self.uniques]
+        names += [x.name for x in self.excludes]
         return [self.pkey_name, *names] if self.primary_key else names
 
     @model_validator(mode="after")
@@ -402,6 +628,8 @@ class Table(Node):
         what = f"table {self.name}"
         if not self.columns:
             raise DeclarationError(f"{what}: needs at least one column")
+        if any(not index.name for index in self.indexes):
+            self._name_indexes()
         if dup := _duplicates(self.column_names):
             raise DeclarationError(f"{what}: duplicate column names {dup}")
         if dup := _duplicates(self.constraint_names()):
@@ -440,6 +668,20 @@ class Table(Node):
             need(fk.columns, f"foreign key {fk.name}")
         for uq in self.uniques:
             need(uq.columns, f"unique {uq.name}")
+        for ex in self.excludes:
+            need(ex.referenced_columns(), f"exclusion {ex.name}")
+        for col in self.columns:
+            if col.generated is not None:
+                tree = fragments.parse_expression(col.generated, col.name)
+                need(fragments.referenced_columns(tree), f"column {col.name} (generated)")
+                gen = sorted(fragments.referenced_columns(tree) & {c.name for c in self.columns if c.generated})
+                if gen:
+                    raise DeclarationError(
+                        f"column {col.name} on table {self.name}: its generation expression reads generated "
+                        f"column(s) {gen}, which PostgreSQL refuses"
+                    )
+            if col.serial:
+                _name(col.serial_sequence(self.name), f"serial column {col.name} on table {self.name}: sequence")
         for index in self.indexes:
             need(index.referenced_columns(), f"index {index.name}")
         for trigger in self.triggers:
@@ -535,6 +777,7 @@ class Schema(Node):
     tables: tuple[Table, ...] = ()
     functions: tuple[Function, ...] = ()
     views: tuple[View, ...] = ()
+    sequences: tuple[Sequence, ...] = _opt(())
     external_tables: tuple[QualifiedName, ...] = Field(
         default=(), description="tables outside this schema views may read"
     )
@@ -581,6 +824,9 @@ class Schema(Node):
         relations += [i.name for _, i in self.indexes()] + [i.name for v in self.views for i in v.indexes]
         relations += [t.pkey_name for t in self.tables if t.primary_key]
         relations += [u.name for t in self.tables for u in t.uniques]
+        relations += [x.name for t in self.tables for x in t.excludes]
+        relations += [q.name for q in self.sequences]
+        relations += [c.serial_sequence(t.name) for t in self.tables for c in t.columns if c.serial]
         if dup := _duplicates(relations):
             raise DeclarationError(
                 f"{what}: duplicate relation names {dup} (tables, views and indexes share one namespace)"
@@ -617,6 +863,14 @@ class Schema(Node):
                 self._check_index_calls(table, index)
         for view in self.views:
             self._check_view(view, tables)
+        for seq in self.sequences:
+            if seq.owned_by is not None:
+                table_name, column = seq.owned_by
+                if table_name not in tables or column not in tables[table_name].column_names:
+                    raise DeclarationError(
+                        f"sequence {seq.name}: owned_by names {table_name}.{column}, which is not a column of "
+                        f"schema {self.name}"
+                    )
         return self
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
@@ -733,9 +987,13 @@ __all__ = [
     "Comment",
     "CommentText",
     "DeclarationError",
+    "Deferrable",
     "Description",
+    "Exclude",
+    "ExcludeElement",
     "ForeignKey",
     "Function",
+    "Identity",
     "Index",
     "IndexColumn",
     "Name",
@@ -748,6 +1006,7 @@ __all__ = [
     "Row",
     "ScalarValue",
     "Schema",
+    "Sequence",
     "SqlType",
     "Table",
     "Trigger",

@@ -14,11 +14,12 @@ from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.function import FUNCTION
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.sequence import SEQUENCE
 from orders_schema.kinds.table import TABLE
 from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
-KINDS: tuple[Kind[Any, Any], ...] = (TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
+KINDS: tuple[Kind[Any, Any], ...] = (TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
 """Every kind on the interface, in rank order."""
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FUNCTION",
     "INDEX",
     "KINDS",
+    "SEQUENCE",
     "TABLE",
     "TRIGGER",
     "VIEW",

@@ -36,11 +36,12 @@ D = TypeVar("D")
 S = TypeVar("S")
 """Its stored form, as read from the catalogue (a frozen dataclass)."""
 
-CreateStage = Literal["after_tables", "after_functions", "last", "own"]
-"""Where a kind's objects go when a whole schema is created: after the tables and their foreign
-keys (indexes), after the functions (triggers), after everything else (views, comments), or placed
-by ``plan.create_statements`` itself (functions: those a default calls before the tables, the
-others after them)."""
+CreateStage = Literal["before_tables", "after_tables", "after_functions", "last", "own"]
+"""Where a kind's objects go when a whole schema is created: before the tables (sequences a
+default calls; what ties them to a table comes after the tables, :meth:`Kind.create_after_tables`),
+after the tables and their foreign keys (indexes), after the functions (triggers), after everything
+else (views, comments), or placed by ``plan.create_statements`` itself (functions: those a default
+calls before the tables, the others after them)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,11 @@ class Kind(ABC, Generic[D, S]):
     @abstractmethod
     def create(self, schema: str, key: Hashable, item: Declared[D]) -> list[Statement]:
         """Statements creating one object (``key`` its identity) where its table exists."""
+
+    def create_after_tables(self, schema: str, key: Hashable, item: Declared[D]) -> list[Statement]:
+        """Statements tying an object created before the tables to a table (a sequence's
+        ``OWNED BY``), once every table exists; none by default."""
+        return []
 
     @abstractmethod
     def plan(self, ctx: PlanContext) -> Planned:

@@ -38,7 +38,7 @@ from orders_schema.migrate.statement import Statement, renders
 if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
     from orders_schema.declare import model as m
 
-TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique"]
+TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique", "m.Exclude"]
 
 # -- changes ---------------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ TableConstraint = Union["m.Check", "m.ForeignKey", "m.Unique"]
 @dataclass(frozen=True)
 class AddConstraint(Change):
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude
 
     def reverse(self) -> Change:
         return DropConstraint(self.table, self.constraint)
@@ -55,7 +55,7 @@ class AddConstraint(Change):
 @dataclass(frozen=True)
 class DropConstraint(Change):
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude
 
     def reverse(self) -> Change:
         return AddConstraint(self.table, self.constraint)
@@ -68,7 +68,7 @@ class DropConstraint(Change):
 class AddConstraintStatement(Statement):
     schema: str
     table: str
-    constraint: m.Check | m.ForeignKey | m.Unique | m.PrimaryKey
+    constraint: m.Check | m.ForeignKey | m.Unique | m.Exclude | m.PrimaryKey
     not_valid: bool = False
     name: str | None = None
     """Needed for a PrimaryKey (its name lives on the table)."""
@@ -94,7 +94,7 @@ def names_sql(names: Iterable[str]) -> str:
 
 
 def check_sql(check: m.Check) -> str:
-    return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression})"
+    return f"CONSTRAINT {ident(check.name)} CHECK ({check.expression}){' NO INHERIT' if check.no_inherit else ''}"
 
 
 def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
@@ -104,13 +104,50 @@ def foreign_key_sql(schema: str, fk: m.ForeignKey) -> str:
         f"CONSTRAINT {ident(fk.name)} FOREIGN KEY ({names_sql(fk.columns)}) "
         f"REFERENCES {target}({names_sql(fk.ref_columns)})"
     )
+    if fk.match != "SIMPLE":
+        text += f" MATCH {fk.match}"
     if fk.on_delete != "NO ACTION":
         text += f" ON DELETE {fk.on_delete}"
-    return text
+    if fk.on_update != "NO ACTION":
+        text += f" ON UPDATE {fk.on_update}"
+    return text + fk.deferral_sql
 
 
 def unique_sql(unique: m.Unique) -> str:
-    return f"CONSTRAINT {ident(unique.name)} UNIQUE ({names_sql(unique.columns)})"
+    nulls = "" if unique.nulls_distinct else " NULLS NOT DISTINCT"
+    return f"CONSTRAINT {ident(unique.name)} UNIQUE{nulls} ({names_sql(unique.columns)}){unique.deferral_sql}"
+
+
+def primary_key_sql(name: str, pk: m.PrimaryKey) -> str:
+    return f"CONSTRAINT {ident(name)} PRIMARY KEY ({names_sql(pk.columns)}){pk.deferral_sql}"
+
+
+def element_sql(expression: str, column: str | None) -> str:
+    """A key of an index or exclusion constraint: a column's name quoted, an expression in parentheses."""
+    return ident(column) if column is not None else f"({expression})"
+
+
+def exclude_sql(ex: m.Exclude) -> str:
+    elements = ", ".join(f"{element_sql(e.expression, e.column)} WITH {e.operator}" for e in ex.elements)
+    text = f"CONSTRAINT {ident(ex.name)} EXCLUDE USING {ex.using} ({elements})"
+    if ex.include:
+        text += f" INCLUDE ({names_sql(ex.include)})"
+    if ex.where is not None:
+        text += f" WHERE ({ex.where})"
+    return text + ex.deferral_sql
+
+
+def collapsing_uniques(table: m.Table) -> tuple[m.Unique, ...]:
+    """The UNIQUE constraints on the same columns as the primary key or an earlier UNIQUE: in one
+    CREATE TABLE PostgreSQL keeps only the first of such index constraints (under the later one's
+    name when the first is unnamed), so these are added by ``ALTER TABLE`` once the table exists."""
+    seen = [table.primary_key.columns] if table.primary_key is not None else []
+    out = []
+    for unique in table.uniques:
+        if unique.columns in seen:
+            out.append(unique)
+        seen.append(unique.columns)
+    return tuple(out)
 
 
 @renders(AddConstraintStatement)
@@ -122,8 +159,10 @@ def add_constraint_sql(s: AddConstraintStatement) -> str:
         body = foreign_key_sql(s.schema, c)  # type: ignore[arg-type]
     elif c.kind == "unique":
         body = unique_sql(c)  # type: ignore[arg-type]
+    elif c.kind == "exclusion":
+        body = exclude_sql(c)  # type: ignore[arg-type]
     else:
-        body = f"CONSTRAINT {ident(s.name or '')} PRIMARY KEY ({names_sql(c.columns)})"  # type: ignore[union-attr]
+        body = primary_key_sql(s.name or "", c)  # type: ignore[arg-type]
     suffix = " NOT VALID" if s.not_valid else ""
     return f"ALTER TABLE {qualified(s.schema, s.table)}\n    ADD {body}{suffix};"
 
@@ -270,7 +309,7 @@ def compare_others(s: str, table: str, declared: Sequence[ConstraintInfo],
 
 
 def _groups(table: m.Table) -> tuple[tuple[TableConstraint, ...], ...]:
-    return (table.checks, table.foreign_keys, table.uniques)
+    return (table.checks, table.foreign_keys, table.uniques, table.excludes)
 
 
 class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
@@ -287,7 +326,8 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
 
     def same(self, a: TableConstraint, b: TableConstraint) -> bool:
         if a.kind == b.kind == "check":
-            return fragments.normal(a.expression) == fragments.normal(b.expression)  # type: ignore[union-attr]
+            return (fragments.normal(a.expression) == fragments.normal(b.expression)  # type: ignore[union-attr]
+                    and a.no_inherit == b.no_inherit)  # type: ignore[union-attr]
         return bool(a == b)
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
@@ -310,7 +350,8 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         return changes
 
     def create(self, schema: str, key: Hashable, item: Declared[TableConstraint]) -> list[Statement]:
-        """A foreign key once every table exists; CHECK and UNIQUE are in their CREATE TABLE."""
+        """A foreign key once every table exists; CHECK, UNIQUE and EXCLUDE are in their CREATE
+        TABLE (a UNIQUE that would collapse into another: the table kind's, :func:`collapsing_uniques`)."""
         if item.obj.kind != "foreign key":
             return []
         return [AddConstraintStatement(schema, str(item.owner), item.obj)]
@@ -326,7 +367,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         # UNIQUEs first: a foreign key added in the same version may reference one
         adds = sorted(ctx.of(AddConstraint), key=lambda c: c.constraint.kind == "foreign key")
         for con in adds:
-            on_existing = con.table in ctx.existing and con.constraint.kind != "unique"
+            on_existing = con.table in ctx.existing and con.constraint.kind in ("check", "foreign key")
             statements = [
                 DropConstraintStatement(s, con.table, con.constraint.name, if_exists=True),
                 AddConstraintStatement(s, con.table, con.constraint, not_valid=on_existing),
@@ -356,7 +397,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
     def declare(self, schema: m.Schema, stored: Sequence[ConstraintInfo]) -> Declaration:
         """The primary key, CHECKs, foreign keys and UNIQUEs of the tables declared so far (a table
         reported as not declarable carries its constraints); what the model lacks (EXCLUDE,
-        DEFERRABLE, ON UPDATE, MATCH, NO INHERIT, NULLS NOT DISTINCT, INCLUDE) is reported."""
+        INCLUDE on a key, ON DELETE SET NULL with columns) is reported."""
         from orders_schema.declare.model import DeclarationError
 
         tables = {t.name: t for t in schema.tables}
@@ -388,10 +429,16 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
 
 
+_ACTION = r"RESTRICT|CASCADE|SET NULL|SET DEFAULT"
+_DEFERRAL = r"(?P<deferrable> DEFERRABLE)?(?P<deferred> INITIALLY DEFERRED)?"
 _FK = re.compile(
-    r"^FOREIGN KEY \((?P<cols>.+?)\) REFERENCES (?P<ref>.+?)\((?P<refcols>.+?)\)"
-    r"(?: ON DELETE (?P<on_delete>RESTRICT|CASCADE|SET NULL|SET DEFAULT))?$"
+    r"^FOREIGN KEY \((?P<cols>.+?)\) REFERENCES (?P<ref>.+?)\((?P<refcols>.+?)\)(?P<full> MATCH FULL)?"
+    rf"(?: ON UPDATE (?P<on_update>{_ACTION}))?(?: ON DELETE (?P<on_delete>{_ACTION}))?{_DEFERRAL}$"
 )
+
+
+def _deferral(match: re.Match[str]) -> dict[str, bool]:
+    return {"deferrable": bool(match["deferrable"]), "initially_deferred": bool(match["deferred"])}
 
 
 def declared_constraint(schema: str, con: ConstraintInfo) -> m.Check | m.ForeignKey | m.Unique | m.PrimaryKey | str:
@@ -400,31 +447,33 @@ def declared_constraint(schema: str, con: ConstraintInfo) -> m.Check | m.Foreign
 
     body = con.body
     if con.kind == "check":
-        if body.endswith(" NO INHERIT"):
-            return "NO INHERIT is not declarable yet"
+        no_inherit = body.endswith(" NO INHERIT")
+        body = body.removesuffix(" NO INHERIT")
         if not body.startswith("CHECK "):
             return f"unexpected definition {body}"
-        return Check(name=con.name, expression=ct.varchar_in_lists(ct.strip_parens(body[len("CHECK "):])))
+        return Check(name=con.name, expression=ct.varchar_in_lists(ct.strip_parens(body[len("CHECK "):])),
+                     no_inherit=no_inherit)
     if con.kind == "foreign key":
         match = _FK.match(body)
         cols = ct.ident_list(match["cols"]) if match else None
         ref = ct.qualified_name(match["ref"]) if match else None
         ref_cols = ct.ident_list(match["refcols"]) if match else None
         if match is None or cols is None or ref is None or ref_cols is None:
-            return f"{body}: DEFERRABLE, ON UPDATE and MATCH are not declarable yet"
+            return f"{body}: not declarable yet (ON DELETE SET NULL / SET DEFAULT with columns?)"
         ref_table = ref[1] if ref[0] in (None, schema) else f"{ref[0]}.{ref[1]}"
         return ForeignKey(name=con.name, columns=cols, ref_table=ref_table, ref_columns=ref_cols,
-                          on_delete=match["on_delete"] or "NO ACTION")
+                          on_delete=match["on_delete"] or "NO ACTION", on_update=match["on_update"] or "NO ACTION",
+                          match="FULL" if match["full"] else "SIMPLE", **_deferral(match))
     keyword = {"unique": "UNIQUE", "primary key": "PRIMARY KEY"}.get(con.kind)
     if keyword is None:
         return f"{con.kind} constraints are not declarable yet"
-    match = re.fullmatch(rf"{keyword} \((.+)\)", body)
-    columns = ct.ident_list(match[1]) if match else None
-    if columns is None:
-        return f"{body}: INCLUDE, NULLS NOT DISTINCT and DEFERRABLE are not declarable yet"
+    match = re.fullmatch(rf"{keyword}(?P<nnd> NULLS NOT DISTINCT)? \((?P<cols>[^()]+)\){_DEFERRAL}", body)
+    columns = ct.ident_list(match["cols"]) if match else None
+    if match is None or columns is None:
+        return f"{body}: INCLUDE is not declarable yet"
     if con.kind == "unique":
-        return Unique(name=con.name, columns=columns)
-    return PrimaryKey(columns=columns, name=None if con.name == f"{con.table}_pkey" else con.name)
+        return Unique(name=con.name, columns=columns, nulls_distinct=not match["nnd"], **_deferral(match))
+    return PrimaryKey(columns=columns, name=None if con.name == f"{con.table}_pkey" else con.name, **_deferral(match))
 
 
 CONSTRAINT = TableConstraintKind()

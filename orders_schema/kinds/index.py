@@ -78,6 +78,10 @@ class DropIndexStatement(Statement):
 def index_key_sql(key: m.IndexColumn) -> str:
     column = key.column
     text = ident(column) if column is not None else f"({key.expression})"
+    if key.collation is not None:
+        text += f" COLLATE {ident(key.collation)}"
+    if key.opclass is not None:
+        text += f" {qualified(*key.opclass.split('.'))}"
     if key.descending:
         text += " DESC"
     if key.nulls:
@@ -98,6 +102,8 @@ def create_index_sql(s: CreateIndex) -> str:
     target = f"ON {qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
     if idx.include:
         target += f" INCLUDE ({', '.join(ident(n) for n in idx.include)})"
+    if not idx.nulls_distinct:
+        target += " NULLS NOT DISTINCT"
     parts = [head, target] + ([f"WHERE {idx.where}"] if idx.where else [])
     one_line = " ".join(parts) + ";"
     return one_line if len(one_line) <= LINE_LIMIT else "\n    ".join(parts) + ";"
@@ -107,6 +113,69 @@ def create_index_sql(s: CreateIndex) -> str:
 def drop_index_sql(s: DropIndexStatement) -> str:
     head = "DROP INDEX" + (" CONCURRENTLY" if s.concurrently else "") + (" IF EXISTS" if s.if_exists else "")
     return f"{head} {qualified(s.schema, s.name)};"
+
+
+# -- the name PostgreSQL chooses for an unnamed index ---------------------------------------
+
+_NAME_BYTES = 63
+_CALL = re.compile(r"\s*(?:[A-Za-z_][A-Za-z0-9_$]*\s*\.\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
+
+
+def _clip(name: str, size: int) -> str:
+    """The first ``size`` bytes of ``name``, cut at a character boundary (``pg_mbcliplen``)."""
+    return name.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _bytes(name: str) -> int:
+    return len(name.encode("utf-8"))
+
+
+def make_object_name(name1: str, name2: str | None, label: str) -> str:
+    """PostgreSQL's ``makeObjectName``: ``name1_name2_label`` within 63 bytes, the longer name cut first."""
+    overhead = (1 if name2 is not None else 0) + _bytes(label) + 1
+    n1, n2 = _bytes(name1), _bytes(name2 or "")
+    while n1 + n2 > _NAME_BYTES - overhead:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    return _clip(name1, n1) + (f"_{_clip(name2, n2)}" if name2 is not None else "") + f"_{label}"
+
+
+def _key_name(key: m.IndexColumn) -> str:
+    """The index column's name as PostgreSQL figures it: the column, a function's name, else ``expr``."""
+    if key.column is not None:
+        return key.column
+    tree = fragments.parse_expression(key.expression, "index key")
+    while isinstance(tree, (fragments.exp.Paren, fragments.exp.Cast)):
+        tree = tree.this
+    if isinstance(tree, fragments.exp.Column) and not isinstance(tree.this, fragments.exp.Star):
+        return fragments.column_name(tree)
+    call = _CALL.match(key.expression.strip().lstrip("(")) if isinstance(tree, fragments.exp.Func) else None
+    return call.group(1).lower() if call else "expr"
+
+
+def default_index_name(table: str, index: m.Index, taken: set[str]) -> str:
+    """The name PostgreSQL gives ``CREATE INDEX ON table (...)``: ``<table>_<columns>_idx`` (keys and
+    INCLUDE columns; an expression by its function's name, else ``expr``; repeated column names
+    numbered), cut to 63 bytes, numbered (``_idx1``) while ``taken`` holds it."""
+    columns: list[str] = []
+    for name in [_key_name(k) for k in index.columns] + list(index.include):
+        current, i = name, 0
+        while current in columns:
+            i += 1
+            current = _clip(name, _NAME_BYTES - len(str(i))) + str(i)
+        columns.append(current)
+    addition = ""
+    for name in columns:
+        addition += ("_" if addition else "") + name
+        if _bytes(addition) >= _NAME_BYTES + 1:
+            break
+    label, n = "idx", 0
+    while (chosen := make_object_name(table, addition, label)) in taken:
+        n += 1
+        label = f"idx{n}"
+    return chosen
 
 
 # -- stored form -----------------------------------------------------------------------------
@@ -150,8 +219,9 @@ def index_keys(index: m.Index) -> tuple[Any, ...]:
 
 
 def _keys(index: m.Index) -> tuple[Any, ...]:
-    keys = tuple((fragments.normal(k.expression), k.descending, k.nulls) for k in index.columns)
-    return keys, index.unique, index.method, fragments.normal(index.where), index.include
+    keys = tuple((fragments.normal(k.expression), k.descending, k.nulls, k.collation, k.opclass)
+                 for k in index.columns)
+    return keys, index.unique, index.method, fragments.normal(index.where), index.include, index.nulls_distinct
 
 
 class IndexKind(Kind["m.Index", IndexInfo]):
@@ -216,8 +286,7 @@ class IndexKind(Kind["m.Index", IndexInfo]):
 
     def declare(self, schema: m.Schema, stored: Sequence[IndexInfo]) -> Declaration:
         """The indexes of the tables declared so far, but those behind a constraint (the constraint
-        declares them); keys with an opclass or a collation, other methods and storage options
-        are reported."""
+        declares them); other methods and storage options are reported."""
         from orders_schema.declare.model import DeclarationError
 
         found: dict[str, list[m.Index]] = {}
@@ -263,6 +332,8 @@ def declared_index(info: IndexInfo) -> m.Index | str:
         close = ct.matching_paren(tail, len("INCLUDE "))
         include = ct.ident_list(tail[len("INCLUDE ("):close])
         tail = tail[close + 1:].strip()
+    nulls_distinct = not tail.startswith("NULLS NOT DISTINCT")
+    tail = tail.removeprefix("NULLS NOT DISTINCT").strip()
     if info.predicate is not None and tail.startswith("WHERE "):
         tail = ""
     if tail or include is None:
@@ -270,16 +341,11 @@ def declared_index(info: IndexInfo) -> m.Index | str:
     if match["method"] not in ("btree", "hash", "gin", "gist", "brin"):
         return f"index method {match['method']} is not declarable yet"
     columns: list[m.IndexColumn] = []
-    for key in ct.split_top(keys):
-        column = IndexColumn.parse(key)
-        name = ct.unquote(column.expression)
-        if name is None:
-            tree = fragments.parse_expression(column.expression, info.name)
-            if isinstance(tree, fragments.exp.Alias) or re.search(r"\sCOLLATE\s", column.expression):
-                return f"key {key}: opclasses and collations are not declarable yet"
-        columns.append(column)
+    # a key's collation and operator class are split off by IndexColumn.parse
+    columns = [IndexColumn.parse(key) for key in ct.split_top(keys)]
     return Index(name=info.name, columns=tuple(columns), unique=bool(match["unique"]), method=match["method"],
-                 where=info.predicate and ct.varchar_in_lists(info.predicate), include=include)
+                 where=info.predicate and ct.varchar_in_lists(info.predicate), include=include,
+                 nulls_distinct=nulls_distinct)
 
 
 INDEX = IndexKind()

@@ -27,19 +27,30 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orders_schema.declare import fragments
-from orders_schema.declare.quoting import comment, ident, qualified
+from orders_schema.declare.quoting import comment, ident, literal, qualified
+from orders_schema.kinds import sequence as seqkind
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.constraint import (
     AddConstraintStatement,
     ConstraintInfo,
     DropConstraintStatement,
     check_sql,
+    collapsing_uniques,
+    exclude_sql,
     foreign_key_sql,
+    primary_key_sql,
+    unique_sql,
 )
 from orders_schema.kinds.index import CreateIndex
+from orders_schema.kinds.sequence import (
+    CreateSequence,
+    DropSequenceStatement,
+    SequenceOwnedBy,
+    options_sql,
+)
 from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import guarded_drop
 from orders_schema.live.difference import Difference, pair, presence
@@ -53,7 +64,8 @@ normal = fragments.normal
 
 
 def same_column(a: m.Column, b: m.Column) -> bool:
-    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
+    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default)) and (
+        (a.identity, normal(a.generated), a.serial) == (b.identity, normal(b.generated), b.serial))
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -211,8 +223,9 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     return changes
 
 
-def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
-    return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
+def _pkey(table: m.Table) -> tuple[str, tuple[str, ...], str] | None:
+    pk = table.primary_key
+    return None if pk is None else (table.pkey_name, pk.columns, pk.deferral_sql)
 
 
 _WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
@@ -243,6 +256,8 @@ def destructive(change: Change, schema: str) -> str | None:
         return f"drop column {schema}.{change.table}.{change.column.name}"
     if isinstance(change, AlterColumn) and not is_widening(change.old.type, change.new.type):
         return f"narrow column {schema}.{change.table}.{change.new.name}"
+    if isinstance(change, AlterColumn) and change.new.generated is not None and change.old.generated is None:
+        return f"drop column {schema}.{change.table}.{change.new.name}"  # its values are replaced by computed ones
     return None
 
 
@@ -337,6 +352,38 @@ class SetNotNull(Statement):
 
 
 @dataclass(frozen=True)
+class DropExpression(Statement):
+    """A generated column becomes a plain one, keeping its values."""
+
+    schema: str
+    table: str
+    name: str
+
+
+@dataclass(frozen=True)
+class IdentityStatement(Statement):
+    """An identity column's change: ``clear`` then ``add`` (``clear`` drops any identity and
+    default, so the pair runs again; a :class:`SyncSequence` then moves the sequence past the
+    column's values), ``drop``, or ``set`` (ALWAYS / BY DEFAULT and the options, in place; the
+    sequence keeps its value)."""
+
+    schema: str
+    table: str
+    name: str
+    action: Literal["clear", "add", "drop", "set"]
+    identity: m.Identity | None = None
+
+
+@dataclass(frozen=True)
+class SyncSequence(Statement):
+    """Move the sequence behind a column (serial or identity) past the values the column holds."""
+
+    schema: str
+    table: str
+    name: str
+
+
+@dataclass(frozen=True)
 class SwapPrimaryKey(Statement):
     """Drop the old key and make a unique index built beforehand (``CONCURRENTLY``) the primary
     key, in one statement: a brief ACCESS EXCLUSIVE lock, and the table is never without a key."""
@@ -346,11 +393,38 @@ class SwapPrimaryKey(Statement):
     drop: tuple[str, ...]
     name: str
     index: str
+    deferral: str = ""
+    """`` DEFERRABLE [INITIALLY DEFERRED]`` of the new key."""
 
 
 def type_sql(t: m.SqlType) -> str:
     name = t.name.upper()
     return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+
+
+def column_type_sql(col: m.Column) -> str:
+    """The column's type as declared; a serial column's pseudo-type (``SERIAL``, ``BIGSERIAL``)."""
+    from orders_schema.declare.model import SERIAL_TYPES  # at run time only: the model imports the kinds
+
+    if col.serial and col.integer_type is not None:
+        return SERIAL_TYPES[col.integer_type].upper()
+    return type_sql(col.type)
+
+
+def identity_sql(identity: m.Identity) -> str:
+    options = options_sql(identity)
+    return identity.clause + (f" ({' '.join(options)})" if options else "")
+
+
+def column_extras_sql(col: m.Column) -> str:
+    """What follows a column's type and NULL-ness: its default, identity or generation expression."""
+    if col.default is not None:
+        return f" DEFAULT {col.default}"
+    if col.identity is not None:
+        return f" {identity_sql(col.identity)}"
+    if col.generated is not None:
+        return f" GENERATED ALWAYS AS ({col.generated}) STORED"
+    return ""
 
 
 def _names(names: Iterable[str]) -> str:
@@ -372,12 +446,12 @@ def create_table_sql(s: CreateTable) -> str:
         lines.append("    " + column_def_sql(table, col, inline_pk) + ",")
     table_constraints: list[str] = []
     if table.primary_key and not inline_pk:
-        table_constraints.append(
-            f"CONSTRAINT {ident(table.pkey_name)} PRIMARY KEY ({_names(table.primary_key.columns)})"
-        )
+        table_constraints.append(primary_key_sql(table.pkey_name, table.primary_key))
     table_constraints += [check_sql(c) for c in table.checks if c.column is None]
     table_constraints += [foreign_key_sql(s.schema, fk) for fk in table.foreign_keys]
-    table_constraints += [f"CONSTRAINT {ident(u.name)} UNIQUE ({_names(u.columns)})" for u in table.uniques]
+    later = collapsing_uniques(table)  # added by ALTER TABLE after it: see the table kind's create
+    table_constraints += [unique_sql(u) for u in table.uniques if u not in later]
+    table_constraints += [exclude_sql(x) for x in table.excludes]
     if table_constraints:
         lines.append("")
         lines += [f"    {c}," for c in table_constraints]
@@ -387,15 +461,13 @@ def create_table_sql(s: CreateTable) -> str:
 
 
 def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
-    parts = [ident(col.name), type_sql(col.type)]
+    parts = [ident(col.name), column_type_sql(col)]
     is_pk = inline_pk and table.primary_key is not None and table.primary_key.columns == (col.name,)
     if is_pk:
-        parts.append("PRIMARY KEY")
+        parts.append("PRIMARY KEY" + table.primary_key.deferral_sql)  # type: ignore[union-attr]
     elif not col.nullable:
         parts.append("NOT NULL")
-    if col.default is not None:
-        parts.append(f"DEFAULT {col.default}")
-    text = " ".join(parts)
+    text = " ".join(parts) + column_extras_sql(col)
     for check in table.checks:
         if check.column == col.name:
             clause = check_sql(check)
@@ -429,20 +501,18 @@ def run_sql_sql(s: RunSql) -> str:
     return f"{comment(s.purpose)}\n{terminated(s.sql)}"
 
 
-def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDefault | SetNotNull,
-           action: str) -> str:
+def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDefault | SetNotNull
+           | DropExpression | IdentityStatement, action: str) -> str:
     return f"ALTER TABLE {qualified(s.schema, s.table)} {action};"
 
 
 @renders(AddColumnStatement)
 def add_column_sql(s: AddColumnStatement) -> str:
     col = s.column
-    text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {type_sql(col.type)}"
+    text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {column_type_sql(col)}"
     if not col.nullable:
         text += " NOT NULL"
-    if col.default is not None:
-        text += f" DEFAULT {col.default}"
-    return _alter(s, text)
+    return _alter(s, text + column_extras_sql(col))
 
 
 @renders(DropColumnStatement)
@@ -466,10 +536,35 @@ def set_not_null_sql(s: SetNotNull) -> str:
     return _alter(s, f"ALTER COLUMN {ident(s.name)} {'SET' if s.not_null else 'DROP'} NOT NULL")
 
 
+@renders(DropExpression)
+def drop_expression_sql(s: DropExpression) -> str:
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} DROP EXPRESSION IF EXISTS")
+
+
+@renders(IdentityStatement)
+def identity_statement_sql(s: IdentityStatement) -> str:
+    column = f"ALTER COLUMN {ident(s.name)}"
+    if s.action == "clear":
+        return _alter(s, f"{column} DROP IDENTITY IF EXISTS, {column} DROP DEFAULT")
+    if s.action == "drop" or s.identity is None:
+        return _alter(s, f"{column} DROP IDENTITY IF EXISTS")
+    if s.action == "add":
+        return _alter(s, f"{column} ADD {identity_sql(s.identity)}")
+    options = " ".join(f"SET {o}" for o in options_sql(s.identity, alter=True))
+    return _alter(s, f"{column} SET GENERATED {s.identity.generated} {options}")
+
+
+@renders(SyncSequence)
+def sync_sequence_sql(s: SyncSequence) -> str:
+    table, column = qualified(s.schema, s.table), ident(s.name)
+    return (f"SELECT setval(pg_get_serial_sequence({literal(table)}, {literal(column)}), max({column})) "
+            f"FROM {table} HAVING max({column}) IS NOT NULL;")
+
+
 @renders(SwapPrimaryKey)
 def swap_primary_key_sql(s: SwapPrimaryKey) -> str:
     actions = [f"DROP CONSTRAINT IF EXISTS {ident(name)}" for name in s.drop]
-    actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}")
+    actions.append(f"ADD CONSTRAINT {ident(s.name)} PRIMARY KEY USING INDEX {ident(s.index)}{s.deferral}")
     return f"ALTER TABLE {qualified(s.schema, s.table)}\n    " + ",\n    ".join(actions) + ";"
 
 
@@ -492,6 +587,8 @@ class ColumnInfo:
     """``attidentity``: ``a`` (ALWAYS), ``d`` (BY DEFAULT) or empty."""
     generated: str = ""
     """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
+    identity_options: str = ""
+    """An identity column's sequence options (``INCREMENT BY 1 MINVALUE 1 ...``); empty for others."""
 
 
 _T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo)
@@ -532,7 +629,14 @@ QUERY = """
 SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS default,
        row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::int AS ordinal,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated
+       a.attidentity::text AS identity, a.attgenerated::text AS generated,
+       COALESCE((SELECT format('AS %%s INCREMENT BY %%s MINVALUE %%s MAXVALUE %%s START WITH %%s CACHE %%s%%s',
+                               format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart,
+                               q.seqcache, CASE WHEN q.seqcycle THEN ' CYCLE' ELSE ' NO CYCLE' END)
+                 FROM pg_depend dep JOIN pg_sequence q ON q.seqrelid = dep.objid
+                 WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
+                   AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'),
+                '') AS identity_options
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -566,6 +670,7 @@ _COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
     ("default differs", lambda c: "(no default)" if c.default is None else c.default),
     ("identity differs", lambda c: _IDENTITY.get(c.identity, c.identity)),
     ("generated differs", lambda c: _GENERATED.get(c.generated, c.generated)),
+    ("identity options differ", lambda c: c.identity_options or "(not identity)"),
 )
 
 
@@ -626,7 +731,9 @@ class TableKind(Kind["m.Table", TableInfo]):
     def create(self, schema: str, key: Hashable, item: Declared[m.Table]) -> list[Statement]:
         """The table with its columns, primary key, CHECKs and UNIQUEs; its foreign keys are the
         constraint kind's, once every table exists."""
-        return [CreateTable(schema, item.obj.model_copy(update={"foreign_keys": ()}))]
+        table = item.obj
+        return [CreateTable(schema, table.model_copy(update={"foreign_keys": ()})),
+                *(AddConstraintStatement(schema, table.name, u) for u in collapsing_uniques(table))]
 
     def plan(self, ctx: PlanContext) -> Planned:
         """``rename``: the declared renames; ``create``: new tables (bare), new and altered
@@ -642,6 +749,9 @@ class TableKind(Kind["m.Table", TableInfo]):
         for c in ctx.of(AddTable):
             bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
             out.create.append(CreateTable(s, bare, if_not_exists=True))
+            for u in collapsing_uniques(c.table):
+                out.create += [DropConstraintStatement(s, c.table.name, u.name, if_exists=True),
+                               AddConstraintStatement(s, c.table.name, u)]
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
         pk_tx, pk_online, refill = place_primary_keys(ctx)
         online_keys = keys_built_online(ctx)
@@ -649,12 +759,9 @@ class TableKind(Kind["m.Table", TableInfo]):
         after_key: list[Statement] = []
         after_swap: list[Statement] = []
         for alt in ctx.of(AlterColumn):
-            if alt.old.type != alt.new.type:
-                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
-            if normal(alt.old.default) != normal(alt.new.default):
-                out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
-            if alt.old.nullable != alt.new.nullable:
-                statement = SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable)
+            tx, not_null = alter_column(ctx, alt)
+            out.create += tx
+            for statement in not_null:
                 # NOT NULL is dropped once the old primary key on the column is gone (online when the
                 # new key is swapped in there)
                 if alt.new.nullable and (alt.table, alt.new.name) in in_old_key:
@@ -693,8 +800,10 @@ class TableKind(Kind["m.Table", TableInfo]):
 
     def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
         """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
-        defaults as ``pg_get_expr`` gives them); a table with a column the model cannot declare
-        (another type, identity, generated) is reported whole."""
+        defaults and generation expressions as ``pg_get_expr`` gives them, identities with their
+        options; a serial column is what it is, a ``nextval`` default, its sequence the sequence
+        kind's); a table with a column the model cannot declare (another type, a virtual
+        generated column) is reported whole."""
         from orders_schema.declare.model import Column, DeclarationError, Table
 
         tables: list[m.Table] = []
@@ -706,12 +815,14 @@ class TableKind(Kind["m.Table", TableInfo]):
                 sql_type = sql_type_of(col.type)
                 if sql_type is None:
                     problems.append(f"column {col.name} has type {col.type}")
-                elif col.identity or col.generated:
-                    problems.append(f"column {col.name} is {'an identity' if col.identity else 'a generated'} column")
+                elif col.generated and col.generated != "s":
+                    problems.append(f"column {col.name} is a virtual generated column")
                 else:
                     try:
                         columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
-                                              default=col.default))
+                                              default=None if col.generated else col.default,
+                                              generated=col.default if col.generated else None,
+                                              identity=identity_of(col)))
                     except DeclarationError as exc:
                         problems.append(str(exc))
             if not info.columns:
@@ -731,6 +842,85 @@ class TableKind(Kind["m.Table", TableInfo]):
                 yield presence("table", qualified(schema, name), _table_text(d), _table_text(x))
             else:
                 yield from compare_columns(schema, d, x)
+
+
+def alter_column(ctx: PlanContext, alt: AlterColumn) -> tuple[list[Statement], list[Statement]]:
+    """One changed column, in an order PostgreSQL accepts: a generated column whose expression
+    changes (or a plain column that becomes generated) is dropped and added again (its constraints
+    and indexes re-created, :func:`_rebuilt_with`; PostgreSQL before 17 cannot change the
+    expression in place, and the column moves to the end of the table); otherwise the identity
+    dropped, the generation expression dropped, the type, the default (a serial column's sequence
+    created or dropped), NOT NULL, then the identity added or changed. Returns (the statements, the
+    NOT NULL change), which the caller places: dropped after the old primary key on the column."""
+    s, t, old, new = ctx.schema, alt.table, alt.old, alt.new
+    name = new.name
+    if new.generated is not None and normal(new.generated) != normal(old.generated):
+        return [DropColumnStatement(s, t, name, if_exists=True), AddColumnStatement(s, t, new, if_not_exists=True),
+                *_rebuilt_with(ctx, t, name)], []
+    tx: list[Statement] = []
+    if old.identity is not None and new.identity is None:
+        tx.append(IdentityStatement(s, t, name, "drop"))
+    if old.generated is not None and new.generated is None:
+        tx.append(DropExpression(s, t, name))
+    if old.type != new.type:
+        tx.append(AlterColumnType(s, t, name, new.type))
+    serial_seq = new.serial_sequence(t)
+    adds_identity = new.identity is not None and old.identity is None  # its statement drops any default
+    unserial = [DropSequenceStatement(s, old.serial_sequence(t))] if old.serial and not new.serial else []
+    if new.serial and not old.serial and new.integer_type is not None:
+        tx += [CreateSequence(s, seqkind.Sequence(name=serial_seq, data_type=new.integer_type), if_not_exists=True),
+               SequenceOwnedBy(s, serial_seq, (t, name)),
+               SetDefault(s, t, name, f"nextval({literal(qualified(s, serial_seq))}::regclass)"),
+               SyncSequence(s, t, name)]
+    elif not adds_identity and (normal(old.default) != normal(new.default) or unserial):
+        tx += [SetDefault(s, t, name, new.default), *unserial]
+    not_null: list[Statement] = [SetNotNull(s, t, name, not new.nullable)] if old.nullable != new.nullable else []
+    if adds_identity:  # an identity needs NOT NULL first
+        tx += not_null
+        not_null = []  # a serial's sequence goes before the identity's, which may take its name
+        tx += [IdentityStatement(s, t, name, "clear"), *unserial, IdentityStatement(s, t, name, "add", new.identity),
+               SyncSequence(s, t, name)]
+    elif new.identity is not None and new.identity != old.identity:
+        tx.append(IdentityStatement(s, t, name, "set", new.identity))
+    return tx, not_null
+
+
+def _rebuilt_with(ctx: PlanContext, t: str, column: str) -> list[Statement]:
+    """What a dropped and re-added column took with it: the table's CHECK, UNIQUE, EXCLUDE,
+    foreign key constraints and indexes on it, added again (each re-runnable)."""
+    table = next(x for x in ctx.new.tables if x.name == t)
+    out: list[Statement] = []
+    constraints: list[m.Check | m.Unique | m.Exclude | m.ForeignKey] = []
+    constraints += [c for c in table.checks
+                    if column in fragments.referenced_columns(fragments.parse_expression(c.expression, c.name))]
+    constraints += [u for u in table.uniques if column in u.columns]
+    constraints += [x for x in table.excludes if column in x.referenced_columns()]
+    constraints += [f for f in table.foreign_keys if column in f.columns]
+    for con in constraints:
+        out += [DropConstraintStatement(ctx.schema, t, con.name, if_exists=True),
+                AddConstraintStatement(ctx.schema, t, con)]
+    out += [CreateIndex(ctx.schema, t, idx, if_not_exists=True) for idx in table.indexes
+            if column in idx.referenced_columns()]
+    return out
+
+
+_IDENTITY_OPTIONS = re.compile(
+    r"AS (?P<type>\w+) INCREMENT BY (?P<increment>-?\d+) MINVALUE (?P<minvalue>-?\d+) MAXVALUE (?P<maxvalue>-?\d+) "
+    r"START WITH (?P<start>-?\d+) CACHE (?P<cache>\d+) (?P<cycle>CYCLE|NO CYCLE)"
+)
+
+
+def identity_of(col: ColumnInfo) -> m.Identity | None:
+    """An identity column's stored kind and options as an :class:`~orders_schema.declare.model.Identity`."""
+    from orders_schema.declare.model import Identity
+
+    match = _IDENTITY_OPTIONS.fullmatch(col.identity_options) if col.identity else None
+    if match is None:
+        return None
+    options = seqkind.declared_options(
+        match["type"], int(match["increment"]), int(match["minvalue"]), int(match["maxvalue"]), int(match["start"]),
+        int(match["cache"]), match["cycle"] == "CYCLE")
+    return Identity(generated="ALWAYS" if col.identity == "a" else "BY DEFAULT", **options)
 
 
 _STORED_TYPES = {
@@ -799,7 +989,7 @@ def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statemen
             staging = f"{cpk.new_name}_new"
             pk_index = Index(name=staging, columns=cpk.new.columns, unique=True)
             online += [CreateIndex(s, t, pk_index, concurrently=True, if_not_exists=True),
-                       SwapPrimaryKey(s, t, drop, cpk.new_name, staging)]
+                       SwapPrimaryKey(s, t, drop, cpk.new_name, staging, cpk.new.deferral_sql)]
     return tx, online, refill
 
 

@@ -31,6 +31,7 @@ from orders_schema.kinds.comment import CommentInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.sequence import SequenceInfo
 from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
@@ -44,6 +45,7 @@ __all__ = [
     "ConstraintKind",
     "FunctionInfo",
     "IndexInfo",
+    "SequenceInfo",
     "TableInfo",
     "TriggerInfo",
     "ViewInfo",
@@ -66,6 +68,8 @@ class Catalog:
     """Every table's constraints, by table and name (each table's also in its :attr:`TableInfo.constraints`)."""
     triggers: tuple[TriggerInfo, ...] = ()
     """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
+    sequences: tuple[SequenceInfo, ...] = ()
+    """The schema's sequences (a ``serial`` column's included; an identity column's is the column's)."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)

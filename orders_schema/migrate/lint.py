@@ -150,8 +150,8 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
                 Hazard("data-loss", "clients still using the old name break")]
     # sqlglot reads FOREIGN KEY and PRIMARY KEY as one token each
     foreign = "FOREIGN KEY" in w or "FOREIGN" in w
-    unique = "UNIQUE" in w or "PRIMARY KEY" in w or "PRIMARY" in w
-    if "ADD" in w and unique and "USING" in w:  # PRIMARY KEY / UNIQUE USING INDEX: the index exists
+    unique = "UNIQUE" in w or "PRIMARY KEY" in w or "PRIMARY" in w or "EXCLUDE" in w
+    if "ADD" in w and unique and "USING" in w and "INDEX" in w:  # PRIMARY KEY / UNIQUE USING INDEX: it exists
         return [_lock("ACCESS EXCLUSIVE", table, "brief")]
     if "ADD" in w and ("CHECK" in w or foreign or unique):
         if foreign:
@@ -161,7 +161,8 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
         else:
             hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief" if "VALID" in w else "held during the scan"))
         if unique:
-            hazards.append(Hazard("scan", f"builds a unique index on {table} while holding the lock"))
+            what = "an exclusion constraint's index" if "EXCLUDE" in w else "a unique index"
+            hazards.append(Hazard("scan", f"builds {what} on {table} while holding the lock"))
         elif "VALID" not in w:
             hazards.append(Hazard("scan", f"full scan of {table} while holding the lock"))
         return hazards
@@ -170,6 +171,10 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
         hazards.append(Hazard("rewrite", f"may rewrite {table} and its indexes unless binary-coercible"))
     if "ADD" in w and "COLUMN" in w and "DEFAULT" in w and any(f in w for f in VOLATILE_DEFAULTS):
         hazards.append(Hazard("rewrite", f"a volatile default rewrites every row of {table}"))
+    if "ADD" in w and "COLUMN" in w and any(k in w for k in ("STORED", "IDENTITY", "SERIAL", "BIGSERIAL",
+                                                              "SMALLSERIAL")):
+        hazards.append(Hazard("rewrite", f"a generated, identity or serial column is computed for every row "
+                                         f"of {table}, which is rewritten"))
     if "SET" in w and "NOT" in w and "NULL" in w:
         hazards.append(Hazard("scan", f"full scan of {table} while holding the lock"))
     return hazards

@@ -18,6 +18,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal
 from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement, collapsing_uniques
 from orders_schema.kinds.table import destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
@@ -107,6 +108,9 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
                 out.append(r.CommentLine(item.text))
             elif isinstance(item, m.Table):
                 out.append(r.CreateTable(s, item, if_not_exists=True))
+                for unique in collapsing_uniques(item):  # PostgreSQL would fold it into the key
+                    out += [DropConstraintStatement(s, item.name, unique.name, if_exists=True),
+                            AddConstraintStatement(s, item.name, unique)]
                 out += [stmt for key, declared in COMMENT.declared(schema).items() if declared.owner == item.name
                         for stmt in COMMENT.create(s, key, declared)]
             elif isinstance(item, m.Index):
@@ -139,8 +143,11 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     # functions) come after the tables, so a SQL-language body may read them.
     called = _called_by_defaults(schema)
     early = [fn for fn in schema.functions if fn.name.lower() in called]
+    out += _kind_creates(schema, "before_tables")  # sequences a default calls
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
     out += [stmt for key, table in TABLE.declared(schema).items() for stmt in TABLE.create(s, key, table)]
+    out += [stmt for kind in KINDS for key, item in kind.declared(schema).items()
+            for stmt in kind.create_after_tables(s, key, item)]  # a sequence's OWNED BY
     out += _kind_creates(schema, "after_tables")  # foreign keys, then indexes
     out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
     out += _kind_creates(schema, "after_functions")
