@@ -184,7 +184,16 @@ EXTRA = m.Schema(
             uniques=(m.Unique(name="t_d_key", columns=("d",)),),
             indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",)),),
         ),
+        m.Table(
+            name="u", columns=(m.Column(name="k", type=m.TEXT),), row_security="forced",
+            policies=(m.Policy(name="u_own", roles=("r",), using="k = current_user", with_check="k IS NOT NULL"),),
+        ),
     ),
+    roles=(m.Role(name="r"),),
+    grants=(m.Grant(to="r", privileges=("USAGE",), on="schema"),
+            m.Grant(to="r", privileges=("SELECT", "UPDATE"), on="table", name="u", columns=("k",)),
+            m.Grant(to="r", privileges=("EXECUTE",), on="function", name="f")),
+    revokes=(m.Revoke(on="function", name="f"),),
     functions=(m.Function(name="f", returns="integer", language="sql", body="SELECT $1 + 1",
                           arguments=("a integer",), volatility="IMMUTABLE"),),
     views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o"),),
@@ -308,6 +317,9 @@ def test_walk_reaches_every_kind_of_declared_string() -> None:
         ("PrimaryKey", "columns", 1, None), ("Column", "renamed_from", 0, None), ("Table", "renamed_from", 0, None),
         ("Unique", "name", 0, None), ("Index", "include", 1, None), ("IndexColumn", "nulls", 0, None),
         ("Function", "arguments", 1, None), ("Schema", "external_tables", 1, None),
+        ("Role", "name", 0, None), ("Grant", "to", 0, None), ("Grant", "columns", 1, None),
+        ("Policy", "using", 0, None), ("Policy", "with_check", 0, None), ("Policy", "roles", 1, None),
+        ("Revoke", "name", 0, None),
     }
     assert expected <= kinds, sorted(expected - kinds)
 

@@ -49,6 +49,10 @@ from orders_schema.declare.base import (
 )
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.kinds.grant import Grant, Revoke
+from orders_schema.kinds.policy import Policy
+from orders_schema.kinds.role import PUBLIC, Role
+from orders_schema.kinds.row_security import RowSecurity
 
 # ---------------------------------------------------------------------------------------------
 # Column types
@@ -375,6 +379,11 @@ class Table(Node):
     comment: Description | None = _described()
     """``COMMENT ON TABLE``: what the table holds, stored in the catalogue (``obj_description``)."""
     populate: str | None = None
+    row_security: RowSecurity = Field(default="disabled", exclude_if=lambda value: value == "disabled")
+    """Row-level security: ``enabled`` binds every role but the owner, ``forced`` the owner too
+    (:mod:`orders_schema.kinds.row_security`)."""
+    policies: tuple[Policy, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Row-security policies (:mod:`orders_schema.kinds.policy`); they apply while row security is on."""
     """One INSERT into this table, run once when a migration adds the table to an existing database
     (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
     in the same transaction."""
@@ -507,6 +516,12 @@ class Schema(Node):
     external_tables: tuple[QualifiedName, ...] = Field(
         default=(), description="tables outside this schema views may read"
     )
+    roles: tuple[Role, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Roles the privileges and policies name, created NOLOGIN when missing (:mod:`orders_schema.kinds.role`)."""
+    grants: tuple[Grant, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Privileges on the schema and its objects (:mod:`orders_schema.kinds.grant`)."""
+    revokes: tuple[Revoke, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Default privileges of PUBLIC taken away (EXECUTE on a function)."""
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -586,7 +601,41 @@ class Schema(Node):
                 self._check_index_calls(table, index)
         for view in self.views:
             self._check_view(view, tables)
+        self._check_access(tables, functions)
         return self
+
+    def _check_access(self, tables: dict[str, Table], functions: set[str]) -> None:
+        """Grants, revokes and policies name declared roles (or PUBLIC) and objects of this schema."""
+        roles = {r.name for r in self.roles}
+        if dup := _duplicates(roles):
+            raise DeclarationError(f"schema {self.name}: duplicate roles {dup}")
+        views = {v.name for v in self.views}
+
+        def role(name: str, what: str) -> None:
+            if name.upper() != PUBLIC and name not in roles:
+                raise DeclarationError(f"{what}: role {name!r} is not declared in Schema.roles")
+
+        for g in self.grants:
+            what = f"grant to {g.to} on {g.object_text}"
+            role(g.to, what)
+            if g.on == "table" and g.name not in tables and g.name not in views:
+                raise DeclarationError(f"{what}: no table or view {g.name!r} in schema {self.name}")
+            if g.on == "function" and g.name not in functions:
+                raise DeclarationError(f"{what}: no function {g.name!r} in schema {self.name}")
+            if g.columns:
+                if g.name not in tables:
+                    raise DeclarationError(f"{what}: column privileges need a table")
+                if missing := sorted(set(g.columns) - set(tables[str(g.name)].column_names)):
+                    raise DeclarationError(f"{what}: table {g.name} has no column(s) {missing}")
+        for r in self.revokes:
+            if r.name not in functions:
+                raise DeclarationError(f"revoke on function {r.name}: no function {r.name!r} in schema {self.name}")
+        for table in self.tables:
+            for p in table.policies:
+                for name in p.roles:
+                    role(name, f"policy {p.name} on table {table.name}")
+            if dup := _duplicates(p.name for p in table.policies):
+                raise DeclarationError(f"table {table.name}: duplicate policy names {dup}")
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
         """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
@@ -705,16 +754,21 @@ __all__ = [
     "Description",
     "ForeignKey",
     "Function",
+    "Grant",
     "Index",
     "IndexColumn",
     "Name",
     "Node",
     "Phase",
     "PhaseItem",
+    "Policy",
     "PrimaryKey",
     "QualifiedName",
     "Query",
+    "Revoke",
+    "Role",
     "Row",
+    "RowSecurity",
     "ScalarValue",
     "Schema",
     "SqlType",

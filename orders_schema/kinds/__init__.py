@@ -13,15 +13,22 @@ from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.function import FUNCTION
+from orders_schema.kinds.grant import GRANT
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.policy import POLICY
+from orders_schema.kinds.role import ROLE
+from orders_schema.kinds.row_security import ROW_SECURITY
 from orders_schema.kinds.table import TABLE
 from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
-KINDS: tuple[Kind[Any, Any], ...] = (TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    ROLE, TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, GRANT,
+)
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "FUNCTION", "INDEX", "KINDS", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
+    "COMMENT", "CONSTRAINT", "FUNCTION", "GRANT", "INDEX", "KINDS", "POLICY", "ROLE", "ROW_SECURITY", "TABLE",
+    "TRIGGER", "VIEW", "Declared", "Kind",
     "PlanContext", "Planned",
 ]

@@ -30,7 +30,11 @@ from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
 from orders_schema.kinds.function import FunctionInfo
+from orders_schema.kinds.grant import ObjectAcl
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.policy import PolicyInfo
+from orders_schema.kinds.role import RoleInfo
+from orders_schema.kinds.row_security import RowSecurityInfo
 from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
@@ -66,6 +70,15 @@ class Catalog:
     """Every table's constraints, by table and name (each table's also in its :attr:`TableInfo.constraints`)."""
     triggers: tuple[TriggerInfo, ...] = ()
     """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
+    roles: tuple[RoleInfo, ...] = ()
+    """The roles the schema's privileges and policies name."""
+    row_security: tuple[RowSecurityInfo, ...] = ()
+    """Each table's row-level security (enabled, forced)."""
+    policies: tuple[PolicyInfo, ...] = ()
+    """Row-security policies, by table and name."""
+    privileges: tuple[ObjectAcl, ...] = ()
+    """The schema's, its relations' (their columns' included), sequences' and functions' non-owner
+    privileges (``aclexplode``), one per object."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)
