@@ -11,19 +11,6 @@ import pytest
 
 from orders_schema.declare.project import Project
 from orders_schema.tester.checks import CaseResult, access, run_case, run_cases
-from orders_schema.tester.harness import Databases
-
-
-@pytest.fixture(scope="session")
-def api_roles(orders_databases: Databases) -> tuple[str, ...]:
-    """Supabase's API roles on the throwaway server: created if missing (roles are cluster-wide:
-    other tests may rely on them, so they are never dropped)."""
-    with orders_databases.admin() as conn:
-        for role in access.API_ROLES:
-            conn.execute(
-                "DO $$BEGIN CREATE ROLE " + role + " NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$"
-            )
-    return access.API_ROLES
 
 
 def by_id(project: Project) -> dict[str, access.Case]:
@@ -47,7 +34,7 @@ def test_one_case_per_role_object_and_command(orders_schema_project: Project) ->
 
 
 def test_every_access_case_passes_at_head(
-    orders_db: psycopg.Connection, orders_schema_project: Project, api_roles: tuple[str, ...]
+    supabase_api_roles: tuple[str, ...], orders_db: psycopg.Connection, orders_schema_project: Project
 ) -> None:
     report = run_cases(orders_db, access.cases(orders_schema_project))
     assert report.ok(), report.summary()
@@ -77,7 +64,7 @@ def test_every_access_case_passes_at_head(
      "ALTER TABLE walltrack.config_audit_log DISABLE ROW LEVEL SECURITY", "expected to be refused"),
 ])
 def test_a_weakened_database_fails_the_case_it_breaks(
-    orders_clone_dsn: str, orders_schema_project: Project, api_roles: tuple[str, ...],
+    supabase_api_roles: tuple[str, ...], orders_clone_dsn: str, orders_schema_project: Project,
     case_id: str, mutation: str, message: str,
 ) -> None:
     result = run(orders_clone_dsn, orders_schema_project, case_id, mutation)
@@ -87,7 +74,7 @@ def test_a_weakened_database_fails_the_case_it_breaks(
 
 
 def test_row_security_without_a_policy_shows_no_rows(
-    orders_clone_dsn: str, orders_schema_project: Project, api_roles: tuple[str, ...]
+    supabase_api_roles: tuple[str, ...], orders_clone_dsn: str, orders_schema_project: Project
 ) -> None:
     """A careless GRANT on a table whose row security has no policy for the role opens no row."""
     result = run(orders_clone_dsn, orders_schema_project, "access:walltrack_app.config_audit_log.SELECT",
