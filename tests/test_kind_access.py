@@ -27,8 +27,9 @@ ADD = m.Function(name="add_one", arguments=("x integer",), returns="integer", la
 V1_STATE = m.Schema(name="acc", tables=(ITEMS,), functions=(ADD,))
 V1 = m.Version(number=1, name="acc", create_schema=True, state=V1_STATE,
                phases=(m.Phase(title="ITEMS", items=(ITEMS, ADD)),))
+NOTES = m.Table(name="notes", columns=(ID,), owner=ROLE)  # a new table, owned by the role
 HEAD = V1_STATE.replace(
-    tables=(ITEMS.replace(row_security="enabled", policies=(
+    tables=(NOTES, ITEMS.replace(row_security="enabled", policies=(
         m.Policy(name="own_rows", command="SELECT", roles=(ROLE,), using="owner = current_user"),
         m.Policy(name="no_negative", permissive=False, command="INSERT", roles=(ROLE,), with_check="id >= 0"),
         m.Policy(name="insert_any", command="INSERT", roles=(ROLE,), with_check="true"),
@@ -39,6 +40,8 @@ HEAD = V1_STATE.replace(
             m.Grant(to=ROLE, privileges=("UPDATE",), on="table", name="items", columns=("owner",)),
             m.Grant(to=ROLE, privileges=("EXECUTE",), on="function", name="add_one")),
     revokes=(m.Revoke(on="function", name="add_one"),),
+    # every table, now and later, readable by the role (the existing ones are granted by the version)
+    default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT", "REFERENCES"), to=ROLE),),
 )
 
 
@@ -59,10 +62,12 @@ def test_access_generates_applies_compares_and_undoes(
     for line in (
         f"CREATE ROLE {ROLE} NOLOGIN;",
         "ALTER TABLE acc.items ENABLE ROW LEVEL SECURITY;",
-        f"GRANT SELECT, INSERT ON TABLE acc.items TO {ROLE};",
         f"GRANT UPDATE (owner) ON TABLE acc.items TO {ROLE};",
         "REVOKE EXECUTE ON FUNCTION acc.add_one FROM PUBLIC;",
         f"    AS RESTRICTIVE FOR INSERT TO {ROLE}",
+        f"ALTER TABLE acc.notes OWNER TO {ROLE};",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA acc\n    GRANT SELECT, REFERENCES ON TABLES TO {ROLE};",
+        f"GRANT SELECT, INSERT, REFERENCES ON TABLE acc.items TO {ROLE};",
     ):
         assert line in text, line
     hazards = {h.kind for s in lint_text(text) for h in s.hazards}
@@ -76,7 +81,7 @@ def test_access_generates_applies_compares_and_undoes(
     with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
         conn.execute((proj.schema_dir / "V2__access.sql").read_text())  # applies twice
         catalog = inspect_schema(conn, "acc")
-        assert [(r.table, r.mode) for r in catalog.row_security] == [("items", "enabled")]
+        assert [(r.table, r.mode) for r in catalog.row_security] == [("items", "enabled"), ("notes", "disabled")]
         own = next(x for x in catalog.policies if x.name == "own_rows")
         assert (own.command, own.roles, own.using) == ("SELECT", (ROLE,), "(owner = CURRENT_USER)")
         assert ("function", "add_one", "", "PUBLIC", "EXECUTE") not in {
@@ -86,15 +91,25 @@ def test_access_generates_applies_compares_and_undoes(
         conn.execute("GRANT EXECUTE ON FUNCTION acc.add_one TO PUBLIC")
         conn.execute("ALTER POLICY own_rows ON acc.items USING (true)")
         conn.execute("DROP POLICY no_negative ON acc.items")
+        conn.execute("ALTER TABLE acc.notes OWNER TO CURRENT_USER")
+        conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA acc REVOKE REFERENCES ON TABLES FROM {ROLE}")
+        conn.execute("CREATE TABLE acc.later (a int)")  # gets the default privileges
+        later = [(x.grantee, x.privilege) for o in inspect_schema(conn, "acc").privileges if o.name == "later"
+                 for x in o.entries]
+        assert later == [(ROLE, "SELECT")]
+        conn.execute("DROP TABLE acc.later")
     assert differences(orders_databases, orders_empty_dsn, HEAD) == [
         ("row security", "acc.items", "mode differs"),
         ("policy", "no_negative ON acc.items", "missing"),
         ("policy", "own_rows ON acc.items", "definition differs"),
+        ("owner", "acc.notes", "owner differs"),
         ("privilege", "function acc.add_one", "extra"),
         ("privilege", "table acc.items", "extra"),
+        ("default privilege", "in schema acc", "missing"),
     ]
     with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
         conn.execute(f"REVOKE DELETE ON acc.items FROM {ROLE}")
+        conn.execute(f"ALTER TABLE acc.notes OWNER TO {ROLE}")
     assert undo_last(orders_empty_dsn, proj.schema_dir) == [2]
     assert differences(orders_databases, orders_empty_dsn, V1_STATE) == []
     with psycopg.connect(orders_empty_dsn) as conn:  # the role stays: other databases may use it

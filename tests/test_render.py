@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from orders_schema.declare import model as m
+from orders_schema.kinds.default_privilege import AlterDefaultPrivileges
 from orders_schema.kinds.grant import GrantStatement, RevokeStatement
+from orders_schema.kinds.owner import AlterOwner
 from orders_schema.kinds.policy import CreatePolicy, DropPolicyStatement
 from orders_schema.kinds.role import CreateRoleIfMissing
 from orders_schema.kinds.row_security import AlterRowSecurity
@@ -175,6 +177,12 @@ GOLDEN: list[tuple[r.Statement, str]] = [
     (CreatePolicy(S, "t", m.Policy(name="Not Neg", permissive=False, command="INSERT", with_check="a >= 0")),
      'CREATE POLICY "Not Neg" ON walltrack.t\n    AS RESTRICTIVE FOR INSERT TO PUBLIC\n    WITH CHECK (a >= 0);'),
     (DropPolicyStatement(S, "t", "own"), "DROP POLICY IF EXISTS own ON walltrack.t;"),
+    (AlterOwner(S, "t", "Odd Role"), 'ALTER TABLE walltrack.t OWNER TO "Odd Role";'),
+    (AlterOwner(S, "t", None), "ALTER TABLE walltrack.t OWNER TO CURRENT_USER;"),
+    (AlterDefaultPrivileges(S, "", "tables", ("SELECT", "INSERT"), "app", True),
+     "ALTER DEFAULT PRIVILEGES IN SCHEMA walltrack\n    GRANT SELECT, INSERT ON TABLES TO app;"),
+    (AlterDefaultPrivileges(S, "Odd Role", "functions", ("EXECUTE",), "PUBLIC", False),
+     'ALTER DEFAULT PRIVILEGES FOR ROLE "Odd Role" IN SCHEMA walltrack\n    REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;'),
 ]
 
 

@@ -49,6 +49,7 @@ from orders_schema.declare.base import (
 )
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.kinds.default_privilege import DefaultPrivilege
 from orders_schema.kinds.grant import Grant, Revoke
 from orders_schema.kinds.policy import Policy
 from orders_schema.kinds.role import PUBLIC, Role
@@ -384,6 +385,9 @@ class Table(Node):
     (:mod:`orders_schema.kinds.row_security`)."""
     policies: tuple[Policy, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Row-security policies (:mod:`orders_schema.kinds.policy`); they apply while row security is on."""
+    owner: Name | None = Field(default=None, exclude_if=lambda value: value is None)
+    """A role of ``Schema.roles`` that owns the table (:mod:`orders_schema.kinds.owner`); None: the
+    schema's owner, the role applying the migrations."""
     """One INSERT into this table, run once when a migration adds the table to an existing database
     (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
     in the same transaction."""
@@ -522,6 +526,8 @@ class Schema(Node):
     """Privileges on the schema and its objects (:mod:`orders_schema.kinds.grant`)."""
     revokes: tuple[Revoke, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Default privileges of PUBLIC taken away (EXECUTE on a function)."""
+    default_privileges: tuple[DefaultPrivilege, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Privileges objects created later get (:mod:`orders_schema.kinds.default_privilege`)."""
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -611,7 +617,9 @@ class Schema(Node):
             raise DeclarationError(f"schema {self.name}: duplicate roles {dup}")
         views = {v.name for v in self.views}
 
-        def role(name: str, what: str) -> None:
+        def role(name: str, what: str, public: bool = True) -> None:
+            if name.upper() == PUBLIC and not public:
+                raise DeclarationError(f"{what}: PUBLIC is not a role that can own or create objects")
             if name.upper() != PUBLIC and name not in roles:
                 raise DeclarationError(f"{what}: role {name!r} is not declared in Schema.roles")
 
@@ -630,7 +638,14 @@ class Schema(Node):
         for r in self.revokes:
             if r.name not in functions:
                 raise DeclarationError(f"revoke on function {r.name}: no function {r.name!r} in schema {self.name}")
+        for d in self.default_privileges:
+            what = f"default privilege on {d.on} to {d.to}"
+            role(d.to, what)
+            if d.for_role is not None:
+                role(d.for_role, what, public=False)
         for table in self.tables:
+            if table.owner is not None:
+                role(table.owner, f"table {table.name}: owner", public=False)
             for p in table.policies:
                 for name in p.roles:
                     role(name, f"policy {p.name} on table {table.name}")
@@ -751,6 +766,7 @@ __all__ = [
     "Comment",
     "CommentText",
     "DeclarationError",
+    "DefaultPrivilege",
     "Description",
     "ForeignKey",
     "Function",

@@ -12,9 +12,11 @@ from typing import Any
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
+from orders_schema.kinds.default_privilege import DEFAULT_PRIVILEGE
 from orders_schema.kinds.function import FUNCTION
 from orders_schema.kinds.grant import GRANT
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.owner import OWNER
 from orders_schema.kinds.policy import POLICY
 from orders_schema.kinds.role import ROLE
 from orders_schema.kinds.row_security import ROW_SECURITY
@@ -23,12 +25,13 @@ from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
 KINDS: tuple[Kind[Any, Any], ...] = (
-    ROLE, TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, GRANT,
+    ROLE, TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, OWNER, GRANT,
+    DEFAULT_PRIVILEGE,
 )
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "FUNCTION", "GRANT", "INDEX", "KINDS", "POLICY", "ROLE", "ROW_SECURITY", "TABLE",
-    "TRIGGER", "VIEW", "Declared", "Kind",
+    "COMMENT", "CONSTRAINT", "DEFAULT_PRIVILEGE", "FUNCTION", "GRANT", "INDEX", "KINDS", "OWNER", "POLICY", "ROLE",
+    "ROW_SECURITY", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
     "PlanContext", "Planned",
 ]

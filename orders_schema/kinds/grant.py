@@ -113,6 +113,23 @@ Entry = tuple[str, str, str, str, str]
 privilege is a column's; the schema's own name is ``""``; object kind ``table`` also covers views."""
 
 
+def implied(schema: m.Schema) -> list[Grant]:
+    """The grants the schema owner's default privileges (``Schema.default_privileges`` without
+    ``for_role``) give every declared object of their kind: declared objects hold them whether
+    they were created before the default (the version grants them) or after (PostgreSQL does)."""
+    out: list[Grant] = []
+    for d in schema.default_privileges:
+        if d.for_role is not None:
+            continue  # objects created by another role: none of the declared ones
+        if d.on == "tables":
+            names = [t.name for t in schema.tables] + [v.name for v in schema.views]
+            out += [Grant(to=d.to, privileges=d.privileges, on="table", name=n) for n in names]
+        elif d.on == "functions":
+            out += [Grant(to=d.to, privileges=d.privileges, on="function", name=f.name)
+                    for f in schema.functions]
+    return out
+
+
 def declared_acl(schema: m.Schema) -> dict[Entry, str]:
     """Every declared entry, with the object it is on (``table:t``, ``function:f``, ``schema``)."""
     out: dict[Entry, str] = {}
@@ -120,7 +137,7 @@ def declared_acl(schema: m.Schema) -> dict[Entry, str]:
     for fn in schema.functions:
         if (fn.name, "EXECUTE") not in revoked:
             out[("function", fn.name, "", PUBLIC, "EXECUTE")] = f"function:{fn.name}"
-    for g in schema.grants:
+    for g in (*schema.grants, *implied(schema)):
         to = PUBLIC if g.to.upper() == PUBLIC else g.to
         owner = "schema" if g.on == "schema" else f"{g.on}:{g.name}"
         for p in g.privileges:
@@ -288,9 +305,12 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
     create_stage = "last"
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[Grant | Revoke]]:
-        out: dict[Hashable, Declared[Grant | Revoke]] = {
-            ("grant", g.on, g.name or "", g.to, g.columns): Declared(None, g) for g in schema.grants
-        }
+        out: dict[Hashable, Declared[Grant | Revoke]] = {}
+        for g in (*schema.grants, *implied(schema)):
+            key = ("grant", g.on, g.name or "", g.to, g.columns)
+            if key in out:  # declared and implied by a default: one GRANT of both's privileges
+                g = g.replace(privileges=tuple(dict.fromkeys((*out[key].obj.privileges, *g.privileges))))
+            out[key] = Declared(None, g)
         out.update({("revoke", r.on, r.name): Declared(None, r) for r in schema.revokes})
         return out
 
