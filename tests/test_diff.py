@@ -65,7 +65,8 @@ CASES: list[tuple[str, m.Schema, list[str]]] = [
     ("revoke a default", BASE.replace(revokes=(m.Revoke(on="function", name="f"),)), ["SetPrivilege"]),
     ("owner", with_table(owner="app").replace(roles=(m.Role(name="app"),)), ["AddRole", "SetOwner"]),
     ("default privileges", BASE.replace(roles=(m.Role(name="app"),), default_privileges=(
-        m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),)), ["AddRole", "SetDefaultPrivilege"]),
+        m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),)),
+     ["AddRole", "SetDefaultPrivilege", "SetPrivilege", "SetPrivilege"]),  # t and v exist: granted now
 ]
 
 
