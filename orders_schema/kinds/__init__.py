@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.default_privilege import DEFAULT_PRIVILEGE
@@ -31,7 +31,24 @@ KINDS: tuple[Kind[Any, Any], ...] = (
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "DEFAULT_PRIVILEGE", "FUNCTION", "GRANT", "INDEX", "KINDS", "OWNER", "POLICY", "ROLE",
-    "ROW_SECURITY", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
-    "PlanContext", "Planned",
+    "COMMENT",
+    "CONSTRAINT",
+    "DEFAULT_PRIVILEGE",
+    "FUNCTION",
+    "GRANT",
+    "INDEX",
+    "KINDS",
+    "OWNER",
+    "POLICY",
+    "ROLE",
+    "ROW_SECURITY",
+    "TABLE",
+    "TRIGGER",
+    "VIEW",
+    "Declaration",
+    "Declared",
+    "Kind",
+    "PlanContext",
+    "Planned",
+    "Undeclared",
 ]
