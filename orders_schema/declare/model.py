@@ -647,6 +647,7 @@ class Schema(Node):
         if dup := _duplicates(roles):
             raise DeclarationError(f"schema {self.name}: duplicate roles {dup}")
         views = {v.name for v in self.views}
+        overloaded = {f.name for f in self.functions if sum(g.name == f.name for g in self.functions) > 1}
 
         def role(name: str, what: str, public: bool = True) -> None:
             if name.upper() == PUBLIC and not public:
@@ -661,6 +662,8 @@ class Schema(Node):
                 raise DeclarationError(f"{what}: no table or view {g.name!r} in schema {self.name}")
             if g.on == "function" and g.name not in functions:
                 raise DeclarationError(f"{what}: no function {g.name!r} in schema {self.name}")
+            if g.on == "function" and g.name in overloaded:
+                raise DeclarationError(f"{what}: {g.name} is overloaded, and grants name a function by name only")
             if g.columns:
                 if g.name not in tables:
                     raise DeclarationError(f"{what}: column privileges need a table")
@@ -669,6 +672,9 @@ class Schema(Node):
         for r in self.revokes:
             if r.name not in functions:
                 raise DeclarationError(f"revoke on function {r.name}: no function {r.name!r} in schema {self.name}")
+            if r.name in overloaded:
+                raise DeclarationError(f"revoke on function {r.name}: {r.name} is overloaded, and revokes name a "
+                                       "function by name only")
         for d in self.default_privileges:
             what = f"default privilege on {d.on} to {d.to}"
             role(d.to, what)

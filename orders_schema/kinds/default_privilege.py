@@ -23,8 +23,8 @@ from pydantic import model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node
 from orders_schema.declare.quoting import ident
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
-from orders_schema.kinds.role import PUBLIC
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.role import PUBLIC, with_roles
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -189,6 +189,41 @@ class DefaultPrivilegeKind(Kind[DefaultPrivilege, DefaultPrivilegeInfo]):
                 yield Difference("default privilege", f"in schema {ident(schema)}",
                                  "missing" if x is None else "extra",
                                  None if d is None else text, None if x is None else text)
+
+    def declare(self, schema: m.Schema, stored: Sequence[DefaultPrivilegeInfo]) -> Declaration:
+        """The defaults per creating role, kind of object and grantee, their roles declared too.
+        Listed instead: defaults on other kinds of object (types, schemas), reserved ``pg_`` roles,
+        and a default of the schema's owner that a declared object it would cover lacks (the
+        declarations imply it on every object: they could not say "not on this one")."""
+        from orders_schema.kinds.grant import declared_acl, implied
+
+        grouped: dict[tuple[str, str, str], list[str]] = {}
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            what = f"{info.privilege} on {info.on} to {info.grantee}" + (
+                f" (objects created by {info.for_role})" if info.for_role else "")
+            if info.on not in _ALLOWED:
+                undeclared.append(Undeclared(self.name, what, f"defaults on {info.on} are not declarable yet"))
+            elif any(r.startswith("pg_") for r in (info.for_role, info.grantee)):
+                undeclared.append(Undeclared(self.name, what, "a reserved pg_ role cannot be declared"))
+            else:
+                grouped.setdefault((info.for_role, info.on, info.grantee), []).append(info.privilege)
+        acl = declared_acl(schema)
+        out: list[DefaultPrivilege] = []
+        for (role, on, grantee), ps in sorted(grouped.items()):
+            d = DefaultPrivilege(on=on, privileges=tuple(sorted(set(ps), key=_ORDER.index)),
+                                 to=grantee, for_role=role or None)
+            alone = schema.model_copy(update={"default_privileges": (d,)})
+            lacking = sorted({f"{g.on} {g.name}" for g in implied(alone) for p in g.privileges
+                              if (g.on, g.name or "", "", _grantee(g.to), p) not in acl})
+            if lacking:
+                undeclared.append(Undeclared(self.name, f"{', '.join(d.privileges)} on {on} to {grantee}",
+                                             f"{', '.join(lacking)} lack it (created before it)"))
+                continue
+            schema = with_roles(schema, grantee, *([role] if role else []))
+            out.append(d)
+        return Declaration(schema.model_copy(update={"default_privileges": (*schema.default_privileges, *out)}),
+                           tuple(undeclared))
 
 
 DEFAULT_PRIVILEGE = DefaultPrivilegeKind()

@@ -29,7 +29,7 @@ from pydantic import model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.role import PUBLIC
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
@@ -391,6 +391,78 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
                 elif d.grantable != x.grantable:
                     yield Difference("privilege", f"{on} {where}", "grant option differs",
                                      f"{text} grantable={d.grantable}", f"{text} grantable={x.grantable}")
+
+    def declare(self, schema: m.Schema, stored: Sequence[ObjectAcl]) -> Declaration:
+        """Each declared object's non-default privileges as grants (a column's, grouped by the
+        privileges they share), a function's missing ``EXECUTE`` to ``PUBLIC`` as a revoke. Listed
+        instead: privileges on objects not declared (sequences among them), WITH GRANT OPTION,
+        to roles that cannot be declared, and on an overloaded function's name."""
+        roles = {r.name for r in schema.roles}
+        overloaded = {f.name for f in schema.functions if sum(g.name == f.name for g in schema.functions) > 1}
+        objects = _objects(schema)
+        grants: list[Grant] = []
+        revokes: list[Revoke] = []
+        undeclared: list[Undeclared] = []
+        for acl in stored:
+            where = "schema" if acl.on == "schema" else f"{acl.on} {acl.name}"
+            entries = set(acl.entries)
+            if acl.on == "function":
+                default = {("function", acl.name, "", PUBLIC, "EXECUTE")}
+                if {e.entry for e in entries} == default and all(not e.grantable for e in entries):
+                    continue  # PostgreSQL's default, whatever the overloads
+                if acl.name in overloaded:
+                    undeclared.append(Undeclared(self.name, where, "privileges on an overloaded function's name "
+                                                 "are not declarable yet"))
+                    continue
+            if ("schema" if acl.on == "schema" else f"{acl.on}:{acl.name}") not in objects:
+                held = sorted(_text(e) for e in entries)
+                if acl.on == "function" and not any(e.grantee == PUBLIC for e in entries):
+                    held.append("EXECUTE revoked from PUBLIC")
+                if held:
+                    undeclared.append(Undeclared(self.name, where, f"its object is not declared: {', '.join(held)}"))
+                continue
+            if acl.on == "function" and (PUBLIC, "EXECUTE") not in {(e.grantee, e.privilege) for e in entries}:
+                revokes.append(Revoke(on="function", name=acl.name))
+            for e in sorted(entries, key=lambda e: e.entry):
+                if e.grantable:
+                    undeclared.append(Undeclared(self.name, where, f"{_text(e)} WITH GRANT OPTION is not declarable"))
+                elif e.grantee != PUBLIC and e.grantee not in roles:
+                    undeclared.append(Undeclared(self.name, where, f"{_text(e)}: the role cannot be declared"))
+            kept = [e for e in entries if not e.grantable and (e.grantee == PUBLIC or e.grantee in roles)
+                    and not (acl.on == "function" and e.grantee == PUBLIC and e.privilege == "EXECUTE")]
+            grants += _grants(acl, kept)
+        return Declaration(schema.model_copy(update={"grants": (*schema.grants, *grants),
+                                                     "revokes": (*schema.revokes, *revokes)}), tuple(undeclared))
+
+
+def _text(e: PrivilegeInfo) -> str:
+    return f"{e.privilege}{f' ({e.column})' if e.column else ''} to {_grantee(e.grantee)}"
+
+
+def _grants(acl: ObjectAcl, entries: Sequence[PrivilegeInfo]) -> list[Grant]:
+    """One grant per grantee for the whole object, one per grantee and set of columns sharing the
+    same privileges."""
+    out: list[Grant] = []
+    on: ObjectKind = acl.on  # type: ignore[assignment]
+    name = acl.name or None
+    by_grantee: dict[str, list[PrivilegeInfo]] = {}
+    for e in entries:
+        by_grantee.setdefault(e.grantee, []).append(e)
+    for grantee, es in sorted(by_grantee.items()):
+        whole = sorted({e.privilege for e in es if not e.column}, key=_ORDER.index)
+        if whole:
+            out.append(Grant(to=grantee, privileges=tuple(whole), on=on, name=name))
+        per_column: dict[str, set[str]] = {}
+        for e in es:
+            if e.column:
+                per_column.setdefault(e.column, set()).add(e.privilege)
+        shapes: dict[tuple[str, ...], list[str]] = {}
+        for column, privileges in per_column.items():
+            shapes.setdefault(tuple(sorted(privileges, key=_ORDER.index)), []).append(column)
+        for shape, columns in sorted(shapes.items()):
+            out.append(Grant(to=grantee, privileges=shape, on=on, name=name,
+                             columns=tuple(sorted(columns))))
+    return out
 
 
 GRANT = GrantKind()

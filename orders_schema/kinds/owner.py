@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.role import with_roles
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -119,6 +120,21 @@ class OwnerKind(Kind[str, OwnerInfo]):
             if (d.owner if d else None) != (x.owner if x else None):
                 yield Difference("owner", qualified(schema, table), "owner differs",
                                  d.owner if d else SCHEMA_OWNER, x.owner if x else SCHEMA_OWNER)
+
+    def declare(self, schema: m.Schema, stored: Sequence[OwnerInfo]) -> Declaration:
+        """Each table's owner (a role other than the schema's owner) onto its declaration, the role
+        declared too; a reserved ``pg_`` role, or a table not declared, is listed."""
+        owners = {o.table: o.owner for o in stored}
+        names = {t.name for t in schema.tables}
+        undeclared = [Undeclared(self.name, t, f"owned by {o}; its table is not declared")
+                      for t, o in owners.items() if t not in names]
+        undeclared += [Undeclared(self.name, t, f"owned by {o}, a reserved pg_ role")
+                       for t, o in owners.items() if t in names and o.startswith("pg_")]
+        owners = {t: o for t, o in owners.items() if t in names and not o.startswith("pg_")}
+        schema = with_roles(schema, *owners.values())
+        tables = tuple(t.model_copy(update={"owner": owners[t.name]}) if t.name in owners else t
+                       for t in schema.tables)
+        return Declaration(schema.model_copy(update={"tables": tables}), tuple(undeclared))
 
 
 OWNER = OwnerKind()

@@ -27,7 +27,7 @@ from pydantic import model_validator
 from orders_schema.declare import fragments
 from orders_schema.declare.base import DeclarationError, Name, Node, _fragment
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.role import PUBLIC
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
@@ -248,6 +248,34 @@ class PolicyKind(Kind[Policy, PolicyInfo]):
                                  None if d is None else d.definition, None if x is None else x.definition)
             elif d.definition != x.definition:
                 yield Difference("policy", where, "definition differs", d.definition, x.definition)
+
+    def declare(self, schema: m.Schema, stored: Sequence[PolicyInfo]) -> Declaration:
+        """Each policy onto its table, its expressions as PostgreSQL stores them; one whose table
+        is not declared, or whose expression the model refuses, is listed."""
+        from orders_schema.declare.base import DeclarationError
+
+        names = {t.name for t in schema.tables}
+        by_table: dict[str, list[Policy]] = {}
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            if info.table not in names:
+                undeclared.append(Undeclared(self.name, f"{info.table}.{info.name}", "its table is not declared"))
+                continue
+            roles = {r.name for r in schema.roles}
+            if missing := sorted(r for r in info.roles if r != PUBLIC and r not in roles):
+                undeclared.append(Undeclared(self.name, f"{info.table}.{info.name}",
+                                             f"its role(s) {', '.join(missing)} cannot be declared"))
+                continue
+            try:
+                policy = Policy(name=info.name, command=info.command, permissive=info.permissive,
+                                roles=info.roles, using=info.using, with_check=info.with_check)
+            except DeclarationError as exc:
+                undeclared.append(Undeclared(self.name, f"{info.table}.{info.name}", str(exc)))
+                continue
+            by_table.setdefault(info.table, []).append(policy)
+        tables = tuple(t.model_copy(update={"policies": (*t.policies, *by_table[t.name])}) if t.name in by_table else t
+                       for t in schema.tables)
+        return Declaration(schema.model_copy(update={"tables": tables}), tuple(undeclared))
 
 
 POLICY = PolicyKind()

@@ -23,7 +23,7 @@ from pydantic import model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node
 from orders_schema.declare.quoting import dollar_quote, ident, literal
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -166,6 +166,26 @@ class RoleKind(Kind[Role, RoleInfo]):
             if d is None or x is None:
                 held = f"holds privileges in {ident(schema)}"
                 yield presence("role", ident(name), None if d is None else held, None if x is None else held)
+
+    def declare(self, schema: m.Schema, stored: Sequence[RoleInfo]) -> Declaration:
+        """Every role the schema's privileges and policies name; a reserved ``pg_`` role (granted
+        something, e.g. ``pg_read_all_data``) cannot be declared and is listed."""
+        roles, undeclared = list(schema.roles), []
+        for info in stored:
+            if info.name.startswith("pg_"):
+                undeclared.append(Undeclared(self.name, info.name, "a reserved pg_ role cannot be declared"))
+            elif info.name not in {r.name for r in roles}:
+                roles.append(Role(name=info.name))
+        return Declaration(schema.model_copy(update={"roles": tuple(roles)}), tuple(undeclared))
+
+
+def with_roles(schema: m.Schema, *names: str) -> m.Schema:
+    """``schema`` with the named roles in ``Schema.roles`` (added when missing, PUBLIC never)."""
+    have = {r.name for r in schema.roles}
+    missing = [n for n in dict.fromkeys(names) if n not in have and n.upper() != PUBLIC]
+    if not missing:
+        return schema
+    return schema.model_copy(update={"roles": (*schema.roles, *(Role(name=n) for n in missing))})
 
 
 ROLE = RoleKind()

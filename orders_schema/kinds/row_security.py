@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from orders_schema.declare.quoting import qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -138,6 +138,16 @@ class RowSecurityKind(Kind["RowSecurity", RowSecurityInfo]):
         for table, d, x in pair({r.table: r for r in declared}, {r.table: r for r in live}):
             if d is not None and x is not None and d.mode != x.mode:
                 yield Difference("row security", qualified(schema, table), "mode differs", d.mode, x.mode)
+
+    def declare(self, schema: m.Schema, stored: Sequence[RowSecurityInfo]) -> Declaration:
+        """Each table's mode onto its declaration; a table not declared (listed already) lists it too."""
+        modes = {r.table: r.mode for r in stored if r.mode != "disabled"}
+        names = {t.name for t in schema.tables}
+        tables = tuple(t.model_copy(update={"row_security": modes[t.name]}) if t.name in modes else t
+                       for t in schema.tables)
+        undeclared = tuple(Undeclared(self.name, table, f"{mode}; its table is not declared")
+                           for table, mode in modes.items() if table not in names)
+        return Declaration(schema.model_copy(update={"tables": tables}), undeclared)
 
 
 ROW_SECURITY = RowSecurityKind()
