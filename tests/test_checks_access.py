@@ -45,7 +45,7 @@ def test_every_access_case_passes_at_head(
     assert "refused as declared" in messages["access:walltrack_app.config_audit_log.INSERT"]
     assert "refused as declared" in messages["access:walltrack_app.orders.DELETE"]
     assert "refused as declared" in messages["access:walltrack_app.orders.TRUNCATE"]
-    assert "refused as declared" in messages["access:walltrack_app.order_status_counts.UPDATE"]
+    assert "refused as declared" in messages["access:walltrack_app.order_settled_counts.UPDATE"]
     assert "allowed as declared" in messages["access:walltrack_reader.order_stats.SELECT"]
     assert "refused as declared" in messages["access:walltrack_reader.orders.SELECT"]
     assert "refused as declared" in messages["access:anon.orders.SELECT"]

@@ -55,10 +55,10 @@ def test_every_case_passes_on_the_walltrack_head(
     assert lines and report.index_usage is not None
     with psycopg.connect(orders_committed_dsn) as conn:
         for table in orders_schema_project.schema.tables:
-            if table.name == "order_status_counts":
-                # kept by a statement trigger of the head (the committing case deletes only its own
+            if table.name == "order_settled_counts":
+                # kept by row triggers of the head (the committing case deletes only its own
                 # rows); the probe's insert and delete must cancel out
-                left = conn.execute("SELECT coalesce(sum(order_count), 0) FROM walltrack.order_status_counts")
+                left = conn.execute("SELECT coalesce(sum(order_count), 0) FROM walltrack.order_settled_counts")
                 assert left.fetchone() == (0,)
                 continue
             row = conn.execute(f"SELECT count(*) FROM walltrack.{table.name}").fetchone()

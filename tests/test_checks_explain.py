@@ -146,9 +146,9 @@ def test_run_explain_loads_once_reports_progress_and_rolls_back(
 def test_a_query_served_by_a_summary_table_reads_that_table_alone(
     loaded_db: psycopg.Connection, project: Project
 ) -> None:
-    good = Query(name="counts", sql="SELECT status, sum(order_count) FROM walltrack.order_status_counts GROUP BY 1",
-                 served_by_table="order_status_counts")
-    bad = Query(name="counts_from_history", served_by_table="order_status_counts",
+    good = Query(name="counts", sql="SELECT status, sum(order_count) FROM walltrack.order_settled_counts GROUP BY 1",
+                 served_by_table="order_settled_counts")
+    bad = Query(name="counts_from_history", served_by_table="order_settled_counts",
                 sql="SELECT status, count(*) FROM walltrack.orders GROUP BY status")
     report = run_cases(loaded_db, explain.cases(replace(project, queries=(good, bad))))
     assert [(r.id, r.outcome) for r in report.results] == [

@@ -72,7 +72,7 @@ def test_declared_catalog_takes_an_admin_dsn_or_a_server(orders_databases: Datab
 # ---------------------------------------------------------------------------------------------
 
 STATUSES_BUT_CANCELLED = ", ".join(f"'{s}'" for s in ORDER_STATUSES if s != "cancelled")
-COUNT_CALL = f"EXECUTE FUNCTION {S}.count_order_statuses()"
+COUNT_CALL = f"EXECUTE FUNCTION {S}.count_settled_orders()"
 MUTATIONS = {
     "index dropped": (
         f"DROP INDEX {S}.idx_orders_active",
@@ -103,24 +103,24 @@ MUTATIONS = {
         [("function", f"{S}.update_orders_timestamp()", "definition differs (settings)")],
     ),
     "summary function's search_path reset": (
-        f"ALTER FUNCTION {S}.count_order_statuses() RESET search_path",
-        [("function", f"{S}.count_order_statuses()", "definition differs (settings)")],
+        f"ALTER FUNCTION {S}.count_settled_orders() RESET search_path",
+        [("function", f"{S}.count_settled_orders()", "definition differs (settings)")],
     ),
     "count trigger's transition tables swapped": (
-        f"DROP TRIGGER trg_orders_count_update ON {S}.orders; CREATE TRIGGER trg_orders_count_update"
+        f"DROP TRIGGER trg_orders_settled_update ON {S}.orders; CREATE TRIGGER trg_orders_settled_update"
         f" AFTER UPDATE ON {S}.orders REFERENCING OLD TABLE AS new_orders NEW TABLE AS old_orders"
         f" FOR EACH STATEMENT {COUNT_CALL}",
-        [("trigger", f"{S}.orders.trg_orders_count_update", "definition differs")],
+        [("trigger", f"{S}.orders.trg_orders_settled_update", "definition differs")],
     ),
     "count trigger made row-level with UPDATE OF ... WHEN": (
-        f"DROP TRIGGER trg_orders_count_update ON {S}.orders; CREATE TRIGGER trg_orders_count_update"
+        f"DROP TRIGGER trg_orders_settled_update ON {S}.orders; CREATE TRIGGER trg_orders_settled_update"
         f" AFTER UPDATE OF status, order_type, is_simulated ON {S}.orders FOR EACH ROW"
         f" WHEN (OLD.status IS DISTINCT FROM NEW.status) {COUNT_CALL}",
-        [("trigger", f"{S}.orders.trg_orders_count_update", "definition differs")],
+        [("trigger", f"{S}.orders.trg_orders_settled_update", "definition differs")],
     ),
     "truncate trigger dropped": (
-        f"DROP TRIGGER trg_orders_count_truncate ON {S}.orders",
-        [("trigger", f"{S}.orders.trg_orders_count_truncate", "missing")],
+        f"DROP TRIGGER trg_orders_settled_truncate ON {S}.orders",
+        [("trigger", f"{S}.orders.trg_orders_settled_truncate", "missing")],
     ),
     "foreign key dropped": (
         f"ALTER TABLE {S}.orders DROP CONSTRAINT orders_position_id_fkey",
@@ -137,8 +137,8 @@ MUTATIONS = {
         [("check", f"{S}.orders.orders_direction_matches_type", "definition differs")],
     ),
     "summary table's counter column dropped": (
-        f"ALTER TABLE {S}.order_status_counts DROP COLUMN order_count",
-        [("column", f"{S}.order_status_counts.order_count", "missing")],
+        f"ALTER TABLE {S}.order_settled_counts DROP COLUMN order_count",
+        [("column", f"{S}.order_settled_counts.order_count", "missing")],
     ),
     "column default dropped": (
         f"ALTER TABLE {S}.orders ALTER COLUMN status DROP DEFAULT",

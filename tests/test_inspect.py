@@ -30,17 +30,19 @@ STORED_PREDICATE = {
     "filled_at IS NOT NULL": "(filled_at IS NOT NULL)",
     "status = 'failed' AND next_retry_at IS NOT NULL AND attempt_count < max_attempts":
         "(((status)::text = 'failed'::text) AND (next_retry_at IS NOT NULL) AND (attempt_count < max_attempts))",
+    "status IN ('pending', 'submitted', 'confirming')":
+        "((status)::text = ANY ((ARRAY['pending'::character varying, 'submitted'::character varying,"
+        " 'confirming'::character varying])::text[]))",
     "status NOT IN ('filled', 'cancelled')":
         "((status)::text <> ALL ((ARRAY['filled'::character varying, 'cancelled'::character varying])::text[]))",
 }
 
 
 STORED_CHECK = {
-    "amount_sol > 0": "CHECK ((amount_sol > (0)::numeric))",
-    "amount_tokens IS NULL OR amount_tokens > 0":
-        "CHECK (((amount_tokens IS NULL) OR (amount_tokens > (0)::numeric)))",
-    "expected_price > 0": "CHECK ((expected_price > (0)::numeric))",
-    "actual_price IS NULL OR actual_price > 0": "CHECK (((actual_price IS NULL) OR (actual_price > (0)::numeric)))",
+    "amount_sol > 0.0": "CHECK ((amount_sol > 0.0))",
+    "amount_tokens > 0.0": "CHECK ((amount_tokens > 0.0))",
+    "expected_price > 0.0": "CHECK ((expected_price > 0.0))",
+    "actual_price > 0.0": "CHECK ((actual_price > 0.0))",
     "max_slippage_bps BETWEEN 0 AND 10000": "CHECK (((max_slippage_bps >= 0) AND (max_slippage_bps <= 10000)))",
     "max_attempts >= 1": "CHECK ((max_attempts >= 1))",
     "attempt_count >= 0 AND attempt_count <= max_attempts":
@@ -146,6 +148,8 @@ def test_every_declared_index_is_found_with_its_stored_definition(head: Catalog)
     for table, index in HEAD.indexes():
         keys = ", ".join(k.expression + (" DESC" if k.descending else "") for k in index.columns)
         definition = f"CREATE INDEX {index.name} ON {S}.{table.name} USING btree ({keys})"
+        if index.include:
+            definition += f" INCLUDE ({', '.join(index.include)})"
         predicate = None if index.where is None else STORED_PREDICATE[index.where]
         if predicate is not None:
             definition += f" WHERE {predicate}"
@@ -169,10 +173,10 @@ def test_every_declared_trigger_is_found_with_its_stored_definition(head: Catalo
         assert {t.name: shown(t.definition) for t in live.triggers} == expected, table.name
         assert all(t.enabled == "O" for t in live.triggers)
     # the summary's statement-level triggers, with their transition tables (no internal FK triggers)
-    count_insert = head.table("orders").trigger("trg_orders_count_insert").definition
+    count_insert = head.table("orders").trigger("trg_orders_settled_insert").definition
     assert "REFERENCING NEW TABLE AS new_orders FOR EACH STATEMENT" in count_insert
-    count_update = head.table("orders").trigger("trg_orders_count_update").definition
-    assert "AFTER UPDATE OF status, order_type, is_simulated" in count_update
+    count_update = head.table("orders").trigger("trg_orders_settled_update").definition
+    assert "AFTER UPDATE OF status, is_simulated" in count_update
     assert "FOR EACH ROW WHEN (" in count_update
     assert "(old.status)::text IS DISTINCT FROM (new.status)::text" in count_update
     assert [t.name for t in head.table("positions").triggers] == []
@@ -183,12 +187,10 @@ def test_every_declared_function_is_found_with_its_body_verbatim(head: Catalog) 
     for fn in HEAD.functions:
         found = head.function(f"{fn.name}()")
         assert found.source == fn.body
-        if fn.returns == "trigger":  # trigger functions are pinned at head
-            assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name
-            language, returns, settings_line = "plpgsql", "trigger", " SET search_path TO 'pg_catalog', 'pg_temp'\n"
-        else:  # uuid_v7: no SET clause, so the planner can inline it; every name in it is qualified
-            assert fn.settings == (), fn.name
-            language, returns, settings_line = "sql", "uuid", ""
+        # every function of head is PL/pgSQL and pinned (uuid_v7 too since the write-speed versions:
+        # parsed once per session instead of inlined into every planned INSERT)
+        assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name
+        language, returns, settings_line = "plpgsql", fn.returns, " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         config = tuple(f"{key}={value}" for key, value in fn.settings)
         # the trigger functions writing what their callers may not write run as their owner
         assert (found.language, found.returns, found.volatility, found.security_definer, found.config) == (

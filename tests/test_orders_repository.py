@@ -389,20 +389,22 @@ async def assert_counts_exact(repo: OrderRepository, sql: Any) -> None:
     for mode in (None, True, False):
         assert await repo.count_by_status(is_simulated=mode) == counted(sql, mode), mode
     # the counters are striped by backend: only the sum over a key's slots is the key's count
-    summary = sql("SELECT is_simulated, order_type, status, sum(order_count)::bigint"
-                  " FROM walltrack.order_status_counts GROUP BY 1, 2, 3"
-                  " HAVING sum(order_count) <> 0 ORDER BY 1, 2, 3")
-    grouped = sql("SELECT is_simulated, order_type, status, count(*) FROM walltrack.orders"
-                  " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    # settled statuses only (open ones are counted from idx_orders_open, V15)
+    summary = sql("SELECT is_simulated, status, sum(order_count)::bigint"
+                  " FROM walltrack.order_settled_counts GROUP BY 1, 2"
+                  " HAVING sum(order_count) <> 0 ORDER BY 1, 2")
+    grouped = sql("SELECT is_simulated, status, count(*) FROM walltrack.orders"
+                  " WHERE status IN ('filled', 'cancelled', 'failed') GROUP BY 1, 2 ORDER BY 1, 2")
     assert summary == grouped
-    assert sql("SELECT count(*) FROM (SELECT FROM walltrack.order_status_counts GROUP BY is_simulated,"
-               " order_type, status HAVING sum(order_count) < 0) AS negative") == [(0,)]
+    assert sql("SELECT count(*) FROM (SELECT FROM walltrack.order_settled_counts GROUP BY is_simulated,"
+               " status HAVING sum(order_count) < 0) AS negative") == [(0,)]
 
 
 async def test_count_by_status_stays_exact_through_creates_updates_and_deletes(
     repo: OrderRepository, sql: Any
 ) -> None:
-    """count_by_status reads walltrack.order_status_counts, kept by the trg_orders_count_* triggers:
+    """count_by_status reads walltrack.order_settled_counts (kept by the trg_orders_settled_* triggers)
+    and idx_orders_open:
     after every kind of write it equals a count(*) over the orders, with and without the mode filter."""
     await assert_counts_exact(repo, sql)
     made: list[Order] = []
@@ -433,7 +435,7 @@ async def test_count_by_status_stays_exact_through_creates_updates_and_deletes(
     await stored(repo, entry(is_simulated=True), S.CONFIRMING)
     await assert_counts_exact(repo, sql)
     assert (await repo.count_by_status(is_simulated=True))["confirming"] == 1
-    assert sql("SELECT count(*) <= 24 * %s FROM walltrack.order_status_counts", (STRIPES,)) == [(True,)]
+    assert sql("SELECT count(*) <= 6 * %s FROM walltrack.order_settled_counts", (STRIPES,)) == [(True,)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,11 +857,15 @@ def test_every_query_uses_its_declared_index_on_synthetic_data(sql: Any, rows: i
         elif query.uses_index is None:
             assert _seq_scans(plan) == [], query.name
     assert problems == []
-    # count_by_status reads the summary table (at most 24 keys x STRIPES slots), never the orders
+    # count_by_status reads the settled summary (at most 6 keys x STRIPES slots) and the open orders
+    # through idx_orders_open only, never the history
     for mode in (None, True, False):
         plan = _plan(sql, q.COUNT_BY_STATUS.sql, {"is_simulated": mode})
-        assert _relations(plan) == {"order_status_counts"}, (mode, plan)
-    assert sql("SELECT count(*) <= 24 * %s FROM walltrack.order_status_counts", (STRIPES,)) == [(True,)]
+        assert _relations(plan) == {"order_settled_counts", "orders"}, (mode, plan)
+        # the summary by a scan of its few pages or by its key, as the planner likes; orders only by the index
+        assert "idx_orders_open" in _indexes(plan) and set(_seq_scans(plan)) <= {"order_settled_counts"}, (mode, plan)
+        assert _indexes(plan) <= {"idx_orders_open", "order_settled_counts_pkey"}, (mode, plan)
+    assert sql("SELECT count(*) <= 6 * %s FROM walltrack.order_settled_counts", (STRIPES,)) == [(True,)]
 
 
 OPTIONAL_FILTERS: dict[str, dict[str, list[Any]]] = {

@@ -44,7 +44,7 @@ def test_the_pool_really_connects_as_the_app_role(orders_committed_dsn: str) -> 
     with psycopg.connect(orders_committed_dsn, **AS_APP) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (APP,)
         for statement in ("DELETE FROM walltrack.orders", "DELETE FROM walltrack.config_audit_log",
-                          "UPDATE walltrack.order_status_counts SET order_count = 0",
+                          "UPDATE walltrack.order_settled_counts SET order_count = 0",
                           "INSERT INTO walltrack.config_audit_log (config_table, config_key) VALUES ('x', 'y')",
                           "TRUNCATE walltrack.orders", "DROP TABLE walltrack.orders",
                           "ALTER TABLE walltrack.orders DISABLE ROW LEVEL SECURITY",

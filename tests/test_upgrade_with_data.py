@@ -6,6 +6,7 @@ avoid, and verify passes afterwards.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from orders_schema.live.apply import migrate
 from orders_schema.store.files import version_files
 from orders_schema.tester.harness import Databases
 from orders_schema.tester.verify import verify
+from orders_schema.walltrack import PROJECT
 
 from .conftest import ROOT
 
@@ -48,11 +50,11 @@ def test_v9_with_200k_orders_upgrades_keeping_every_row_then_verifies(
     with psycopg.connect(orders_empty_dsn) as conn:
         after = {t: conn.execute(ROW_HASH.format(table=t).encode()).fetchone() for t in before}
         counts = conn.execute(
-            "SELECT (SELECT sum(order_count) FROM walltrack.order_status_counts), "
-            "(SELECT count(*) FROM walltrack.orders)"
+            "SELECT (SELECT sum(order_count) FROM walltrack.order_settled_counts), "
+            "(SELECT count(*) FROM walltrack.orders WHERE status IN ('filled', 'cancelled', 'failed'))"
         ).fetchone()
     assert after == before
-    assert counts == (ROWS, ROWS)
+    assert counts is not None and counts[0] == counts[1] and counts[1] > 0
     result = verify(project, orders_empty_dsn, rows=0)
     assert result.ok, result.report()
 
@@ -66,6 +68,13 @@ def test_squawk_finds_no_online_safety_hazard_after_v9() -> None:
     assert files, "no version after V9"
     out = subprocess.run([squawk, "--pg-version=15", *files], capture_output=True, text=True, check=False)
     text = out.stdout + out.stderr
-    found = sorted({rule for rule in BANNED if rule in text})
-    assert found == [], text
+    found = {rule for rule in BANNED if rule in text}
+    # A table the project declared in allow_destructive (a derived summary, V15) may be dropped:
+    # every DROP TABLE after V9 must name one of those, and then the rule's warning is expected.
+    drops = re.findall(r"DROP TABLE IF EXISTS (\S+);", "".join(
+        f.text for f in version_files(ROOT / "schema") if f.number > 9))
+    allowed = {key.removeprefix("drop table ") for key in PROJECT.allow_destructive if key.startswith("drop table ")}
+    if drops and set(drops) <= allowed:
+        found.discard("ban-drop-table")
+    assert sorted(found) == [], text
     assert "prefer-robust-stmts" in text  # squawk really read the files (it reports this lesser rule)

@@ -70,11 +70,36 @@ def test_uuid_v7_ignores_the_callers_search_path(orders_db: psycopg.Connection) 
     assert len(set(values)) == 50 and all(v.version == 7 for v in values)
 
 
-def test_the_default_is_inlined_into_an_insert(orders_db: psycopg.Connection) -> None:
-    """No SET clause and a single SELECT: the planner expands the body into the INSERT's target
-    list, so a default id costs no function call (a SET clause would forbid that)."""
+def test_the_default_is_a_call_not_inlined_into_an_insert(orders_db: psycopg.Connection) -> None:
+    """V15: PL/pgSQL, so the body is parsed once per session, not inlined (re-parsed) into every
+    planned INSERT; the plan shows the call."""
     plan = "\n".join(r[0] for r in orders_db.execute(
         "EXPLAIN VERBOSE INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol,"
         " expected_price) VALUES ('entry', 'buy', 'sig-1', 'Tok1', 1, 0.1)"
     ))
-    assert "gen_random_uuid()" in plan and "uuid_v7" not in plan, plan
+    assert "walltrack.uuid_v7()" in plan and "gen_random_uuid()" not in plan, plan
+
+
+def test_the_settled_insert_trigger_ignores_the_callers_search_path(orders_db: psycopg.Connection) -> None:
+    """The INSERT trigger's function pins its search_path and qualifies every name: a schema put first
+    on the caller's search_path, with an ``=`` that says every status is settled and a
+    pg_backend_pid() of its own, changes nothing it counts."""
+    from orders_schema.walltrack import head
+
+    function = next(t.function for t in head.ORDERS.triggers if "INSERT" in t.events and t.for_each == "STATEMENT")
+    assert dict(next(f for f in head.HEAD.functions if f.name == function).settings).get("search_path")
+    orders_db.execute("CREATE SCHEMA evil")
+    orders_db.execute("CREATE FUNCTION evil.eq(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true'")
+    orders_db.execute("CREATE OPERATOR evil.= (leftarg = text, rightarg = text, function = evil.eq)")
+    orders_db.execute("CREATE FUNCTION evil.pg_backend_pid() RETURNS int LANGUAGE sql AS 'SELECT 1000'")
+    orders_db.execute("SET LOCAL search_path = evil, pg_catalog")
+    settled = "SELECT coalesce(sum(order_count), 0), coalesce(max(slot), 0) FROM walltrack.order_settled_counts"
+    insert = ("INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, amount_sol, expected_price,"
+              " status) VALUES ('entry', 'buy', 'sig-evil', 'Tok1', 1, 0.1, %s)")
+    before = orders_db.execute(settled).fetchone()
+    assert before is not None
+    orders_db.execute(insert, ("pending",))
+    assert orders_db.execute(settled).fetchone() == before  # an open order counts nothing
+    orders_db.execute(insert, ("filled",))
+    after = orders_db.execute(settled).fetchone()
+    assert after is not None and after[0] == before[0] + 1 and after[1] < head.STRIPES, (before, after)

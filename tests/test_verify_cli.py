@@ -126,7 +126,7 @@ def test_verify_passes_on_a_database_holding_orders_and_leaves_them_exactly_as_t
             conn.execute(statement.encode())
     before = fingerprint(orders_clone_dsn)
     assert before["signals"][0] == 2300 and before["positions"][0] == 200 and before["orders"][0] == 500
-    assert before["config_audit_log"][0] > 1 and before["order_status_counts"][0] > 0
+    assert before["config_audit_log"][0] > 1 and before["order_settled_counts"][0] > 0
     code, out = verify(orders_clone_dsn, capsys)
     assert code == 0, out
     assert "verify: ok" in out

@@ -380,6 +380,9 @@ class Table(Node):
     comment: Description | None = _described()
     """``COMMENT ON TABLE``: what the table holds, stored in the catalogue (``obj_description``)."""
     populate: str | None = None
+    """One INSERT into this table, run once when a migration adds the table to an existing database
+    (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
+    in the same transaction."""
     row_security: RowSecurity = Field(default="disabled", exclude_if=lambda value: value == "disabled")
     """Row-level security: ``enabled`` binds every role but the owner, ``forced`` the owner too
     (:mod:`orders_schema.kinds.row_security`)."""
@@ -388,9 +391,6 @@ class Table(Node):
     owner: Name | None = Field(default=None, exclude_if=lambda value: value is None)
     """A role of ``Schema.roles`` that owns the table (:mod:`orders_schema.kinds.owner`); None: the
     schema's owner, the role applying the migrations."""
-    """One INSERT into this table, run once when a migration adds the table to an existing database
-    (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
-    in the same transaction."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:

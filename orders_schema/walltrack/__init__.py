@@ -15,7 +15,10 @@ from orders_schema.walltrack.story import V9
 from orders_schema.walltrack.synthetic import SYNTHETIC_DATA
 
 PROJECT = Project(
-    schema=HEAD, versions=(V1, V9), queries=QUERIES, synthetic_data=SYNTHETIC_DATA, behaviours=BEHAVIOURS
+    schema=HEAD, versions=(V1, V9), queries=QUERIES, synthetic_data=SYNTHETIC_DATA, behaviours=BEHAVIOURS,
+    # Write speed: order_status_counts (every status) gives way to order_settled_counts (settled
+    # statuses) plus idx_orders_open; its rows are derived, so nothing is lost (docs/decisions.md).
+    allow_destructive=("drop table walltrack.order_status_counts",),
 )
 
 __all__ = ["HEAD", "PROJECT"]

@@ -19,7 +19,7 @@ Parts:
                clients, 20 inserts in one transaction, status updates (pending -> submitted ->
                confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
                count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
-               without the CHECKs it added beyond V9's
+               without the CHECKs it added beyond V9's, head without both and its INSERT trigger
 
 ``isolation`` and ``scale`` need nothing of WallTrack: they live in :mod:`orders_schema.benchmarks`.
 """
@@ -51,6 +51,7 @@ from orders_schema.live.apply import migrate
 from orders_schema.migrate.lint import lint_text
 from orders_schema.store.files import version_files
 from orders_schema.tester.server import Server, choose, create_database, throwaway_server
+from orders_schema.walltrack.head import COUNT_TRIGGERS
 
 PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench")
 
@@ -270,8 +271,10 @@ WITHOUT = {
     "head-v4": ("time-ordered ids (random v4 ids instead)",
                 "ALTER TABLE walltrack.orders ALTER COLUMN id SET DEFAULT gen_random_uuid()"),
     "head-fk": ("the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
-    "head-sum": ("the summary triggers", "DROP TRIGGER trg_orders_count_insert ON walltrack.orders; "
-                 "DROP TRIGGER trg_orders_count_update ON walltrack.orders"),
+    # head's counting triggers on INSERT and UPDATE, by their declared names
+    "head-sum": ("the summary triggers", "; ".join(
+        f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
+        if {"INSERT", "UPDATE"} & set(t.events))),
 }
 WITHOUT["head-both"] = ("the FK and the summary triggers", f"{WITHOUT['head-fk'][1]}; {WITHOUT['head-sum'][1]}")
 WRITE_SCHEMAS = ("bare", "pkey", "v9", "head", "head-v4", "head-fk", "head-sum", "head-both")
@@ -570,30 +573,76 @@ def _pgbench_binary(srv: Server) -> str:
     raise RuntimeError("pgbench not found (beside the server's binaries or on PATH); install the PostgreSQL client")
 
 
+def _backend_cpu_ns(pid: int) -> int | None:
+    """CPU time a server process has run so far (``/proc/<pid>/schedstat``), None off Linux or once
+    it has exited."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[str, ...], clients: int,
-                seconds: float) -> float:
-    """Transactions per second of one ``pgbench`` run (simple protocol, no vacuum, ``-T seconds``)."""
+                seconds: float) -> tuple[float, float | None]:
+    """Transactions per second of one ``pgbench`` run (simple protocol, no vacuum, ``-T seconds``),
+    and the server CPU per transaction in microseconds (None when the server's processes cannot be
+    read: another host, not Linux).
+
+    The CPU figure sums the pgbench backends' CPU time (``/proc/<pid>/schedstat``, sampled every
+    0.1 s from when they appear to their last sample) and scales it to the whole run by wall time.
+    On a shared machine it is much steadier than tps: other work delays a backend (fewer
+    transactions per second) far more than it makes each transaction cost more CPU."""
     import subprocess
 
     argv = [binary, "-n", "-h", srv.host, "-p", str(srv.port), "-U", srv.user, "-c", str(clients),
             "-j", str(min(clients, 2)), "-T", str(max(1, round(seconds)))]
     for f in files:
         argv += ["-f", str(scripts / f)]
-    done = subprocess.run([*argv, db], capture_output=True, text=True)
-    for line in done.stdout.splitlines():
-        if line.startswith("tps = "):
-            return float(line.split()[2])
-    raise RuntimeError(f"pgbench on {db} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    first: dict[int, tuple[float, int]] = {}
+    last: dict[int, tuple[float, int]] = {}
+    started = time.perf_counter()
+    with psycopg.connect(srv.dsn(db), autocommit=True) as watch, \
+            subprocess.Popen([*argv, db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while proc.poll() is None:
+            pids = [r[0] for r in watch.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' AND datname = %s",
+                (db,), prepare=False)]
+            for pid in pids:
+                cpu = _backend_cpu_ns(pid)
+                if cpu is not None:
+                    first.setdefault(pid, (time.perf_counter(), cpu))
+                    last[pid] = (time.perf_counter(), cpu)
+            time.sleep(0.1)
+        out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    tps = next((float(line.split()[2]) for line in out.splitlines() if line.startswith("tps = ")), None)
+    done = next((int(line.split()[-1]) for line in out.splitlines()
+                 if line.startswith("number of transactions actually processed")), None)
+    if tps is None or not done:
+        raise RuntimeError(f"pgbench on {db} failed: {(err or out).strip()[-500:]}")
+    cpu_us: float | None = None
+    spans = [(last[p][0] - first[p][0], last[p][1] - first[p][1]) for p in first if last[p][0] > first[p][0]]
+    if spans:
+        window = sum(t for t, _ in spans) / len(spans)
+        cpu_us = sum(c for _, c in spans) / 1000 * (min(wall, seconds) / window) / done if window > 0 else None
+    return tps, cpu_us
 
 
 # head with one integrity choice undone (measurements, not schemas to ship): what each costs a writer.
+_DROP_FK = "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"
+_DROP_CHECKS = "ALTER TABLE walltrack.orders " + ", ".join(
+    f"DROP CONSTRAINT {name}" for name in (
+        "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
+        "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
+        "orders_attempts_within_limit", "orders_direction_matches_type"))
+_DROP_INSERT_TRIGGER = "; ".join(f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
+                                 if t.events == ("INSERT",))
 PGBENCH_ABLATIONS = {
-    "head-fk": ("without the position FK", "ALTER TABLE walltrack.orders DROP CONSTRAINT orders_position_id_fkey"),
-    "head-checks": ("without the 8 CHECKs head added", "ALTER TABLE walltrack.orders " + ", ".join(
-        f"DROP CONSTRAINT {name}" for name in (
-            "orders_amount_sol_positive", "orders_amount_tokens_positive", "orders_expected_price_positive",
-            "orders_actual_price_positive", "orders_max_slippage_bps_range", "orders_max_attempts_positive",
-            "orders_attempts_within_limit", "orders_direction_matches_type"))),
+    "head-fk": ("without the position FK", _DROP_FK),
+    "head-checks": ("without the 8 CHECKs head added", _DROP_CHECKS),
+    # the floor: what head's indexes, defaults and story triggers cost with none of its integrity
+    "head-bare": ("without the FK, the 8 CHECKs and the settled-count INSERT trigger",
+                  f"{_DROP_FK}; {_DROP_CHECKS}; {_DROP_INSERT_TRIGGER}"),
 }
 
 
@@ -622,18 +671,13 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
         dbs[label] = f"bench_pgbench_{label.replace('-', '_')}_{rows}"
         create_database(srv.dsn(), dbs[label], template=dbs["head"])
         with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
-            conn.execute(undo.encode())
+            for statement in undo.split("; "):
+                conn.execute(statement.encode())
+    # count_by_status on the loaded data (vacuumed, as a live database is), before the bench adds its
+    # pool of open orders and the write patterns add open orders that never settle
     for db in dbs.values():
         with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
-            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
-            conn.execute(f"""WITH ins AS (
-                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
-                                              amount_sol, expected_price)
-                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
-                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
-                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
             conn.execute("VACUUM ANALYZE")
-    # count_by_status on the loaded data, before the write patterns add open orders that never settle
     count: dict[str, float] = {}
     open_orders = 0
     for label, query in (("v9", STORY_COUNT_BY_STATUS), ("head", project.query("count_by_status"))):
@@ -646,7 +690,18 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             row = conn.execute("SELECT count(*) FROM walltrack.orders"
                                " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
             open_orders = int(row[0]) if row else 0
+    for db in dbs.values():
+        with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
+            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
+            conn.execute(f"""WITH ins AS (
+                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
+                                              amount_sol, expected_price)
+                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
+                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
+                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
+            conn.execute("VACUUM ANALYZE")
     tps: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
+    cpu: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     for round_no in range(rounds):
         for pattern, files, clients in PGBENCH_PATTERNS:
             key = f"{pattern}, {clients} client{'s' if clients > 1 else ''}"
@@ -654,9 +709,13 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             # round does not always meet the same moment of the machine's load
             order = list(dbs.items()) if round_no % 2 == 0 else list(reversed(dbs.items()))
             for label, db in order:
-                tps[label].setdefault(key, []).append(run_pgbench(binary, srv, db, scripts, files, clients, seconds))
+                rate, per_txn = run_pgbench(binary, srv, db, scripts, files, clients, seconds)
+                tps[label].setdefault(key, []).append(rate)
+                if per_txn is not None:
+                    cpu[label].setdefault(key, []).append(per_txn)
             say(f"   round {round_no + 1}/{rounds} {key}: "
-                + ", ".join(f"{label} {tps[label][key][-1]:,.0f}" for label in dbs) + " tps")
+                + ", ".join(f"{label} {tps[label][key][-1]:,.0f}" for label in dbs) + " tps; server CPU/txn "
+                + ", ".join(f"{label} {cpu[label][key][-1]:,.0f}" for label in dbs if cpu[label].get(key)) + " us")
     with psycopg.connect(srv.dsn(), autocommit=True) as admin:
         for db in dbs.values():
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(db))))
@@ -669,6 +728,13 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
         "paired_ratio": {label: {k: round(statistics.median(x / b for x, b in zip(v, tps["v9"][k], strict=True)
                                                              if b), 2) if any(tps["v9"][k]) else None
                                  for k, v in by.items()} for label, by in tps.items() if label != "v9"},
+        # server CPU per transaction (us), median over the rounds, and head / V9 as a throughput
+        # ratio (V9's CPU / the schema's): what the schema costs, steadier than tps on a shared machine
+        "cpu_us": {label: {k: round(statistics.median(v), 1) for k, v in by.items()} for label, by in cpu.items()},
+        "cpu_rounds": {label: {k: [round(x, 1) for x in v] for k, v in by.items()} for label, by in cpu.items()},
+        "cpu_ratio": {label: {k: round(statistics.median(cpu["v9"][k]) / statistics.median(v), 2)
+                              for k, v in by.items() if cpu["v9"].get(k)}
+                      for label, by in cpu.items() if label != "v9"},
         "count_by_status_ms": {label: round(v, 3) for label, v in count.items()},
         "open_orders": open_orders,
     }
@@ -694,6 +760,10 @@ def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, se
     for label, by in figures["paired_ratio"].items():
         say(f"  {label} / V9 paired (median of the per-round ratios): "
             + ", ".join(f"{key} x{r:.2f}" if r is not None else f"{key} n/a" for key, r in by.items()))
+    us = figures["cpu_us"]
+    for label, by in figures["cpu_ratio"].items():
+        say(f"  {label} / V9 by server CPU per transaction (V9's / {label}'s, medians): "
+            + ", ".join(f"{key} x{r:.2f} ({us['v9'][key]:,.0f} vs {us[label][key]:,.0f} us)" for key, r in by.items()))
     c = figures["count_by_status_ms"]
     say(f"  count_by_status median: V9 {c['v9']:.2f} ms, head {c['head']:.3f} ms (goal <= 5 ms), "
         f"{figures['open_orders']:,} open orders")
@@ -718,7 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pgbench-rows", type=int, default=None, help="orders for the pgbench part (default: --rows)")
     parser.add_argument("--pgbench-seconds", type=float, default=10, help="seconds per pgbench run")
     parser.add_argument("--pgbench-ablations", action="store_true",
-                        help="also run head without the position FK and head without the CHECKs it added")
+                        help="also run head without the position FK, without the CHECKs it added, "
+                             "and without both and its INSERT trigger (the floor)")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
     parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")

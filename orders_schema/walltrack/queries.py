@@ -192,20 +192,29 @@ LIMIT %(limit)s OFFSET %(offset)s""",
 
 COUNT_BY_STATUS = Query(
     name="count_by_status",
-    sql="""SELECT status, sum(order_count)::bigint AS count
-FROM walltrack.order_status_counts
-WHERE (%(is_simulated)s::boolean IS NULL OR is_simulated = %(is_simulated)s)
+    sql="""SELECT status, sum(n)::bigint AS count
+FROM (
+    SELECT status, order_count AS n
+    FROM walltrack.order_settled_counts
+    WHERE (%(is_simulated)s::boolean IS NULL OR is_simulated = %(is_simulated)s)
+    UNION ALL
+    SELECT status, count(*) AS n
+    FROM walltrack.orders
+    WHERE status IN ('pending', 'submitted', 'confirming')
+      AND (%(is_simulated)s::boolean IS NULL OR is_simulated = %(is_simulated)s)
+    GROUP BY status
+) AS counted
 GROUP BY status""",
     example={"is_simulated": None},
-    # The summary table order_status_counts, kept exact by the trg_orders_count_* triggers, holds at
-    # most 24 keys (2 modes x 2 types x 6 statuses) x 32 slots (striped by backend since V13)
-    # whatever the size of walltrack.orders: the planner rightly seq-scans its few pages, and the
-    # orders table is not read at all.
-    uses_index=None,
-    served_by_table="order_status_counts",
+    # Settled orders (filled, cancelled, failed: the history) come from order_settled_counts, kept
+    # exact by the trg_orders_settled_* triggers: at most 2 modes x 3 statuses x 32 slots, whatever
+    # the size of walltrack.orders. Open orders (pending, submitted, confirming) are counted from
+    # idx_orders_open, a partial index of the orders in flight only, read index-only; a new order
+    # therefore updates no counter (docs/decisions.md, "Write speed").
+    uses_index="idx_orders_open",
 )
-"""Orders per status, summed over the summary's (is_simulated, order_type) keys and slots (a key
-whose orders all moved on may keep rows whose counts sum to 0)."""
+"""Orders per status (a settled key whose orders all moved on may keep rows that sum to 0; an open
+status with no order is absent)."""
 
 QUERIES: tuple[Query, ...] = (
     CREATE,

@@ -1,9 +1,14 @@
 """Realistic synthetic WallTrack data, for EXPLAIN checks and benchmarks.
 
 Shape (per ``%(rows)s`` orders): 60 % entry orders (buy, with a signal), 40 % exit orders (sell,
-with a position); 85 % filled, 5 % cancelled, 8 % failed (half of them waiting for a retry,
-attempts below their limit), 2 % still active (pending / submitted / confirming); 10 % simulated;
-created over the last 365 days; 2 000 tokens. Every row satisfies the story's constraints and the
+with a position); 10 % simulated; created over the last 365 days; 2 000 tokens. The newest
+``OPEN_ORDERS`` orders (200; a hundredth of the load when it is smaller than 20 000 orders) are still in
+flight (pending / submitted / confirming in turn); the history before them is settled: 87 % filled,
+5 % cancelled, 8 % failed (half of them waiting for a retry, attempts below their limit). The open
+orders are a fixed number, not a share of the history: a bot has as many orders in flight as its
+activity allows (a few per token it trades), however long it has been running; a share of the
+history would make them grow without bound, which production never sees (docs/decisions.md, "Write
+speed"). Every row satisfies the story's constraints and the
 stricter ones of later versions (positive amounts and prices, attempts within limits, entry/exit
 consistency, positions that exist).
 
@@ -15,6 +20,9 @@ tester loads it into live databases, inside a transaction it rolls back).
 """
 
 from __future__ import annotations
+
+OPEN_ORDERS = 200
+"""Orders in flight in a synthetic load of at least 20 000 orders, whatever its size."""
 
 _SCRIPT = """
 INSERT INTO walltrack.signals (id, score, created_at)
@@ -60,12 +68,11 @@ FROM (
         (g / 100) %% 10 < 6 AS is_entry,
         round((random() * 0.01 + 0.000001)::numeric, 12) AS price,
         CASE
-            WHEN g %% 100 < 85 THEN 'filled'
-            WHEN g %% 100 < 90 THEN 'cancelled'
-            WHEN g %% 100 < 98 THEN 'failed'
-            WHEN g %% 3 = 0 THEN 'pending'
-            WHEN g %% 3 = 1 THEN 'submitted'
-            ELSE 'confirming'
+            WHEN g > %(rows)s - least({open}, greatest(1, %(rows)s / 100)) THEN
+                CASE g %% 3 WHEN 0 THEN 'pending' WHEN 1 THEN 'submitted' ELSE 'confirming' END
+            WHEN g %% 100 < 87 THEN 'filled'
+            WHEN g %% 100 < 92 THEN 'cancelled'
+            ELSE 'failed'
         END AS status,
         now() - interval '365 days' * (g::float8 / greatest(1, %(rows)s)) AS created
     FROM generate_series(1, %(rows)s) AS g
@@ -76,5 +83,7 @@ ANALYZE walltrack.positions;
 ANALYZE walltrack.orders;
 """
 
-SYNTHETIC_DATA: tuple[str, ...] = tuple(s.strip() for s in _SCRIPT.split(";\n") if s.strip())
+SYNTHETIC_DATA: tuple[str, ...] = tuple(
+    s.strip().replace("{open}", str(OPEN_ORDERS)) for s in _SCRIPT.split(";\n") if s.strip()
+)
 """One statement each (psycopg binds ``%(rows)s`` and ``%(run)s`` per statement)."""
