@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from orders_schema.tester.harness import Databases
 
@@ -37,3 +39,24 @@ def pg_dump_schema(dbs: Databases, dbname: str, schema: str) -> str:
 @pytest.fixture(scope="session")
 def dbs(orders_databases: Databases) -> Databases:
     return orders_databases
+
+
+@pytest.fixture
+def supabase_api_roles(orders_databases: Databases) -> Iterator[tuple[str, ...]]:
+    """Supabase's API roles (``anon``, ``authenticated``) on the throwaway server for one test.
+
+    Roles are cluster-wide: those that already exist are left alone; those created here are
+    dropped afterwards. Request it before the database fixtures, so that the test's databases
+    (which may hold privileges granted to them) are dropped first."""
+    from orders_schema.tester.checks.access import API_ROLES
+
+    created: list[str] = []
+    with orders_databases.admin() as conn:
+        for role in API_ROLES:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                created.append(role)
+    yield API_ROLES
+    with orders_databases.admin() as conn:
+        for role in created:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

@@ -38,6 +38,7 @@ def empty_database(dbs: Databases) -> Callable[[], AbstractContextManager[str]]:
 
 
 def test_every_case_passes_on_the_walltrack_head(
+    supabase_api_roles: tuple[str, ...],  # so that the access cases of anon and authenticated run too
     orders_committed_dsn: str,
     orders_schema_project: Project,
     empty_database: Callable[[], AbstractContextManager[str]],

@@ -94,7 +94,7 @@ MUTATIONS = {
     ),
     "audit trigger function does nothing": (
         f"CREATE OR REPLACE FUNCTION {S}.log_order_status_change() RETURNS trigger "
-        "LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$ BEGIN RETURN NEW; END; $$",
+        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ BEGIN RETURN NEW; END; $$",
         [("function", f"{S}.log_order_status_change()", "definition differs (body)")],
     ),
     "trigger function replaced without its pinned search_path": (

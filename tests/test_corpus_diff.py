@@ -43,6 +43,45 @@ R = m.Table(name="r", columns=(ID, col("name", m.TEXT)), primary_key=pk("id"))
 TOUCH = m.Function(name="touch", body="BEGIN NEW.n = NEW.n + 1; RETURN NEW; END", returns="trigger")
 
 
+APP, READER = m.Role(name="corpus_app"), m.Role(name="corpus_reader")
+ITEMS = m.Table(name="items", columns=(ID, col("name", m.TEXT), col("owner_id", m.INTEGER)), primary_key=pk("id"))
+LOOKUP = m.Function(name="lookup", body=f"SELECT count(*)::integer FROM {S}.r", returns="integer", language="sql",
+                    volatility="STABLE")
+PLAIN = m.Schema(name=S, tables=(R, ITEMS), functions=(LOOKUP,),
+                 views=(m.View(name="names", query=f"SELECT id, name FROM {S}.items"),))
+GUARDED = PLAIN.replace(
+    roles=(APP, READER),
+    tables=(R.replace(owner=APP.name),
+            ITEMS.replace(row_security="enabled", policies=(
+                m.Policy(name="app_reads", command="SELECT", roles=(APP.name,), using="owner_id > 0"),
+                m.Policy(name="app_writes", command="INSERT", roles=(APP.name,), with_check="owner_id = 1"),
+            ))),
+    grants=(m.Grant(to=APP.name, privileges=("USAGE",), on="schema"),
+            m.Grant(to=APP.name, privileges=("SELECT", "INSERT"), on="table", name="items"),
+            m.Grant(to=APP.name, privileges=("UPDATE",), on="table", name="items", columns=("name",)),
+            m.Grant(to=READER.name, privileges=("SELECT",), on="table", name="names"),
+            m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="lookup")),
+    revokes=(m.Revoke(on="function", name="lookup"),),
+    default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to=READER.name),),
+)
+GUARDED_CHANGED = GUARDED.replace(
+    tables=(R, ITEMS.replace(row_security="forced", policies=(
+        m.Policy(name="app_reads", command="SELECT", roles=(APP.name, READER.name), using="owner_id > 1"),
+        m.Policy(name="app_writes", command="INSERT", roles=(APP.name,), with_check="owner_id = 1"),
+        m.Policy(name="app_updates", command="UPDATE", permissive=False, roles=(APP.name,), using="true",
+                 with_check="owner_id > 0"),
+    ))),
+    grants=(m.Grant(to=APP.name, privileges=("USAGE",), on="schema"),
+            m.Grant(to=READER.name, privileges=("USAGE",), on="schema"),
+            m.Grant(to=APP.name, privileges=("SELECT",), on="table", name="items"),
+            m.Grant(to=APP.name, privileges=("UPDATE", "INSERT"), on="table", name="items",
+                    columns=("name", "owner_id")),
+            m.Grant(to="PUBLIC", privileges=("SELECT",), on="table", name="names")),
+    revokes=(),
+    default_privileges=(m.DefaultPrivilege(on="functions", privileges=("EXECUTE",), to=APP.name),),
+)
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -172,6 +211,10 @@ CASES = [
     Case("view_becomes_security_invoker",
          schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
          schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r", security_invoker=True),))),
+    # -- access (issue 15): roles, grants, revokes, default privileges, owner, row security, policies --
+    Case("access_declared_on_a_plain_schema", PLAIN, GUARDED),
+    Case("access_changed", GUARDED, GUARDED_CHANGED),
+    Case("access_taken_away", GUARDED, PLAIN),
 ]
 
 

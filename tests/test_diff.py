@@ -55,6 +55,18 @@ CASES: list[tuple[str, m.Schema, list[str]]] = [
     ("column comment", with_table(columns=(ID, STATUS.model_copy(update={"comment": "state"}))), ["SetComment"]),
     ("a new column carries its comment",
      with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT, comment="x"))), ["AddColumn"]),
+    ("row security", with_table(row_security="enabled"), ["SetRowSecurity"]),
+    ("policy", with_table(policies=(m.Policy(name="p", using="status <> ''"),)), ["AddPolicy"]),
+    ("role", BASE.replace(roles=(m.Role(name="app"),)), ["AddRole"]),
+    ("grant (one change per privilege)",
+     BASE.replace(roles=(m.Role(name="app"),), grants=(m.Grant(to="app", privileges=("SELECT", "INSERT"),
+                                                                 on="table", name="t"),)),
+     ["AddRole", "SetPrivilege", "SetPrivilege"]),
+    ("revoke a default", BASE.replace(revokes=(m.Revoke(on="function", name="f"),)), ["SetPrivilege"]),
+    ("owner", with_table(owner="app").replace(roles=(m.Role(name="app"),)), ["AddRole", "SetOwner"]),
+    ("default privileges", BASE.replace(roles=(m.Role(name="app"),), default_privileges=(
+        m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),)),
+     ["AddRole", "SetDefaultPrivilege", "SetPrivilege", "SetPrivilege"]),  # t and v exist: granted now
 ]
 
 
@@ -112,7 +124,7 @@ def described(changes: list[d.Change]) -> list[str]:
     for c in changes:
         table = getattr(c, "table", None)
         table = table.name if isinstance(table, m.Table) else table
-        obj = next((getattr(c, a) for a in ("column", "index", "constraint", "trigger", "view", "function")
+        obj = next((getattr(c, a) for a in ("column", "index", "constraint", "trigger", "view", "function", "policy")
                     if getattr(c, a, None) is not None), None)
         if isinstance(c, (d.RenameTable, d.RenameColumn, d.AlterColumn)):
             obj = c.new
@@ -139,6 +151,10 @@ NAMED: list[tuple[str, m.Schema, m.Schema, list[str]]] = [
      with_table(indexes=(m.Index(name="i", columns=("id",)),)), ["AddIndex t.i", "DropIndex t.i"]),
     ("primary key", BASE, with_table(primary_key=m.PrimaryKey(columns=("id", "status"))), ["ChangePrimaryKey t"]),
     ("comment removed", with_table(comment="x"), BASE, ["SetComment t"]),
+    ("a policy redefined", with_table(policies=(m.Policy(name="p", using="true"),)),
+     with_table(policies=(m.Policy(name="p", using="status = 'x'"),)), ["ReplacePolicy t"]),
+    ("a policy respelled is no change", with_table(policies=(m.Policy(name="p", using="status='x'"),)),
+     with_table(policies=(m.Policy(name="p", using="status = 'x'"),)), []),
     ("a dropped column takes its comment along",
      with_table(columns=(ID, STATUS.replace(comment="s"))), with_table(columns=(ID,)), ["DropColumn t.status"]),
 ]

@@ -190,8 +190,18 @@ EXTRA = m.Schema(
                      m.Index(name="t_d_idx", columns=(m.IndexColumn(expression="d", collation="C",
                                                                     opclass="text_pattern_ops"),))),
         ),
+        m.Table(
+            name="u", columns=(m.Column(name="k", type=m.TEXT),), row_security="forced", owner="r",
+            policies=(m.Policy(name="u_own", roles=("r",), using="k = current_user", with_check="k IS NOT NULL"),),
+        ),
     ),
     sequences=(m.Sequence(name="t_seq", owned_by=("t", "id")),),
+    roles=(m.Role(name="r"),),
+    grants=(m.Grant(to="r", privileges=("USAGE",), on="schema"),
+            m.Grant(to="r", privileges=("SELECT", "UPDATE"), on="table", name="u", columns=("k",)),
+            m.Grant(to="r", privileges=("EXECUTE",), on="function", name="f")),
+    revokes=(m.Revoke(on="function", name="f"),),
+    default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="r", for_role="r"),),
     functions=(m.Function(name="f", returns="integer", language="sql", body="SELECT $1 + 1",
                           arguments=("a integer",), volatility="IMMUTABLE"),),
     views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o"),),
@@ -318,6 +328,10 @@ def test_walk_reaches_every_kind_of_declared_string() -> None:
         ("PrimaryKey", "columns", 1, None), ("Column", "renamed_from", 0, None), ("Table", "renamed_from", 0, None),
         ("Unique", "name", 0, None), ("Index", "include", 1, None), ("IndexColumn", "nulls", 0, None),
         ("Function", "arguments", 1, None), ("Schema", "external_tables", 1, None),
+        ("Role", "name", 0, None), ("Grant", "to", 0, None), ("Grant", "columns", 1, None),
+        ("Policy", "using", 0, None), ("Policy", "with_check", 0, None), ("Policy", "roles", 1, None),
+        ("Revoke", "name", 0, None), ("Table", "owner", 0, None), ("DefaultPrivilege", "to", 0, None),
+        ("DefaultPrivilege", "for_role", 0, None), ("DefaultPrivilege", "privileges", 1, None),
     }
     assert expected <= kinds, sorted(expected - kinds)
 

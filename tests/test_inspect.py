@@ -9,6 +9,7 @@ from orders_schema.declare import model as m
 from orders_schema.live.inspect import Catalog, inspect_schema
 from orders_schema.tester.harness import Databases
 from orders_schema.walltrack import HEAD
+from orders_schema.walltrack.head import DEFINERS
 
 S = HEAD.name
 
@@ -191,13 +192,16 @@ def test_every_declared_function_is_found_with_its_body_verbatim(head: Catalog) 
         assert fn.settings == (("search_path", "pg_catalog, pg_temp"),), fn.name
         language, returns, settings_line = "plpgsql", fn.returns, " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         config = tuple(f"{key}={value}" for key, value in fn.settings)
+        # the trigger functions writing what their callers may not write run as their owner
         assert (found.language, found.returns, found.volatility, found.security_definer, found.config) == (
-            language, returns, "VOLATILE", False, config
+            language, returns, "VOLATILE", fn.security_definer, config
         )
+        assert fn.security_definer == (fn.name in DEFINERS), fn.name
+        security_line = " SECURITY DEFINER\n" if fn.security_definer else ""
         assert (found.arguments, found.argument_types) == ("", ())
         assert found.definition == (
             f"CREATE OR REPLACE FUNCTION {S}.{fn.name}()\n RETURNS {returns}\n LANGUAGE {language}\n"
-            f"{settings_line}"
+            f"{security_line}{settings_line}"
             f"AS $function${fn.body}$function$\n"
         )
 

@@ -18,13 +18,21 @@ from orders_schema.migrate.statement import RENDERERS
 T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the id"),
                                m.Column(name="n", type=m.INTEGER, nullable=False, default="0")), comment="a table",
             indexes=(m.Index(name="i", columns=("id",)),), checks=(m.Check(name="c", expression="id > 0"),),
-            triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),))
+            triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),),
+            row_security="forced", policies=(m.Policy(name="p", roles=("app",), using="id > 0"),), owner="app")
 TOUCH = m.Function(name="touch", body="BEGIN RETURN NEW; END", returns="trigger", language="plpgsql")
 SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT id FROM s.t"),),
                   functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH),
-                  sequences=(m.Sequence(name="q", start=5, owned_by=("t", "id")),))
+                  sequences=(m.Sequence(name="q", start=5, owned_by=("t", "id")),),
+                  roles=(m.Role(name="app"),),
+                  grants=(m.Grant(to="app", privileges=("USAGE",), on="schema"),
+                          m.Grant(to="app", privileges=("SELECT", "UPDATE"), on="table", name="t", columns=("id",)),
+                          m.Grant(to="app", privileges=("EXECUTE",), on="function", name="touch")),
+                  revokes=(m.Revoke(on="function", name="touch"),),
+                  default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),))
 EMPTY = m.Schema(name="s", tables=(
-    T.replace(indexes=(), triggers=(), checks=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),
+    T.replace(indexes=(), triggers=(), checks=(), comment=None, policies=(), row_security="disabled", owner=None,
+              columns=(m.Column(name="id", type=m.INTEGER),)),
 ), functions=(TOUCH,))
 
 

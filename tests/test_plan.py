@@ -195,6 +195,33 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      "DROP TRIGGER IF EXISTS g ON s.u;\nCREATE TRIGGER g\n    BEFORE INSERT ON s.u\n"
      "    FOR EACH ROW EXECUTE FUNCTION s.f();", "",
      "DROP TABLE IF EXISTS s.u;", ""),
+    ("access on an existing table: role, row security, policy, grants, revoke; the down script keeps the role",
+     BASE, table(row_security="forced", policies=(m.Policy(name="p", command="SELECT", roles=("app",),
+                                                           using="status <> 'x'"),)).replace(
+         roles=(m.Role(name="app"),), revokes=(m.Revoke(on="function", name="f"),),
+         grants=(m.Grant(to="app", privileges=("USAGE",), on="schema"),
+                 m.Grant(to="app", privileges=("SELECT",), on="table", name="t"),
+                 m.Grant(to="app", privileges=("SELECT",), on="table", name="v"))),
+     "DO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'app') THEN\n"
+     "        CREATE ROLE app NOLOGIN;\n    END IF;\nEXCEPTION WHEN duplicate_object THEN\n"
+     "    NULL;  -- created meanwhile by another database's migration\nEND\n$$;\n\n"
+     "ALTER TABLE s.t ENABLE ROW LEVEL SECURITY;\n\nALTER TABLE s.t FORCE ROW LEVEL SECURITY;\n\n"
+     "DROP POLICY IF EXISTS p ON s.t;\n\nCREATE POLICY p ON s.t\n    AS PERMISSIVE FOR SELECT TO app\n"
+     "    USING (status <> 'x');\n\nREVOKE EXECUTE ON FUNCTION s.f FROM PUBLIC;\n\n"
+     "GRANT USAGE ON SCHEMA s TO app;\n\nGRANT SELECT ON TABLE s.t TO app;\n\nGRANT SELECT ON TABLE s.v TO app;", "",
+     "ALTER TABLE s.t DISABLE ROW LEVEL SECURITY;\n\nALTER TABLE s.t NO FORCE ROW LEVEL SECURITY;\n\n"
+     "DROP POLICY IF EXISTS p ON s.t;\n\nREVOKE USAGE ON SCHEMA s FROM app;\n\n"
+     "REVOKE SELECT ON TABLE s.t FROM app;\n\nREVOKE SELECT ON TABLE s.v FROM app;\n\n"
+     "GRANT EXECUTE ON FUNCTION s.f TO PUBLIC;", ""),
+    ("a view re-created around a reshaped table gets its privileges again",
+     BASE.replace(roles=(m.Role(name="app"),), grants=(m.Grant(to="app", privileges=("SELECT",), on="table",
+                                                                 name="v"),)),
+     table(columns=(ID, STATUS.replace(type=m.TEXT))).replace(
+         roles=(m.Role(name="app"),), grants=(m.Grant(to="app", privileges=("SELECT",), on="table", name="v"),)),
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t ALTER COLUMN status TYPE TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\nGRANT SELECT ON TABLE s.v TO app;", "",
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t ALTER COLUMN status TYPE VARCHAR(20);\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\nGRANT SELECT ON TABLE s.v TO app;", ""),
 ]
 
 

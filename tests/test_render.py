@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from orders_schema.declare import model as m
+from orders_schema.kinds.default_privilege import AlterDefaultPrivileges
+from orders_schema.kinds.grant import GrantStatement, RevokeStatement
+from orders_schema.kinds.owner import AlterOwner
+from orders_schema.kinds.policy import CreatePolicy, DropPolicyStatement
+from orders_schema.kinds.role import CreateRoleIfMissing
+from orders_schema.kinds.row_security import AlterRowSecurity
 from orders_schema.migrate import render as r
 
 S = "walltrack"
@@ -144,6 +150,39 @@ GOLDEN: list[tuple[r.Statement, str]] = [
     (r.CommentOn(S, "t", None, "Orders as placed"), "COMMENT ON TABLE walltrack.t IS 'Orders as placed';"),
     (r.CommentOn(S, "t", "a", "it's\nmulti-line"), "COMMENT ON COLUMN walltrack.t.a IS 'it''s\nmulti-line';"),
     (r.CommentOn(S, "Odd T", "a b", None), 'COMMENT ON COLUMN walltrack."Odd T"."a b" IS NULL;'),
+    # access: roles, privileges, row security, policies
+    (CreateRoleIfMissing("app"),
+     "DO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'app') THEN\n"
+     "        CREATE ROLE app NOLOGIN;\n    END IF;\nEXCEPTION WHEN duplicate_object THEN\n"
+     "    NULL;  -- created meanwhile by another database's migration\nEND\n$$;"),
+    (CreateRoleIfMissing("it's \"odd\""),
+     "DO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'it''s \"odd\"') THEN\n"
+     "        CREATE ROLE \"it's \"\"odd\"\"\" NOLOGIN;\n    END IF;\nEXCEPTION WHEN duplicate_object THEN\n"
+     "    NULL;  -- created meanwhile by another database's migration\nEND\n$$;"),
+    (GrantStatement(S, "schema", "", (), ("USAGE",), "app"), "GRANT USAGE ON SCHEMA walltrack TO app;"),
+    (GrantStatement(S, "table", "t", (), ("SELECT", "INSERT"), "PUBLIC"),
+     "GRANT SELECT, INSERT ON TABLE walltrack.t TO PUBLIC;"),
+    (GrantStatement(S, "table", "t", ("a", "Odd"), ("UPDATE",), "app"),
+     'GRANT UPDATE (a, "Odd") ON TABLE walltrack.t TO app;'),
+    (GrantStatement(S, "sequence", "t_id_seq", (), ("USAGE",), "Odd Role"),
+     'GRANT USAGE ON SEQUENCE walltrack.t_id_seq TO "Odd Role";'),
+    (RevokeStatement(S, "function", "f", (), ("EXECUTE",), "PUBLIC"),
+     "REVOKE EXECUTE ON FUNCTION walltrack.f FROM PUBLIC;"),
+    (AlterRowSecurity(S, "t", "ENABLE"), "ALTER TABLE walltrack.t ENABLE ROW LEVEL SECURITY;"),
+    (AlterRowSecurity(S, "t", "NO FORCE"), "ALTER TABLE walltrack.t NO FORCE ROW LEVEL SECURITY;"),
+    (CreatePolicy(S, "t", m.Policy(name="own", command="UPDATE", roles=("app", "PUBLIC"), using="a = 1",
+                                   with_check="a > 0")),
+     "CREATE POLICY own ON walltrack.t\n    AS PERMISSIVE FOR UPDATE TO PUBLIC, app\n"
+     "    USING (a = 1)\n    WITH CHECK (a > 0);"),
+    (CreatePolicy(S, "t", m.Policy(name="Not Neg", permissive=False, command="INSERT", with_check="a >= 0")),
+     'CREATE POLICY "Not Neg" ON walltrack.t\n    AS RESTRICTIVE FOR INSERT TO PUBLIC\n    WITH CHECK (a >= 0);'),
+    (DropPolicyStatement(S, "t", "own"), "DROP POLICY IF EXISTS own ON walltrack.t;"),
+    (AlterOwner(S, "t", "Odd Role"), 'ALTER TABLE walltrack.t OWNER TO "Odd Role";'),
+    (AlterOwner(S, "t", None), "ALTER TABLE walltrack.t OWNER TO CURRENT_USER;"),
+    (AlterDefaultPrivileges(S, "", "tables", ("SELECT", "INSERT"), "app", True),
+     "ALTER DEFAULT PRIVILEGES IN SCHEMA walltrack\n    GRANT SELECT, INSERT ON TABLES TO app;"),
+    (AlterDefaultPrivileges(S, "Odd Role", "functions", ("EXECUTE",), "PUBLIC", False),
+     'ALTER DEFAULT PRIVILEGES FOR ROLE "Odd Role" IN SCHEMA walltrack\n    REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;'),
 ]
 
 

@@ -178,6 +178,18 @@ def _expression_problem(text: str, immutable: bool) -> str | None:
     return None
 
 
+def condition(text: str, what: str) -> exp.Expr:
+    """A row-security policy's ``USING`` or ``WITH CHECK``: one boolean expression; unlike a CHECK it
+    may hold a subquery (``EXISTS (SELECT ...)``), which PostgreSQL runs with the caller's rights.
+    Refused: anything but one expression, and a ``--`` comment (it would swallow the closing
+    parenthesis rendered after it)."""
+    tree = parse_expression(text, what)
+    if _line_comment_at(text, trailing_only=False):
+        raise FragmentError(f"{what}: {text!r} holds a -- comment, which would swallow what is rendered after it; "
+                            "use /* ... */")
+    return tree
+
+
 def query(text: str, what: str) -> exp.Query:
     """A declared view body: one SELECT query. It may hold ``--`` comments, also on its last line:
     the renderer then puts the terminating ``;`` on a line of its own (:func:`ends_in_line_comment`)."""

@@ -50,12 +50,18 @@ from orders_schema.declare.base import (
 )
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.kinds.default_privilege import DefaultPrivilege
+from orders_schema.kinds.grant import Grant, Revoke
+from orders_schema.kinds.policy import Policy
+from orders_schema.kinds.role import PUBLIC, Role
+from orders_schema.kinds.row_security import RowSecurity
 from orders_schema.kinds.sequence import Sequence, SequenceOptions
 
 
 def _opt(default: Any) -> Any:
     """An optional field, left out of snapshots while it has its default (released snapshots keep their bytes)."""
     return Field(default=default, exclude_if=lambda value: value == default)
+
 
 # ---------------------------------------------------------------------------------------------
 # Column types
@@ -590,6 +596,14 @@ class Table(Node):
     """One INSERT into this table, run once when a migration adds the table to an existing database
     (e.g. a backfill of a summary table); it runs after the table's triggers on other tables exist,
     in the same transaction."""
+    row_security: RowSecurity = Field(default="disabled", exclude_if=lambda value: value == "disabled")
+    """Row-level security: ``enabled`` binds every role but the owner, ``forced`` the owner too
+    (:mod:`orders_schema.kinds.row_security`)."""
+    policies: tuple[Policy, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Row-security policies (:mod:`orders_schema.kinds.policy`); they apply while row security is on."""
+    owner: Name | None = Field(default=None, exclude_if=lambda value: value is None)
+    """A role of ``Schema.roles`` that owns the table (:mod:`orders_schema.kinds.owner`); None: the
+    schema's owner, the role applying the migrations."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -781,6 +795,14 @@ class Schema(Node):
     external_tables: tuple[QualifiedName, ...] = Field(
         default=(), description="tables outside this schema views may read"
     )
+    roles: tuple[Role, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Roles the privileges and policies name, created NOLOGIN when missing (:mod:`orders_schema.kinds.role`)."""
+    grants: tuple[Grant, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Privileges on the schema and its objects (:mod:`orders_schema.kinds.grant`)."""
+    revokes: tuple[Revoke, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Default privileges of PUBLIC taken away (EXECUTE on a function)."""
+    default_privileges: tuple[DefaultPrivilege, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Privileges objects created later get (:mod:`orders_schema.kinds.default_privilege`)."""
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -871,7 +893,56 @@ class Schema(Node):
                         f"sequence {seq.name}: owned_by names {table_name}.{column}, which is not a column of "
                         f"schema {self.name}"
                     )
+        self._check_access(tables, functions)
         return self
+
+    def _check_access(self, tables: dict[str, Table], functions: set[str]) -> None:
+        """Grants, revokes and policies name declared roles (or PUBLIC) and objects of this schema."""
+        roles = {r.name for r in self.roles}
+        if dup := _duplicates(roles):
+            raise DeclarationError(f"schema {self.name}: duplicate roles {dup}")
+        views = {v.name for v in self.views}
+        overloaded = {f.name for f in self.functions if sum(g.name == f.name for g in self.functions) > 1}
+
+        def role(name: str, what: str, public: bool = True) -> None:
+            if name.upper() == PUBLIC and not public:
+                raise DeclarationError(f"{what}: PUBLIC is not a role that can own or create objects")
+            if name.upper() != PUBLIC and name not in roles:
+                raise DeclarationError(f"{what}: role {name!r} is not declared in Schema.roles")
+
+        for g in self.grants:
+            what = f"grant to {g.to} on {g.object_text}"
+            role(g.to, what)
+            if g.on == "table" and g.name not in tables and g.name not in views:
+                raise DeclarationError(f"{what}: no table or view {g.name!r} in schema {self.name}")
+            if g.on == "function" and g.name not in functions:
+                raise DeclarationError(f"{what}: no function {g.name!r} in schema {self.name}")
+            if g.on == "function" and g.name in overloaded:
+                raise DeclarationError(f"{what}: {g.name} is overloaded, and grants name a function by name only")
+            if g.columns:
+                if g.name not in tables:
+                    raise DeclarationError(f"{what}: column privileges need a table")
+                if missing := sorted(set(g.columns) - set(tables[str(g.name)].column_names)):
+                    raise DeclarationError(f"{what}: table {g.name} has no column(s) {missing}")
+        for r in self.revokes:
+            if r.name not in functions:
+                raise DeclarationError(f"revoke on function {r.name}: no function {r.name!r} in schema {self.name}")
+            if r.name in overloaded:
+                raise DeclarationError(f"revoke on function {r.name}: {r.name} is overloaded, and revokes name a "
+                                       "function by name only")
+        for d in self.default_privileges:
+            what = f"default privilege on {d.on} to {d.to}"
+            role(d.to, what)
+            if d.for_role is not None:
+                role(d.for_role, what, public=False)
+        for table in self.tables:
+            if table.owner is not None:
+                role(table.owner, f"table {table.name}: owner", public=False)
+            for p in table.policies:
+                for name in p.roles:
+                    role(name, f"policy {p.name} on table {table.name}")
+            if dup := _duplicates(p.name for p in table.policies):
+                raise DeclarationError(f"table {table.name}: duplicate policy names {dup}")
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
         """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
@@ -987,12 +1058,14 @@ __all__ = [
     "Comment",
     "CommentText",
     "DeclarationError",
+    "DefaultPrivilege",
     "Deferrable",
     "Description",
     "Exclude",
     "ExcludeElement",
     "ForeignKey",
     "Function",
+    "Grant",
     "Identity",
     "Index",
     "IndexColumn",
@@ -1000,10 +1073,14 @@ __all__ = [
     "Node",
     "Phase",
     "PhaseItem",
+    "Policy",
     "PrimaryKey",
     "QualifiedName",
     "Query",
+    "Revoke",
+    "Role",
     "Row",
+    "RowSecurity",
     "ScalarValue",
     "Schema",
     "Sequence",

@@ -12,22 +12,37 @@ from typing import Any
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
+from orders_schema.kinds.default_privilege import DEFAULT_PRIVILEGE
 from orders_schema.kinds.function import FUNCTION
+from orders_schema.kinds.grant import GRANT
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.owner import OWNER
+from orders_schema.kinds.policy import POLICY
+from orders_schema.kinds.role import ROLE
+from orders_schema.kinds.row_security import ROW_SECURITY
 from orders_schema.kinds.sequence import SEQUENCE
 from orders_schema.kinds.table import TABLE
 from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
-KINDS: tuple[Kind[Any, Any], ...] = (TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    ROLE, TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, OWNER, GRANT,
+    DEFAULT_PRIVILEGE,
+)
 """Every kind on the interface, in rank order."""
 
 __all__ = [
     "COMMENT",
     "CONSTRAINT",
+    "DEFAULT_PRIVILEGE",
     "FUNCTION",
+    "GRANT",
     "INDEX",
     "KINDS",
+    "OWNER",
+    "POLICY",
+    "ROLE",
+    "ROW_SECURITY",
     "SEQUENCE",
     "TABLE",
     "TRIGGER",

@@ -124,23 +124,23 @@ SELECT kind, name, reason FROM (
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
   UNION ALL
-  SELECT 'row-level security', c.relname::text, 'enabled; not declarable yet'
+  SELECT 'row security', c.relname::text, 'enabled; not declarable yet'
   FROM pg_class c
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relrowsecurity
   UNION ALL
-  SELECT 'grant', c.relname::text, array_to_string(c.relacl, ' ')
+  SELECT 'privilege', c.relname::text, array_to_string(c.relacl, ' ')
   FROM pg_class c
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relacl IS NOT NULL
   UNION ALL
-  SELECT 'grant', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+  SELECT 'privilege', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
          array_to_string(p.proacl, ' ')
   FROM pg_proc p
   WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND p.proacl IS NOT NULL
   UNION ALL
-  SELECT 'grant', 'schema ' || n.nspname, array_to_string(n.nspacl, ' ')
+  SELECT 'privilege', 'schema ' || n.nspname, array_to_string(n.nspacl, ' ')
   FROM pg_namespace n WHERE n.nspname = %(schema)s AND n.nspacl IS NOT NULL
   UNION ALL
-  SELECT 'default privileges', pg_get_userbyid(d.defaclrole)::text || ' on ' || d.defaclobjtype::text,
+  SELECT 'default privilege', pg_get_userbyid(d.defaclrole)::text || ' on ' || d.defaclobjtype::text,
          array_to_string(d.defaclacl, ' ')
   FROM pg_default_acl d WHERE d.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
   UNION ALL
@@ -176,7 +176,8 @@ belonging to an extension are left out (the extension is listed)."""
 
 def census(conn: psycopg.Connection[Any], schema: str) -> tuple[Undeclared, ...]:
     """Objects of ``schema`` that no registered kind reads. A category a registered kind has since
-    taken over (its ``name``) is not listed: that kind reads and reports its objects itself."""
+    taken over (its ``name``: ``policy``, ``row security``, ``privilege``, ``default privilege``
+    are the access kinds') is not listed: that kind reads and reports its objects itself."""
     taken = {kind.name for kind in KINDS}
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
         cur.execute("SELECT set_config('search_path', 'pg_catalog', true)")

@@ -29,8 +29,14 @@ from psycopg.rows import dict_row
 from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
+from orders_schema.kinds.default_privilege import DefaultPrivilegeInfo
 from orders_schema.kinds.function import FunctionInfo
+from orders_schema.kinds.grant import ObjectAcl
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.owner import OwnerInfo
+from orders_schema.kinds.policy import PolicyInfo
+from orders_schema.kinds.role import RoleInfo
+from orders_schema.kinds.row_security import RowSecurityInfo
 from orders_schema.kinds.sequence import SequenceInfo
 from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
@@ -70,6 +76,19 @@ class Catalog:
     """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
     sequences: tuple[SequenceInfo, ...] = ()
     """The schema's sequences (a ``serial`` column's included; an identity column's is the column's)."""
+    roles: tuple[RoleInfo, ...] = ()
+    """The roles the schema's privileges and policies name."""
+    row_security: tuple[RowSecurityInfo, ...] = ()
+    """Each table's row-level security (enabled, forced)."""
+    policies: tuple[PolicyInfo, ...] = ()
+    """Row-security policies, by table and name."""
+    owners: tuple[OwnerInfo, ...] = ()
+    """The tables not owned by the schema's owner, with their owner."""
+    default_privileges: tuple[DefaultPrivilegeInfo, ...] = ()
+    """``pg_default_acl`` of the schema (the creating role ``""`` when it is the schema's owner)."""
+    privileges: tuple[ObjectAcl, ...] = ()
+    """The schema's, its relations' (their columns' included), sequences' and functions' non-owner
+    privileges (``aclexplode``), one per object."""
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)

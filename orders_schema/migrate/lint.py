@@ -17,7 +17,7 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from orders_schema.store.statements import Stmt, split_tokens
 
-HazardKind = Literal["lock", "rewrite", "scan", "data-loss", "no-transaction", "backfill"]
+HazardKind = Literal["lock", "rewrite", "scan", "data-loss", "no-transaction", "backfill", "cluster-wide"]
 VOLATILE_DEFAULTS = ("GEN_RANDOM_UUID", "RANDOM", "CLOCK_TIMESTAMP", "UUID_GENERATE_V4", "NEXTVAL")
 
 
@@ -128,6 +128,13 @@ def _classify(stmt: Stmt, created: set[str]) -> Linted:
                               "as of then, until the next REFRESH MATERIALIZED VIEW"))
     elif head.startswith(("CREATE VIEW", "CREATE OR REPLACE VIEW", "DROP VIEW", "DROP MATERIALIZED VIEW")):
         hazards.append(_lock("ACCESS EXCLUSIVE", _name_after(w, t, "VIEW", ("IF", "EXISTS")), "the view only"))
+    elif (w[0] == "DO" and "CREATE ROLE" in " ".join(stmt.sql.upper().split())) or w[:2] == ["CREATE", "ROLE"]:
+        hazards.append(Hazard("cluster-wide", "creates a role when missing: roles are shared by every database "
+                              "of the server (never altered when present, never dropped by a down script)"))
+    elif w[:2] in (["CREATE", "POLICY"], ["DROP", "POLICY"], ["ALTER", "POLICY"]):
+        table = _name_after(w, t, "ON")
+        if not on_new(table):
+            hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief"))
     elif w[0] in ("INSERT", "UPDATE", "DELETE", "WITH"):
         hazards.append(Hazard("backfill", "writes data; runtime grows with the rows it reads"))
     return Linted(stmt.sql, tuple(hazards))

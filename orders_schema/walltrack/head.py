@@ -14,8 +14,12 @@ from orders_schema.declare.model import (
     Column,
     ForeignKey,
     Function,
+    Grant,
     Index,
+    Policy,
     PrimaryKey,
+    Revoke,
+    Role,
     Schema,
     Table,
     Trigger,
@@ -280,10 +284,74 @@ ORDERS = story.ORDERS.replace(
     triggers=(TRG_UPDATED, TRG_STATUS_AUDIT, *COUNT_TRIGGERS),
 )
 
-HEAD = Schema(
+UNHARDENED = Schema(
     name="walltrack",
     tables=(POSITIONS, SIGNALS, CONFIG_AUDIT_LOG, ORDERS, ORDER_SETTLED_COUNTS),
     functions=(UUID_V7, UPDATE_ORDERS_TIMESTAMP, LOG_ORDER_STATUS_CHANGE, COUNT_SETTLED_ORDERS,
                COUNT_SETTLED_INSERTS),
     views=(story.ORDER_HISTORY, story.ORDER_STATS),
 )
+
+
+# -- Access: who may touch the orders (one generated version after the write-speed versions) -----
+#
+# WallTrack runs where an HTTP API may reach the database with its own roles (Supabase's anon and
+# authenticated): every table is closed unless a grant and a policy open it. Two roles of ours:
+#
+# * walltrack_app, the repository's role: reads the tables its statements read (orders,
+#   order_settled_counts), inserts and updates orders (every column but the key and the
+#   timestamps the table keeps), calls uuid_v7() (the id's default). Nothing else: no DELETE, no
+#   TRUNCATE, no DDL, no direct write to config_audit_log or order_settled_counts. The trigger
+#   functions that write those two become SECURITY DEFINER (they run as their owner, the schema's
+#   owner, with search_path already pinned), so an order's audit row and its count are written
+#   by the trigger and by nothing the application could forge or erase.
+# * walltrack_reader, dashboards and DBAs: reads the views order_history and order_stats (which
+#   run as their owner) and nothing else.
+#
+# PUBLIC (so anon and authenticated too) gets nothing: no USAGE on the schema, EXECUTE revoked on
+# every function. Row security is enabled on every table, with policies for what each role needs
+# and no more: a careless GRANT later still opens no row. docs/security.md has the whole matrix.
+APP = "walltrack_app"
+READER = "walltrack_reader"
+DEFINERS = ("log_order_status_change", "count_settled_orders", "count_settled_inserts")
+"""Trigger functions writing a table their callers may not write: they run as their owner."""
+KEPT_BY_THE_TABLE = ("id", "created_at", "updated_at")
+"""Columns of orders the application never updates (the key; the timestamps the table keeps)."""
+
+
+def hardened(schema: Schema) -> Schema:
+    """``schema`` with WallTrack's roles, privileges, row security and policies."""
+    orders = schema.table("orders")
+    everything = "true"  # the role sees and writes every row; the grants say which commands
+    policies = {
+        "orders": (
+            Policy(name="walltrack_app_reads_orders", command="SELECT", roles=(APP,), using=everything),
+            Policy(name="walltrack_app_inserts_orders", command="INSERT", roles=(APP,), with_check=everything),
+            Policy(name="walltrack_app_updates_orders", command="UPDATE", roles=(APP,), using=everything,
+                   with_check=everything),
+        ),
+        "order_settled_counts": (
+            Policy(name="walltrack_app_reads_counts", command="SELECT", roles=(APP,), using=everything),
+        ),
+    }
+    grants = (
+        Grant(to=APP, privileges=("USAGE",), on="schema"),
+        Grant(to=READER, privileges=("USAGE",), on="schema"),
+        Grant(to=APP, privileges=("SELECT", "INSERT"), on="table", name="orders"),
+        Grant(to=APP, privileges=("UPDATE",), on="table", name="orders",
+              columns=tuple(c.name for c in orders.columns if c.name not in KEPT_BY_THE_TABLE)),
+        Grant(to=APP, privileges=("SELECT",), on="table", name="order_settled_counts"),
+        Grant(to=APP, privileges=("EXECUTE",), on="function", name="uuid_v7"),
+        Grant(to=READER, privileges=("SELECT",), on="table", name="order_history"),
+        Grant(to=READER, privileges=("SELECT",), on="table", name="order_stats"),
+    )
+    return schema.replace(
+        tables=tuple(t.replace(row_security="enabled", policies=policies.get(t.name, ())) for t in schema.tables),
+        functions=tuple(f.replace(security_definer=f.name in DEFINERS) for f in schema.functions),
+        roles=(Role(name=APP), Role(name=READER)),
+        grants=grants,
+        revokes=tuple(Revoke(on="function", name=f.name) for f in schema.functions),
+    )
+
+
+HEAD = hardened(UNHARDENED)

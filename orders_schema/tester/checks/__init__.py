@@ -24,7 +24,7 @@ What a case needs (``Case.needs``):
     a connection to an empty, throwaway database (migration cases apply the version files to it).
 
 Modules: :mod:`.rows` (a valid row per table), :mod:`.constraints`, :mod:`.triggers`,
-:mod:`.explain`, :mod:`.migrations`.
+:mod:`.access` (per role, object and command), :mod:`.explain`, :mod:`.migrations`.
 """
 
 from __future__ import annotations
@@ -213,12 +213,13 @@ _NEED_TEXT: dict[Need, str] = {
 
 
 def cases(project: Project) -> list[Case]:
-    """Every behaviour case of a project: constraints, triggers, EXPLAIN, migrations, in that order."""
-    from orders_schema.tester.checks import constraints, explain, migrations, triggers
+    """Every behaviour case of a project: constraints, triggers, access, EXPLAIN, migrations, in that order."""
+    from orders_schema.tester.checks import access, constraints, explain, migrations, triggers
 
     return [
         *constraints.cases(project),
         *triggers.cases(project),
+        *access.cases(project),
         *explain.cases(project),
         *migrations.cases(project),
     ]
