@@ -21,7 +21,11 @@ T = m.Table(name="t", columns=(m.Column(name="id", type=m.INTEGER, comment="the 
             triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="touch"),))
 TOUCH = m.Function(name="touch", body="BEGIN RETURN NEW; END", returns="trigger", language="plpgsql")
 SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT id FROM s.t"),),
-                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH))
+                  functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH),
+                  schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"),),
+                  enums=(m.EnumType(name="e", labels=("a", "b")),),
+                  domains=(m.Domain(name="d", base="e", checks=(m.DomainCheck(name="dc", expression="VALUE <> 'b'"),)),),
+                  composites=(m.CompositeType(name="c2", attributes=(m.Attribute(name="x", type="d"),)),))
 EMPTY = m.Schema(name="s", tables=(
     T.replace(indexes=(), triggers=(), checks=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),
 ), functions=(TOUCH,))
@@ -37,7 +41,8 @@ def test_kinds_have_distinct_names_ranks_and_catalog_fields() -> None:
 
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
 def test_catalogue_query_binds_the_schema(kind: Kind[object, object]) -> None:
-    assert "%(schema)s" in kind.query and not re.search(r"\{[a-z_]+\}", kind.query)  # no format fields
+    assert ("%(schema)s" in kind.query) != kind.database_wide  # a database-wide kind (extensions) binds none
+    assert not re.search(r"\{[a-z_]+\}", kind.query)  # no format fields
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])

@@ -11,17 +11,26 @@ from typing import Any
 
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
 from orders_schema.kinds.comment import COMMENT
+from orders_schema.kinds.composite import COMPOSITE
 from orders_schema.kinds.constraint import CONSTRAINT
+from orders_schema.kinds.domain import DOMAIN
+from orders_schema.kinds.enum import ENUM
+from orders_schema.kinds.extension import EXTENSION
 from orders_schema.kinds.function import FUNCTION
 from orders_schema.kinds.index import INDEX
+from orders_schema.kinds.schema import SCHEMA
 from orders_schema.kinds.table import TABLE
 from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
-KINDS: tuple[Kind[Any, Any], ...] = (TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    SCHEMA, EXTENSION, ENUM, DOMAIN, COMPOSITE,  # what tables and functions use: created first, dropped last
+    TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT,
+)
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "FUNCTION", "INDEX", "KINDS", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
+    "COMMENT", "COMPOSITE", "CONSTRAINT", "DOMAIN", "ENUM", "EXTENSION", "FUNCTION", "INDEX", "KINDS", "SCHEMA",
+    "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
     "PlanContext", "Planned",
 ]

@@ -36,11 +36,17 @@ D = TypeVar("D")
 S = TypeVar("S")
 """Its stored form, as read from the catalogue (a frozen dataclass)."""
 
-CreateStage = Literal["after_tables", "after_functions", "last", "own"]
-"""Where a kind's objects go when a whole schema is created: after the tables and their foreign
+CreateStage = Literal["first", "after_tables", "after_functions", "last", "own"]
+"""Where a kind's objects go when a whole schema is created: before everything else (schemas,
+extensions and types, which tables and functions use), after the tables and their foreign
 keys (indexes), after the functions (triggers), after everything else (views, comments), or placed
 by ``plan.create_statements`` itself (functions: those a default calls before the tables, the
 others after them)."""
+
+
+class Refused(ValueError):
+    """A change a kind cannot plan safely (an enum value removed, a domain's base type changed):
+    the message says why and what to do instead; the planner reports it as a plan error."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,9 @@ class Planned:
     late: list[Statement] = field(default_factory=list)
     online: list[Statement] = field(default_factory=list)
     last: list[Statement] = field(default_factory=list)
+    final: list[Statement] = field(default_factory=list)
+    """After ``last``, in reverse rank order: the drops of what tables and functions use (types,
+    extensions, schemas), once nothing uses them."""
 
 
 class Kind(ABC, Generic[D, S]):
@@ -118,6 +127,8 @@ class Kind(ABC, Generic[D, S]):
     """The catalogue query; the schema name is the bound parameter ``%(schema)s``."""
     create_stage: ClassVar[CreateStage]
     of_tables: ClassVar[bool] = False
+    database_wide: ClassVar[bool] = False
+    """Its objects belong to the database, not to a schema (extensions): its query binds no schema."""
     """Its stored forms belong to tables (a ``table`` attribute) and are compared only on the tables
     both sides have: a missing or extra table is one difference, not one per object it holds."""
 

@@ -51,7 +51,8 @@ normal = fragments.normal
 
 
 def same_column(a: m.Column, b: m.Column) -> bool:
-    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default))
+    return (a.name, a.type, a.nullable, normal(a.default), a.collation) == (
+        b.name, b.type, b.nullable, normal(b.default), b.collation)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -218,6 +219,8 @@ _WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigin
 
 def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
     """True when every value of ``old`` fits ``new`` unchanged."""
+    if (old.in_schema, old.array) != (new.in_schema, new.array) or not (old.builtin and new.builtin):
+        return old == new
     if (old.name, new.name) in _WIDENING:
         return True
     if old.name == new.name == "varchar":
@@ -241,7 +244,7 @@ def destructive(change: Change, schema: str) -> str | None:
         return f"drop column {schema}.{change.table}.{change.column.name}"
     if isinstance(change, AlterColumn) and not is_widening(change.old.type, change.new.type):
         return f"narrow column {schema}.{change.table}.{change.new.name}"
-    return None
+    return change.destructive(schema)
 
 
 # -- statements and their rendering ----------------------------------------------------------
@@ -314,6 +317,7 @@ class AlterColumnType(Statement):
     table: str
     name: str
     type: m.SqlType
+    collation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,8 +349,15 @@ class SwapPrimaryKey(Statement):
 
 
 def type_sql(t: m.SqlType) -> str:
-    name = t.name.upper()
-    return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+    """A type as SQL: a built-in upper-case (``NUMERIC(20, 8)``, ``VARCHAR(40)[]``), a user type
+    quoted (``app.order_status``, ``"My Type"``)."""
+    name = t.name.upper() if t.builtin else qualified(t.in_schema, t.name) if t.in_schema else ident(t.name)
+    text = f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+    return text + "[]" * t.array
+
+
+def collate_sql(collation: str | None) -> str:
+    return "" if collation is None else f" COLLATE {ident(collation)}"
 
 
 def _names(names: Iterable[str]) -> str:
@@ -383,7 +394,7 @@ def create_table_sql(s: CreateTable) -> str:
 
 
 def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
-    parts = [ident(col.name), type_sql(col.type)]
+    parts = [ident(col.name), type_sql(col.type) + collate_sql(col.collation)]
     is_pk = inline_pk and table.primary_key is not None and table.primary_key.columns == (col.name,)
     if is_pk:
         parts.append("PRIMARY KEY")
@@ -433,6 +444,7 @@ def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDe
 def add_column_sql(s: AddColumnStatement) -> str:
     col = s.column
     text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {type_sql(col.type)}"
+    text += collate_sql(col.collation)
     if not col.nullable:
         text += " NOT NULL"
     if col.default is not None:
@@ -447,7 +459,7 @@ def drop_column_sql(s: DropColumnStatement) -> str:
 
 @renders(AlterColumnType)
 def alter_column_type_sql(s: AlterColumnType) -> str:
-    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}")
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}{collate_sql(s.collation)}")
 
 
 @renders(SetDefault)
@@ -487,6 +499,8 @@ class ColumnInfo:
     """``attidentity``: ``a`` (ALWAYS), ``d`` (BY DEFAULT) or empty."""
     generated: str = ""
     """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
+    collation: str | None = None
+    """The column's collation when it is not its type's default (``"C"``), else None."""
 
 
 _T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo)
@@ -527,11 +541,13 @@ QUERY = """
 SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS default,
        row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::int AS ordinal,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated
+       a.attidentity::text AS identity, a.attgenerated::text AS generated,
+       CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text END AS collation
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_type t ON t.oid = a.atttypid
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -561,6 +577,7 @@ _COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
     ("default differs", lambda c: "(no default)" if c.default is None else c.default),
     ("identity differs", lambda c: _IDENTITY.get(c.identity, c.identity)),
     ("generated differs", lambda c: _GENERATED.get(c.generated, c.generated)),
+    ("collation differs", lambda c: c.collation or "(the type's default)"),
 )
 
 
@@ -639,8 +656,8 @@ class TableKind(Kind["m.Table", TableInfo]):
             out.create.append(CreateTable(s, bare, if_not_exists=True))
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
         for alt in ctx.of(AlterColumn):
-            if alt.old.type != alt.new.type:
-                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
+            if alt.old.type != alt.new.type or alt.old.collation != alt.new.collation:
+                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type, alt.new.collation))
             if normal(alt.old.default) != normal(alt.new.default):
                 out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
             if alt.old.nullable != alt.new.nullable:

@@ -28,9 +28,14 @@ from psycopg.rows import dict_row
 
 from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
+from orders_schema.kinds.composite import CompositeInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
+from orders_schema.kinds.domain import DomainInfo
+from orders_schema.kinds.enum import EnumInfo
+from orders_schema.kinds.extension import ExtensionInfo
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.index import IndexInfo
+from orders_schema.kinds.schema import SchemaInfo
 from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
 from orders_schema.kinds.view import ViewInfo
@@ -66,6 +71,13 @@ class Catalog:
     """Every table's constraints, by table and name (each table's also in its :attr:`TableInfo.constraints`)."""
     triggers: tuple[TriggerInfo, ...] = ()
     """Every table's triggers, by table and name (each table's also in its :attr:`TableInfo.triggers`)."""
+    schemas: tuple[SchemaInfo, ...] = ()
+    """The database's other non-system schemas."""
+    extensions: tuple[ExtensionInfo, ...] = ()
+    """The database's extensions (but plpgsql), wherever they live."""
+    enums: tuple[EnumInfo, ...] = ()
+    domains: tuple[DomainInfo, ...] = ()
+    composites: tuple[CompositeInfo, ...] = ()
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)

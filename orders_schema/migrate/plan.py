@@ -17,6 +17,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal
 from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds.base import Refused
 from orders_schema.kinds.table import destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
@@ -131,7 +132,9 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     Foreign keys are added after every table exists, so declaration order does not matter.
     """
     s = schema.name
-    out: list[r.Statement] = [r.CreateSchema(s, if_not_exists=False)]
+    # A schema the project does not own (public, or one declared owned=False) is used, never created.
+    out: list[r.Statement] = [r.CreateSchema(s, if_not_exists=not schema.owned)] if s != "public" else []
+    out += _kind_creates(schema, "first")  # other schemas, extensions, types
     # A function a column default calls must exist before its table; the others (trigger
     # functions) come after the tables, so a SQL-language body may read them.
     called = _called_by_defaults(schema)
@@ -228,7 +231,7 @@ def migration_plan(
     ctx = context(old, new, changes)
     try:
         placed = [kind.plan(ctx) for kind in KINDS]
-    except ViewCycleError as exc:
+    except (ViewCycleError, Refused) as exc:
         raise PlanError(str(exc)) from None
     tx = [
         *(stmt for p in placed for stmt in p.drop),
@@ -238,6 +241,7 @@ def migration_plan(
         *(stmt for p in placed for stmt in p.after),
         *(stmt for p in placed for stmt in p.late),
         *(stmt for p in placed for stmt in p.last),
+        *(stmt for p in reversed(placed) for stmt in p.final),
     ]
     online = [stmt for p in placed for stmt in p.online]
     if tx:
