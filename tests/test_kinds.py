@@ -24,7 +24,8 @@ SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT i
                   functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"), TOUCH),
                   schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"),),
                   enums=(m.EnumType(name="e", labels=("a", "b")),),
-                  domains=(m.Domain(name="d", base="e", checks=(m.DomainCheck(name="dc", expression="VALUE <> 'b'"),)),),
+                  domains=(m.Domain(name="d", base="e",
+                                    checks=(m.DomainCheck(name="dc", expression="VALUE <> 'b'"),)),),
                   composites=(m.CompositeType(name="c2", attributes=(m.Attribute(name="x", type="d"),)),))
 EMPTY = m.Schema(name="s", tables=(
     T.replace(indexes=(), triggers=(), checks=(), comment=None, columns=(m.Column(name="id", type=m.INTEGER),)),

@@ -48,8 +48,8 @@ from orders_schema.declare.base import (
     _rows,
 )
 from orders_schema.declare.query import Query
-from orders_schema.declare.sqltype import SqlType, coerce_type, sql_type
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.declare.sqltype import SqlType, coerce_type, sql_type
 from orders_schema.kinds.composite import Attribute, CompositeType
 from orders_schema.kinds.domain import Domain, DomainCheck
 from orders_schema.kinds.enum import EnumType
@@ -549,7 +549,7 @@ class Schema(Node):
             )
         if dup := _duplicates(f.name for f in self.functions):
             raise DeclarationError(f"{what}: duplicate function names {dup}")
-        types = [t.name for t in (*self.enums, *self.domains, *self.composites)]
+        types = [e.name for e in self.enums] + [d.name for d in self.domains] + [c.name for c in self.composites]
         if dup := _duplicates(types + [t.name for t in self.tables] + [v.name for v in self.views]):
             raise DeclarationError(
                 f"{what}: duplicate type names {dup} (enums, domains, composite types, and the row types of "
@@ -709,7 +709,6 @@ class Version(Node):
 # are re-exported here, so ``orders_schema.model`` still exports every declaration class.
 
 __all__ = [
-    "Attribute",
     "BIGINT",
     "BOOLEAN",
     "DATE",
@@ -720,6 +719,7 @@ __all__ = [
     "TIMESTAMP",
     "TIMESTAMPTZ",
     "UUID",
+    "Attribute",
     "Check",
     "Column",
     "Comment",

@@ -284,7 +284,7 @@ class DomainKind(Kind[Domain, DomainInfo]):
         for name, d, x in pair({e.name: e for e in declared}, {e.name: e for e in live}):
             where = qualified(schema, name)
             if d is None or x is None:
-                yield presence("domain", where, d and d.definition, x and x.definition)
+                yield presence("domain", where, d.definition if d else None, x.definition if x else None)
             elif d.definition != x.definition:
                 yield Difference("domain", where, "definition differs", d.definition, x.definition)
 

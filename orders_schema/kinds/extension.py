@@ -226,8 +226,10 @@ class ExtensionKind(Kind[Extension, ExtensionInfo]):
     def compare(
         self, schema: str, declared: Sequence[ExtensionInfo], live: Sequence[ExtensionInfo]
     ) -> Iterator[Difference]:
+        def text(e: ExtensionInfo | None) -> str | None:
+            return None if e is None else f"{e.name} {e.version} in schema {e.schema}"
+
         for name, d, x in pair({e.name: e for e in declared}, {e.name: e for e in live}):
-            text = (lambda e: None if e is None else f"{e.name} {e.version} in schema {e.schema}")
             if d is None or x is None:
                 yield presence("extension", ident(name), text(d), text(x))
                 continue
