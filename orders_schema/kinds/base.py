@@ -127,8 +127,6 @@ class Kind(ABC, Generic[D, S]):
     """The catalogue query; the schema name is the bound parameter ``%(schema)s``."""
     create_stage: ClassVar[CreateStage]
     of_tables: ClassVar[bool] = False
-    database_wide: ClassVar[bool] = False
-    """Its objects belong to the database, not to a schema (extensions): its query binds no schema."""
     """Its stored forms belong to tables (a ``table`` attribute) and are compared only on the tables
     both sides have: a missing or extra table is one difference, not one per object it holds."""
 

@@ -70,7 +70,7 @@ class Domain(Node):
     @model_validator(mode="after")
     def _valid(self) -> Domain:
         if self.default is not None:
-            _fragment(fragments.expression, self.default, f"default of domain {self.name}")
+            _fragment(fragments.expression, self.default, f"domain {self.name} DEFAULT")
         if dup := _duplicates(c.name for c in self.checks):
             raise DeclarationError(f"domain {self.name}: duplicate check names {dup}")
         return self

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
 
@@ -177,9 +177,9 @@ QUERY = """
 SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version
 FROM pg_extension e
 JOIN pg_namespace n ON n.oid = e.extnamespace
-WHERE e.extname <> 'plpgsql'
+WHERE e.extname <> 'plpgsql' AND EXISTS (SELECT 1 FROM pg_namespace s WHERE s.nspname = %(schema)s)
 ORDER BY 1"""
-"""Database-wide: extensions belong to no schema (their objects do)."""
+"""Database-wide (extensions belong to no schema, their objects do), read where the schema exists."""
 
 
 class ExtensionKind(Kind[Extension, ExtensionInfo]):
@@ -188,7 +188,6 @@ class ExtensionKind(Kind[Extension, ExtensionInfo]):
     catalog_field = "extensions"
     query = QUERY
     create_stage = "first"
-    database_wide: ClassVar[bool] = True
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[Extension]]:
         return {e.name: Declared(None, e) for e in schema.extensions}

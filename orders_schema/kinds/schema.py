@@ -78,7 +78,9 @@ SELECT n.nspname AS name
 FROM pg_namespace n
 WHERE n.nspname <> %(schema)s AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_%%'
+  AND EXISTS (SELECT 1 FROM pg_namespace s WHERE s.nspname = %(schema)s)
 ORDER BY 1"""
+"""The database's other schemas, read where the schema exists (none for a schema that does not)."""
 
 
 class SchemaKind(Kind[str, SchemaInfo]):
