@@ -165,5 +165,14 @@ def sql_type(text: str) -> SqlType:
 
 
 def coerce_type(value: Any) -> Any:
-    """For a ``type`` field: its text form is read with :func:`sql_type`."""
-    return sql_type(value) if isinstance(value, str) else value
+    """For a ``type`` field: its text form is read with :func:`sql_type` (a bad one is reported
+    after the field, ``column c: type 'int; drop table x' is not a type: ...``)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return sql_type(value)
+    except DeclarationError as exc:
+        message = str(exc)
+        prefix = f"type {value!r} "
+        why = message.removeprefix(prefix) if message.startswith(prefix) else f"is not valid: {message.partition(': ')[2]}"
+        raise ValueError(why) from None
