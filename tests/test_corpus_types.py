@@ -15,15 +15,19 @@ column type, collations. Table-driven:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from orders_schema.declare import model as m
+from orders_schema.declare import project as pr
+from orders_schema.live.apply import migrate, undo_last
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.inspect import inspect_schema, snapshot
 from orders_schema.migrate import diff as d
 from orders_schema.migrate import plan as p
+from orders_schema.migrate import workflow
 from orders_schema.migrate.render import RENDERER
 from orders_schema.tester.harness import Databases
 
@@ -190,6 +194,11 @@ REFUSED: list[tuple[str, m.Schema, m.Schema, str]] = [
      "value 'gone' is added by this version and used by the default of column items.s.*next"),
     ("domain base type changed", app(domains=(PRICE,)), app(domains=(PRICE.replace(base="numeric(30, 8)"),)),
      "base type changes.*declare a new domain"),
+    ("domain check added while a composite column stores the domain",
+     app(m.Column(name="m", type="money"), domains=(PRICE,), composites=(MONEY,)),
+     app(m.Column(name="m", type="money"), composites=(MONEY,), domains=(PRICE.replace(
+         checks=(*PRICE.checks, m.DomainCheck(name="cap", expression="VALUE < 100"))),)),
+     "check cap cannot be added while column items.m stores the domain inside a composite type"),
     ("attribute inserted before others", app(composites=(MONEY,)),
      app(composites=(MONEY.replace(attributes=(m.Attribute(name="first", type="int"), *MONEY.attributes)),)),
      "only appends attributes"),
@@ -329,3 +338,31 @@ def test_a_domain_check_added_not_valid_is_validated_online_and_drift_is_named(
     assert left(orders_databases, orders_empty_dsn, b) == [("domain", "app.price", "definition differs")]  # NOT VALID
     apply(orders_empty_dsn, up)
     assert left(orders_databases, orders_empty_dsn, b) == []
+
+
+def test_generated_files_apply_settle_and_undo(
+    tmp_path: Path, orders_empty_dsn: str, orders_databases: Databases
+) -> None:
+    """Through the real workflow: generate writes the version files (DO blocks and all), apply runs
+    them (the splitter, the online file outside a transaction), nothing is left, undo goes back."""
+    base = app(m.Column(name="p", type="price"), domains=(PRICE,), enums=(STATUS,))
+    v1 = m.Version(number=1, name="base", create_schema=True, state=app(),
+                   phases=(m.Phase(title="ITEMS", items=(items(),)),))
+    with pytest.raises(p.PlanError, match="V1: enum status cannot be laid out in a hand-declared version"):
+        workflow.rendered_versions(pr.Project(schema=base, versions=(v1.replace(state=base),),
+                                              schema_dir=tmp_path / "x"))
+    workflow.render(pr.Project(schema=app(), versions=(v1,), schema_dir=tmp_path / "schema"))
+    more = app(m.Column(name="p", type="price"), m.Column(name="email", type="citext"),
+               m.Column(name="total", type="money"), extensions=(CITEXT,),
+               composites=(MONEY.replace(attributes=(m.Attribute(name="amount", type="numeric(20, 8)"),
+                                                     MONEY.attributes[1])),),
+               domains=(PRICE.replace(checks=(*PRICE.checks, m.DomainCheck(name="cap", expression="VALUE < 100"))),),
+               enums=(STATUS.replace(labels=("new", "done", "gone")),))
+    for name, head in (("types", base), ("more", more)):
+        proj = pr.Project(schema=head, versions=(v1,), schema_dir=tmp_path / "schema")
+        assert workflow.generate(proj, name) is not None
+        assert workflow.generate(proj, "again") is None  # settled
+        migrate(orders_empty_dsn, proj.schema_dir)
+        assert left(orders_databases, orders_empty_dsn, head) == []
+    assert undo_last(orders_empty_dsn, proj.schema_dir)
+    assert [(k, w) for k, _, w in left(orders_databases, orders_empty_dsn, base)] == [("enum", "labels differ")]

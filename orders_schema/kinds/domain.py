@@ -259,6 +259,13 @@ class DomainKind(Kind[Domain, DomainInfo]):
                 "rewrites every column of the domain under an ACCESS EXCLUSIVE lock and is not done online: "
                 "declare a new domain and convert the columns to it"
             )
+        for c in ctx.of(AddDomainCheck):
+            if (column := _behind_composite(ctx.new, c.domain)) is not None:
+                raise Refused(
+                    f"domain {s}.{c.domain}: check {c.check.name} cannot be added while {column} stores the domain "
+                    "inside a composite type: PostgreSQL refuses to check those values (cannot alter type "
+                    "because column uses it); declare a new domain for the new rule"
+                )
         out = Planned()
         out.early += [CreateDomain(s, c.domain, if_not_exists=True) for c in ctx.of(AddDomain)]
         out.drop += [AlterDomainStatement(s, c.domain, f"DROP CONSTRAINT IF EXISTS {ident(c.check.name)}")
@@ -287,6 +294,19 @@ class DomainKind(Kind[Domain, DomainInfo]):
                 yield presence("domain", where, d.definition if d else None, x.definition if x else None)
             elif d.definition != x.definition:
                 yield Difference("domain", where, "definition differs", d.definition, x.definition)
+
+
+def _behind_composite(schema: m.Schema, domain: str) -> str | None:
+    """A table column whose composite type has an attribute of ``domain`` (``table.column``), if any."""
+    def own(t: SqlType, names: set[str]) -> bool:
+        return t.in_schema == schema.name and t.name in names
+
+    composites = {c.name for c in schema.composites if any(own(a.type, {domain}) for a in c.attributes)}
+    for table in schema.tables:
+        for col in table.columns:
+            if own(col.type, composites):
+                return f"column {table.name}.{col.name}"
+    return None
 
 
 def _changes(a: Domain, b: Domain) -> list[Change]:

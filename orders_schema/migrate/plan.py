@@ -97,6 +97,14 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
         )
 
     s = schema.name
+    for kind in KINDS:  # what tables use (schemas, extensions, types): declared in the head, generated
+        if kind.create_stage == "first":
+            new = sorted(str(k) for k in kind.declared(schema) if k not in kind.declared(previous or m.Schema(name=s)))
+            if new:
+                raise PlanError(
+                    f"V{version.number}: {kind.name} {', '.join(new)} cannot be laid out in a hand-declared version; "
+                    "declare it in the head and generate the version that creates it"
+                )
     out: list[r.Statement] = []
     if version.create_schema:
         out.append(r.CreateSchema(s, if_not_exists=True))
