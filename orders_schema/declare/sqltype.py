@@ -174,5 +174,6 @@ def coerce_type(value: Any) -> Any:
     except DeclarationError as exc:
         message = str(exc)
         prefix = f"type {value!r} "
-        why = message.removeprefix(prefix) if message.startswith(prefix) else f"is not valid: {message.partition(': ')[2]}"
+        why = (message.removeprefix(prefix) if message.startswith(prefix)
+               else f"is not valid: {message.partition(': ')[2]}")
         raise ValueError(why) from None
