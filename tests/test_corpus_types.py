@@ -271,6 +271,8 @@ CASES: list[Case] = [
              m.Column(name="ip", type="inet"), m.Column(name="span", type="interval"),
              m.Column(name="doc", type="jsonb"), m.Column(name="grid", type="int[][]"),
              m.Column(name="during", type="tstzrange"), m.Column(name="f", type="double precision"))),
+    Case("text column becomes an enum, with its default", app(m.Column(name="s", type="text")),
+         app(m.Column(name="s", type="status", default="'new'"), enums=(STATUS,))),
     Case("collation set", app(m.Column(name="code", type="text")),
          app(m.Column(name="code", type="text", collation="C"))),
 ]

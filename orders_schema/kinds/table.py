@@ -318,6 +318,8 @@ class AlterColumnType(Statement):
     name: str
     type: m.SqlType
     collation: str | None = None
+    cast: bool = False
+    """``USING column::type``: to or from a user type (an enum, a domain), which has no implicit cast."""
 
 
 @dataclass(frozen=True)
@@ -459,7 +461,8 @@ def drop_column_sql(s: DropColumnStatement) -> str:
 
 @renders(AlterColumnType)
 def alter_column_type_sql(s: AlterColumnType) -> str:
-    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}{collate_sql(s.collation)}")
+    using = f" USING {ident(s.name)}::{type_sql(s.type)}" if s.cast else ""
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}{collate_sql(s.collation)}{using}")
 
 
 @renders(SetDefault)
@@ -657,7 +660,8 @@ class TableKind(Kind["m.Table", TableInfo]):
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
         for alt in ctx.of(AlterColumn):
             if alt.old.type != alt.new.type or alt.old.collation != alt.new.collation:
-                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type, alt.new.collation))
+                cast = alt.old.type != alt.new.type and not (alt.old.type.builtin and alt.new.type.builtin)
+                out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type, alt.new.collation, cast))
             if normal(alt.old.default) != normal(alt.new.default):
                 out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
             if alt.old.nullable != alt.new.nullable:
