@@ -181,6 +181,56 @@ def test_a_down_script_keeps_an_added_enum_value_and_an_extension_version_and_sa
 
 
 # ---------------------------------------------------------------------------------------------
+# Diff: (old, new) -> the changes, by class and their identifying fields; each reverses to the inverse
+# ---------------------------------------------------------------------------------------------
+
+DIFFS: list[tuple[str, m.Schema, m.Schema, list[str]]] = [
+    ("nothing", EVERY, EVERY, []),
+    ("types added", app(), EVERY.replace(tables=app().tables),
+     ["AddExtension citext", "AddEnum status", "AddDomain price", "AddComposite money"]),
+    ("schema and extension moved", app(extensions=(m.Extension(name="hstore"),)),
+     app(schemas=("ext",), extensions=(m.Extension(name="hstore", in_schema="ext", version="1.8"),)),
+     ["AddSchema ext", "MoveExtension hstore", "UpdateExtension hstore"]),
+    ("labels", app(enums=(STATUS,)), app(enums=(STATUS.replace(labels=("a", "new", "b", "finished", "c"),
+                                                               renamed=(("done", "finished"),)),)),
+     ["RenameEnumLabel done->finished", "AddEnumLabel a before new", "AddEnumLabel b after new",
+      "AddEnumLabel c after finished"]),
+    ("domain", app(domains=(PRICE,)), app(domains=(PRICE.replace(default="1", checks=(
+        m.DomainCheck(name="price_positive", expression="VALUE > 0"),)),)),
+     ["AlterDomain price", "DropDomainCheck price_positive", "AddDomainCheck price_positive"]),
+    ("attributes", app(composites=(MONEY,)), app(composites=(MONEY.replace(attributes=(
+        m.Attribute(name="amount", type="numeric"), m.Attribute(name="note", type="text"))),)),
+     ["DropAttribute currency", "AlterAttribute amount", "AddAttribute note"]),
+    ("collation and type", app(m.Column(name="c", type="text")), app(m.Column(name="c", type="citext", collation="C")),
+     ["AlterColumn c"]),
+]
+
+
+def _shown(change: d.Change) -> str:
+    name = type(change).__name__
+    fields = vars(change)
+    if "label" in fields:
+        where = (f" before {fields['before']}" if fields.get("before") else
+                 f" after {fields['after']}" if fields.get("after") else "")
+        return f"{name} {fields['label']}{where}"
+    if name == "RenameEnumLabel":
+        return f"{name} {fields['old']}->{fields['new']}"
+    for key in ("check", "attribute", "name", "new", "extension", "enum", "domain", "type", "column"):
+        value = fields.get(key)
+        if value is not None:
+            return f"{name} {getattr(value, 'name', value)}"
+    raise AssertionError(change)
+
+
+@pytest.mark.parametrize(("old", "new", "want"), [x[1:] for x in DIFFS], ids=[x[0] for x in DIFFS])
+def test_diff(old: m.Schema, new: m.Schema, want: list[str]) -> None:
+    changes = d.diff(old, new)
+    assert [_shown(c) for c in changes] == want
+    assert sorted(map(repr, d.reverse(changes))) == sorted(map(repr, (c.reverse() for c in changes)))
+    assert [c.reverse().reverse() for c in changes] == changes
+
+
+# ---------------------------------------------------------------------------------------------
 # Refused: what PostgreSQL cannot do in place, explained
 # ---------------------------------------------------------------------------------------------
 
