@@ -261,6 +261,16 @@ def test_refused_with_the_reason(old: m.Schema, new: m.Schema, why: str) -> None
         migration(old, new)
 
 
+@pytest.mark.parametrize(("old", "new", "widening"), [
+    ("timestamptz(3)", "timestamptz(6)", True), ("timestamptz(3)", "timestamptz", True),
+    ("timestamptz", "timestamptz(3)", False), ("varchar(40)[]", "varchar(80)[]", True), ("int[]", "bigint", False), ("text", "citext", False),
+    ("int", "bigint", True), ("varchar(20)", "text", True), ("numeric(10,2)", "numeric(12,2)", True),
+])
+def test_widening(old: str, new: str, widening: bool) -> None:
+    """A change every value survives needs no allowance (arrays: of the same dimensions; user types: unchanged)."""
+    assert p.is_widening(m.sql_type(old), m.sql_type(new)) is widening
+
+
 def test_column_types_are_validated_and_spelled_canonically() -> None:
     assert m.sql_type("int4") == m.INTEGER and m.sql_type("character varying(20)") == m.varchar(20)
     assert m.sql_type("timestamp(3) with time zone") == m.SqlType(name="timestamptz", args=(3,))

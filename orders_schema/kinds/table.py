@@ -214,6 +214,7 @@ def _pkey(table: m.Table) -> tuple[str, tuple[str, ...]] | None:
     return None if table.primary_key is None else (table.pkey_name, table.primary_key.columns)
 
 
+_MORE_IS_WIDER = frozenset({"timestamp", "timestamptz", "time", "timetz", "interval", "varbit"})
 _WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
 
 
@@ -225,6 +226,8 @@ def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
         return True
     if old.name == new.name == "varchar":
         return new.args[0] >= old.args[0]
+    if old.name == new.name and old.name in _MORE_IS_WIDER:  # timestamp(3) -> timestamp(6), varbit(8) -> varbit
+        return not new.args or (bool(old.args) and new.args[0] >= old.args[0])
     numeric = {"numeric", "decimal"}
     if old.name in numeric and new.name in numeric:
         if not new.args:
