@@ -263,7 +263,8 @@ def test_refused_with_the_reason(old: m.Schema, new: m.Schema, why: str) -> None
 
 @pytest.mark.parametrize(("old", "new", "widening"), [
     ("timestamptz(3)", "timestamptz(6)", True), ("timestamptz(3)", "timestamptz", True),
-    """A change every value survives needs no allowance (arrays: same dimensions; user types: unchanged)."""
+    ("timestamptz", "timestamptz(3)", False), ("varchar(40)[]", "varchar(80)[]", True), ("int[]", "bigint", False),
+    ("text", "citext", False),
     ("int", "bigint", True), ("varchar(20)", "text", True), ("numeric(10,2)", "numeric(12,2)", True),
 ])
 def test_widening(old: str, new: str, widening: bool) -> None:
