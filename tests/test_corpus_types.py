@@ -352,6 +352,8 @@ def apply(dsn: str, plan: p.MigrationPlan) -> None:
 def left(dbs: Databases, dsn: str, declared: m.Schema) -> list[tuple[str, str, str]]:
     with psycopg.connect(dsn) as conn:
         live = inspect_schema(conn, declared.name)
+    # extensions are database-wide: the case's database holds exactly the declared ones
+    assert sorted(e.name for e in live.extensions) == sorted(e.name for e in declared.extensions)
     return [(x.kind, x.name, x.what) for x in compare(declared_catalog(declared, dbs), live)]
 
 
@@ -429,3 +431,13 @@ def test_generated_files_apply_settle_and_undo(
         assert left(orders_databases, orders_empty_dsn, head) == []
     assert undo_last(orders_empty_dsn, proj.schema_dir)
     assert [(k, w) for k, _, w in left(orders_databases, orders_empty_dsn, base)] == [("enum", "labels differ")]
+
+
+def test_an_undeclared_extension_is_reported_only_in_the_declared_schema() -> None:
+    from orders_schema.kinds.extension import EXTENSION, ExtensionInfo
+
+    live = [ExtensionInfo("pg_stat_statements", "public", "1.10"), ExtensionInfo("citext", "app", "1.6"),
+            ExtensionInfo("hstore", "public", "1.8")]
+    declared = [ExtensionInfo("hstore", "public", "1.7"), ExtensionInfo("pgcrypto", "public", "1.3")]
+    assert [(x.name, x.what) for x in EXTENSION.compare("app", declared, live)] == [
+        ("citext", "extra"), ("hstore", "version differs"), ("pgcrypto", "missing")]

@@ -11,7 +11,9 @@
   statement) and :class:`MoveExtension` (``ALTER EXTENSION ... SET SCHEMA``, relocatable extensions only);
 * statements: created and updated before everything that may use their types and functions,
   dropped after everything else; ``CREATE EXTENSION IF NOT EXISTS`` is re-runnable;
-* stored form: ``pg_extension`` (name, schema, version), every extension but ``plpgsql``.
+* stored form: ``pg_extension`` (name, schema, version), every extension but ``plpgsql``; a live
+  extension that is not declared is reported only when it lives in the declared schema (one
+  installed elsewhere, ``pg_stat_statements`` in ``public``, is not the project's).
 """
 
 from __future__ import annotations
@@ -229,6 +231,8 @@ class ExtensionKind(Kind[Extension, ExtensionInfo]):
             return None if e is None else f"{e.name} {e.version} in schema {e.schema}"
 
         for name, d, x in pair({e.name: e for e in declared}, {e.name: e for e in live}):
+            if d is None and x is not None and x.schema != schema:
+                continue  # installed beside the project (pg_stat_statements in public): not its to report
             if d is None or x is None:
                 yield presence("extension", ident(name), text(d), text(x))
                 continue
