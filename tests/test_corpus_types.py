@@ -441,3 +441,18 @@ def test_an_undeclared_extension_is_reported_only_in_the_declared_schema() -> No
     declared = [ExtensionInfo("hstore", "public", "1.7"), ExtensionInfo("pgcrypto", "public", "1.3")]
     assert [(x.name, x.what) for x in EXTENSION.compare("app", declared, live)] == [
         ("citext", "extra"), ("hstore", "version differs"), ("pgcrypto", "missing")]
+
+
+def test_the_row_factory_fills_enum_domain_and_array_columns(orders_empty_dsn: str) -> None:
+    """The behaviour checks insert valid rows: a NOT NULL enum, domain or array column gets a value."""
+    import random
+
+    from orders_schema.tester.checks.rows import RowFactory
+
+    schema = app(m.Column(name="s", type="status", nullable=False), m.Column(name="p", type="price", nullable=False),
+                 m.Column(name="tags", type="text[]", nullable=False), enums=(STATUS,), domains=(PRICE,))
+    with psycopg.connect(orders_empty_dsn) as conn:
+        conn.execute(RENDERER.script(p.create_statements(schema)))
+        factory = RowFactory(conn, schema, rng=random.Random(3))
+        factory.insert(schema.tables[0], factory.valid(schema.tables[0]))
+        assert conn.execute("SELECT s::text, p, tags FROM app.items").fetchone() == ("new", 1, ["probe"])
