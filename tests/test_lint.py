@@ -36,6 +36,8 @@ GOLDEN: list[tuple[str, list[str]]] = [
      ["lock: ACCESS EXCLUSIVE on s.a (held during the scan)",
       "scan: builds a unique index on s.a while holding the lock"]),
     ("ALTER TABLE s.a DROP COLUMN x;", ["data-loss: drops column x of s.a", "lock: ACCESS EXCLUSIVE on s.a (brief)"]),
+    # DROP NOT NULL drops no column (it used to be reported as data loss)
+    ("ALTER TABLE s.a ALTER COLUMN x DROP NOT NULL;", ["lock: ACCESS EXCLUSIVE on s.a (brief)"]),
     ("ALTER TABLE s.a ALTER COLUMN x SET NOT NULL;",
      ["lock: ACCESS EXCLUSIVE on s.a (brief)", "scan: full scan of s.a while holding the lock"]),
     ("ALTER TABLE s.a ADD COLUMN y timestamptz DEFAULT clock_timestamp();",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.composite import COMPOSITE
 from orders_schema.kinds.constraint import CONSTRAINT
@@ -31,6 +31,6 @@ KINDS: tuple[Kind[Any, Any], ...] = (
 
 __all__ = [
     "COMMENT", "COMPOSITE", "CONSTRAINT", "DOMAIN", "ENUM", "EXTENSION", "FUNCTION", "INDEX", "KINDS", "SCHEMA",
-    "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
-    "PlanContext", "Planned",
+    "TABLE", "TRIGGER", "VIEW", "Declaration", "Declared", "Kind",
+    "PlanContext", "Planned", "Undeclared",
 ]
