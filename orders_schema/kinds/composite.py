@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from pydantic import field_validator, model_validator
 from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates
 from orders_schema.declare.quoting import ident, literal, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned, Refused
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
 from orders_schema.kinds.enum import DropType
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
@@ -217,6 +218,33 @@ class CompositeKind(Kind[CompositeType, CompositeInfo]):
         out.last += [AlterAttributeStatement(s, c.type, c.attribute, "drop") for c in ctx.of(DropAttribute)]
         out.final += [DropType(s, c.type.name) for c in ctx.of(DropComposite)]
         return out
+
+    def declare(self, schema: m.Schema, stored: Sequence[CompositeInfo]) -> Declaration:
+        """Each composite type with its attributes (types in ``format_type`` form), in order."""
+        from orders_schema.kinds.table import sql_type_of
+
+        types: list[CompositeType] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            attributes: list[Attribute] = []
+            problems: list[str] = []
+            for text in info.attributes:
+                match = re.fullmatch(r'("(?:[^"]|"")+"|\S+) (.+)', text, re.S)
+                sql_type = sql_type_of(match[2]) if match else None
+                if match is None or sql_type is None:
+                    problems.append(f"attribute {text} cannot be read back")
+                    continue
+                name = match[1][1:-1].replace('""', '"') if match[1].startswith('"') else match[1]
+                attributes.append(Attribute(name=name, type=sql_type))
+            try:
+                if not problems:
+                    types.append(CompositeType(name=info.name, attributes=tuple(attributes)))
+            except (DeclarationError, ValueError) as exc:
+                problems.append(str(exc))
+            if problems:
+                undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        return Declaration(schema.model_copy(update={"composites": (*schema.composites, *types)}),
+                           tuple(undeclared))
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[CompositeInfo, ...]:
         return tuple(CompositeInfo(r["name"], tuple(r["attributes"])) for r in rows)

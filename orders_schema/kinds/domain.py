@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates, _fragment
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned, Refused
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
 from orders_schema.live.difference import Difference, pair, presence
@@ -224,6 +225,18 @@ ORDER BY 1"""
 # -- the kind --------------------------------------------------------------------------------
 
 
+_STORED_CHECK = re.compile(r'(?s)("(?:[^"]|"")+"|\S+) CHECK \((.*)\)( NOT VALID)?')
+
+
+def _stored_check(text: str) -> DomainCheck:
+    """A stored CHECK (``name CHECK ((VALUE > 0))``, see :data:`QUERY`) as its declaration."""
+    match = _STORED_CHECK.fullmatch(text)
+    if match is None:
+        raise ValueError(f"check {text!r} cannot be read back")
+    name = match[1][1:-1].replace('""', '"') if match[1].startswith('"') else match[1]
+    return DomainCheck(name=name, expression=match[2])
+
+
 class DomainKind(Kind[Domain, DomainInfo]):
     name = "domain"
     rank = 4
@@ -283,6 +296,26 @@ class DomainKind(Kind[Domain, DomainInfo]):
             out.online.append(AlterDomainStatement(s, c.domain, f"VALIDATE CONSTRAINT {name}"))
         out.final += [DropDomainStatement(s, c.domain.name) for c in ctx.of(DropDomain)]
         return out
+
+    def declare(self, schema: m.Schema, stored: Sequence[DomainInfo]) -> Declaration:
+        """Each domain with its base type (``format_type`` form), NOT NULL, default and CHECKs
+        (``pg_get_constraintdef``'s expression; one not yet validated is declared as it will be)."""
+        from orders_schema.kinds.table import sql_type_of
+
+        domains: list[Domain] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            base = sql_type_of(info.base)
+            if base is None:
+                undeclared.append(Undeclared(self.name, info.name, f"its base type {info.base} cannot be read back"))
+                continue
+            try:
+                checks = tuple(_stored_check(text) for text in info.checks)
+                domains.append(Domain(name=info.name, base=base, nullable=not info.not_null, default=info.default,
+                                      checks=checks))
+            except (DeclarationError, ValueError) as exc:
+                undeclared.append(Undeclared(self.name, info.name, str(exc)))
+        return Declaration(schema.model_copy(update={"domains": (*schema.domains, *domains)}), tuple(undeclared))
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[DomainInfo, ...]:
         return tuple(DomainInfo(**{**r, "checks": tuple(r["checks"])}) for r in rows)

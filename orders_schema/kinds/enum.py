@@ -28,7 +28,7 @@ from pydantic import model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates
 from orders_schema.declare.quoting import comment, literal, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned, Refused
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
@@ -329,6 +329,17 @@ class EnumKind(Kind[EnumType, EnumInfo]):
         out.early += [KeepEnumValue(s, c.type, c.label) for c in ctx.of(KeepEnumLabel)]
         out.final += [DropType(s, c.enum.name) for c in ctx.of(DropEnum)]
         return out
+
+    def declare(self, schema: m.Schema, stored: Sequence[EnumInfo]) -> Declaration:
+        """Each enum with its labels in their order."""
+        enums: list[EnumType] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            try:
+                enums.append(EnumType(name=info.name, labels=info.labels))
+            except (DeclarationError, ValueError) as exc:
+                undeclared.append(Undeclared(self.name, info.name, str(exc)))
+        return Declaration(schema.model_copy(update={"enums": (*schema.enums, *enums)}), tuple(undeclared))
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[EnumInfo, ...]:
         return tuple(EnumInfo(r["name"], tuple(r["labels"])) for r in rows)

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
 
 from orders_schema.declare.base import Name, Node
 from orders_schema.declare.quoting import comment, ident, literal
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -173,10 +173,25 @@ class ExtensionInfo:
     name: str
     schema: str
     version: str
+    used: bool = field(default=False, compare=False)
+    """Whether the schema's columns, domains or composite types use one of its types (read back
+    as declarations, never compared)."""
 
 
 QUERY = """
-SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version
+SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version,
+       EXISTS (SELECT 1 FROM pg_depend x JOIN pg_type et ON et.oid = x.objid
+               WHERE x.classid = 'pg_type'::regclass AND x.refclassid = 'pg_extension'::regclass
+                 AND x.refobjid = e.oid AND x.deptype = 'e'
+                 AND (EXISTS (SELECT 1 FROM pg_attribute a
+                              JOIN pg_class c ON c.oid = a.attrelid
+                              JOIN pg_namespace cn ON cn.oid = c.relnamespace
+                              JOIN pg_type ty ON ty.oid = a.atttypid
+                              WHERE cn.nspname = %(schema)s AND a.attnum > 0 AND NOT a.attisdropped
+                                AND et.oid IN (ty.oid, ty.typelem, ty.typbasetype))
+                      OR EXISTS (SELECT 1 FROM pg_type d JOIN pg_namespace dn ON dn.oid = d.typnamespace
+                                 WHERE dn.nspname = %(schema)s AND d.typtype = 'd' AND d.typbasetype = et.oid)))
+         AS used
 FROM pg_extension e
 JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname <> 'plpgsql' AND EXISTS (SELECT 1 FROM pg_namespace s WHERE s.nspname = %(schema)s)
@@ -220,6 +235,19 @@ class ExtensionKind(Kind[Extension, ExtensionInfo]):
                              else AlterExtension(c.name, update_to=c.new))
         out.final += [DropExtensionStatement(c.extension.name) for c in ctx.of(DropExtension)]
         return out
+
+    def declare(self, schema: m.Schema, stored: Sequence[ExtensionInfo]) -> Declaration:
+        """The extensions that are the schema's: installed in it, or whose types its columns,
+        domains or composite types use (``used``), pinned at their installed version; the schema
+        holding one (other than ``public`` and the schema itself) is declared in ``schemas``.
+        Others (``pg_stat_statements`` in ``public``) are another project's: neither declared nor
+        listed, as compare does not report them."""
+        mine = [e for e in stored if e.schema == schema.name or e.used]
+        extensions = tuple(Extension(name=e.name, in_schema=e.schema, version=e.version) for e in mine)
+        schemas = tuple(dict.fromkeys([*schema.schemas, *(e.schema for e in mine
+                                                           if e.schema not in ("public", schema.name))]))
+        return Declaration(schema.model_copy(update={"extensions": (*schema.extensions, *extensions),
+                                                     "schemas": schemas}))
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ExtensionInfo, ...]:
         return tuple(ExtensionInfo(**r) for r in rows)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare.quoting import ident
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned
 from orders_schema.live.difference import Difference
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -105,6 +105,12 @@ class SchemaKind(Kind[str, SchemaInfo]):
         out.early += [CreateSchemaStatement(c.name) for c in ctx.of(AddSchema)]
         out.final += [DropSchemaStatement(c.name) for c in ctx.of(DropSchema)]
         return out
+
+    def declare(self, schema: m.Schema, stored: Sequence[SchemaInfo]) -> Declaration:
+        """Nothing by itself: the database's other schemas may be other projects'. The extension
+        kind declares the schemas holding the extensions it declares; other schemas are neither
+        declared nor listed (compare reports missing schemas only, for the same reason)."""
+        return Declaration(schema)
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[SchemaInfo, ...]:
         return tuple(SchemaInfo(r["name"]) for r in rows)

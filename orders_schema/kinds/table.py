@@ -716,9 +716,10 @@ class TableKind(Kind["m.Table", TableInfo]):
         return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
 
     def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
-        """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
-        defaults as ``pg_get_expr`` gives them); a table with a column the model cannot declare
-        (another type, identity, generated) is reported whole."""
+        """Each table with its columns (any type in ``format_type`` form read as a :class:`SqlType`,
+        collations, defaults as ``pg_get_expr`` gives them); a table with a column the model cannot
+        declare (a type of the schema no kind declares, a collation in a schema, identity, generated)
+        is reported whole."""
         from orders_schema.declare.model import Column, DeclarationError, Table
 
         tables: list[m.Table] = []
@@ -730,14 +731,16 @@ class TableKind(Kind["m.Table", TableInfo]):
                 sql_type = sql_type_of(col.type)
                 if sql_type is None:
                     problems.append(f"column {col.name} has type {col.type}")
+                elif problem := _column_type_problem(schema, col.name, sql_type):
+                    problems.append(problem)
                 elif col.identity or col.generated:
                     problems.append(f"column {col.name} is {'an identity' if col.identity else 'a generated'} column")
                 else:
                     try:
                         columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
-                                              default=col.default))
-                    except DeclarationError as exc:
-                        problems.append(str(exc))
+                                              default=col.default, collation=collation_of(col.collation)))
+                    except (DeclarationError, ValueError) as exc:
+                        problems.append(f"column {col.name}: {exc}")
             if not info.columns:
                 problems.append("it has no columns")
             if not problems:
@@ -757,26 +760,41 @@ class TableKind(Kind["m.Table", TableInfo]):
                 yield from compare_columns(schema, d, x)
 
 
-_STORED_TYPES = {
-    "uuid": "uuid", "text": "text", "smallint": "smallint", "integer": "integer", "bigint": "bigint",
-    "boolean": "boolean", "numeric": "numeric", "timestamp with time zone": "timestamptz",
-    "timestamp without time zone": "timestamp", "date": "date", "jsonb": "jsonb", "character varying": "varchar",
-}
-
-
 def sql_type_of(stored: str) -> m.SqlType | None:
-    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``) as the
-    model declares it; None when the model has no such type."""
-    from orders_schema.declare.model import DeclarationError, SqlType
+    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``,
+    ``timestamp(3) with time zone``, ``shop.status[]``, ``ext.citext``) as the model declares it
+    (:func:`~orders_schema.declare.sqltype.sql_type`); None when it cannot be read back (``interval
+    second(3)``, ``"char"``)."""
+    from orders_schema.declare.model import DeclarationError
+    from orders_schema.declare.sqltype import BUILTIN_TYPES, sql_type
 
-    match = re.fullmatch(r"([a-z ]+?)(?:\((\d+(?:,\d+)?)\))?", stored)
-    if match is None or match[1] not in _STORED_TYPES:
-        return None
-    args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
+    if stored.startswith('"') and stored.partition("[")[0].strip('"').lower() in BUILTIN_TYPES:
+        return None  # "char" (the one-byte type) and the like: not the built-in of that name
     try:
-        return SqlType(name=_STORED_TYPES[match[1]], args=args)
+        return sql_type(stored)
     except DeclarationError:
         return None
+
+
+def collation_of(stored: str | None) -> str | None:
+    """A column collation as ``regcollation`` prints it (``"C"``, ``ucs_basic``) as the model
+    declares it (a name); raises ValueError for one in a schema (``public.mine``), which the model
+    cannot name."""
+    if stored is None:
+        return None
+    match = re.fullmatch(r'"((?:[^"]|"")+)"|([a-z_][a-z0-9_$]*)', stored)
+    if match is None:
+        raise ValueError(f"collation {stored} is not a pg_catalog collation")
+    return match[1].replace('""', '"') if match[1] is not None else match[2]
+
+
+def _column_type_problem(schema: m.Schema, name: str, sql_type: m.SqlType) -> str | None:
+    """Why a column's type cannot be declared: a type of the declared schema that no kind declared
+    (a range type, a base type)."""
+    own = {e.name for e in schema.enums} | {d.name for d in schema.domains} | {c.name for c in schema.composites}
+    if sql_type.in_schema == schema.name and sql_type.name not in own:
+        return f"column {name} has type {qualified(schema.name, sql_type.name)}, a type not declarable yet"
+    return None
 
 
 def keys_built_online(ctx: PlanContext) -> set[str]:
