@@ -100,9 +100,11 @@ TYPED = m.Schema(
     domains=(m.Domain(name="positive", base="numeric(10,2)", nullable=False, default="1",
                       checks=(m.DomainCheck(name="positive_check", expression="VALUE > 0"),
                               m.DomainCheck(name="Small", expression="VALUE < 1000"))),
-             m.Domain(name="email", base="ext.citext")),
+             m.Domain(name="email", base="ext.citext"),
+             m.Domain(name="a_small", base="positive")),  # on a domain that sorts after it
     composites=(m.CompositeType(name="pair", attributes=(m.Attribute(name="Mood", type='"Mood"'),
-                                                         m.Attribute(name="at", type="timestamptz(3)[]"))),),
+                                                         m.Attribute(name="at", type="timestamptz(3)[]"))),
+                m.CompositeType(name="a_pairs", attributes=(m.Attribute(name="p", type="pair[]"),))),
     tables=(m.Table(name="t", columns=(
         m.Column(name="id", type="bigint", nullable=False), m.Column(name="mood", type='"Mood"[]'),
         m.Column(name="amount", type="positive"), m.Column(name="mail", type="email"),
@@ -123,8 +125,9 @@ def test_types_extensions_and_collations_read_back_exactly(dbs: Databases, order
     assert (got.schemas, [(e.name, e.in_schema) for e in got.extensions]) == (
         ("ext",), [("citext", "ext"), ("hstore", "public")])
     assert got.enums == TYPED.enums and got.composites[0].attributes[1].type == m.sql_type("timestamptz(3)[]")
-    assert [d.name for d in got.domains] == ["email", "positive"]  # read back by name
+    assert [d.name for d in got.domains] == ["email", "positive", "a_small"]  # by name, then what they use
     assert [c.name for c in got.domains[1].checks] == ["Small", "positive_check"]
+    assert [c.name for c in got.composites] == ["pair", "a_pairs"]
     assert got.table("t").column("code").collation == "C" and got.table("t").column("name").collation == "POSIX"
     assert got.table("t").column("mail").type == m.SqlType(name="email", in_schema=TYPES)
     rebuilt(dbs, TYPES, orders_empty_dsn)

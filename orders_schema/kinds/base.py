@@ -20,7 +20,7 @@ The registry is :data:`orders_schema.kinds.KINDS`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -103,6 +103,20 @@ class Declaration:
 
     schema: m.Schema
     undeclared: tuple[Undeclared, ...] = ()
+
+
+def by_dependency(items: Sequence[D], name: Callable[[D], str], uses: Callable[[D], set[str]]) -> list[D]:
+    """``items`` (read back by name) reordered so that each comes after those of them it uses
+    (a domain over another domain): they are created in declaration order. A cycle keeps the
+    remaining order."""
+    left, out, done = list(items), [], set[str]()
+    while left:
+        ready = [x for x in left if not (uses(x) - done) & {name(y) for y in left}] or left[:1]
+        for x in ready:
+            left.remove(x)
+            out.append(x)
+            done.add(name(x))
+    return out
 
 
 @dataclass

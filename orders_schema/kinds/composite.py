@@ -24,7 +24,16 @@ from pydantic import field_validator, model_validator
 from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates
 from orders_schema.declare.quoting import ident, literal, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
+from orders_schema.kinds.base import (
+    Declaration,
+    Declared,
+    Kind,
+    PlanContext,
+    Planned,
+    Refused,
+    Undeclared,
+    by_dependency,
+)
 from orders_schema.kinds.enum import DropType
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
@@ -243,6 +252,9 @@ class CompositeKind(Kind[CompositeType, CompositeInfo]):
                 problems.append(str(exc))
             if problems:
                 undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        own = schema.name
+        types = by_dependency(types, lambda c: c.name,
+                              lambda c: {a.type.name for a in c.attributes if a.type.in_schema == own})
         return Declaration(schema.model_copy(update={"composites": (*schema.composites, *types)}),
                            tuple(undeclared))
 

@@ -28,7 +28,16 @@ from orders_schema.declare import fragments
 from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates, _fragment
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
+from orders_schema.kinds.base import (
+    Declaration,
+    Declared,
+    Kind,
+    PlanContext,
+    Planned,
+    Refused,
+    Undeclared,
+    by_dependency,
+)
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
 from orders_schema.live.difference import Difference, pair, presence
@@ -315,6 +324,9 @@ class DomainKind(Kind[Domain, DomainInfo]):
                                       checks=checks))
             except (DeclarationError, ValueError) as exc:
                 undeclared.append(Undeclared(self.name, info.name, str(exc)))
+        own = schema.name
+        domains = by_dependency(domains, lambda d: d.name,
+                                lambda d: {d.base.name} if d.base.in_schema == own else set())
         return Declaration(schema.model_copy(update={"domains": (*schema.domains, *domains)}), tuple(undeclared))
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[DomainInfo, ...]:
