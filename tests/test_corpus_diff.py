@@ -93,6 +93,31 @@ def schema(*tables: m.Table, **kw: object) -> m.Schema:
     return m.Schema(name=S, tables=tables, **kw)  # type: ignore[arg-type]
 
 
+STATUS = m.EnumType(name="status", labels=("new", "paid"))
+POSITIVE = m.Domain(name="positive", base="integer", nullable=False, default="1",
+                    checks=(m.DomainCheck(name="positive_check", expression="VALUE > 0"),))
+PAIR = m.CompositeType(name="money_pair", attributes=(m.Attribute(name="amount", type="numeric(12,2)"),
+                                                      m.Attribute(name="Currency", type="varchar(3)")))
+TYPED_TABLE = m.Table(name="typed", columns=(
+    ID, col("state", m.sql_type("status"), default="'new'"), col("history", m.sql_type("status[]")),
+    col("qty", m.sql_type("positive")),
+    col("price", m.sql_type("money_pair")), col("wait", m.sql_type("interval")), col("grid", m.sql_type("int[][]")),
+    col("tags", m.sql_type("varchar(40)[]")), col("code", m.TEXT, collation="C"),
+    col("at", m.sql_type("timestamptz(3)")), col("ratio", m.sql_type("double precision")),
+    col("span", m.sql_type("tstzrange")), col("addr", m.sql_type("inet"))), primary_key=pk("id"))
+TYPED = schema(R, TYPED_TABLE, enums=(STATUS,), domains=(POSITIVE,), composites=(PAIR,))
+TYPED_CHANGED = schema(
+    R, TYPED_TABLE.replace(columns=tuple(c.replace(collation="POSIX") if c.name == "code" else c
+                                         for c in TYPED_TABLE.columns)),
+    enums=(STATUS.replace(labels=("new", "paid", "void")),),
+    domains=(POSITIVE.replace(checks=(m.DomainCheck(name="positive_check", expression="VALUE > 0 AND VALUE < 100"),)),),
+    composites=(PAIR.replace(attributes=(*PAIR.attributes, m.Attribute(name="note", type="text"))),))
+WITH_EXTENSIONS = schema(
+    R, m.Table(name="people", columns=(ID, col("email", m.sql_type("ext.citext"), nullable=False),
+                                       col("emails", m.sql_type("ext.citext[]")),
+                                       col("attrs", m.sql_type("public.hstore"))), primary_key=pk("id")),
+    schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"), m.Extension(name="hstore")))
+
 CASES = [
     # -- order, always by dependency (issue 13, known failures 1-4) ----------------------------
     Case("order_1_drop_not_null_after_the_primary_key_goes",
@@ -215,6 +240,13 @@ CASES = [
     Case("access_declared_on_a_plain_schema", PLAIN, GUARDED),
     Case("access_changed", GUARDED, GUARDED_CHANGED),
     Case("access_taken_away", GUARDED, PLAIN),
+    # -- types: enums, domains, composite types, extensions, any column type, collations -------
+    Case("types_enum_domain_composite_and_any_column_type_created", schema(R), TYPED),
+    Case("types_enum_value_added_domain_check_changed_attribute_added_collation_changed",
+         TYPED, TYPED_CHANGED),
+    Case("types_dropped_with_the_columns_using_them", TYPED, schema(R)),
+    Case("extensions_in_their_own_schema_and_in_public_created", schema(R), WITH_EXTENSIONS),
+    Case("extensions_dropped_with_the_columns_using_them", WITH_EXTENSIONS, schema(R)),
 ]
 
 

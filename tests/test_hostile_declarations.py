@@ -181,7 +181,9 @@ EXTRA = m.Schema(
                      m.Column(name="c", type=m.TEXT, renamed_from="c_old"),
                      m.Column(name="d", type=m.TEXT, comment="What d means"),
                      m.Column(name="n", type=m.BIGINT, nullable=False, identity=m.Identity(generated="ALWAYS")),
-                     m.Column(name="g", type=m.TEXT, generated="upper(d)")),
+                     m.Column(name="g", type=m.TEXT, generated="upper(d)"),
+                     m.Column(name="e", type="hx_e", collation="C"), m.Column(name="p", type="hx_d"),
+                     m.Column(name="q", type="hx_c")),
             primary_key=m.PrimaryKey(columns=("id",), name="t_key"),
             uniques=(m.Unique(name="t_d_key", columns=("d",)),),
             excludes=(m.Exclude(name="t_d_excl", using="btree", elements=(("d", "="),), include=("id",),
@@ -206,6 +208,12 @@ EXTRA = m.Schema(
                           arguments=("a integer",), volatility="IMMUTABLE"),),
     views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o"),),
     external_tables=("walltrack.orders",),
+    schemas=("hx_aux",),
+    extensions=(m.Extension(name="citext", in_schema="hx_aux", version="1.6"),),
+    enums=(m.EnumType(name="hx_e", labels=("a", "b"), renamed=(("old", "b"),)),),
+    domains=(m.Domain(name="hx_d", base="text", default="'x'",
+                      checks=(m.DomainCheck(name="hx_dc", expression="VALUE <> ''"),)),),
+    composites=(m.CompositeType(name="hx_c", attributes=(m.Attribute(name="a", type="integer"),)),),
 )
 
 

@@ -29,7 +29,12 @@ SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT i
                           m.Grant(to="app", privileges=("SELECT", "UPDATE"), on="table", name="t", columns=("id",)),
                           m.Grant(to="app", privileges=("EXECUTE",), on="function", name="touch")),
                   revokes=(m.Revoke(on="function", name="touch"),),
-                  default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),))
+                  default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="app"),),
+                  schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"),),
+                  enums=(m.EnumType(name="e", labels=("a", "b")),),
+                  domains=(m.Domain(name="d", base="e",
+                                    checks=(m.DomainCheck(name="dc", expression="VALUE <> 'b'"),)),),
+                  composites=(m.CompositeType(name="c2", attributes=(m.Attribute(name="x", type="d"),)),))
 EMPTY = m.Schema(name="s", tables=(
     T.replace(indexes=(), triggers=(), checks=(), comment=None, policies=(), row_security="disabled", owner=None,
               columns=(m.Column(name="id", type=m.INTEGER),)),

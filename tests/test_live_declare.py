@@ -106,11 +106,54 @@ def test_a_varied_schema_reads_back_exactly(dbs: Databases, orders_empty_dsn: st
     rebuilt(dbs, V, orders_empty_dsn)
 
 
+TYPES = "typed"
+TYPED = m.Schema(
+    name=TYPES, schemas=("ext",),
+    extensions=(m.Extension(name="citext", in_schema="ext"), m.Extension(name="hstore")),
+    enums=(m.EnumType(name="Mood", labels=("sad", "it's ok", "glad")),),
+    domains=(m.Domain(name="positive", base="numeric(10,2)", nullable=False, default="1",
+                      checks=(m.DomainCheck(name="positive_check", expression="VALUE > 0"),
+                              m.DomainCheck(name="Small", expression="VALUE < 1000"))),
+             m.Domain(name="email", base="ext.citext"),
+             m.Domain(name="a_small", base="positive")),  # on a domain that sorts after it
+    composites=(m.CompositeType(name="pair", attributes=(m.Attribute(name="Mood", type='"Mood"'),
+                                                         m.Attribute(name="at", type="timestamptz(3)[]"))),
+                m.CompositeType(name="a_pairs", attributes=(m.Attribute(name="p", type="pair[]"),))),
+    tables=(m.Table(name="t", columns=(
+        m.Column(name="id", type="bigint", nullable=False), m.Column(name="mood", type='"Mood"[]'),
+        m.Column(name="amount", type="positive"), m.Column(name="mail", type="email"),
+        m.Column(name="p", type="pair"), m.Column(name="attrs", type="hstore"),
+        m.Column(name="wait", type="interval(2)"), m.Column(name="t", type="time(3) with time zone"),
+        m.Column(name="bits", type="varbit(8)"), m.Column(name="c", type="char(2)"),
+        m.Column(name="code", type="varchar(10)", collation="C"), m.Column(name="name", type="text", collation="POSIX"),
+        m.Column(name="grid", type="numeric(5,1)[][]")), primary_key=m.PrimaryKey(columns=("id",))),),
+)
+
+
+def test_types_extensions_and_collations_read_back_exactly(dbs: Databases, orders_empty_dsn: str) -> None:
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        conn.execute(RENDERER.script(create_statements(TYPED)))
+        declared = read_declarations(conn, TYPES)
+    assert declared.undeclared == (), declared.report()
+    got = declared.schema
+    assert (got.schemas, [(e.name, e.in_schema) for e in got.extensions]) == (
+        ("ext",), [("citext", "ext"), ("hstore", "public")])
+    assert got.enums == TYPED.enums and got.composites[0].attributes[1].type == m.sql_type("timestamptz(3)[]")
+    assert [d.name for d in got.domains] == ["email", "positive", "a_small"]  # by name, then what they use
+    assert [c.name for c in got.domains[1].checks] == ["Small", "positive_check"]
+    assert [c.name for c in got.composites] == ["pair", "a_pairs"]
+    assert got.table("t").column("code").collation == "C" and got.table("t").column("name").collation == "POSIX"
+    assert got.table("t").column("mail").type == m.SqlType(name="email", in_schema=TYPES)
+    rebuilt(dbs, TYPES, orders_empty_dsn)
+
+
 ODD = """
 CREATE SCHEMA odd;
-CREATE TYPE odd.mood AS ENUM ('a', 'b');
+CREATE COLLATION public.mine FROM "C";
+CREATE TYPE odd.span AS RANGE (subtype = int);
 CREATE SEQUENCE odd.seq;
-CREATE TABLE odd.typed (id int PRIMARY KEY, m odd.mood);
+CREATE TABLE odd.typed (id int PRIMARY KEY, m odd.span);
+CREATE TABLE odd.coll (id int PRIMARY KEY, t text COLLATE public.mine);
 CREATE TABLE odd.ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);
 CREATE TABLE odd.ok (id int PRIMARY KEY, note text);
 CREATE INDEX ok_note ON odd.ok (note text_pattern_ops);
@@ -150,7 +193,7 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
         ("table", "ok", "PUBLIC", ("SELECT",), ()), ("table", "ok", "PUBLIC", ("UPDATE",), ("note",))}
     named = {(u.kind, u.name) for u in declared.undeclared}
     assert named >= {
-        ("enum type", "mood"), ("table", "typed"), ("view", "on_typed"),
+        ("range type", "span"), ("table", "coll"), ("table", "typed"), ("view", "on_typed"),
         ("privilege", "sequence seq"), ("privilege", "function defaulted"), ("function", "defaulted(integer)"),
         ("function", "p()"),
         ("partitioned table", "by_range"),
@@ -162,5 +205,8 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
     assert cli.main(["diff", orders_empty_dsn, orders_empty_dsn, "--schema", "odd", "--exit-code"]) == 0
     out, err = capsys.readouterr()
     assert "-- no differences" in out
-    assert "-- not yet declared (FROM, not compared): odd: enum type mood" in out
-    assert "not yet declared, not compared: odd: enum type mood: not declarable yet" in err
+    assert "-- not yet declared (FROM, not compared): odd: range type span" in out
+    assert "not yet declared, not compared: odd: range type span: not declarable yet" in err
+    reasons = {u.name: u.reason for u in declared.undeclared if u.kind == "table"}
+    assert reasons["typed"] == "column m has type odd.span, a type not declarable yet", reasons
+    assert reasons["coll"] == "column t: collation public.mine is not a pg_catalog collation", reasons

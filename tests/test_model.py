@@ -48,7 +48,8 @@ BAD: list[tuple[str, object, list[str]]] = [
     ("empty name", lambda: m.Column(name="", type=m.TEXT), ["empty"]),
     ("varchar without length", lambda: m.SqlType(name="varchar"), ["varchar"]),
     ("numeric scale above precision", lambda: m.numeric(4, 6), ["precision"]),
-    ("unknown type", lambda: m.SqlType(name="money"), ["money"]),  # type: ignore[arg-type]
+    ("a type that is not a type name", lambda: m.Column(name="c", type="int; drop table x"), ["int; drop table x"]),
+    ("a serial pseudo-type", lambda: m.sql_type("bigserial"), ["bigserial", "identity"]),
     ("trigger calling an unknown function",
      lambda: m.Schema(name="s", tables=(table(triggers=(m.Trigger(name="trg", timing="BEFORE", events=("UPDATE",),
                                                                     function="nope"),)),)),

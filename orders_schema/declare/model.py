@@ -50,7 +50,12 @@ from orders_schema.declare.base import (
 )
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
+from orders_schema.declare.sqltype import SqlType, coerce_type, sql_type
+from orders_schema.kinds.composite import Attribute, CompositeType
 from orders_schema.kinds.default_privilege import DefaultPrivilege
+from orders_schema.kinds.domain import Domain, DomainCheck
+from orders_schema.kinds.enum import EnumType
+from orders_schema.kinds.extension import Extension
 from orders_schema.kinds.grant import Grant, Revoke
 from orders_schema.kinds.policy import Policy
 from orders_schema.kinds.role import PUBLIC, Role
@@ -67,37 +72,8 @@ def _opt(default: Any) -> Any:
 # Column types
 # ---------------------------------------------------------------------------------------------
 
-TypeName = Literal[
-    "uuid", "varchar", "text", "smallint", "integer", "bigint", "boolean", "decimal", "numeric",
-    "timestamptz", "timestamp", "date", "jsonb",
-]
-_TYPE_ARITY: dict[str, tuple[int, ...]] = {
-    "varchar": (1,), "decimal": (0, 1, 2), "numeric": (0, 1, 2),
-}
-
-
-class SqlType(Node):
-    """A column type: ``SqlType(name="numeric", args=(20, 8))``. Use the helpers below."""
-
-    kind = "type"
-
-    name: TypeName
-    args: tuple[int, ...] = ()
-
-    @model_validator(mode="after")
-    def _arity(self) -> SqlType:
-        allowed = _TYPE_ARITY.get(self.name, (0,))
-        if len(self.args) not in allowed:
-            raise DeclarationError(f"type {self.name}: takes {allowed} arguments, got {self.args}")
-        if self.name == "varchar" and not 1 <= self.args[0] <= 10_485_760:
-            raise DeclarationError(f"type varchar({self.args[0]}): length must be 1..10485760")
-        if self.name in ("decimal", "numeric") and self.args:
-            precision, scale = self.args[0], self.args[1] if len(self.args) > 1 else 0
-            if not 1 <= precision <= 1000 or not 0 <= scale <= precision:
-                raise DeclarationError(
-                    f"type {self.name}{self.args}: need 1 <= precision <= 1000 and 0 <= scale <= precision"
-                )
-        return self
+TypeName = str
+"""A built-in type's canonical name or a user type's name (see :mod:`orders_schema.declare.sqltype`)."""
 
 
 UUID = SqlType(name="uuid")
@@ -179,12 +155,18 @@ class Column(Node):
     @property
     def integer_type(self) -> Literal["smallint", "integer", "bigint"] | None:
         """The column's type when it is smallint, integer or bigint (what identity and serial need)."""
-        name = self.type.name
-        return name if name in ("smallint", "integer", "bigint") else None
+        integers: dict[str, Literal["smallint", "integer", "bigint"]] = {
+            "smallint": "smallint", "integer": "integer", "bigint": "bigint"}
+        t = self.type
+        return integers.get(t.name) if t.builtin and not t.array and t.in_schema is None else None
 
     def serial_sequence(self, table: str) -> str:
         """The sequence PostgreSQL creates for a serial column: ``<table>_<column>_seq``."""
         return f"{table}_{self.name}_seq"
+    collation: Name | None = Field(default=None, exclude_if=lambda v: v is None)
+    """``COLLATE "C"``: the column's collation when not its type's default (compared in stored form)."""
+
+    _v_type = field_validator("type", mode="before")(coerce_type)
 
     @model_validator(mode="after")
     def _valid(self) -> Column:
@@ -783,11 +765,24 @@ class View(Node):
 
 
 class Schema(Node):
-    """One PostgreSQL schema: its tables (with their indexes and triggers), functions and views."""
+    """One PostgreSQL schema: its tables (with their indexes and triggers), functions and views,
+    and what they use: extensions, enum / domain / composite types, other schemas the project owns.
+
+    ``owned=False`` (and always for ``public``): the schema exists before the project and is used,
+    never created or dropped. A column type naming one of the schema's own types unqualified is
+    qualified with the schema's name.
+    """
 
     kind = "schema"
 
     name: Name
+    owned: bool = Field(default=True, exclude_if=lambda v: v is True)
+    schemas: tuple[Name, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Other schemas this project creates (e.g. one for extensions); removing one drops it (a hazard)."""
+    extensions: tuple[Extension, ...] = Field(default=(), exclude_if=lambda v: not v)
+    enums: tuple[EnumType, ...] = Field(default=(), exclude_if=lambda v: not v)
+    domains: tuple[Domain, ...] = Field(default=(), exclude_if=lambda v: not v)
+    composites: tuple[CompositeType, ...] = Field(default=(), exclude_if=lambda v: not v)
     tables: tuple[Table, ...] = ()
     functions: tuple[Function, ...] = ()
     views: tuple[View, ...] = ()
@@ -855,6 +850,17 @@ class Schema(Node):
             )
         if dup := _duplicates(f.signature for f in self.functions):
             raise DeclarationError(f"{what}: duplicate functions {dup} (same name and argument types)")
+        types = [e.name for e in self.enums] + [d.name for d in self.domains] + [c.name for c in self.composites]
+        if dup := _duplicates(types + [t.name for t in self.tables] + [v.name for v in self.views]):
+            raise DeclarationError(
+                f"{what}: duplicate type names {dup} (enums, domains, composite types, and the row types of "
+                "tables and views share one namespace)"
+            )
+        if dup := _duplicates(e.name for e in self.extensions):
+            raise DeclarationError(f"{what}: duplicate extensions {dup}")
+        if self.name in self.schemas:
+            raise DeclarationError(f"{what}: schemas lists the declared schema itself")
+        self._qualify_types(set(types))
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
         for table in self.tables:
@@ -943,6 +949,24 @@ class Schema(Node):
                     role(name, f"policy {p.name} on table {table.name}")
             if dup := _duplicates(p.name for p in table.policies):
                 raise DeclarationError(f"table {table.name}: duplicate policy names {dup}")
+
+    def _qualify_types(self, own: set[str]) -> None:
+        """Qualify the unqualified uses of this schema's own types (columns, domains' base types,
+        composite types' attributes) with the schema, so they render ``schema.type``."""
+
+        def q(t: SqlType) -> SqlType:
+            return t.model_copy(update={"in_schema": self.name}) if t.in_schema is None and t.name in own else t
+
+        tables = tuple(t.model_copy(update={"columns": tuple(c.model_copy(update={"type": q(c.type)})
+                                                              for c in t.columns)}) for t in self.tables)
+        domains = tuple(d.model_copy(update={"base": q(d.base)}) for d in self.domains)
+        composites = tuple(c.model_copy(update={"attributes": tuple(a.model_copy(update={"type": q(a.type)})
+                                                                    for a in c.attributes)})
+                           for c in self.composites)
+        if (tables, domains, composites) != (self.tables, self.domains, self.composites):
+            object.__setattr__(self, "tables", tables)  # frozen: qualified once, while being built
+            object.__setattr__(self, "domains", domains)
+            object.__setattr__(self, "composites", composites)
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
         """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
@@ -1053,16 +1077,22 @@ __all__ = [
     "TIMESTAMP",
     "TIMESTAMPTZ",
     "UUID",
+    "Attribute",
     "Check",
     "Column",
     "Comment",
     "CommentText",
+    "CompositeType",
     "DeclarationError",
     "DefaultPrivilege",
     "Deferrable",
     "Description",
+    "Domain",
+    "DomainCheck",
+    "EnumType",
     "Exclude",
     "ExcludeElement",
+    "Extension",
     "ForeignKey",
     "Function",
     "Grant",
@@ -1095,5 +1125,6 @@ __all__ = [
     "decimal",
     "lit",
     "numeric",
+    "sql_type",
     "varchar",
 ]

@@ -11,8 +11,12 @@ from typing import Any
 
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.comment import COMMENT
+from orders_schema.kinds.composite import COMPOSITE
 from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.default_privilege import DEFAULT_PRIVILEGE
+from orders_schema.kinds.domain import DOMAIN
+from orders_schema.kinds.enum import ENUM
+from orders_schema.kinds.extension import EXTENSION
 from orders_schema.kinds.function import FUNCTION
 from orders_schema.kinds.grant import GRANT
 from orders_schema.kinds.index import INDEX
@@ -20,21 +24,27 @@ from orders_schema.kinds.owner import OWNER
 from orders_schema.kinds.policy import POLICY
 from orders_schema.kinds.role import ROLE
 from orders_schema.kinds.row_security import ROW_SECURITY
+from orders_schema.kinds.schema import SCHEMA
 from orders_schema.kinds.sequence import SEQUENCE
 from orders_schema.kinds.table import TABLE
 from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
 KINDS: tuple[Kind[Any, Any], ...] = (
-    ROLE, TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, OWNER, GRANT,
+    SCHEMA, EXTENSION, ENUM, DOMAIN, COMPOSITE, ROLE,  # what tables and functions use: created first, dropped last
+    TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, OWNER, GRANT,
     DEFAULT_PRIVILEGE,
 )
 """Every kind on the interface, in rank order."""
 
 __all__ = [
     "COMMENT",
+    "COMPOSITE",
     "CONSTRAINT",
     "DEFAULT_PRIVILEGE",
+    "DOMAIN",
+    "ENUM",
+    "EXTENSION",
     "FUNCTION",
     "GRANT",
     "INDEX",
@@ -43,6 +53,7 @@ __all__ = [
     "POLICY",
     "ROLE",
     "ROW_SECURITY",
+    "SCHEMA",
     "SEQUENCE",
     "TABLE",
     "TRIGGER",

@@ -20,7 +20,7 @@ The registry is :data:`orders_schema.kinds.KINDS`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -36,12 +36,18 @@ D = TypeVar("D")
 S = TypeVar("S")
 """Its stored form, as read from the catalogue (a frozen dataclass)."""
 
-CreateStage = Literal["before_tables", "after_tables", "after_functions", "last", "own"]
-"""Where a kind's objects go when a whole schema is created: before the tables (sequences a
-default calls; what ties them to a table comes after the tables, :meth:`Kind.create_after_tables`),
-after the tables and their foreign keys (indexes), after the functions (triggers), after everything
-else (views, comments), or placed by ``plan.create_statements`` itself (functions: those a default
-calls before the tables, the others after them)."""
+CreateStage = Literal["first", "before_tables", "after_tables", "after_functions", "last", "own"]
+"""Where a kind's objects go when a whole schema is created: before everything else (schemas,
+extensions and types, which tables and functions use), before the tables (sequences a default
+calls; what ties them to a table comes after the tables, :meth:`Kind.create_after_tables`), after
+the tables and their foreign keys (indexes), after the functions (triggers), after everything else
+(views, comments), or placed by ``plan.create_statements`` itself (functions: those a default calls
+before the tables, the others after them)."""
+
+
+class Refused(ValueError):
+    """A change a kind cannot plan safely (an enum value removed, a domain's base type changed):
+    the message says why and what to do instead; the planner reports it as a plan error."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,20 @@ class Declaration:
     undeclared: tuple[Undeclared, ...] = ()
 
 
+def by_dependency(items: Sequence[D], name: Callable[[D], str], uses: Callable[[D], set[str]]) -> list[D]:
+    """``items`` (read back by name) reordered so that each comes after those of them it uses
+    (a domain over another domain): they are created in declaration order. A cycle keeps the
+    remaining order."""
+    left, out, done = list(items), [], set[str]()
+    while left:
+        ready = [x for x in left if not (uses(x) - done) & {name(y) for y in left}] or left[:1]
+        for x in ready:
+            left.remove(x)
+            out.append(x)
+            done.add(name(x))
+    return out
+
+
 @dataclass
 class Planned:
     """A kind's statements in a migration, by where they run.
@@ -123,6 +143,9 @@ class Planned:
     late: list[Statement] = field(default_factory=list)
     online: list[Statement] = field(default_factory=list)
     last: list[Statement] = field(default_factory=list)
+    final: list[Statement] = field(default_factory=list)
+    """After ``last``, in reverse rank order: the drops of what tables and functions use (types,
+    extensions, schemas), once nothing uses them."""
 
 
 class Kind(ABC, Generic[D, S]):

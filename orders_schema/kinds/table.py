@@ -64,7 +64,8 @@ normal = fragments.normal
 
 
 def same_column(a: m.Column, b: m.Column) -> bool:
-    return (a.name, a.type, a.nullable, normal(a.default)) == (b.name, b.type, b.nullable, normal(b.default)) and (
+    return (a.name, a.type, a.nullable, normal(a.default), a.collation) == (
+        b.name, b.type, b.nullable, normal(b.default), b.collation) and (
         (a.identity, normal(a.generated), a.serial) == (b.identity, normal(b.generated), b.serial))
 
 
@@ -228,15 +229,20 @@ def _pkey(table: m.Table) -> tuple[str, tuple[str, ...], str] | None:
     return None if pk is None else (table.pkey_name, pk.columns, pk.deferral_sql)
 
 
+_MORE_IS_WIDER = frozenset({"timestamp", "timestamptz", "time", "timetz", "interval", "varbit"})
 _WIDENING = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("varchar", "text")}
 
 
 def is_widening(old: m.SqlType, new: m.SqlType) -> bool:
     """True when every value of ``old`` fits ``new`` unchanged."""
+    if (old.in_schema, old.array) != (new.in_schema, new.array) or not (old.builtin and new.builtin):
+        return old == new
     if (old.name, new.name) in _WIDENING:
         return True
     if old.name == new.name == "varchar":
         return new.args[0] >= old.args[0]
+    if old.name == new.name and old.name in _MORE_IS_WIDER:  # timestamp(3) -> timestamp(6), varbit(8) -> varbit
+        return not new.args or (bool(old.args) and new.args[0] >= old.args[0])
     numeric = {"numeric", "decimal"}
     if old.name in numeric and new.name in numeric:
         if not new.args:
@@ -258,7 +264,7 @@ def destructive(change: Change, schema: str) -> str | None:
         return f"narrow column {schema}.{change.table}.{change.new.name}"
     if isinstance(change, AlterColumn) and change.new.generated is not None and change.old.generated is None:
         return f"drop column {schema}.{change.table}.{change.new.name}"  # its values are replaced by computed ones
-    return None
+    return change.destructive(schema)
 
 
 # -- statements and their rendering ----------------------------------------------------------
@@ -333,6 +339,9 @@ class AlterColumnType(Statement):
     table: str
     name: str
     type: m.SqlType
+    collation: str | None = None
+    cast: bool = False
+    """``USING column::type``: to or from a user type (an enum, a domain), which has no implicit cast."""
 
 
 @dataclass(frozen=True)
@@ -398,8 +407,15 @@ class SwapPrimaryKey(Statement):
 
 
 def type_sql(t: m.SqlType) -> str:
-    name = t.name.upper()
-    return f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+    """A type as SQL: a built-in upper-case (``NUMERIC(20, 8)``, ``VARCHAR(40)[]``), a user type
+    quoted (``app.order_status``, ``"My Type"``)."""
+    name = t.name.upper() if t.builtin else qualified(t.in_schema, t.name) if t.in_schema else ident(t.name)
+    text = f"{name}({', '.join(str(a) for a in t.args)})" if t.args else name
+    return text + "[]" * t.array
+
+
+def collate_sql(collation: str | None) -> str:
+    return "" if collation is None else f" COLLATE {ident(collation)}"
 
 
 def column_type_sql(col: m.Column) -> str:
@@ -461,7 +477,7 @@ def create_table_sql(s: CreateTable) -> str:
 
 
 def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
-    parts = [ident(col.name), column_type_sql(col)]
+    parts = [ident(col.name), column_type_sql(col) + collate_sql(col.collation)]
     is_pk = inline_pk and table.primary_key is not None and table.primary_key.columns == (col.name,)
     if is_pk:
         parts.append("PRIMARY KEY" + table.primary_key.deferral_sql)  # type: ignore[union-attr]
@@ -510,6 +526,7 @@ def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDe
 def add_column_sql(s: AddColumnStatement) -> str:
     col = s.column
     text = f"ADD COLUMN{' IF NOT EXISTS' if s.if_not_exists else ''} {ident(col.name)} {column_type_sql(col)}"
+    text += collate_sql(col.collation)
     if not col.nullable:
         text += " NOT NULL"
     return _alter(s, text + column_extras_sql(col))
@@ -522,7 +539,8 @@ def drop_column_sql(s: DropColumnStatement) -> str:
 
 @renders(AlterColumnType)
 def alter_column_type_sql(s: AlterColumnType) -> str:
-    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}")
+    using = f" USING {ident(s.name)}::{type_sql(s.type)}" if s.cast else ""
+    return _alter(s, f"ALTER COLUMN {ident(s.name)} TYPE {type_sql(s.type)}{collate_sql(s.collation)}{using}")
 
 
 @renders(SetDefault)
@@ -589,6 +607,8 @@ class ColumnInfo:
     """``attgenerated``: ``s`` (STORED), ``v`` (VIRTUAL, PostgreSQL 18) or empty."""
     identity_options: str = ""
     """An identity column's sequence options (``INCREMENT BY 1 MINVALUE 1 ...``); empty for others."""
+    collation: str | None = None
+    """The column's collation when it is not its type's default (``"C"``), else None."""
 
 
 _T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo)
@@ -636,11 +656,13 @@ SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmo
                  FROM pg_depend dep JOIN pg_sequence q ON q.seqrelid = dep.objid
                  WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
                    AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'),
-                '') AS identity_options
+                '') AS identity_options,
+       CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text END AS collation
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_type t ON t.oid = a.atttypid
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -671,6 +693,7 @@ _COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
     ("identity differs", lambda c: _IDENTITY.get(c.identity, c.identity)),
     ("generated differs", lambda c: _GENERATED.get(c.generated, c.generated)),
     ("identity options differ", lambda c: c.identity_options or "(not identity)"),
+    ("collation differs", lambda c: c.collation or "(the type's default)"),
 )
 
 
@@ -799,11 +822,11 @@ class TableKind(Kind["m.Table", TableInfo]):
         return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
 
     def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
-        """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
-        defaults and generation expressions as ``pg_get_expr`` gives them, identities with their
-        options; a serial column is what it is, a ``nextval`` default, its sequence the sequence
-        kind's); a table with a column the model cannot declare (another type, a virtual
-        generated column) is reported whole."""
+        """Each table with its columns (any type in ``format_type`` form read as a :class:`SqlType`,
+        collations, defaults and generation expressions as ``pg_get_expr`` gives them, identities
+        with their options; a serial column is what it is, a ``nextval`` default, its sequence the
+        sequence kind's); a table with a column the model cannot declare (a type of the schema no
+        kind declares, a collation in a schema, a virtual generated column) is reported whole."""
         from orders_schema.declare.model import Column, DeclarationError, Table
 
         tables: list[m.Table] = []
@@ -815,6 +838,8 @@ class TableKind(Kind["m.Table", TableInfo]):
                 sql_type = sql_type_of(col.type)
                 if sql_type is None:
                     problems.append(f"column {col.name} has type {col.type}")
+                elif problem := _column_type_problem(schema, col.name, sql_type):
+                    problems.append(problem)
                 elif col.generated and col.generated != "s":
                     problems.append(f"column {col.name} is a virtual generated column")
                 else:
@@ -822,9 +847,9 @@ class TableKind(Kind["m.Table", TableInfo]):
                         columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
                                               default=None if col.generated else col.default,
                                               generated=col.default if col.generated else None,
-                                              identity=identity_of(col)))
-                    except DeclarationError as exc:
-                        problems.append(str(exc))
+                                              identity=identity_of(col), collation=collation_of(col.collation)))
+                    except (DeclarationError, ValueError) as exc:
+                        problems.append(f"column {col.name}: {exc}")
             if not info.columns:
                 problems.append("it has no columns")
             if not problems:
@@ -862,8 +887,9 @@ def alter_column(ctx: PlanContext, alt: AlterColumn) -> tuple[list[Statement], l
         tx.append(IdentityStatement(s, t, name, "drop"))
     if old.generated is not None and new.generated is None:
         tx.append(DropExpression(s, t, name))
-    if old.type != new.type:
-        tx.append(AlterColumnType(s, t, name, new.type))
+    if old.type != new.type or old.collation != new.collation:
+        cast = old.type != new.type and not (old.type.builtin and new.type.builtin)
+        tx.append(AlterColumnType(s, t, name, new.type, new.collation, cast))
     serial_seq = new.serial_sequence(t)
     adds_identity = new.identity is not None and old.identity is None  # its statement drops any default
     unserial = [DropSequenceStatement(s, old.serial_sequence(t))] if old.serial and not new.serial else []
@@ -923,26 +949,41 @@ def identity_of(col: ColumnInfo) -> m.Identity | None:
     return Identity(generated="ALWAYS" if col.identity == "a" else "BY DEFAULT", **options)
 
 
-_STORED_TYPES = {
-    "uuid": "uuid", "text": "text", "smallint": "smallint", "integer": "integer", "bigint": "bigint",
-    "boolean": "boolean", "numeric": "numeric", "timestamp with time zone": "timestamptz",
-    "timestamp without time zone": "timestamp", "date": "date", "jsonb": "jsonb", "character varying": "varchar",
-}
-
-
 def sql_type_of(stored: str) -> m.SqlType | None:
-    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``) as the
-    model declares it; None when the model has no such type."""
-    from orders_schema.declare.model import DeclarationError, SqlType
+    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``,
+    ``timestamp(3) with time zone``, ``shop.status[]``, ``ext.citext``) as the model declares it
+    (:func:`~orders_schema.declare.sqltype.sql_type`); None when it cannot be read back (``interval
+    second(3)``, ``"char"``)."""
+    from orders_schema.declare.model import DeclarationError
+    from orders_schema.declare.sqltype import BUILTIN_TYPES, sql_type
 
-    match = re.fullmatch(r"([a-z ]+?)(?:\((\d+(?:,\d+)?)\))?", stored)
-    if match is None or match[1] not in _STORED_TYPES:
-        return None
-    args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
+    if stored.startswith('"') and stored.partition("[")[0].strip('"').lower() in BUILTIN_TYPES:
+        return None  # "char" (the one-byte type) and the like: not the built-in of that name
     try:
-        return SqlType(name=_STORED_TYPES[match[1]], args=args)
+        return sql_type(stored)
     except DeclarationError:
         return None
+
+
+def collation_of(stored: str | None) -> str | None:
+    """A column collation as ``regcollation`` prints it (``"C"``, ``ucs_basic``) as the model
+    declares it (a name); raises ValueError for one in a schema (``public.mine``), which the model
+    cannot name."""
+    if stored is None:
+        return None
+    match = re.fullmatch(r'"((?:[^"]|"")+)"|([a-z_][a-z0-9_$]*)', stored)
+    if match is None:
+        raise ValueError(f"collation {stored} is not a pg_catalog collation")
+    return match[1].replace('""', '"') if match[1] is not None else match[2]
+
+
+def _column_type_problem(schema: m.Schema, name: str, sql_type: m.SqlType) -> str | None:
+    """Why a column's type cannot be declared: a type of the declared schema that no kind declared
+    (a range type, a base type)."""
+    own = {e.name for e in schema.enums} | {d.name for d in schema.domains} | {c.name for c in schema.composites}
+    if sql_type.in_schema == schema.name and sql_type.name not in own:
+        return f"column {name} has type {qualified(schema.name, sql_type.name)}, a type not declarable yet"
+    return None
 
 
 def keys_built_online(ctx: PlanContext) -> set[str]:

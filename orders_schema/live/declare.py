@@ -8,7 +8,7 @@ triggers, constraints, indexes, then functions, views, comments). The result is 
 creating it on an empty database gives back the same stored forms.
 
 Nothing is dropped silently: what a kind cannot declare yet, and what no kind reads at all
-(:func:`census`: sequences, types, policies, grants, materialized views, partitioned tables, ...),
+(:func:`census`: sequences, range types, policies, grants, partitioned tables, ...),
 is listed by name in :attr:`LiveDeclarations.undeclared`.
 """
 
@@ -110,7 +110,7 @@ SELECT kind, name, reason FROM (
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
     AND c.relkind IN ('r', 'p', 'S', 'f', 'c')
   UNION ALL
-  SELECT CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
+  SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
                         WHEN 'm' THEN 'multirange type' END, t.typname::text, 'not declarable yet'
   FROM pg_type t
   WHERE t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND t.typtype IN ('e', 'd', 'r')
@@ -155,11 +155,6 @@ SELECT kind, name, reason FROM (
   FROM pg_class c
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'i', 'm')
     AND c.reloptions IS NOT NULL
-  UNION ALL
-  SELECT 'column collation', c.relname || '.' || a.attname, a.attcollation::regcollation::text
-  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
-  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p')
-    AND a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> t.typcollation
   UNION ALL
   SELECT 'comment on ' || o.type, o.identity, 'only comments on tables and columns are declarable yet'
   FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o

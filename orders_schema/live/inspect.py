@@ -28,8 +28,12 @@ from psycopg.rows import dict_row
 
 from orders_schema.kinds import KINDS
 from orders_schema.kinds.comment import CommentInfo
+from orders_schema.kinds.composite import CompositeInfo
 from orders_schema.kinds.constraint import ConstraintInfo, ConstraintKind
 from orders_schema.kinds.default_privilege import DefaultPrivilegeInfo
+from orders_schema.kinds.domain import DomainInfo
+from orders_schema.kinds.enum import EnumInfo
+from orders_schema.kinds.extension import ExtensionInfo
 from orders_schema.kinds.function import FunctionInfo
 from orders_schema.kinds.grant import ObjectAcl
 from orders_schema.kinds.index import IndexInfo
@@ -37,6 +41,7 @@ from orders_schema.kinds.owner import OwnerInfo
 from orders_schema.kinds.policy import PolicyInfo
 from orders_schema.kinds.role import RoleInfo
 from orders_schema.kinds.row_security import RowSecurityInfo
+from orders_schema.kinds.schema import SchemaInfo
 from orders_schema.kinds.sequence import SequenceInfo
 from orders_schema.kinds.table import ColumnInfo, TableInfo
 from orders_schema.kinds.trigger import TriggerInfo
@@ -89,6 +94,13 @@ class Catalog:
     privileges: tuple[ObjectAcl, ...] = ()
     """The schema's, its relations' (their columns' included), sequences' and functions' non-owner
     privileges (``aclexplode``), one per object."""
+    schemas: tuple[SchemaInfo, ...] = ()
+    """The database's other non-system schemas."""
+    extensions: tuple[ExtensionInfo, ...] = ()
+    """The database's extensions (but plpgsql), wherever they live."""
+    enums: tuple[EnumInfo, ...] = ()
+    domains: tuple[DomainInfo, ...] = ()
+    composites: tuple[CompositeInfo, ...] = ()
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)

@@ -11,3 +11,8 @@ class Change:
 
     def reverse(self) -> Change:
         raise NotImplementedError
+
+    def destructive(self, schema: str) -> str | None:
+        """The allowance key this change needs when it loses data or drops what others may use
+        (``"drop extension citext"``), else None; the table kind names its own."""
+        return None

@@ -18,6 +18,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal
 from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds.base import Refused
 from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement, collapsing_uniques
 from orders_schema.kinds.table import destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
@@ -98,6 +99,14 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
         )
 
     s = schema.name
+    for kind in KINDS:  # what tables use (schemas, extensions, types): declared in the head, generated
+        if kind.create_stage == "first":
+            new = sorted(str(k) for k in kind.declared(schema) if k not in kind.declared(previous or m.Schema(name=s)))
+            if new:
+                raise PlanError(
+                    f"V{version.number}: {kind.name} {', '.join(new)} cannot be laid out in a hand-declared version; "
+                    "declare it in the head and generate the version that creates it"
+                )
     out: list[r.Statement] = []
     if version.create_schema:
         out.append(r.CreateSchema(s, if_not_exists=True))
@@ -138,7 +147,10 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     s = schema.name
     relations = {t.name for t in schema.tables} | {v.name for v in schema.views}
     out: list[r.Statement] = [*unchecked_sql_bodies(schema.functions, relations)]
-    out.append(r.CreateSchema(s, if_not_exists=False))
+    # A schema the project does not own (public, or one declared owned=False) is used, never created.
+    if s != "public":
+        out.append(r.CreateSchema(s, if_not_exists=not schema.owned))
+    out += _kind_creates(schema, "first")  # other schemas, extensions, types
     # A function a column default calls must exist before its table; the others (trigger
     # functions) come after the tables, so a SQL-language body may read them.
     called = _called_by_defaults(schema)
@@ -248,7 +260,7 @@ def migration_plan(
     ctx = context(old, new, changes)
     try:
         placed = [kind.plan(ctx) for kind in KINDS]
-    except ViewCycleError as exc:
+    except (ViewCycleError, Refused) as exc:
         raise PlanError(str(exc)) from None
     tx = [
         *(stmt for p in placed for stmt in p.drop),
@@ -258,6 +270,7 @@ def migration_plan(
         *(stmt for p in placed for stmt in p.after),
         *(stmt for p in placed for stmt in p.late),
         *(stmt for p in placed for stmt in p.last),
+        *(stmt for p in reversed(placed) for stmt in p.final),
     ]
     online = [stmt for p in placed for stmt in p.online]
     if tx:

@@ -181,6 +181,15 @@ class RowFactory:
         """A value of the column's type; ``fresh`` values are random (see :meth:`fresh_value`)."""
         t = column.type
         n = self.rng.getrandbits(30)
+        if t.array:  # an array of one element of its element type
+            return [self.type_value(column.model_copy(update={"type": t.model_copy(update={"array": 0})}), fresh=fresh)]
+        if t.in_schema == self.schema.name:  # the schema's own enum (a label) or domain (a value of its base type)
+            for enum in self.schema.enums:
+                if enum.name == t.name:
+                    return self.rng.choice(enum.labels) if fresh else enum.labels[0]
+            for domain in self.schema.domains:
+                if domain.name == t.name:
+                    return self.type_value(column.model_copy(update={"type": domain.base}), fresh=fresh)
         if t.name == "uuid":
             return uuid.UUID(int=self.rng.getrandbits(128), version=4)
         if t.name in TEXT_TYPES:
