@@ -55,9 +55,26 @@ def body(text: str) -> str:
 CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
     ("add column", BASE, table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))),
      "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;", "",
-     # a dropped column reshapes its table: the views reading it are re-created around it
-     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
-     "ALTER TABLE s.t DROP COLUMN IF EXISTS x;", ""),
+     # a dropped column reshapes its table: the views reading it are dropped before it and
+     # created again after it (a view taking t.* would otherwise depend on the column)
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
+    ("add a column a view takes through *: the view is created again (PostgreSQL expanded * at creation)",
+     BASE.replace(views=(m.View(name="w", query="SELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q"),)),
+     table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))).replace(
+         views=(m.View(name="w", query="SELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q"),)),
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q;", "",
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q;", ""),
+    ("add a column to a table a view takes * of: the view is created again",
+     BASE.replace(views=(m.View(name="w", query="SELECT * FROM s.t"),)),
+     table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))).replace(
+         views=(m.View(name="w", query="SELECT * FROM s.t"),)),
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT * FROM s.t;", "",
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT * FROM s.t;", ""),
     ("rename column: the down script renames back, never drops",
      BASE.replace(views=()), table(columns=(ID, STATUS.replace(name="state", renamed_from="status"))).replace(views=()),
      "ALTER TABLE s.t RENAME COLUMN status TO state;", "",
@@ -116,8 +133,8 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
                   functions=(FN, m.Function(name="g", body="SELECT 1", returns="integer", language="sql"))),
      "CREATE OR REPLACE FUNCTION s.g()\nRETURNS INTEGER AS $$SELECT 1$$ LANGUAGE sql;\n\n"
      "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS n INTEGER DEFAULT s.g();", "",
-     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
-     "ALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();", ""),
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
     ("function arguments change: dropped and created",
      BASE, schema(functions=(FN.replace(arguments=("a integer",), returns="integer"),)),
      "DROP FUNCTION IF EXISTS s.f();\n\nCREATE OR REPLACE FUNCTION s.f(a integer)\n"
