@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
-from orders_schema.live.difference import Difference, definition, pair, presence
+from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
 
@@ -162,10 +162,11 @@ class ConstraintInfo:
 
     @property
     def body(self) -> str:
-        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated."""
+        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated, its
+        array casts in one form (:func:`~orders_schema.live.difference.array_casts_per_element`)."""
         if not self.validated and self.definition.endswith(_NOT_VALID):
-            return self.definition[: -len(_NOT_VALID)]
-        return self.definition
+            return array_casts_per_element(self.definition[: -len(_NOT_VALID)])
+        return array_casts_per_element(self.definition)
 
 
 QUERY = """
