@@ -9,6 +9,8 @@ everything touching a renamed table stays online-safe.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orders_schema.declare import model as m
@@ -46,9 +48,14 @@ def planned(old: m.Schema, new: m.Schema) -> tuple[str, str, str, str]:
     return sql(up.transactional), sql(up.online), sql(down.transactional), sql(down.online)
 
 
+GUARDED = re.compile(
+    r"DO \$\$\nBEGIN\n    IF .*?THEN\n        (ALTER TABLE [^\n]* RENAME [^\n]*;)\n    END IF;\nEND\n\$\$;", re.S)
+
+
 def body(text: str) -> str:
-    """A part without its ``SET lock_timeout`` line (asserted once, below)."""
-    return text.removeprefix(LOCK).strip()
+    """A part without its ``SET lock_timeout`` line (asserted once, below), each rename shown as its
+    bare statement (the guard that makes it re-runnable is pinned once, in its own test)."""
+    return GUARDED.sub(r"\1", text.removeprefix(LOCK).strip())
 
 
 # (case, old, new, transactional, online, down transactional, down online); "" when empty.
@@ -257,3 +264,20 @@ def test_independent_views_are_planned_in_declaration_order_whatever_the_hash_se
     creates = [line for line in text.splitlines() if line.startswith("CREATE OR REPLACE VIEW")]
     assert drops == [f"DROP VIEW IF EXISTS s.v{i};" for i in reversed(range(6))]
     assert creates == [f"CREATE OR REPLACE VIEW s.v{i} AS" for i in range(6)]
+
+
+def test_a_rename_runs_again_once_done_and_fails_as_the_bare_statement_otherwise() -> None:
+    """Renamed back by a down script that stopped half-way and runs again: the rename is skipped
+    when the old name is gone and the new one exists, and runs (failing as the bare statement
+    would) in every other case."""
+    new = table(columns=(ID, STATUS.replace(name="state", renamed_from="status"))).replace(views=())
+    tx = planned(BASE.replace(views=()), new)[0]
+    assert tx.removeprefix(LOCK).strip() == (
+        "DO $$\nBEGIN\n"
+        "    IF EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('s.t') "
+        "AND attname = 'status' AND NOT attisdropped)\n"
+        "       OR NOT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('s.t') "
+        "AND attname = 'state' AND NOT attisdropped) THEN\n"
+        "        ALTER TABLE s.t RENAME COLUMN status TO state;\n"
+        "    END IF;\nEND\n$$;"
+    )
