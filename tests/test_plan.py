@@ -102,6 +102,15 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      "ALTER TABLE s.t\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
      "ALTER TABLE s.t VALIDATE CONSTRAINT c;",
      "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;", ""),
+    ("a CHECK replaced by a new one: the new one NOT VALID, VALIDATE, then the old one dropped (and back)",
+     table(checks=(m.Check(name="c", expression="status <> ''"),)),
+     table(checks=(m.Check(name="c2", expression="length(status) > 1"),)),
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c2;\n\n"
+     "ALTER TABLE s.t\n    ADD CONSTRAINT c2 CHECK (length(status) > 1) NOT VALID;",
+     "ALTER TABLE s.t VALIDATE CONSTRAINT c2;\n\nALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;",
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;\n\n"
+     "ALTER TABLE s.t\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
+     "ALTER TABLE s.t VALIDATE CONSTRAINT c;\n\nALTER TABLE s.t DROP CONSTRAINT IF EXISTS c2;"),
     ("unique on an existing table: no NOT VALID (PostgreSQL has none for UNIQUE)",
      BASE, table(uniques=(m.Unique(name="u", columns=("status",)),)),
      "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS u;\n\nALTER TABLE s.t\n    ADD CONSTRAINT u UNIQUE (status);", "",

@@ -315,10 +315,20 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         return [AddConstraintStatement(schema, str(item.owner), item.obj)]
 
     def plan(self, ctx: PlanContext) -> Planned:
+        """Drops before the renames; adds with the tables (NOT VALID on a table with rows, then
+        VALIDATE online). A CHECK replaced by another of a new name (a table that gains a CHECK
+        validated online and loses one) is dropped online after the VALIDATEs, so that the rows
+        are always under one validated rule; unless the table changes shape (the old CHECK may
+        read a column that goes)."""
         s = ctx.schema
         out = Planned()
+        added = {(c.table, c.constraint.name) for c in ctx.of(AddConstraint)}
+        replacing = {c.table for c in ctx.of(AddConstraint) if c.constraint.kind == "check"
+                     and c.table in ctx.existing and c.table not in ctx.reshaped}
+        later = [c for c in ctx.of(DropConstraint) if c.constraint.kind == "check" and c.table in replacing
+                 and (c.table, c.constraint.name) not in added]
         out.drop += [DropConstraintStatement(s, ctx.was.get(c.table, c.table), c.constraint.name, if_exists=True)
-                     for c in ctx.of(DropConstraint)]
+                     for c in ctx.of(DropConstraint) if c not in later]
         for con in ctx.of(AddConstraint):
             on_existing = con.table in ctx.existing and con.constraint.kind != "unique"
             out.create += [
@@ -327,6 +337,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
             ]
             if on_existing:
                 out.online.append(ValidateConstraint(s, con.table, con.constraint.name))
+        out.online += [DropConstraintStatement(s, c.table, c.constraint.name, if_exists=True) for c in later]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ConstraintInfo, ...]:
