@@ -13,20 +13,25 @@ Set ``ORDERS_SCHEMA_UPDATE_GOLDEN=1`` to rewrite the golden files after a delibe
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from orders_schema.live.apply import migrate
-from orders_schema.live.compare import declared_catalog
-from orders_schema.live.inspect import Catalog
+from orders_schema.cli import main
+from orders_schema.live.apply import ApplyError, invalid_indexes, migrate, read_history, undo_last
+from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.inspect import Catalog, inspect_schema
 from orders_schema.migrate import workflow
+from orders_schema.store.files import version_files
 from orders_schema.tester.data import load_synthetic_data
 from orders_schema.tester.harness import Databases
 from orders_schema.tester.roundtrip import round_trip, rows_of
 from orders_schema.tester.server import scratch_database
+from orders_schema.walltrack import PROJECT
 from orders_schema.walltrack.everyday import EVERYDAY, Everyday
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "roundtrip"
@@ -80,6 +85,112 @@ def test_everyday_change_round_trip(
 
 def test_the_released_schema_files_are_untouched() -> None:
     """Every row wrote into its own tmp copy of schema/: check still passes on the real one."""
-    from orders_schema.walltrack import PROJECT
-
     assert workflow.check(PROJECT.with_dir(Path(__file__).resolve().parent.parent / "schema")) == []
+
+
+# -- undo: data loss refused, a failing statement named, an online part finished by undo again --
+
+def _everyday(name: str) -> Everyday:
+    return next(e for e in EVERYDAY if e.name == name)
+
+
+FEE_PROJECT = replace(PROJECT, schema=_everyday("add_fee").schema)
+"""WallTrack with the fee column declared (``--project tests.test_roundtrip:FEE_PROJECT``)."""
+
+
+@pytest.fixture
+def clone(loaded_db: str, orders_databases: Databases) -> Iterator[str]:
+    with scratch_database(orders_databases.server.dsn("postgres"), "orders_schema_rtu", template=loaded_db) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def schema_copy(tmp_path: Path, orders_databases: Databases) -> Path:
+    target = tmp_path / "schema"
+    shutil.copytree(orders_databases.project.schema_dir, target)
+    return target
+
+
+def test_undo_names_what_it_would_lose_and_runs_only_when_told(
+    clone: str, schema_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = 1 + max(f.number for f in version_files(schema_copy))
+    where = ["--project", "tests.test_roundtrip:FEE_PROJECT", "--schema-dir", str(schema_copy)]
+    assert main([*where, "generate", "add_fee"]) == 0
+    out = capsys.readouterr().out
+    assert (f"{schema_copy}/down/U{first}__add_fee.sql: undoing loses data: drop column walltrack.orders.fee_sol "
+            "(`orders-schema undo` refuses it without --allow-data-loss)") in out
+    assert main([*where, "apply", "--dsn", clone]) == 0
+    capsys.readouterr()
+
+    assert main([*where, "undo", "--dsn", clone]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"orders-schema undo: undoing V{first}, V{first + 1} loses data: drop column walltrack.orders.fee_sol "
+        f"(down/U{first}__add_fee.sql); nothing was undone (run undo with --allow-data-loss to accept the loss)\n")
+    with psycopg.connect(clone) as conn:
+        assert max(read_history(conn)) == first + 1
+        assert conn.execute("SELECT count(fee_sol IS NULL) FROM walltrack.orders").fetchone() == (ROWS,)
+
+    assert main([*where, "undo", "--dsn", clone, "--allow-data-loss"]) == 0
+    assert capsys.readouterr().out == f"undid V{first}, V{first + 1}\n"
+    with psycopg.connect(clone) as conn:
+        assert max(read_history(conn)) == first - 1
+
+
+def test_a_failing_down_script_names_its_statement_and_leaves_the_version_applied(
+    clone: str, schema_copy: Path, orders_databases: Databases
+) -> None:
+    project = replace(FEE_PROJECT, schema_dir=schema_copy)
+    assert workflow.generate(project, "add_fee") is not None
+    migrate(clone, schema_copy)
+    with psycopg.connect(clone) as conn:  # someone else's view reads the new column
+        conn.execute("CREATE VIEW public.fee_report AS SELECT fee_sol FROM walltrack.orders")
+        history = read_history(conn)
+    with pytest.raises(ApplyError) as caught:
+        undo_last(clone, schema_copy, allow_data_loss=True)
+    last = max(history)
+    message = str(caught.value)
+    assert message.startswith(f"down/U{last - 1}__add_fee.sql: 2BP01 cannot drop column fee_sol of table "
+                              "walltrack.orders because other objects depend on it, at statement 5 "
+                              "(ALTER TABLE walltrack.orders DROP COLUMN IF EXISTS fee_sol;)"), message
+    assert message.endswith(f"; nothing was undone: the database is still at V{last}"), message
+    with psycopg.connect(clone) as conn:
+        assert read_history(conn) == history
+        live = inspect_schema(conn, "walltrack")
+    assert compare(declared_catalog(project.schema, orders_databases.server.dsn("postgres")), live) == []
+
+
+def test_an_online_part_that_fails_keeps_the_versions_and_undo_again_finishes(
+    clone: str, schema_copy: Path, orders_databases: Databases
+) -> None:
+    """The down script of a dropped index builds it again CONCURRENTLY, outside the transaction.
+    A reader holding a snapshot makes the build wait until lock_timeout (5 s) and leaves it
+    INVALID: the versions stay recorded, and undo again drops the debris and finishes."""
+    project = replace(PROJECT, schema=_everyday("drop_index").schema, schema_dir=schema_copy)
+    assert workflow.generate(project, "drop_index") is not None
+    migrate(clone, schema_copy)
+    with psycopg.connect(clone) as conn:
+        history = read_history(conn)
+    reader = psycopg.connect(clone)
+    try:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM walltrack.positions")
+        with pytest.raises(ApplyError, match=r"55P03 .*CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_created.*"
+                           r"the history still records V\d+: fix the cause and run undo again"):
+            undo_last(clone, schema_copy)
+    finally:
+        reader.close()
+    with psycopg.connect(clone) as conn:
+        assert read_history(conn) == history
+        assert invalid_indexes(conn) == ["walltrack.idx_orders_created"]
+    repaired: list[str] = []
+    released_last = max(f.number for f in version_files(PROJECT.schema_dir))
+    assert undo_last(clone, schema_copy, progress=repaired.append) == [v for v in history if v > released_last]
+    assert repaired == ["repaired: dropped invalid index walltrack.idx_orders_created left by an earlier undo"]
+    with psycopg.connect(clone) as conn:
+        assert invalid_indexes(conn) == []
+        live = inspect_schema(conn, "walltrack")
+    released = workflow.released_schema(PROJECT)
+    assert released is not None
+    assert compare(declared_catalog(released, orders_databases.server.dsn("postgres")), live) == []

@@ -568,8 +568,9 @@ def undo_last(dsn: str, schema_dir: Path, allow_data_loss: bool = False, progres
                 try:
                     _run_down(conn, owner["down"], online, len(tx) + 1)
                 except ApplyError as exc:
+                    done = "its transactional part was committed but " if tx else ""
                     raise exc.with_note(
-                        f"its transactional part was committed but the history still records {listed}: "
+                        f"{done}the history still records {listed}: "
                         "fix the cause and run undo again (the down script is re-runnable)"
                     ) from exc.error
                 conn.execute(forget, [versions])
