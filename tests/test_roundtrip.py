@@ -24,6 +24,7 @@ import pytest
 from orders_schema.cli import main
 from orders_schema.live.apply import ApplyError, invalid_indexes, migrate, read_history, undo_last
 from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.difference import array_casts_per_element
 from orders_schema.live.inspect import Catalog, inspect_schema
 from orders_schema.migrate import workflow
 from orders_schema.store.files import version_files
@@ -194,3 +195,13 @@ def test_an_online_part_that_fails_keeps_the_versions_and_undo_again_finishes(
     released = workflow.released_schema(PROJECT)
     assert released is not None
     assert compare(declared_catalog(released, orders_databases.server.dsn("postgres")), live) == []
+
+
+def test_an_in_list_reads_the_same_in_both_forms_postgresql_stores() -> None:
+    """Created, PostgreSQL stores the array cast whole; after ALTER COLUMN ... TYPE, per element
+    (the widen_types row meets both on a server)."""
+    created = ("CHECK (((status)::text = ANY ((ARRAY['a'::character varying, 'b,c'::character varying])"
+               "::text[])))")
+    altered = "CHECK (((status)::text = ANY (ARRAY[('a'::character varying)::text, ('b,c'::character varying)::text])))"
+    assert array_casts_per_element(created) == altered == array_casts_per_element(altered)
+    assert array_casts_per_element("CHECK ((n = ANY (ARRAY[1, 2])))") == "CHECK ((n = ANY (ARRAY[1, 2])))"

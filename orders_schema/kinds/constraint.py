@@ -162,11 +162,16 @@ class ConstraintInfo:
 
     @property
     def body(self) -> str:
-        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated, its
-        array casts in one form (:func:`~orders_schema.live.difference.array_casts_per_element`)."""
+        """The definition without the `` NOT VALID`` that PostgreSQL appends while unvalidated."""
         if not self.validated and self.definition.endswith(_NOT_VALID):
-            return array_casts_per_element(self.definition[: -len(_NOT_VALID)])
-        return array_casts_per_element(self.definition)
+            return self.definition[: -len(_NOT_VALID)]
+        return self.definition
+
+    @property
+    def meaning(self) -> str:
+        """The body with its array casts in one form, as comparisons read it
+        (:func:`~orders_schema.live.difference.array_casts_per_element`)."""
+        return array_casts_per_element(self.body)
 
 
 QUERY = """
@@ -189,7 +194,7 @@ ORDER BY c.relname, k.conname"""
 
 
 def compare_constraint(where: str, declared: ConstraintInfo, live: ConstraintInfo) -> list[Difference]:
-    if declared.kind != live.kind or declared.body != live.body:
+    if declared.kind != live.kind or declared.meaning != live.meaning:
         return [Difference(declared.kind, where, "definition differs", declared.definition, live.definition)]
     if declared.validated != live.validated:
         return [Difference(declared.kind, where, "validation differs", _valid(declared), _valid(live))]
@@ -222,9 +227,9 @@ def compare_checks(
         return (set(x.columns) == cols and sum(set(o.columns) == cols for o in d_left) == 1
                 and sum(set(o.columns) == cols for o in l_left) == 1)
 
-    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name and d.body == x.body):
+    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name and d.meaning == x.meaning):
         out += compare_constraint(where(d), d, x)
-    for d, x in _take(d_left, l_left, lambda d, x: d.body == x.body):
+    for d, x in _take(d_left, l_left, lambda d, x: d.meaning == x.meaning):
         what = f"renamed to {ident(x.name)} (same definition)"
         out.append(Difference("check", where(d), what, _check_text(d), _check_text(x)))
         out += compare_constraint(where(d), d, x)
