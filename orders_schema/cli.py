@@ -191,7 +191,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     proj = _project(args)
     try:
-        undone = undo_last(args.dsn, proj.schema_dir, allow_data_loss=args.allow_data_loss)
+        undone = undo_last(args.dsn, proj.schema_dir, allow_data_loss=args.allow_data_loss,
+                           progress=lambda line: print(line, flush=True))
     except Unreachable as exc:
         raise UsageError(str(exc)) from None
     except (ApplyError, ApplyRefused, psycopg.Error) as exc:

@@ -4,9 +4,10 @@ catalogue query and the comparison of stored definitions.
 
 The declaration, :class:`~orders_schema.declare.model.View`, stays in the model (the schema
 checks what a view reads). In a migration every view that is dropped, replaced, or reads (directly
-or through other views) a relation whose columns change shape is dropped before the renames, in
-reverse dependency order, and created again once every table and column exists, in dependency
-order.
+or through other views) a relation whose columns change shape, or takes ``*`` of a table that gains
+columns, is dropped before the renames, in reverse dependency order, and created again in
+dependency order once every table and column exists, or, when it reads a table that loses
+columns or is dropped, after those drops.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def round_trip(
         raise RoundTripFailed(f"{name}: nothing is released in {project.schema_dir}")
     admin = admin_dsn(dsn)
     first = 1 + max(e["version"] for e in read_manifest(schema_dir)["versions"])
-    trip: RoundTrip | None = None
+    steps: list[Step] = []
 
     def step(label: str, action: Callable[[], object]) -> object:
         started = time.perf_counter()
@@ -129,16 +129,10 @@ def round_trip(
             raise
         except Exception as exc:
             raise RoundTripFailed(f"{name}: {label}: {type(exc).__name__}: {exc}") from exc
-        done = Step(label, time.perf_counter() - started)
-        if trip is not None:
-            trip.steps.append(done)
-        else:
-            pending.append(done)
+        steps.append(Step(label, time.perf_counter() - started))
         if progress is not None:
-            progress(done)
+            progress(steps[-1])
         return result
-
-    pending: list[Step] = []
 
     def generate() -> workflow.Generated:
         result = workflow.generate(changed, name)
@@ -148,7 +142,6 @@ def round_trip(
 
     generated = step("generate", generate)
     assert isinstance(generated, workflow.Generated)
-    trip = RoundTrip(name, generated, first, pending)
 
     def check() -> None:
         problems = workflow.check(changed)
@@ -198,7 +191,7 @@ def round_trip(
     step("verify again", lambda: verify("verify after the down script ran again", before_catalog, released))
     step("apply again", lambda: migrate(dsn, schema_dir))
     step("verify at the new head again", lambda: verify("verify at the new head again", head_catalog, head))
-    return trip
+    return RoundTrip(name, generated, first, steps)
 
 
 def _run_again(dsn: str, down: str) -> None:

@@ -60,7 +60,8 @@ def _orders(**update: object) -> Schema:
 
 
 def _history_query(old: str, new: str) -> View:
-    assert old in story.ORDER_HISTORY.query, old
+    if old not in story.ORDER_HISTORY.query:
+        raise ValueError(f"order_history's query has no {old!r} to change")
     return story.ORDER_HISTORY.replace(query=story.ORDER_HISTORY.query.replace(old, new))
 
 
