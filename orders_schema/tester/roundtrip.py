@@ -87,8 +87,8 @@ def rows_of(conn: psycopg.Connection, released: m.Schema, current: m.Schema) -> 
         names = {c.name: c.name for c in now.columns} | {c.renamed_from: c.name for c in now.columns if c.renamed_from}
         columns = [ident(names[c.name]) for c in table.columns if c.name in names]
         key = [ident(names[c]) for c in (table.primary_key.columns if table.primary_key else ()) if c in names]
-        order = ", ".join(key) or "1"
         row = f"ROW({', '.join(columns)})::text"
+        order = ", ".join(key) or row  # a table without a key: its rows in the order of their text
         found = conn.execute(
             f"SELECT count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {order}), '')) "
             f"FROM {qualified(current.name, now.name)}".encode()
