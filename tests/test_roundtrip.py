@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from orders_schema.cli import main
-from orders_schema.live.apply import ApplyError, invalid_indexes, migrate, read_history, undo_last
+from orders_schema.live.apply import ApplyError, invalid_indexes, migrate, read_history, undo_last, undo_losses
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.difference import array_casts_per_element
 from orders_schema.live.inspect import Catalog, inspect_schema
@@ -205,3 +205,14 @@ def test_an_in_list_reads_the_same_in_both_forms_postgresql_stores() -> None:
     altered = "CHECK (((status)::text = ANY (ARRAY[('a'::character varying)::text, ('b,c'::character varying)::text])))"
     assert array_casts_per_element(created) == altered == array_casts_per_element(altered)
     assert array_casts_per_element("CHECK ((n = ANY (ARRAY[1, 2])))") == "CHECK ((n = ANY (ARRAY[1, 2])))"
+
+
+def test_a_down_script_without_marker_lines_loses_what_its_statements_drop() -> None:
+    """Down scripts released before generate wrote the marker lines: undo reads their DROP TABLE and
+    DROP COLUMN statements (a DROP FUNCTION loses no data)."""
+    released = Path(__file__).resolve().parent.parent / "schema" / "down"
+    assert undo_losses((released / "U10__story_fixes.sql").read_text(encoding="utf-8")) == [
+        "drops walltrack.order_status_counts and every row in it"]
+    assert undo_losses((released / "U12__time_ordered_ids.sql").read_text(encoding="utf-8")) == []
+    marked = "-- orders-schema: loses-no-data\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n"
+    assert undo_losses(marked) == []  # the marker is what generate knew: it wins
