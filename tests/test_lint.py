@@ -40,6 +40,8 @@ GOLDEN: list[tuple[str, list[str]]] = [
     ("DO $$\nBEGIN\n    IF EXISTS (SELECT 1)\n       OR NOT EXISTS (SELECT 2) THEN\n"
      "        ALTER TABLE s.a RENAME COLUMN x TO y;\n    END IF;\nEND\n$$;",
      ["lock: ACCESS EXCLUSIVE on s.a (brief)", "data-loss: clients still using the old name break"]),
+    # DROP NOT NULL drops no column (it used to be reported as data loss)
+    ("ALTER TABLE s.a ALTER COLUMN x DROP NOT NULL;", ["lock: ACCESS EXCLUSIVE on s.a (brief)"]),
     ("ALTER TABLE s.a ALTER COLUMN x SET NOT NULL;",
      ["lock: ACCESS EXCLUSIVE on s.a (brief)", "scan: full scan of s.a while holding the lock"]),
     ("ALTER TABLE s.a ADD COLUMN y timestamptz DEFAULT clock_timestamp();",

@@ -151,12 +151,21 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS n INTEGER DEFAULT s.g();", "",
      "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();\n\n"
      "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
-    ("function arguments change: dropped and created",
+    # a function's identity is its signature: other argument types make another function (an
+    # overload), created early; the old one is dropped last, once nothing calls it
+    ("function argument types change: the new one created, the old one dropped last",
      BASE, schema(functions=(FN.replace(arguments=("a integer",), returns="integer"),)),
-     "DROP FUNCTION IF EXISTS s.f();\n\nCREATE OR REPLACE FUNCTION s.f(a integer)\n"
+     "CREATE OR REPLACE FUNCTION s.f(a integer)\n"
+     "RETURNS INTEGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;\n\nDROP FUNCTION IF EXISTS s.f();", "",
+     "CREATE OR REPLACE FUNCTION s.f()\n"
+     "RETURNS TRIGGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;\n\nDROP FUNCTION IF EXISTS s.f(a integer);", ""),
+    ("function argument renamed, same types: dropped and created (CREATE OR REPLACE cannot rename)",
+     schema(functions=(FN.replace(arguments=("a integer",), returns="integer"),)),
+     schema(functions=(FN.replace(arguments=("b integer",), returns="integer"),)),
+     "DROP FUNCTION IF EXISTS s.f(a integer);\n\nCREATE OR REPLACE FUNCTION s.f(b integer)\n"
      "RETURNS INTEGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;", "",
-     "DROP FUNCTION IF EXISTS s.f(a integer);\n\nCREATE OR REPLACE FUNCTION s.f()\n"
-     "RETURNS TRIGGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;", ""),
+     "DROP FUNCTION IF EXISTS s.f(b integer);\n\nCREATE OR REPLACE FUNCTION s.f(a integer)\n"
+     "RETURNS INTEGER AS $$BEGIN RETURN NEW; END;$$ LANGUAGE plpgsql;", ""),
     ("trigger", BASE, table(triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="f"),)),
      "DROP TRIGGER IF EXISTS g ON s.t;\nCREATE TRIGGER g\n    BEFORE UPDATE ON s.t\n"
      "    FOR EACH ROW EXECUTE FUNCTION s.f();", "",

@@ -213,7 +213,27 @@ _TYPE = (
     r"(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\s+with(?:out)?\s+time\s+zone)?(?:\s*\[\s*\d*\s*\])*"
 )
 _ARGUMENT = re.compile(rf"\s*(?:(?:IN|OUT|INOUT|VARIADIC)\s+)?(?:{_WORD}\s+)?{_TYPE}\s*", re.IGNORECASE)
-_RETURN_TYPE = re.compile(rf"\s*(?:SETOF\s+)?{_TYPE}\s*", re.IGNORECASE)
+_COLUMN_NAME = rf'(?:{_WORD}|"(?:[^"\x00-\x1f]|"")+")'
+_RETURN_TYPE = re.compile(
+    rf"\s*(?:(?:SETOF\s+)?{_TYPE}|TABLE\s*\(\s*{_COLUMN_NAME}\s+{_TYPE}(?:\s*,\s*{_COLUMN_NAME}\s+{_TYPE})*\s*\))\s*",
+    re.IGNORECASE,
+)
+_UNNAMED = re.compile(rf"\s*(?:(?P<mode>IN|OUT|INOUT|VARIADIC)\s+)?(?P<type>{_TYPE})\s*", re.IGNORECASE)
+_NAMED = re.compile(rf"\s*(?:(?P<mode>IN|OUT|INOUT|VARIADIC)\s+)?{_WORD}\s+(?P<type>{_TYPE})\s*", re.IGNORECASE)
+
+
+def identity_types(arguments: tuple[str, ...]) -> list[str]:
+    """The types of the input arguments (``IN``, ``INOUT``, ``VARIADIC``: what identifies a function),
+    lower-cased with single spaces; an argument is read without a name when it can be (``double
+    precision`` is a type, not ``double`` named ``precision``)."""
+    types = []
+    for argument in arguments:
+        match = _UNNAMED.fullmatch(argument) or _NAMED.fullmatch(argument)
+        if match is None:
+            types.append(" ".join(argument.lower().split()))
+        elif (match["mode"] or "IN").upper() != "OUT":
+            types.append(" ".join(match["type"].lower().split()))
+    return types
 _TYPE_HELP = "(a type name, optionally schema-qualified, with (n[, m]) and [] suffixes)"
 
 
@@ -235,8 +255,9 @@ def argument(text: str, what: str) -> str:
 
 
 def return_type(text: str, what: str) -> str:
-    """A declared return type: ``[SETOF] type`` (``trigger``, ``uuid``, ``numeric(10, 2)``, ...)."""
-    return _signature_part(text, _RETURN_TYPE, what, f"[SETOF] type {_TYPE_HELP}")
+    """A declared return type: ``[SETOF] type`` (``trigger``, ``uuid``, ``numeric(10, 2)``, ...) or
+    ``TABLE(name type, ...)`` (names bare or double-quoted)."""
+    return _signature_part(text, _RETURN_TYPE, what, f"[SETOF] type or TABLE(name type, ...) {_TYPE_HELP}")
 
 
 # Volatility of the built-in functions, without a server.
@@ -328,6 +349,15 @@ def referenced_tables(tree: exp.Expr) -> list[TableRef]:
             continue
         refs.append(TableRef(table.db or None, table.name, table.alias_or_name))
     return refs
+
+
+def relations_read(body: str) -> set[str] | None:
+    """Names of the relations a SQL function body's statements name; None when it does not parse."""
+    try:
+        trees = sqlglot.parse(body, read=DIALECT)
+    except (ParseError, TokenError):
+        return None
+    return {t.name for tree in trees if tree is not None for t in tree.find_all(exp.Table) if t.name}
 
 
 def called_functions(tree: exp.Expr) -> set[str]:

@@ -466,6 +466,18 @@ class Function(Node):
     volatility: Literal["VOLATILE", "STABLE", "IMMUTABLE"] = "VOLATILE"
     security_definer: bool = False
     settings: tuple[tuple[str, str], ...] = ()
+    strict: bool = Field(default=False, exclude_if=lambda v: v is False)
+    """``STRICT``: returns NULL, without running, when an argument is NULL."""
+    leakproof: bool = Field(default=False, exclude_if=lambda v: v is False)
+    parallel: Literal["UNSAFE", "RESTRICTED", "SAFE"] = Field(default="UNSAFE", exclude_if=lambda v: v == "UNSAFE")
+    cost: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
+    """The planner's estimate in units of cpu_operator_cost; None: PostgreSQL's default (100)."""
+
+    @property
+    def signature(self) -> str:
+        """Its identity, as PostgreSQL's: ``name(type, ...)`` of its input arguments (overloads
+        are distinct functions)."""
+        return f"{self.name}({', '.join(fragments.identity_types(self.arguments))})"
 
     @model_validator(mode="after")
     def _valid(self) -> Function:
@@ -478,18 +490,37 @@ class Function(Node):
         for key, _ in self.settings:
             if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", key):
                 raise DeclarationError(f"{what}: {key!r} is not a setting name")
+        if self.security_definer and "search_path" not in {key for key, _ in self.settings}:
+            raise DeclarationError(
+                f"{what}: SECURITY DEFINER runs with its owner's rights, so it must pin search_path "
+                "(settings=((\"search_path\", \"pg_catalog, pg_temp\"),)); otherwise a caller's objects can "
+                "shadow the ones it means"
+            )
         return self
 
 
 class View(Node):
+    """A view; ``materialized`` stores its rows (filled when created, then by REFRESH MATERIALIZED
+    VIEW) and may carry ``indexes``; ``security_invoker`` (PostgreSQL 15+) checks the tables'
+    privileges and row-level security as the querying role, not the view's owner."""
+
     kind = "view"
 
     name: Name
     query: str
+    materialized: bool = Field(default=False, exclude_if=lambda v: v is False)
+    security_invoker: bool = Field(default=False, exclude_if=lambda v: v is False)
+    indexes: tuple[Index, ...] = Field(default=(), exclude_if=lambda v: v == ())
 
     @model_validator(mode="after")
     def _valid(self) -> View:
         _fragment(fragments.query, self.query, f"view {self.name}")
+        if self.indexes and not self.materialized:
+            raise DeclarationError(f"view {self.name}: only a materialized view has indexes")
+        if self.security_invoker and self.materialized:
+            raise DeclarationError(f"view {self.name}: security_invoker is for views, not materialized views")
+        if dup := _duplicates(i.name for i in self.indexes):
+            raise DeclarationError(f"view {self.name}: duplicate index names {dup}")
         return self
 
 
@@ -547,15 +578,15 @@ class Schema(Node):
         what = f"schema {self.name}"
         # Tables, views, indexes and the indexes behind PRIMARY KEY / UNIQUE share one namespace.
         relations = [t.name for t in self.tables] + [v.name for v in self.views]
-        relations += [i.name for _, i in self.indexes()]
+        relations += [i.name for _, i in self.indexes()] + [i.name for v in self.views for i in v.indexes]
         relations += [t.pkey_name for t in self.tables if t.primary_key]
         relations += [u.name for t in self.tables for u in t.uniques]
         if dup := _duplicates(relations):
             raise DeclarationError(
                 f"{what}: duplicate relation names {dup} (tables, views and indexes share one namespace)"
             )
-        if dup := _duplicates(f.name for f in self.functions):
-            raise DeclarationError(f"{what}: duplicate function names {dup}")
+        if dup := _duplicates(f.signature for f in self.functions):
+            raise DeclarationError(f"{what}: duplicate functions {dup} (same name and argument types)")
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
         for table in self.tables:

@@ -84,28 +84,36 @@ def load(spec: str, schema_dir: Path | None = None) -> Project:
     that cannot be imported or raises while it builds its declarations (with the file and line
     that raised), a missing attribute, an attribute that is not a :class:`Project`.
     """
+    project = load_object(spec, "project")
+    if not isinstance(project, Project):
+        module_name, _, attr = spec.partition(":")
+        raise ProjectError(
+            f"project {spec!r}: {module_name}.{attr or 'PROJECT'} is a {type(project).__name__}, "
+            "not an orders_schema Project"
+        )
+    return project.with_dir(schema_dir) if schema_dir is not None else project
+
+
+def load_object(spec: str, what: str = "project") -> object:
+    """The attribute ``"package.module:ATTRIBUTE"`` names (``PROJECT`` when none is given); every
+    failure to import it is one :class:`ProjectError` line naming the spec (``what`` calls it)."""
     module_name, _, attr = spec.partition(":")
     attr = attr or "PROJECT"
     if not module_name or not all(part.isidentifier() for part in module_name.split(".")):
-        raise ProjectError(f"project {spec!r}: expected module:ATTRIBUTE, e.g. orders_schema.walltrack:PROJECT")
+        raise ProjectError(f"{what} {spec!r}: expected module:ATTRIBUTE, e.g. orders_schema.walltrack:PROJECT")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ProjectError(f"project {spec!r}: cannot import {module_name!r}: {exc}") from None
+        raise ProjectError(f"{what} {spec!r}: cannot import {module_name!r}: {exc}") from None
     except ValueError as exc:  # a declaration error raised while the module builds its objects
-        raise ProjectError(f"project {spec!r}: {_one_line(exc)}{_where(exc)}") from None
+        raise ProjectError(f"{what} {spec!r}: {_one_line(exc)}{_where(exc)}") from None
     except Exception as exc:  # the project's own code is input here: one line, not a traceback
         raise ProjectError(
-            f"project {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {_one_line(exc)}{_where(exc)}"
+            f"{what} {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {_one_line(exc)}{_where(exc)}"
         ) from None
     if not hasattr(module, attr):
-        raise ProjectError(f"project {spec!r}: module {module_name!r} has no attribute {attr!r}")
-    project = getattr(module, attr)
-    if not isinstance(project, Project):
-        raise ProjectError(
-            f"project {spec!r}: {module_name}.{attr} is a {type(project).__name__}, not an orders_schema Project"
-        )
-    return project.with_dir(schema_dir) if schema_dir is not None else project
+        raise ProjectError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
 
 
 def _where(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.comment import COMMENT
 from orders_schema.kinds.constraint import CONSTRAINT
 from orders_schema.kinds.function import FUNCTION
@@ -22,6 +22,18 @@ KINDS: tuple[Kind[Any, Any], ...] = (TABLE, TRIGGER, CONSTRAINT, INDEX, FUNCTION
 """Every kind on the interface, in rank order."""
 
 __all__ = [
-    "COMMENT", "CONSTRAINT", "FUNCTION", "INDEX", "KINDS", "TABLE", "TRIGGER", "VIEW", "Declared", "Kind",
-    "PlanContext", "Planned",
+    "COMMENT",
+    "CONSTRAINT",
+    "FUNCTION",
+    "INDEX",
+    "KINDS",
+    "TABLE",
+    "TRIGGER",
+    "VIEW",
+    "Declaration",
+    "Declared",
+    "Kind",
+    "PlanContext",
+    "Planned",
+    "Undeclared",
 ]

@@ -82,6 +82,27 @@ class PlanContext:
         return [c for c in self.changes if isinstance(c, kind)]
 
 
+@dataclass(frozen=True)
+class Undeclared:
+    """A live object the model cannot declare yet, by name, with why: never dropped silently."""
+
+    kind: str
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a kind's :meth:`Kind.declare` made of its stored forms: the schema with its objects
+    folded in, and the objects it could not declare."""
+
+    schema: m.Schema
+    undeclared: tuple[Undeclared, ...] = ()
+
+
 @dataclass
 class Planned:
     """A kind's statements in a migration, by where they run.
@@ -171,3 +192,19 @@ class Kind(ABC, Generic[D, S]):
     @abstractmethod
     def compare(self, schema: str, declared: Sequence[S], live: Sequence[S]) -> Iterator[Difference]:
         """Every difference between the declared and the live stored forms."""
+
+    # -- the stored side back into declarations ------------------------------------------------
+
+    def declare(self, schema: m.Schema, stored: Sequence[S]) -> Declaration:
+        """Fold this kind's stored forms into ``schema`` (built so far by the kinds of lower rank)
+        as declarations, exactly enough that creating them gives back the same stored forms;
+        list what cannot be declared (:class:`Undeclared`). By default a kind declares nothing:
+        every object of it is reported."""
+        return Declaration(schema, tuple(Undeclared(self.name, self.identity(s), "this kind cannot be declared yet")
+                                         for s in stored))
+
+    def identity(self, stored: S) -> str:
+        """How a report names one stored object (its table and name when it belongs to one)."""
+        name = str(getattr(stored, "signature", None) or getattr(stored, "name", stored))
+        table = getattr(stored, "table", None) if self.of_tables else None
+        return f"{table}.{name}" if table else name

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare.quoting import literal, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live.difference import Difference, pair
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -161,6 +161,23 @@ class CommentKind(Kind[str, CommentInfo]):
                 yield Difference("comment", where, "missing" if x is None else "extra", dt, lt)
             elif dt != lt:
                 yield Difference("comment", where, "text differs", dt, lt)
+
+    def declare(self, schema: m.Schema, stored: Sequence[CommentInfo]) -> Declaration:
+        """Each comment onto its table or column (those declared so far)."""
+        from orders_schema.declare.model import DeclarationError
+
+        by_target = {c.target: c.text for c in stored}
+        out: list[m.Table] = []
+        undeclared: list[Undeclared] = []
+        for table in schema.tables:
+            try:
+                columns = tuple(c.replace(comment=by_target[(table.name, c.name)])
+                                if (table.name, c.name) in by_target else c for c in table.columns)
+                out.append(table.replace(comment=by_target.get((table.name, None), table.comment), columns=columns))
+            except DeclarationError as exc:
+                undeclared.append(Undeclared(self.name, table.name, str(exc)))
+                out.append(table)
+        return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
 
 
 def _target(key: Hashable) -> Target:

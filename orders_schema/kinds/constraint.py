@@ -22,13 +22,15 @@ The primary key's changes and their placement are the table kind's (``ChangePrim
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -334,12 +336,20 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
                  and (c.table, c.constraint.name) not in added]
         out.drop += [DropConstraintStatement(s, ctx.was.get(c.table, c.table), c.constraint.name, if_exists=True)
                      for c in ctx.of(DropConstraint) if c not in later]
-        for con in ctx.of(AddConstraint):
+        from orders_schema.kinds.table import keys_built_online, references  # the table kind imports this one
+
+        online_keys = keys_built_online(ctx)
+        # UNIQUEs first: a foreign key added in the same version may reference one
+        adds = sorted(ctx.of(AddConstraint), key=lambda c: c.constraint.kind == "foreign key")
+        for con in adds:
             on_existing = con.table in ctx.existing and con.constraint.kind != "unique"
-            out.create += [
+            statements = [
                 DropConstraintStatement(s, con.table, con.constraint.name, if_exists=True),
                 AddConstraintStatement(s, con.table, con.constraint, not_valid=on_existing),
             ]
+            # a foreign key on a key built online is added there, once the key is swapped in
+            online = con.constraint.kind == "foreign key" and references(s, con.constraint, online_keys)
+            (out.online if online else out.create).extend(statements)
             if on_existing:
                 out.online.append(ValidateConstraint(s, con.table, con.constraint.name))
         out.online += [DropConstraintStatement(s, c.table, c.constraint.name, if_exists=True) for c in later]
@@ -359,6 +369,79 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
                                       [c for c in x if c.kind == "check"])
             yield from compare_others(schema, table, [c for c in d if c.kind != "check"],
                                       [c for c in x if c.kind != "check"])
+
+    def declare(self, schema: m.Schema, stored: Sequence[ConstraintInfo]) -> Declaration:
+        """The primary key, CHECKs, foreign keys and UNIQUEs of the tables declared so far (a table
+        reported as not declarable carries its constraints); what the model lacks (EXCLUDE,
+        DEFERRABLE, ON UPDATE, MATCH, NO INHERIT, NULLS NOT DISTINCT, INCLUDE) is reported."""
+        from orders_schema.declare.model import DeclarationError
+
+        tables = {t.name: t for t in schema.tables}
+        parts: dict[str, dict[str, list[Any]]] = {}
+        undeclared: list[Undeclared] = []
+        for con in stored:
+            if con.table not in tables:
+                continue
+            try:
+                declared = declared_constraint(schema.name, con)
+            except DeclarationError as exc:
+                declared = str(exc)
+            if isinstance(declared, str):
+                undeclared.append(Undeclared(con.kind, f"{con.table}.{con.name}", declared))
+                continue
+            field = {"primary key": "primary_key", "check": "checks", "foreign key": "foreign_keys",
+                     "unique": "uniques"}[declared.kind]
+            parts.setdefault(con.table, {}).setdefault(field, []).append(declared)
+        out: list[m.Table] = []
+        for table in schema.tables:
+            found = parts.get(table.name, {})
+            update: dict[str, Any] = {f: tuple(v) for f, v in found.items() if f != "primary_key"}
+            if "primary_key" in found:
+                update["primary_key"] = found["primary_key"][0]
+            try:
+                out.append(table.replace(**update) if update else table)
+            except DeclarationError as exc:
+                undeclared.append(Undeclared("table", table.name, str(exc)))
+        return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
+
+
+_FK = re.compile(
+    r"^FOREIGN KEY \((?P<cols>.+?)\) REFERENCES (?P<ref>.+?)\((?P<refcols>.+?)\)"
+    r"(?: ON DELETE (?P<on_delete>RESTRICT|CASCADE|SET NULL|SET DEFAULT))?$"
+)
+
+
+def declared_constraint(schema: str, con: ConstraintInfo) -> m.Check | m.ForeignKey | m.Unique | m.PrimaryKey | str:
+    """One stored constraint as the model declares it, or why it cannot be (a sentence)."""
+    from orders_schema.declare.model import Check, ForeignKey, PrimaryKey, Unique
+
+    body = con.body
+    if con.kind == "check":
+        if body.endswith(" NO INHERIT"):
+            return "NO INHERIT is not declarable yet"
+        if not body.startswith("CHECK "):
+            return f"unexpected definition {body}"
+        return Check(name=con.name, expression=ct.varchar_in_lists(ct.strip_parens(body[len("CHECK "):])))
+    if con.kind == "foreign key":
+        match = _FK.match(body)
+        cols = ct.ident_list(match["cols"]) if match else None
+        ref = ct.qualified_name(match["ref"]) if match else None
+        ref_cols = ct.ident_list(match["refcols"]) if match else None
+        if match is None or cols is None or ref is None or ref_cols is None:
+            return f"{body}: DEFERRABLE, ON UPDATE and MATCH are not declarable yet"
+        ref_table = ref[1] if ref[0] in (None, schema) else f"{ref[0]}.{ref[1]}"
+        return ForeignKey(name=con.name, columns=cols, ref_table=ref_table, ref_columns=ref_cols,
+                          on_delete=match["on_delete"] or "NO ACTION")
+    keyword = {"unique": "UNIQUE", "primary key": "PRIMARY KEY"}.get(con.kind)
+    if keyword is None:
+        return f"{con.kind} constraints are not declarable yet"
+    match = re.fullmatch(rf"{keyword} \((.+)\)", body)
+    columns = ct.ident_list(match[1]) if match else None
+    if columns is None:
+        return f"{body}: INCLUDE, NULLS NOT DISTINCT and DEFERRABLE are not declarable yet"
+    if con.kind == "unique":
+        return Unique(name=con.name, columns=columns)
+    return PrimaryKey(columns=columns, name=None if con.name == f"{con.table}_pkey" else con.name)
 
 
 CONSTRAINT = TableConstraintKind()

@@ -12,12 +12,14 @@ default calls come before the tables and the others after them (``plan.create_st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -81,15 +83,29 @@ def create_function_sql(s: CreateFunction) -> str:
     args = ", ".join(fn.arguments)
     lines = [
         f"{head} {qualified(s.schema, fn.name)}({args})",
-        f"RETURNS {fn.returns.upper()} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
+        f"RETURNS {_upper_outside_quotes(fn.returns)} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
     ]
     extras: list[str] = []
     if fn.volatility != "VOLATILE":
         extras.append(fn.volatility)
+    if fn.strict:
+        extras.append("STRICT")
     if fn.security_definer:
         extras.append("SECURITY DEFINER")
+    if fn.leakproof:
+        extras.append("LEAKPROOF")
+    if fn.parallel != "UNSAFE":
+        extras.append(f"PARALLEL {fn.parallel}")
+    if fn.cost is not None:
+        extras.append(f"COST {fn.cost}")
     extras += [f"SET {key} = {setting_value_sql(value)}" for key, value in fn.settings]
     return "\n".join(lines) + "".join(f"\n{e}" for e in extras) + ";"
+
+
+def _upper_outside_quotes(text: str) -> str:
+    """The return type upper-cased as it always was (``RETURNS TRIGGER``), but for double-quoted
+    names (``TABLE("Id" integer)``), which keep their case."""
+    return "".join(part if part.startswith('"') else part.upper() for part in re.split(r'("(?:[^"]|"")*")', text))
 
 
 @renders(DropFunctionStatement)
@@ -168,7 +184,8 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
     create_stage = "own"
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.Function]]:
-        return {fn.name: Declared(None, fn) for fn in schema.functions}
+        """By signature: overloads are distinct functions."""
+        return {fn.signature: Declared(None, fn) for fn in schema.functions}
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
         changes: list[Change] = []
@@ -214,6 +231,61 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
             elif (changed := _function_changes(d, x)) or d.definition != x.definition:
                 what = f"definition differs ({', '.join(changed or ['other attributes'])})"
                 yield Difference("function", where, what, d.definition, x.definition)
+
+    def declare(self, schema: m.Schema, stored: Sequence[FunctionInfo]) -> Declaration:
+        """Functions the model can declare; procedures, overloads (the first one is declared), other
+        languages, argument defaults, ``RETURNS TABLE`` and STRICT / LEAKPROOF / PARALLEL / COST
+        are reported."""
+        from orders_schema.declare.model import DeclarationError
+
+        functions: list[m.Function] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            try:
+                fn = declared_function(info)
+            except DeclarationError as exc:
+                fn = str(exc)
+            if isinstance(fn, str):
+                undeclared.append(Undeclared(self.name, info.signature, fn))
+            else:
+                functions.append(fn)
+        return Declaration(schema.model_copy(update={"functions": (*schema.functions, *functions)}),
+                           tuple(undeclared))
+
+
+_ATTRIBUTES = re.compile(
+    r"^ (?P<line>(?:IMMUTABLE|STABLE|VOLATILE|STRICT|LEAKPROOF|SECURITY DEFINER|PARALLEL \w+|COST \d+|[A-Z]+)"
+    r"(?: (?:IMMUTABLE|STABLE|VOLATILE|STRICT|LEAKPROOF|SECURITY DEFINER|PARALLEL \w+|COST \d+|[A-Z]+))*)$",
+    re.MULTILINE,
+)
+_DECLARABLE = re.compile(r"IMMUTABLE|STABLE|VOLATILE|STRICT|LEAKPROOF|SECURITY DEFINER|PARALLEL (\w+)|COST (\d+)")
+
+
+def declared_function(info: FunctionInfo) -> m.Function | str:
+    """One stored function as the model declares it, or why it cannot be (a sentence)."""
+    from orders_schema.declare.model import Function
+
+    if not info.definition.startswith("CREATE OR REPLACE FUNCTION"):
+        return "procedures are not declarable yet"
+    if info.language not in ("plpgsql", "sql"):
+        return f"language {info.language} is not declarable yet"
+    head = info.definition.split("\nAS ", 1)[0]
+    extras: dict[str, Any] = {}
+    for line in _ATTRIBUTES.finditer(head):
+        rest = _DECLARABLE.sub("", line["line"]).strip()
+        if rest:
+            return f"{rest} is not declarable yet"
+        for attribute in _DECLARABLE.finditer(line["line"]):
+            if attribute[0] in ("STRICT", "LEAKPROOF"):
+                extras[attribute[0].lower()] = True
+            elif attribute[1]:
+                extras["parallel"] = attribute[1]
+            elif attribute[2] and int(attribute[2]) != 100:
+                extras["cost"] = int(attribute[2])
+    settings = tuple(tuple(entry.split("=", 1)) for entry in info.config)
+    return Function(name=info.name, body=info.source, returns=info.returns, language=info.language,
+                    arguments=tuple(ct.split_top(info.arguments)), volatility=info.volatility,
+                    security_definer=info.security_definer, settings=settings, **extras)
 
 
 FUNCTION = FunctionKind()

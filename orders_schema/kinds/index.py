@@ -10,13 +10,15 @@ index; an index redefined under the same name is dropped first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders
@@ -142,6 +144,11 @@ ORDER BY i.relname"""
 # -- the kind --------------------------------------------------------------------------------
 
 
+def index_keys(index: m.Index) -> tuple[Any, ...]:
+    """What makes two declared indexes the same (normalised keys, uniqueness, method, predicate, INCLUDE)."""
+    return _keys(index)
+
+
 def _keys(index: m.Index) -> tuple[Any, ...]:
     keys = tuple((fragments.normal(k.expression), k.descending, k.nulls) for k in index.columns)
     return keys, index.unique, index.method, fragments.normal(index.where), index.include
@@ -206,6 +213,73 @@ class IndexKind(Kind["m.Index", IndexInfo]):
                 yield Difference("index", where, "definition differs", d.definition, x.definition)
             elif d.constraint != x.constraint:
                 yield Difference("index", where, "backs another constraint", d.constraint, x.constraint)
+
+    def declare(self, schema: m.Schema, stored: Sequence[IndexInfo]) -> Declaration:
+        """The indexes of the tables declared so far, but those behind a constraint (the constraint
+        declares them); keys with an opclass or a collation, other methods and storage options
+        are reported."""
+        from orders_schema.declare.model import DeclarationError
+
+        found: dict[str, list[m.Index]] = {}
+        undeclared: list[Undeclared] = []
+        tables = {t.name for t in schema.tables}
+        for info in stored:
+            if info.constraint is not None or info.table not in tables:
+                continue
+            try:
+                index = declared_index(info)
+            except DeclarationError as exc:
+                index = str(exc)
+            if isinstance(index, str):
+                undeclared.append(Undeclared(self.name, f"{info.table}.{info.name}", index))
+            else:
+                found.setdefault(info.table, []).append(index)
+        out: list[m.Table] = []
+        for table in schema.tables:
+            indexes = found.get(table.name)
+            try:
+                out.append(table.replace(indexes=(*table.indexes, *indexes)) if indexes else table)
+            except DeclarationError as exc:
+                undeclared.append(Undeclared("table", table.name, str(exc)))
+        return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
+
+
+_INDEXDEF = re.compile(r"^CREATE (?P<unique>UNIQUE )?INDEX \S+ ON (?:ONLY )?.+? USING (?P<method>\w+) (?P<rest>\(.*)$",
+                       re.DOTALL)
+
+
+def declared_index(info: IndexInfo) -> m.Index | str:
+    """One stored index as the model declares it, or why it cannot be (a sentence)."""
+    from orders_schema.declare.model import Index, IndexColumn
+
+    match = _INDEXDEF.match(info.definition)
+    if match is None:
+        return f"unexpected definition {info.definition}"
+    rest = match["rest"]
+    end = ct.matching_paren(rest, 0)
+    keys, tail = rest[1:end], rest[end + 1:].strip()
+    include: tuple[str, ...] | None = ()
+    if tail.startswith("INCLUDE ("):
+        close = ct.matching_paren(tail, len("INCLUDE "))
+        include = ct.ident_list(tail[len("INCLUDE ("):close])
+        tail = tail[close + 1:].strip()
+    if info.predicate is not None and tail.startswith("WHERE "):
+        tail = ""
+    if tail or include is None:
+        return f"{tail or 'INCLUDE'} is not declarable yet"
+    if match["method"] not in ("btree", "hash", "gin", "gist", "brin"):
+        return f"index method {match['method']} is not declarable yet"
+    columns: list[m.IndexColumn] = []
+    for key in ct.split_top(keys):
+        column = IndexColumn.parse(key)
+        name = ct.unquote(column.expression)
+        if name is None:
+            tree = fragments.parse_expression(column.expression, info.name)
+            if isinstance(tree, fragments.exp.Alias) or re.search(r"\sCOLLATE\s", column.expression):
+                return f"key {key}: opclasses and collations are not declarable yet"
+        columns.append(column)
+    return Index(name=info.name, columns=tuple(columns), unique=bool(match["unique"]), method=match["method"],
+                 where=info.predicate and ct.varchar_in_lists(info.predicate), include=include)
 
 
 INDEX = IndexKind()

@@ -24,13 +24,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.constraint import (
     AddConstraintStatement,
     ConstraintInfo,
@@ -40,6 +41,7 @@ from orders_schema.kinds.constraint import (
 )
 from orders_schema.kinds.index import CreateIndex
 from orders_schema.kinds.trigger import TriggerInfo
+from orders_schema.kinds.view import guarded_drop
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders, terminated
@@ -259,6 +261,8 @@ class DropTableStatement(Statement):
     schema: str
     name: str
     if_exists: bool = True
+    guarded: bool = False
+    """Drop it only while it is a table: its name becomes a view's (see ``view.guarded_drop``)."""
 
 
 @dataclass(frozen=True)
@@ -401,7 +405,8 @@ def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
 
 @renders(DropTableStatement)
 def drop_table_sql(s: DropTableStatement) -> str:
-    return f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    drop = f"DROP TABLE{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    return guarded_drop(s.schema, s.name, "r", drop) if s.guarded else drop
 
 
 def _unless_done(statement: str, old: str, new: str) -> str:
@@ -670,21 +675,33 @@ class TableKind(Kind["m.Table", TableInfo]):
             bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
             out.create.append(CreateTable(s, bare, if_not_exists=True))
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
+        pk_tx, pk_online, refill = place_primary_keys(ctx)
+        online_keys = keys_built_online(ctx)
+        in_old_key = {(c.table, col) for c in ctx.of(ChangePrimaryKey) if c.old for col in c.old.columns}
+        after_key: list[Statement] = []
+        after_swap: list[Statement] = []
         for alt in ctx.of(AlterColumn):
             if alt.old.type != alt.new.type:
                 out.create.append(AlterColumnType(s, alt.table, alt.new.name, alt.new.type))
             if normal(alt.old.default) != normal(alt.new.default):
                 out.create.append(SetDefault(s, alt.table, alt.new.name, alt.new.default))
             if alt.old.nullable != alt.new.nullable:
-                out.create.append(SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable))
-        pk_tx, pk_online, refill = place_primary_keys(ctx)
-        out.create += pk_tx
-        out.online += pk_online
+                statement = SetNotNull(s, alt.table, alt.new.name, not alt.new.nullable)
+                # NOT NULL is dropped once the old primary key on the column is gone (online when the
+                # new key is swapped in there)
+                if alt.new.nullable and (alt.table, alt.new.name) in in_old_key:
+                    (after_swap if alt.table in online_keys else after_key).append(statement)
+                else:
+                    out.create.append(statement)
+        out.create += pk_tx + after_key
+        out.online += pk_online + after_swap
         for c in ctx.of(AddTable):  # a new table carries its foreign keys and indexes
             table = c.table
             for fk in table.foreign_keys:
-                out.create += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
-                               AddConstraintStatement(s, table.name, fk)]
+                # a key it references that is built online exists only once swapped in, there
+                place = out.online if references(s, fk, online_keys) else out.create
+                place += [DropConstraintStatement(s, table.name, fk.name, if_exists=True),
+                          AddConstraintStatement(s, table.name, fk)]
             out.create += [CreateIndex(s, table.name, idx, if_not_exists=True) for idx in table.indexes]
 
         # The backfills of new and refilled derived tables, once their triggers exist (they fire
@@ -693,7 +710,8 @@ class TableKind(Kind["m.Table", TableInfo]):
         out.last += [RunSql(table.populate, f"populate {s}.{table.name}")
                      for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
-        out.last += [DropTableStatement(s, c.table.name) for c in ctx.of(DropTable)]
+        views = {v.name for v in ctx.new.views}
+        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views) for c in ctx.of(DropTable)]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
@@ -705,12 +723,83 @@ class TableKind(Kind["m.Table", TableInfo]):
                 cols.append(ColumnInfo(**r))
         return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
 
+    def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
+        """Each table with its columns (types in ``format_type`` form mapped to :class:`SqlType`,
+        defaults as ``pg_get_expr`` gives them); a table with a column the model cannot declare
+        (another type, identity, generated) is reported whole."""
+        from orders_schema.declare.model import Column, DeclarationError, Table
+
+        tables: list[m.Table] = []
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            problems: list[str] = []
+            columns: list[m.Column] = []
+            for col in info.columns:
+                sql_type = sql_type_of(col.type)
+                if sql_type is None:
+                    problems.append(f"column {col.name} has type {col.type}")
+                elif col.identity or col.generated:
+                    problems.append(f"column {col.name} is {'an identity' if col.identity else 'a generated'} column")
+                else:
+                    try:
+                        columns.append(Column(name=col.name, type=sql_type, nullable=not col.not_null,
+                                              default=col.default))
+                    except DeclarationError as exc:
+                        problems.append(str(exc))
+            if not info.columns:
+                problems.append("it has no columns")
+            if not problems:
+                try:
+                    tables.append(Table(name=info.name, columns=tuple(columns)))
+                except DeclarationError as exc:
+                    problems.append(str(exc))
+            if problems:
+                undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        return Declaration(schema.model_copy(update={"tables": (*schema.tables, *tables)}), tuple(undeclared))
+
     def compare(self, schema: str, declared: Sequence[TableInfo], live: Sequence[TableInfo]) -> Iterator[Difference]:
         for name, d, x in pair({t.name: t for t in declared}, {t.name: t for t in live}):
             if d is None or x is None:
                 yield presence("table", qualified(schema, name), _table_text(d), _table_text(x))
             else:
                 yield from compare_columns(schema, d, x)
+
+
+_STORED_TYPES = {
+    "uuid": "uuid", "text": "text", "smallint": "smallint", "integer": "integer", "bigint": "bigint",
+    "boolean": "boolean", "numeric": "numeric", "timestamp with time zone": "timestamptz",
+    "timestamp without time zone": "timestamp", "date": "date", "jsonb": "jsonb", "character varying": "varchar",
+}
+
+
+def sql_type_of(stored: str) -> m.SqlType | None:
+    """A column type in ``format_type`` form (``character varying(20)``, ``numeric(20,8)``) as the
+    model declares it; None when the model has no such type."""
+    from orders_schema.declare.model import DeclarationError, SqlType
+
+    match = re.fullmatch(r"([a-z ]+?)(?:\((\d+(?:,\d+)?)\))?", stored)
+    if match is None or match[1] not in _STORED_TYPES:
+        return None
+    args = tuple(int(a) for a in match[2].split(",")) if match[2] else ()
+    try:
+        return SqlType(name=_STORED_TYPES[match[1]], args=args)
+    except DeclarationError:
+        return None
+
+
+def keys_built_online(ctx: PlanContext) -> set[str]:
+    """Tables whose new primary key is built online and swapped in there (:func:`place_primary_keys`):
+    what needs that key (a foreign key referencing it) goes online after the swap."""
+    new_by_name = {t.name: t for t in ctx.new.tables}
+    return {c.table for c in ctx.of(ChangePrimaryKey)
+            if c.new is not None and c.new_name is not None
+            and not (c.old and not set(c.old.columns) <= set(c.new.columns) and new_by_name[c.table].populate)}
+
+
+def references(schema: str, fk: m.ForeignKey, tables: set[str]) -> bool:
+    """Whether ``fk`` references one of ``tables`` of ``schema``."""
+    ref_schema, _, ref_name = fk.ref_table.rpartition(".")
+    return ref_schema in ("", schema) and ref_name in tables
 
 
 def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statement], list[m.Table]]:

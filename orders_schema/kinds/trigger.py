@@ -14,13 +14,15 @@ triggers come once every function exists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -216,6 +218,71 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
                 yield Difference("trigger", where, "definition differs", d.definition, x.definition)
             elif d.enabled != x.enabled:
                 yield Difference("trigger", where, "enabled differs", ENABLED[d.enabled], ENABLED[x.enabled])
+
+    def declare(self, schema: m.Schema, stored: Sequence[TriggerInfo]) -> Declaration:
+        """The triggers of the tables declared so far; constraint triggers, triggers calling a
+        function of another schema or with arguments, and disabled ones are reported."""
+        from orders_schema.declare.model import DeclarationError
+
+        found: dict[str, list[m.Trigger]] = {}
+        undeclared: list[Undeclared] = []
+        tables = {t.name for t in schema.tables}
+        for info in stored:
+            if info.table not in tables:
+                continue
+            try:
+                trigger = declared_trigger(schema.name, info)
+            except DeclarationError as exc:
+                trigger = str(exc)
+            if isinstance(trigger, str):
+                undeclared.append(Undeclared(self.name, f"{info.table}.{info.name}", trigger))
+            else:
+                found.setdefault(info.table, []).append(trigger)
+        out: list[m.Table] = []
+        for table in schema.tables:
+            triggers = found.get(table.name)
+            try:
+                out.append(table.replace(triggers=(*table.triggers, *triggers)) if triggers else table)
+            except DeclarationError as exc:
+                undeclared.append(Undeclared("table", table.name, str(exc)))
+        return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
+
+
+_TRIGGERDEF = re.compile(
+    r"^CREATE TRIGGER .+? (?P<timing>BEFORE|AFTER) (?P<events>.+?) ON .+?"
+    r"(?: REFERENCING (?P<ref>.+?))? FOR EACH (?P<each>ROW|STATEMENT)(?: WHEN \((?P<when>.*)\))?"
+    r" EXECUTE FUNCTION (?P<fn>.+?)\(\)$", re.DOTALL,
+)
+_REFERENCING = re.compile(r"^(?:OLD TABLE AS (?P<old>\S+))? ?(?:NEW TABLE AS (?P<new>\S+))?$")
+
+
+def declared_trigger(schema: str, info: TriggerInfo) -> m.Trigger | str:
+    """One stored trigger as the model declares it, or why it cannot be (a sentence)."""
+    from orders_schema.declare.model import Trigger
+
+    match = _TRIGGERDEF.match(info.definition)
+    if match is None:
+        return f"{info.definition}: not declarable yet (constraint trigger, INSTEAD OF or function arguments)"
+    if info.enabled != "O":
+        return f"it is {ENABLED[info.enabled]}; only enabled triggers are declarable"
+    function = ct.qualified_name(match["fn"])
+    if function is None or function[0] not in (None, schema):
+        return f"it calls {match['fn']}, a function outside schema {schema}"
+    events: list[str] = []
+    update_of: tuple[str, ...] | None = ()
+    for event in match["events"].split(" OR "):
+        if event.startswith("UPDATE OF "):
+            update_of = ct.ident_list(event[len("UPDATE OF "):])
+            event = "UPDATE"
+        events.append(event)
+    ref = _REFERENCING.match(match["ref"] or "")
+    if update_of is None or ref is None:
+        return f"{info.definition}: not declarable yet"
+    old = ct.unquote(ref["old"]) if ref["old"] else None
+    new = ct.unquote(ref["new"]) if ref["new"] else None
+    return Trigger(name=info.name, timing=match["timing"], events=tuple(events), function=function[1],
+                   update_of=update_of, for_each=match["each"], when=match["when"],
+                   referencing_old=old, referencing_new=new)
 
 
 TRIGGER = TriggerKind()

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from orders_schema.declare import fragments
-from orders_schema.declare.quoting import qualified
-from orders_schema.kinds.base import Declared, Kind, PlanContext, Planned
+from orders_schema.declare.quoting import dollar_quote, literal, qualified
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.index import CreateIndex, IndexInfo, declared_index, index_keys
+from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders, terminated
@@ -71,17 +73,41 @@ class DropViewStatement(Statement):
     schema: str
     name: str
     if_exists: bool = True
+    materialized: bool = False
+    guarded: bool = False
+    """Drop it only while it is a view: its name becomes a table's, so a re-run must skip it
+    (``DROP VIEW IF EXISTS`` fails on a table)."""
 
 
 @renders(CreateView)
 def create_view_sql(s: CreateView) -> str:
+    view = s.view
+    if view.materialized:  # no OR REPLACE: a changed one is dropped first
+        head = f"CREATE MATERIALIZED VIEW{' IF NOT EXISTS' if s.or_replace else ''}"
+        return f"{head} {qualified(s.schema, view.name)} AS\n{view.query}\nWITH DATA;"
     head = "CREATE OR REPLACE VIEW" if s.or_replace else "CREATE VIEW"
-    return f"{head} {qualified(s.schema, s.view.name)} AS\n{terminated(s.view.query)}"
+    options = " WITH (security_invoker = true)" if view.security_invoker else ""
+    return f"{head} {qualified(s.schema, view.name)}{options} AS\n{terminated(view.query)}"
 
 
 @renders(DropViewStatement)
 def drop_view_sql(s: DropViewStatement) -> str:
-    return f"DROP VIEW{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    what = "MATERIALIZED VIEW" if s.materialized else "VIEW"
+    drop = f"DROP {what}{' IF EXISTS' if s.if_exists else ''} {qualified(s.schema, s.name)};"
+    return guarded_drop(s.schema, s.name, "m" if s.materialized else "v", drop) if s.guarded else drop
+
+
+def guarded_drop(schema: str, name: str, relkind: str, drop: str) -> str:
+    """``drop`` run only while ``schema.name`` is a relation of ``relkind``: re-runnable when a
+    view's name becomes a table's or a table's a view's (``DROP ... IF EXISTS`` fails on the
+    other kind)."""
+    body = (
+        "BEGIN\n    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c\n"
+        "               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        f"               WHERE n.nspname = {literal(schema)} AND c.relname = {literal(name)}"
+        f" AND c.relkind = {literal(relkind)}) THEN\n        {drop}\n    END IF;\nEND"
+    )
+    return f"DO {dollar_quote(body)};"
 
 
 # -- stored form -----------------------------------------------------------------------------
@@ -93,10 +119,15 @@ class ViewInfo:
     definition: str
     """``pg_get_viewdef(oid, true)``."""
     materialized: bool = False
+    options: tuple[str, ...] = ()
+    """``reloptions``, e.g. ``("security_invoker=true",)``."""
+    indexes: tuple[IndexInfo, ...] = ()
+    """A materialized view's indexes (its entries of :attr:`Catalog.indexes`, filled by ``inspect_schema``)."""
 
 
 QUERY = """
-SELECT c.relname AS name, pg_get_viewdef(c.oid, true) AS definition, c.relkind = 'm' AS materialized
+SELECT c.relname AS name, pg_get_viewdef(c.oid, true) AS definition, c.relkind = 'm' AS materialized,
+       coalesce(c.reloptions, '{}') AS options
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('v', 'm')
@@ -117,8 +148,9 @@ class ViewCycleError(ValueError):
     """Views that read each other in a cycle."""
 
 
-def in_dependency_order(views: list[m.View]) -> list[m.View]:
-    """Views ordered so that each comes after the views it reads."""
+def in_dependency_order(views: Sequence[m.View]) -> list[m.View]:
+    """Views ordered so that each comes after the views it reads (declaration order otherwise);
+    the one place views are ordered: creation, re-creation, and drops (reversed)."""
     names = {v.name for v in views}
     ordered: list[m.View] = []
     done: set[str] = set()
@@ -183,10 +215,18 @@ class ViewKind(Kind["m.View", ViewInfo]):
     create_stage = "last"
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.View]]:
-        return {view.name: Declared(None, view) for view in schema.views}
+        """By name, in dependency order (a view after the views it reads), so that a schema
+        created from nothing creates them in an order PostgreSQL accepts."""
+        try:
+            views = in_dependency_order(schema.views)
+        except ViewCycleError:
+            views = list(schema.views)  # the plan reports the cycle
+        return {view.name: Declared(None, view) for view in views}
 
     def same(self, a: m.View, b: m.View) -> bool:
-        return fragments.normal(a.query) == fragments.normal(b.query)
+        return (fragments.normal(a.query), a.materialized, a.security_invoker) == (
+            fragments.normal(b.query), b.materialized, b.security_invoker
+        ) and [index_keys(i) for i in a.indexes] == [index_keys(i) for i in b.indexes]
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
         changes: list[Change] = []
@@ -200,7 +240,8 @@ class ViewKind(Kind["m.View", ViewInfo]):
         return changes
 
     def create(self, schema: str, key: Hashable, item: Declared[m.View]) -> list[Statement]:
-        return [CreateView(schema, item.obj, or_replace=False)]
+        view = item.obj
+        return [CreateView(schema, view, or_replace=False), *(CreateIndex(schema, view.name, i) for i in view.indexes)]
 
     def plan(self, ctx: PlanContext) -> Planned:
         """Views dropped (in ``drop``, dependents first), then created in dependency order once
@@ -222,14 +263,23 @@ class ViewKind(Kind["m.View", ViewInfo]):
         shrunk = set(ctx.dropped) | {table for table, _ in ctx.dropped_columns}
         after_drops = dependent_views(ctx.new, shrunk) if shrunk else set()
         out = Planned()
+        tables = {t.name for t in ctx.new.tables}
         for view in reversed(in_dependency_order(dropped)):
-            out.drop.append(DropViewStatement(ctx.schema, view.name))
+            # the name becomes a table's or another kind of view's: a re-run must skip the drop
+            becomes = view.name in tables or (view.name in new_views
+                                               and new_views[view.name].materialized != view.materialized)
+            out.drop.append(DropViewStatement(ctx.schema, view.name, guarded=becomes, materialized=view.materialized))
+        # A view taking the name of a table this version drops comes once that table is gone; so
+        # does every view reading a table that loses columns or is dropped (after_drops).
+        all_last = any(view.name in ctx.dropped for view in recreate)
         for view in in_dependency_order(recreate):
-            (out.last if view.name in after_drops else out.after).append(CreateView(ctx.schema, view, or_replace=True))
+            creates: list[Statement] = [CreateView(ctx.schema, view, or_replace=True)]
+            creates += [CreateIndex(ctx.schema, view.name, i, if_not_exists=True) for i in view.indexes]
+            (out.last if all_last or view.name in after_drops else out.after).extend(creates)
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ViewInfo, ...]:
-        return tuple(ViewInfo(**r) for r in rows)
+        return tuple(ViewInfo(**{**r, "options": tuple(sorted(r["options"]))}) for r in rows)
 
     def compare(self, schema: str, declared: Sequence[ViewInfo], live: Sequence[ViewInfo]) -> Iterator[Difference]:
         for name, d, x in pair({v.name: v for v in declared}, {v.name: v for v in live}):
@@ -240,6 +290,40 @@ class ViewKind(Kind["m.View", ViewInfo]):
                 yield Difference("view", where, "materialized differs", _kind(d.materialized), _kind(x.materialized))
             elif d.definition != x.definition:
                 yield Difference("view", where, "definition differs", d.definition, x.definition)
+            elif d.options != x.options:
+                yield Difference("view", where, "options differ", ", ".join(d.options) or "(none)",
+                                 ", ".join(x.options) or "(none)")
+
+    def declare(self, schema: m.Schema, stored: Sequence[ViewInfo]) -> Declaration:
+        """Views with their stored query (``pg_get_viewdef``, which PostgreSQL re-reads as the same
+        view); the tables of other schemas they read become ``external_tables``. Materialized views
+        are reported."""
+        from orders_schema.declare.model import DeclarationError, View
+
+        views: list[m.View] = []
+        external = list(schema.external_tables)
+        undeclared: list[Undeclared] = []
+        for info in stored:
+            other = [o for o in info.options if o != "security_invoker=true"]
+            indexes = [declared_index(i) for i in info.indexes]
+            problems = [f"option {', '.join(other)} is not declarable yet"] if other else []
+            problems += [f"index {i}" for i in indexes if isinstance(i, str)]
+            try:
+                query = ct.varchar_in_lists(info.definition.strip().removesuffix(";").rstrip())
+                view = View(name=info.name, query=query, materialized=info.materialized,
+                            security_invoker="security_invoker=true" in info.options,
+                            indexes=tuple(i for i in indexes if not isinstance(i, str)))
+            except DeclarationError as exc:
+                problems.append(str(exc))
+            if problems:
+                undeclared.append(Undeclared(_kind(info.materialized), info.name, "; ".join(problems)))
+                continue
+            views.append(view)
+            for ref in fragments.referenced_tables(fragments.parse_query(view.query, view.name)):
+                if ref.schema not in (None, schema.name) and f"{ref.schema}.{ref.name}" not in external:
+                    external.append(f"{ref.schema}.{ref.name}")
+        return Declaration(schema.model_copy(update={"views": (*schema.views, *views),
+                                                     "external_tables": tuple(external)}), tuple(undeclared))
 
 
 VIEW = ViewKind()

@@ -120,6 +120,9 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         replace(t, constraints=tuple(constraints.get(t.name, ())), triggers=tuple(triggers.get(t.name, ())))
         for t in kinds["tables"]
     )
+    # each materialized view also holds its indexes (the index kind's forms)
+    kinds["views"] = tuple(replace(v, indexes=tuple(i for i in kinds["indexes"] if i.table == v.name))
+                           if v.materialized else v for v in kinds["views"])
     return Catalog(schema=schema, **kinds)
 
 

@@ -9,6 +9,7 @@ created earlier in the same file are harmless: nobody else can see that table ye
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -133,7 +134,15 @@ def _classify(stmt: Stmt, created: set[str]) -> Linted:
         table = _name_after(w, t, "ON")
         if not on_new(table):
             hazards.append(_lock("ACCESS EXCLUSIVE", table, "brief"))
-    elif head.startswith(("CREATE VIEW", "CREATE OR REPLACE VIEW", "DROP VIEW")):
+    elif head.startswith(("CREATE MATERIALIZED VIEW", "REFRESH MATERIALIZED VIEW")):
+        name = _name_after(w, t, "VIEW", ("IF", "NOT", "EXISTS", "CONCURRENTLY"))
+        if w[0] == "REFRESH" and "CONCURRENTLY" not in w:
+            hazards.append(_lock("ACCESS EXCLUSIVE", name, "readers wait for the whole refresh"))
+        elif w[0] == "REFRESH":
+            hazards.append(_lock("EXCLUSIVE", name, "reads continue; needs a unique index"))
+        hazards.append(Hazard("scan", f"runs the query of {name} in full to fill it (a refresh); its rows are "
+                              "as of then, until the next REFRESH MATERIALIZED VIEW"))
+    elif head.startswith(("CREATE VIEW", "CREATE OR REPLACE VIEW", "DROP VIEW", "DROP MATERIALIZED VIEW")):
         hazards.append(_lock("ACCESS EXCLUSIVE", _name_after(w, t, "VIEW", ("IF", "EXISTS")), "the view only"))
     elif w[0] in ("INSERT", "UPDATE", "DELETE", "WITH"):
         hazards.append(Hazard("backfill", "writes data; runtime grows with the rows it reads"))
@@ -145,7 +154,7 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
     table = _name_after(w, t, "TABLE", ("IF", "EXISTS", "ONLY"))
     new = table.lower() in created
     hazards: list[Hazard] = []
-    if "DROP" in w and "COLUMN" in w:
+    if any(a == "DROP" and b == "COLUMN" for a, b in itertools.pairwise(w)):  # not ALTER COLUMN x DROP NOT NULL
         hazards.append(Hazard("data-loss", f"drops column {_name_after(w, t, 'COLUMN', ('IF', 'EXISTS'))} of {table}"))
     if new:
         return hazards

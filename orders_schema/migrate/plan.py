@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -42,7 +43,7 @@ def _key(obj: m.PhaseItem, schema: m.Schema) -> tuple[str, str]:
     if isinstance(obj, m.Trigger):
         return ("trigger", f"{schema.owner_of(obj).name}.{obj.name}")
     if isinstance(obj, m.Function):
-        return ("function", obj.name)
+        return ("function", obj.signature)
     if isinstance(obj, m.View):
         return ("view", obj.name)
     raise TypeError(obj)
@@ -58,7 +59,7 @@ def stateobjects(schema: m.Schema) -> dict[tuple[str, str], m.PhaseItem]:
         for trigger in table.triggers:
             objects[("trigger", f"{table.name}.{trigger.name}")] = trigger
     for fn in schema.functions:
-        objects[("function", fn.name)] = fn
+        objects[("function", fn.signature)] = fn
     for view in schema.views:
         objects[("view", view.name)] = view
     return objects
@@ -131,7 +132,9 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     Foreign keys are added after every table exists, so declaration order does not matter.
     """
     s = schema.name
-    out: list[r.Statement] = [r.CreateSchema(s, if_not_exists=False)]
+    relations = {t.name for t in schema.tables} | {v.name for v in schema.views}
+    out: list[r.Statement] = [*unchecked_sql_bodies(schema.functions, relations)]
+    out.append(r.CreateSchema(s, if_not_exists=False))
     # A function a column default calls must exist before its table; the others (trigger
     # functions) come after the tables, so a SQL-language body may read them.
     called = _called_by_defaults(schema)
@@ -143,6 +146,16 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
     out += _kind_creates(schema, "after_functions")
     out += _kind_creates(schema, "last")
     return out
+
+
+def unchecked_sql_bodies(functions: Iterable[m.Function], later: set[str]) -> list[r.Statement]:
+    """``SET check_function_bodies = off`` when a SQL-language function reads a relation of
+    ``later`` (created after it in the same script: a view, a new table): PostgreSQL checks a SQL
+    body when the function is created (pg_dump turns that off too; the body is checked when first
+    called)."""
+    if any(fn.language == "sql" and (fragments.relations_read(fn.body) or later) & later for fn in functions):
+        return [r.Raw("SET check_function_bodies = off;")]
+    return []
 
 
 def _kind_creates(schema: m.Schema, stage: str) -> list[r.Statement]:
@@ -244,7 +257,10 @@ def migration_plan(
     ]
     online = [stmt for p in placed for stmt in p.online]
     if tx:
-        tx.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
+        later = {st.view.name for st in tx if isinstance(st, r.CreateView)}
+        later |= {st.table.name for st in tx if isinstance(st, r.CreateTable)}
+        tx[:0] = [r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"),
+                  *unchecked_sql_bodies((st.function for st in tx if isinstance(st, r.CreateFunction)), later)]
     if online:
         online.insert(0, r.Raw(f"SET lock_timeout = {literal(LOCK_TIMEOUT)};"))
     return MigrationPlan(tx, online)

@@ -1,0 +1,264 @@
+"""`orders-schema diff` on a table of cases, each on a real PostgreSQL.
+
+Each case declares a schema A and a schema B. A and B are each created on an empty database
+(whole-schema creation: order by dependency, not declaration); ``diff`` from the live A to the
+declared B gives a script; applied with psql (no ``-1``, stop at the first error) to A it leaves
+A equal to B in stored form (nothing left); applied again it changes nothing; and ``diff`` between
+the two live databases then finds nothing (``--exit-code`` exits 0).
+
+Cases 1-4 of "order, always by dependency" (issue 13) are the rows named ``order_*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from orders_schema import cli
+from orders_schema.declare import model as m
+from orders_schema.live.compare import compare
+from orders_schema.live.inspect import inspect_schema, snapshot
+from orders_schema.live.schema_diff import Side, diff_sides, render
+from orders_schema.migrate.plan import create_statements
+from orders_schema.migrate.render import RENDERER
+from orders_schema.tester.harness import Databases
+from tests.conftest import psql
+
+S = "corpus"
+
+
+def col(name: str, type_: m.SqlType = m.INTEGER, **kw: object) -> m.Column:
+    return m.Column(name=name, type=type_, **kw)  # type: ignore[arg-type]
+
+
+def pk(*columns: str, name: str | None = None) -> m.PrimaryKey:
+    return m.PrimaryKey(columns=columns, name=name)
+
+
+ID = col("id", nullable=False)
+R = m.Table(name="r", columns=(ID, col("name", m.TEXT)), primary_key=pk("id"))
+TOUCH = m.Function(name="touch", body="BEGIN NEW.n = NEW.n + 1; RETURN NEW; END", returns="trigger")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    a: m.Schema
+    b: m.Schema
+
+
+def schema(*tables: m.Table, **kw: object) -> m.Schema:
+    return m.Schema(name=S, tables=tables, **kw)  # type: ignore[arg-type]
+
+
+CASES = [
+    # -- order, always by dependency (issue 13, known failures 1-4) ----------------------------
+    Case("order_1_drop_not_null_after_the_primary_key_goes",
+         schema(m.Table(name="t", columns=(ID,), primary_key=pk("id"))),
+         schema(m.Table(name="t", columns=(col("id"),)))),
+    Case("order_1_drop_not_null_after_the_primary_key_moves_online",
+         schema(m.Table(name="t", columns=(ID, col("k", nullable=False)), primary_key=pk("id"))),
+         schema(m.Table(name="t", columns=(col("id"), col("k", nullable=False)), primary_key=pk("k")))),
+    Case("order_2_new_tables_fk_after_the_key_it_references",
+         schema(m.Table(name="r", columns=(ID,))),
+         schema(m.Table(name="r", columns=(ID,), primary_key=pk("id")),
+                m.Table(name="c", columns=(col("rid"),), foreign_keys=(
+                    m.ForeignKey(name="c_r", columns=("rid",), ref_table="r", ref_columns=("id",)),)))),
+    Case("order_3_table_replaced_by_a_view_of_the_same_name",
+         schema(m.Table(name="data", columns=(col("id"),)), R),
+         schema(R, views=(m.View(name="data", query=f"SELECT id FROM {S}.r"),))),
+    Case("order_3_view_replaced_by_a_table_of_the_same_name",
+         schema(R, views=(m.View(name="data", query=f"SELECT id FROM {S}.r"),)),
+         schema(m.Table(name="data", columns=(col("id"),)), R)),
+    Case("order_4_views_on_views_declared_out_of_order",
+         schema(R),
+         schema(R, views=(m.View(name="v2", query=f"SELECT id FROM {S}.v1"),
+                          m.View(name="v1", query=f"SELECT id, name FROM {S}.r")))),
+    Case("order_4_views_on_views_dropped_in_reverse_order",
+         schema(R, views=(m.View(name="v2", query=f"SELECT id FROM {S}.v1"),
+                          m.View(name="v1", query=f"SELECT id, name FROM {S}.r"))),
+         schema(R)),
+    Case("order_4_sql_function_reads_a_view",
+         schema(R),
+         schema(R, functions=(m.Function(name="n_rows", body=f"SELECT count(*) FROM {S}.v1", returns="bigint",
+                                         language="sql"),),
+                views=(m.View(name="v1", query=f"SELECT id FROM {S}.r"),))),
+    # -- everyday changes ------------------------------------------------------------------------
+    Case("create_from_nothing", m.Schema(name=S), schema(R)),
+    Case("drop_everything", schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)), m.Schema(name=S)),
+    Case("add_and_drop_columns",
+         schema(m.Table(name="t", columns=(ID, col("old", m.TEXT)), primary_key=pk("id"))),
+         schema(m.Table(name="t", columns=(ID, col("new", m.varchar(20), nullable=False, default="'x'")),
+                        primary_key=pk("id")))),
+    Case("widen_a_type_and_change_a_default",
+         schema(m.Table(name="t", columns=(ID, col("n", default="0")))),
+         schema(m.Table(name="t", columns=(ID, col("n", m.BIGINT, default="1"))))),
+    Case("checks_uniques_and_foreign_keys",
+         schema(R, m.Table(name="t", columns=(ID, col("rid"), col("status", m.varchar(10))))),
+         schema(R, m.Table(
+             name="t", columns=(ID, col("rid"), col("status", m.varchar(10))),
+             checks=(m.Check.one_of("t_status", "status", ("new", "done")),),
+             uniques=(m.Unique(name="t_id_rid", columns=("id", "rid")),),
+             foreign_keys=(m.ForeignKey(name="t_r", columns=("rid",), ref_table="r", ref_columns=("id",),
+                                        on_delete="CASCADE"),)))),
+    Case("indexes_partial_descending_and_gin",
+         schema(m.Table(name="t", columns=(ID, col("at", m.TIMESTAMPTZ), col("doc", m.JSONB)))),
+         schema(m.Table(name="t", columns=(ID, col("at", m.TIMESTAMPTZ), col("doc", m.JSONB)), indexes=(
+             m.Index(name="t_at", columns=("at DESC NULLS LAST",), where="id > 0"),
+             m.Index(name="t_doc", columns=("doc",), method="gin"),
+             m.Index(name="t_lower", columns=("lower(doc ->> 'k')",), unique=True))))),
+    Case("primary_key_added_online",
+         schema(m.Table(name="t", columns=(ID, col("k", nullable=False)))),
+         schema(m.Table(name="t", columns=(ID, col("k", nullable=False)), primary_key=pk("id", "k")))),
+    Case("triggers_and_their_function",
+         schema(m.Table(name="t", columns=(ID, col("n")))),
+         schema(m.Table(name="t", columns=(ID, col("n")), triggers=(
+             m.Trigger(name="t_touch", timing="BEFORE", events=("UPDATE",), function="touch", update_of=("n",),
+                       when="OLD.n IS DISTINCT FROM NEW.n"),)), functions=(TOUCH,))),
+    Case("view_changed_and_comments",
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
+         schema(R.replace(comment="the r table", columns=(ID, col("name", m.TEXT, comment="its name"))),
+                views=(m.View(name="v", query=f"SELECT id, upper(name) AS name FROM {S}.r WHERE id > 0"),))),
+    Case("column_type_change_under_a_view",
+         schema(R, views=(m.View(name="v", query=f"SELECT id, name FROM {S}.r"),)),
+         schema(R.replace(columns=(ID, col("name", m.varchar(200)))),
+                views=(m.View(name="v", query=f"SELECT id, name FROM {S}.r"),))),
+    Case("function_replaced_and_signature_changed",
+         schema(functions=(m.Function(name="f", body="SELECT 1", returns="integer", language="sql"),
+                           m.Function(name="g", body="SELECT $1", returns="integer", language="sql",
+                                      arguments=("integer",)))),
+         schema(functions=(m.Function(name="f", body="SELECT 2", returns="integer", language="sql",
+                                      volatility="IMMUTABLE"),
+                           m.Function(name="g", body="SELECT $1::bigint", returns="bigint", language="sql",
+                                      arguments=("bigint",))))),
+    # -- functions: identity is the signature; attributes; RETURNS TABLE ----------------------
+    Case("function_overloads",
+         schema(functions=(m.Function(name="f", body="SELECT $1", returns="integer", language="sql",
+                                      arguments=("integer",)),)),
+         schema(functions=(m.Function(name="f", body="SELECT $1 + 1", returns="integer", language="sql",
+                                      arguments=("integer",)),
+                           m.Function(name="f", body="SELECT upper($1)", returns="text", language="sql",
+                                      arguments=("x text",)),
+                           m.Function(name="f", body="SELECT $1 * 2", returns="double precision", language="sql",
+                                      arguments=("double precision",))))),
+    Case("function_strict_leakproof_parallel_cost",
+         schema(functions=(m.Function(name="f", body="SELECT $1 > 0", returns="boolean", language="sql",
+                                      arguments=("integer",)),)),
+         schema(functions=(m.Function(name="f", body="SELECT $1 > 0", returns="boolean", language="sql",
+                                      arguments=("integer",), volatility="IMMUTABLE", strict=True, leakproof=True,
+                                      parallel="SAFE", cost=5),))),
+    Case("function_returns_table_with_quoted_names",
+         m.Schema(name=S),
+         schema(functions=(m.Function(name="pairs", body="SELECT 1, 'one'::text", language="sql",
+                                      returns='TABLE("Id" integer, "Full Name" text)'),
+                           m.Function(name="guarded", body="SELECT 1", returns="integer", language="sql",
+                                      security_definer=True, settings=(("search_path", "pg_catalog, pg_temp"),))))),
+    # -- views' features -------------------------------------------------------------------------
+    Case("materialized_view_with_indexes",
+         schema(R),
+         schema(R, views=(m.View(name="mv", query=f"SELECT id, name FROM {S}.r", materialized=True, indexes=(
+             m.Index(name="mv_id", columns=("id",), unique=True), m.Index(name="mv_name", columns=("name",)))),
+                          m.View(name="on_mv", query=f"SELECT id FROM {S}.mv")))),
+    Case("materialized_view_query_and_indexes_change",
+         schema(R, views=(m.View(name="mv", query=f"SELECT id FROM {S}.r", materialized=True),)),
+         schema(R, views=(m.View(name="mv", query=f"SELECT id, name FROM {S}.r", materialized=True,
+                                 indexes=(m.Index(name="mv_id", columns=("id",), unique=True),)),))),
+    Case("view_becomes_materialized",
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r", materialized=True),))),
+    Case("view_becomes_security_invoker",
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r"),)),
+         schema(R, views=(m.View(name="v", query=f"SELECT id FROM {S}.r", security_invoker=True),))),
+]
+
+
+def test_security_definer_must_pin_search_path() -> None:
+    with pytest.raises(m.DeclarationError, match=r"function f: SECURITY DEFINER .* must pin search_path"):
+        m.Function(name="f", body="SELECT 1", returns="integer", language="sql", security_definer=True)
+
+
+def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() -> None:
+    one = m.Function(name="f", body="SELECT 1", returns="integer", language="sql", arguments=("a integer",))
+    assert one.signature == "f(integer)"
+    assert m.Function(name="f", body="SELECT 1", returns="integer", language="sql",
+                      arguments=("OUT r integer", "double precision", "VARIADIC v text[]")).signature == (
+        "f(double precision, text[])")
+    with pytest.raises(m.DeclarationError, match=r"duplicate functions \['f\(integer\)'\]"):
+        schema(functions=(one, one.replace(arguments=("b integer",))))
+
+
+@pytest.fixture
+def two_databases(dbs: Databases) -> Iterator[tuple[str, str]]:
+    a, b = dbs.empty("orders_schema_da"), dbs.empty("orders_schema_db")
+    yield dbs.server.dsn(a), dbs.server.dsn(b)
+    dbs.drop(a)
+    dbs.drop(b)
+
+
+def create(dsn: str, declared: m.Schema) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(RENDERER.script(create_statements(declared)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_diff_migrates_a_to_b_and_settles(case: Case, dbs: Databases, two_databases: tuple[str, str]) -> None:
+    dsn_a, dsn_b = two_databases
+    create(dsn_a, case.a)
+    create(dsn_b, case.b)
+
+    script = render(diff_sides(Side("FROM", {}, dsn=dsn_a), Side("TO", {S: case.b})), "A", "B")
+    assert "-- no differences" not in script, script
+    name_a = dsn_a.rsplit("dbname=", 1)[-1].split()[0]
+    done = psql(dbs, name_a, script)
+    assert done.returncode == 0, f"{done.stderr}\n--- script:\n{script}"
+
+    with psycopg.connect(dsn_a) as conn_a, psycopg.connect(dsn_b) as conn_b:
+        left = compare(inspect_schema(conn_b, S), inspect_schema(conn_a, S))
+        assert left == [], "\n".join(map(str, left)) + f"\n--- script:\n{script}"
+        before = snapshot(conn_a)
+        again = psql(dbs, name_a, script)
+        assert again.returncode == 0, f"re-run failed: {again.stderr}\n--- script:\n{script}"
+        assert snapshot(conn_a) == before
+
+    settled = diff_sides(Side("FROM", {}, dsn=dsn_a), Side("TO", {}, dsn=dsn_b))
+    assert all(d.empty for d in settled), render(settled, "A", "B")
+    assert cli.main(["diff", dsn_a, dsn_b, "--exit-code"]) == 0
+
+
+def test_walltrack_from_its_last_hand_declared_version_to_its_head_through_the_command(
+    dbs: Databases, orders_empty_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FROM a live database at the last hand-declared version (applied from the version files), TO
+    the project's head as declared (``module:ATTR``): the script applied with psql leaves nothing
+    to do."""
+    from orders_schema.live.apply import migrate
+
+    last = max(v.number for v in dbs.project.versions)
+    migrate(orders_empty_dsn, dbs.project.schema_dir, target=last)
+    head = "orders_schema.walltrack:PROJECT"
+    assert cli.main(["diff", orders_empty_dsn, head, "--exit-code"]) == 1
+    script, _ = capsys.readouterr()
+    assert "BEGIN;" in script and "CONCURRENTLY" in script
+    done = psql(dbs, orders_empty_dsn.rsplit("dbname=", 1)[-1].split()[0], script)
+    assert done.returncode == 0, f"{done.stderr}\n--- script:\n{script}"
+    assert cli.main(["diff", orders_empty_dsn, head, "--exit-code"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("source", "extra", "message"), [
+    ("host=/nonexistent dbname=x", (), "cannot connect: "),
+    ("no_such_module:PROJECT", (), "declarations 'no_such_module:PROJECT': cannot import 'no_such_module'"),
+    ("orders_schema.walltrack:NOPE", (), "module 'orders_schema.walltrack' has no attribute 'NOPE'"),
+    ("orders_schema.walltrack:__all__", (), "is a list, not a Schema, Version or Project"),
+    ("EMPTY", ("--schema", "nope"), "unknown schema 'nope': neither side has it"),
+    ("host=x = y", (), "not a connection string libpq can parse"),
+])
+def test_bad_input_is_one_line_and_exit_2(
+    source: str, extra: tuple[str, ...], message: str, orders_empty_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = orders_empty_dsn if source == "EMPTY" else source
+    assert cli.main(["diff", source, orders_empty_dsn, *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
