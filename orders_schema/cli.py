@@ -136,6 +136,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for name in result.files:
         verb = "would write" if args.dry_run else "wrote"
         print(f"{verb} {proj.schema_dir / name}")
+    downs = [name for name in result.files if name.startswith(f"{workflow.DOWN_DIR}/")]
+    if result.undo_loses and downs:
+        print(f"{proj.schema_dir / downs[0]}: undoing loses data: {'; '.join(result.undo_loses)} "
+              "(`orders-schema undo` refuses it without --allow-data-loss)")
     print()
     for name in result.versions:
         _print_hazards(name, result.files[name])
@@ -187,7 +191,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     proj = _project(args)
     try:
-        undone = undo_last(args.dsn, proj.schema_dir)
+        undone = undo_last(args.dsn, proj.schema_dir, allow_data_loss=args.allow_data_loss,
+                           progress=lambda line: print(line, flush=True))
     except Unreachable as exc:
         raise UsageError(str(exc)) from None
     except (ApplyError, ApplyRefused, psycopg.Error) as exc:
@@ -474,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     app.set_defaults(func=cmd_apply)
     undo = sub.add_parser("undo", help="run the down script of the last applied generated version(s)")
     undo.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")
+    undo.add_argument(
+        "--allow-data-loss", action="store_true",
+        help="run a down script that drops data the versions let users write (a column, a table); refused without it",
+    )
     undo.set_defaults(func=cmd_undo)
     base = sub.add_parser(
         "baseline",

@@ -91,3 +91,20 @@ def test_pgbench_ablations_undo_exactly_what_they_name_at_head(orders_db: psycop
         if label in ("head-checks", "head-bare"):
             expected |= {(name, "c") for name in added}
         assert gone == expected, label
+
+
+def test_the_roundtrip_part_reports_each_step_of_the_changes_named(
+    tmp_path: Path, pytestconfig: pytest.Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    pg = pytestconfig.getoption("orders_schema_pg") or os.environ.get("ORDERS_SCHEMA_PG")
+    args = ["--only", "roundtrip", "--rows", "300", "--roundtrip-changes", "add_note", "--out", str(out)]
+    assert bench.main(args + (["--pg", pg] if pg else [])) == 0
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text(encoding="utf-8"))["roundtrip"]["300"]
+    assert set(figures) == {"load_s", "add_note"}
+    steps = figures["add_note"]["steps_ms"]
+    assert list(steps) == [name for name, _ in bench.ROUNDTRIP_STEPS]  # add_note loses data: refused first
+    assert all(ms > 0 for ms in steps.values()), steps
+    assert "round trip of every everyday change on 300 orders" in printed
+    assert any(line.split()[:1] == ["add_note"] for line in printed.splitlines()), printed

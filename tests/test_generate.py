@@ -15,7 +15,7 @@ import pytest
 
 from orders_schema.declare import model as m
 from orders_schema.declare import project as p
-from orders_schema.live.apply import ApplyError, ApplyRefused, migrate, undo_last
+from orders_schema.live.apply import ApplyError, ApplyRefused, DataLossRefused, migrate, undo_last
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.inspect import inspect_schema
 from orders_schema.migrate import workflow
@@ -123,7 +123,13 @@ def test_up_down_up_on_a_database_with_rows(
         assert conn.execute("SELECT id, status, amount FROM shop.items ORDER BY id").fetchall() == before
         counts = conn.execute("SELECT status, n FROM shop.item_counts ORDER BY 1").fetchall()
         assert counts == [("done", 20), ("new", 500)]
-    assert undo_last(orders_empty_dsn, generated.schema_dir) == [2, 3]
+    # The down script drops the column note and the table item_counts: undo names them and
+    # refuses, running nothing, until told to accept the loss.
+    with pytest.raises(DataLossRefused, match=r"undoing V2, V3 loses data: drop column shop.items.note; "
+                       r"drop table shop.item_counts \(down/U2__changes.sql\); nothing was undone"):
+        undo_last(orders_empty_dsn, generated.schema_dir)
+    assert_matches(orders_databases, orders_empty_dsn, HEAD)
+    assert undo_last(orders_empty_dsn, generated.schema_dir, allow_data_loss=True) == [2, 3]
     assert_matches(orders_databases, orders_empty_dsn, V1_STATE)
     assert [a.version for a in migrate(orders_empty_dsn, generated.schema_dir)] == [2, 3]
     assert_matches(orders_databases, orders_empty_dsn, HEAD)
@@ -257,7 +263,7 @@ def test_a_primary_key_change_settles_keeps_rows_and_reverses(
             conn.execute("INSERT INTO shop.items (id, status, amount, bucket) VALUES (%s, 'new', 1, 1)", (row_id,))
         conn.execute("DELETE FROM shop.items WHERE bucket = 1")
     assert_matches(orders_databases, orders_empty_dsn, head)
-    assert undo_last(orders_empty_dsn, proj.schema_dir) == [2, 3]
+    assert undo_last(orders_empty_dsn, proj.schema_dir, allow_data_loss=True) == [2, 3]
     assert_matches(orders_databases, orders_empty_dsn, V1_STATE)
 
 

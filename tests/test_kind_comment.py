@@ -69,7 +69,7 @@ def test_comments_generate_apply_compare_and_undo(
     ]
     with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
         conn.execute("COMMENT ON COLUMN cmt.items.id IS NULL")
-    assert undo_last(orders_empty_dsn, proj.schema_dir) == [2]
+    assert undo_last(orders_empty_dsn, proj.schema_dir, allow_data_loss=True) == [2]
     assert differences(orders_databases, orders_empty_dsn, V1_STATE) == []
 
 

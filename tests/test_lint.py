@@ -36,6 +36,10 @@ GOLDEN: list[tuple[str, list[str]]] = [
      ["lock: ACCESS EXCLUSIVE on s.a (held during the scan)",
       "scan: builds a unique index on s.a while holding the lock"]),
     ("ALTER TABLE s.a DROP COLUMN x;", ["data-loss: drops column x of s.a", "lock: ACCESS EXCLUSIVE on s.a (brief)"]),
+    # a rename guarded so that it runs again: the hazards of the statement inside the DO block
+    ("DO $$\nBEGIN\n    IF EXISTS (SELECT 1)\n       OR NOT EXISTS (SELECT 2) THEN\n"
+     "        ALTER TABLE s.a RENAME COLUMN x TO y;\n    END IF;\nEND\n$$;",
+     ["lock: ACCESS EXCLUSIVE on s.a (brief)", "data-loss: clients still using the old name break"]),
     # DROP NOT NULL drops no column (it used to be reported as data loss)
     ("ALTER TABLE s.a ALTER COLUMN x DROP NOT NULL;", ["lock: ACCESS EXCLUSIVE on s.a (brief)"]),
     ("ALTER TABLE s.a ALTER COLUMN x SET NOT NULL;",

@@ -9,6 +9,8 @@ everything touching a renamed table stays online-safe.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orders_schema.declare import model as m
@@ -46,18 +48,40 @@ def planned(old: m.Schema, new: m.Schema) -> tuple[str, str, str, str]:
     return sql(up.transactional), sql(up.online), sql(down.transactional), sql(down.online)
 
 
+GUARDED = re.compile(
+    r"DO \$\$\nBEGIN\n    IF .*?THEN\n        (ALTER TABLE [^\n]* RENAME [^\n]*;)\n    END IF;\nEND\n\$\$;", re.S)
+
+
 def body(text: str) -> str:
-    """A part without its ``SET lock_timeout`` line (asserted once, below)."""
-    return text.removeprefix(LOCK).strip()
+    """A part without its ``SET lock_timeout`` line (asserted once, below), each rename shown as its
+    bare statement (the guard that makes it re-runnable is pinned once, in its own test)."""
+    return GUARDED.sub(r"\1", text.removeprefix(LOCK).strip())
 
 
 # (case, old, new, transactional, online, down transactional, down online); "" when empty.
 CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
     ("add column", BASE, table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))),
      "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;", "",
-     # a dropped column reshapes its table: the views reading it are re-created around it
-     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
-     "ALTER TABLE s.t DROP COLUMN IF EXISTS x;", ""),
+     # a dropped column reshapes its table: the views reading it are dropped before it and
+     # created again after it (a view taking t.* would otherwise depend on the column)
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
+    ("add a column a view takes through *: the view is created again (PostgreSQL expanded * at creation)",
+     BASE.replace(views=(m.View(name="w", query="SELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q"),)),
+     table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))).replace(
+         views=(m.View(name="w", query="SELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q"),)),
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q;", "",
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT q.* FROM (SELECT t.*, 1 AS one FROM s.t) q;", ""),
+    ("add a column to a table a view takes * of: the view is created again",
+     BASE.replace(views=(m.View(name="w", query="SELECT * FROM s.t"),)),
+     table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))).replace(
+         views=(m.View(name="w", query="SELECT * FROM s.t"),)),
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t ADD COLUMN IF NOT EXISTS x TEXT;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT * FROM s.t;", "",
+     "DROP VIEW IF EXISTS s.w;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS x;\n\n"
+     "CREATE OR REPLACE VIEW s.w AS\nSELECT * FROM s.t;", ""),
     ("rename column: the down script renames back, never drops",
      BASE.replace(views=()), table(columns=(ID, STATUS.replace(name="state", renamed_from="status"))).replace(views=()),
      "ALTER TABLE s.t RENAME COLUMN status TO state;", "",
@@ -78,6 +102,15 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      "ALTER TABLE s.t\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
      "ALTER TABLE s.t VALIDATE CONSTRAINT c;",
      "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;", ""),
+    ("a CHECK replaced by a new one: the new one NOT VALID, VALIDATE, then the old one dropped (and back)",
+     table(checks=(m.Check(name="c", expression="status <> ''"),)),
+     table(checks=(m.Check(name="c2", expression="length(status) > 1"),)),
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c2;\n\n"
+     "ALTER TABLE s.t\n    ADD CONSTRAINT c2 CHECK (length(status) > 1) NOT VALID;",
+     "ALTER TABLE s.t VALIDATE CONSTRAINT c2;\n\nALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;",
+     "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS c;\n\n"
+     "ALTER TABLE s.t\n    ADD CONSTRAINT c CHECK (status <> '') NOT VALID;",
+     "ALTER TABLE s.t VALIDATE CONSTRAINT c;\n\nALTER TABLE s.t DROP CONSTRAINT IF EXISTS c2;"),
     ("unique on an existing table: no NOT VALID (PostgreSQL has none for UNIQUE)",
      BASE, table(uniques=(m.Unique(name="u", columns=("status",)),)),
      "ALTER TABLE s.t DROP CONSTRAINT IF EXISTS u;\n\nALTER TABLE s.t\n    ADD CONSTRAINT u UNIQUE (status);", "",
@@ -116,8 +149,8 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
                   functions=(FN, m.Function(name="g", body="SELECT 1", returns="integer", language="sql"))),
      "CREATE OR REPLACE FUNCTION s.g()\nRETURNS INTEGER AS $$SELECT 1$$ LANGUAGE sql;\n\n"
      "ALTER TABLE s.t ADD COLUMN IF NOT EXISTS n INTEGER DEFAULT s.g();", "",
-     "DROP VIEW IF EXISTS s.v;\n\nCREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\n"
-     "ALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();", ""),
+     "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t DROP COLUMN IF EXISTS n;\n\nDROP FUNCTION IF EXISTS s.g();\n\n"
+     "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;", ""),
     # a function's identity is its signature: other argument types make another function (an
     # overload), created early; the old one is dropped last, once nothing calls it
     ("function argument types change: the new one created, the old one dropped last",
@@ -276,3 +309,20 @@ def test_independent_views_are_planned_in_declaration_order_whatever_the_hash_se
     creates = [line for line in text.splitlines() if line.startswith("CREATE OR REPLACE VIEW")]
     assert drops == [f"DROP VIEW IF EXISTS s.v{i};" for i in reversed(range(6))]
     assert creates == [f"CREATE OR REPLACE VIEW s.v{i} AS" for i in range(6)]
+
+
+def test_a_rename_runs_again_once_done_and_fails_as_the_bare_statement_otherwise() -> None:
+    """Renamed back by a down script that stopped half-way and runs again: the rename is skipped
+    when the old name is gone and the new one exists, and runs (failing as the bare statement
+    would) in every other case."""
+    new = table(columns=(ID, STATUS.replace(name="state", renamed_from="status"))).replace(views=())
+    tx = planned(BASE.replace(views=()), new)[0]
+    assert tx.removeprefix(LOCK).strip() == (
+        "DO $$\nBEGIN\n"
+        "    IF EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('s.t') "
+        "AND attname = 'status' AND NOT attisdropped)\n"
+        "       OR NOT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass('s.t') "
+        "AND attname = 'state' AND NOT attisdropped) THEN\n"
+        "        ALTER TABLE s.t RENAME COLUMN status TO state;\n"
+        "    END IF;\nEND\n$$;"
+    )

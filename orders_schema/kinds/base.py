@@ -80,6 +80,10 @@ class PlanContext:
     """Tables this version creates."""
     added_columns: frozenset[tuple[str, str]] = frozenset()
     """``(table, column)`` of the columns this version adds to existing tables."""
+    dropped_columns: frozenset[tuple[str, str]] = frozenset()
+    """``(table, column)`` of the columns this version drops (dropped in ``last``)."""
+    retyped_columns: frozenset[tuple[str, str]] = frozenset()
+    """``(table, column)`` of the columns whose type this version changes (tables named as after the renames)."""
 
     def of(self, kind: type[Change]) -> list[Any]:
         return [c for c in self.changes if isinstance(c, kind)]

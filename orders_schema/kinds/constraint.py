@@ -31,7 +31,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live import catalog_text as ct
-from orders_schema.live.difference import Difference, definition, pair, presence
+from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
 
@@ -208,6 +208,12 @@ class ConstraintInfo:
             return self.definition[: -len(_NOT_VALID)]
         return self.definition
 
+    @property
+    def meaning(self) -> str:
+        """The body with its array casts in one form, as comparisons read it
+        (:func:`~orders_schema.live.difference.array_casts_per_element`)."""
+        return array_casts_per_element(self.body)
+
 
 QUERY = """
 SELECT c.relname AS table, k.conname AS name, k.contype::text AS kind,
@@ -229,7 +235,7 @@ ORDER BY c.relname, k.conname"""
 
 
 def compare_constraint(where: str, declared: ConstraintInfo, live: ConstraintInfo) -> list[Difference]:
-    if declared.kind != live.kind or declared.body != live.body:
+    if declared.kind != live.kind or declared.meaning != live.meaning:
         return [Difference(declared.kind, where, "definition differs", declared.definition, live.definition)]
     if declared.validated != live.validated:
         return [Difference(declared.kind, where, "validation differs", _valid(declared), _valid(live))]
@@ -262,9 +268,9 @@ def compare_checks(
         return (set(x.columns) == cols and sum(set(o.columns) == cols for o in d_left) == 1
                 and sum(set(o.columns) == cols for o in l_left) == 1)
 
-    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name and d.body == x.body):
+    for d, x in _take(d_left, l_left, lambda d, x: d.name == x.name and d.meaning == x.meaning):
         out += compare_constraint(where(d), d, x)
-    for d, x in _take(d_left, l_left, lambda d, x: d.body == x.body):
+    for d, x in _take(d_left, l_left, lambda d, x: d.meaning == x.meaning):
         what = f"renamed to {ident(x.name)} (same definition)"
         out.append(Difference("check", where(d), what, _check_text(d), _check_text(x)))
         out += compare_constraint(where(d), d, x)
@@ -357,10 +363,20 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         return [AddConstraintStatement(schema, str(item.owner), item.obj)]
 
     def plan(self, ctx: PlanContext) -> Planned:
+        """Drops before the renames; adds with the tables (NOT VALID on a table with rows, then
+        VALIDATE online). A CHECK replaced by another of a new name (a table that gains a CHECK
+        validated online and loses one) is dropped online after the VALIDATEs, so that the rows
+        are always under one validated rule; unless the table changes shape (the old CHECK may
+        read a column that goes)."""
         s = ctx.schema
         out = Planned()
+        added = {(c.table, c.constraint.name) for c in ctx.of(AddConstraint)}
+        replacing = {c.table for c in ctx.of(AddConstraint) if c.constraint.kind == "check"
+                     and c.table in ctx.existing and c.table not in ctx.reshaped}
+        later = [c for c in ctx.of(DropConstraint) if c.constraint.kind == "check" and c.table in replacing
+                 and (c.table, c.constraint.name) not in added]
         out.drop += [DropConstraintStatement(s, ctx.was.get(c.table, c.table), c.constraint.name, if_exists=True)
-                     for c in ctx.of(DropConstraint)]
+                     for c in ctx.of(DropConstraint) if c not in later]
         from orders_schema.kinds.table import keys_built_online, references  # the table kind imports this one
 
         online_keys = keys_built_online(ctx)
@@ -377,6 +393,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
             (out.online if online else out.create).extend(statements)
             if on_existing:
                 out.online.append(ValidateConstraint(s, con.table, con.constraint.name))
+        out.online += [DropConstraintStatement(s, c.table, c.constraint.name, if_exists=True) for c in later]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ConstraintInfo, ...]:

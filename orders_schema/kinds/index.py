@@ -19,7 +19,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.live import catalog_text as ct
-from orders_schema.live.difference import Difference, definition, pair, presence
+from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import LINE_LIMIT, Statement, renders
 
@@ -279,7 +279,7 @@ class IndexKind(Kind["m.Index", IndexInfo]):
             where = qualified(schema, name)
             if d is None or x is None:
                 yield presence("index", where, definition(d), definition(x))
-            elif d.definition != x.definition:
+            elif array_casts_per_element(d.definition) != array_casts_per_element(x.definition):
                 yield Difference("index", where, "definition differs", d.definition, x.definition)
             elif d.constraint != x.constraint:
                 yield Difference("index", where, "backs another constraint", d.constraint, x.constraint)

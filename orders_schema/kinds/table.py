@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orders_schema.declare import fragments
-from orders_schema.declare.quoting import comment, ident, literal, qualified
+from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
 from orders_schema.kinds import sequence as seqkind
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.constraint import (
@@ -497,19 +497,51 @@ def drop_table_sql(s: DropTableStatement) -> str:
     return guarded_drop(s.schema, s.name, "r", drop) if s.guarded else drop
 
 
+def _unless_done(statement: str, old: str, new: str) -> str:
+    """A rename in a ``DO`` block that skips it once it has run (the old name gone, the new one
+    there): in every other case it runs, so a name that is missing or taken fails as the bare
+    statement would, and a version or down script that stopped half-way runs again from the start.
+    ``old`` and ``new``: conditions true while each name exists."""
+    body = (f"\nBEGIN\n    IF {old}\n       OR NOT {new} THEN\n        {statement}\n    END IF;\nEND\n")
+    return f"DO {dollar_quote(body)};"
+
+
+def _relation(schema: str, name: str) -> str:
+    return f"pg_catalog.to_regclass({literal(qualified(schema, name))})"
+
+
+def _has_relation(schema: str, name: str) -> str:
+    return f"({_relation(schema, name)} IS NOT NULL)"
+
+
+def _has_column(schema: str, table: str, column: str) -> str:
+    return (f"EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = {_relation(schema, table)} "
+            f"AND attname = {literal(column)} AND NOT attisdropped)")
+
+
+def _has_constraint(schema: str, table: str, name: str) -> str:
+    return (f"EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = {_relation(schema, table)} "
+            f"AND conname = {literal(name)})")
+
+
 @renders(RenameTableStatement)
 def rename_table_sql(s: RenameTableStatement) -> str:
-    return f"ALTER TABLE {qualified(s.schema, s.old)} RENAME TO {ident(s.new)};"
+    return _unless_done(f"ALTER TABLE {qualified(s.schema, s.old)} RENAME TO {ident(s.new)};",
+                        _has_relation(s.schema, s.old), _has_relation(s.schema, s.new))
 
 
 @renders(RenameColumnStatement)
 def rename_column_sql(s: RenameColumnStatement) -> str:
-    return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};"
+    return _unless_done(
+        f"ALTER TABLE {qualified(s.schema, s.table)} RENAME COLUMN {ident(s.old)} TO {ident(s.new)};",
+        _has_column(s.schema, s.table, s.old), _has_column(s.schema, s.table, s.new))
 
 
 @renders(RenameConstraintStatement)
 def rename_constraint_sql(s: RenameConstraintStatement) -> str:
-    return f"ALTER TABLE {qualified(s.schema, s.table)} RENAME CONSTRAINT {ident(s.old)} TO {ident(s.new)};"
+    return _unless_done(
+        f"ALTER TABLE {qualified(s.schema, s.table)} RENAME CONSTRAINT {ident(s.old)} TO {ident(s.new)};",
+        _has_constraint(s.schema, s.table, s.old), _has_constraint(s.schema, s.table, s.new))
 
 
 @renders(RunSql)

@@ -100,6 +100,15 @@ def drop_trigger_sql(s: DropTriggerStatement) -> str:
     return f"DROP TRIGGER{exists} {ident(s.name)} ON {qualified(s.schema, s.table)};"
 
 
+def columns_named(trigger: m.Trigger) -> set[str]:
+    """The columns a trigger's definition names (UPDATE OF, WHEN): PostgreSQL records them as
+    dependencies, so their type cannot change while the trigger exists."""
+    named = {c.lower() for c in trigger.update_of}
+    if trigger.when is not None:
+        named |= fragments.referenced_columns(fragments.parse_expression(trigger.when, trigger.name))
+    return named
+
+
 def replace_trigger(schema: str, table: str, trigger: m.Trigger) -> list[Statement]:
     """``DROP TRIGGER IF EXISTS`` then ``CREATE TRIGGER``: re-runnable."""
     return [DropTriggerStatement(schema, table, trigger.name, if_exists=True), CreateTrigger(schema, table, trigger)]
@@ -183,6 +192,15 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
                     out.late += replace_trigger(s, table.name, trigger)
         for add in ctx.of(AddTrigger):
             out.late += replace_trigger(s, add.table, add.trigger)
+        # PostgreSQL refuses to change the type of a column a trigger's UPDATE OF or WHEN names:
+        # such a trigger is dropped before the change and created again after it.
+        changed = {(c.table, c.trigger.name) for c in ctx.of(AddTrigger)}
+        for table in ctx.new.tables:
+            for trigger in table.triggers:
+                if (table.name, trigger.name) not in changed and table.name not in ctx.added and any(
+                        (table.name, column) in ctx.retyped_columns for column in columns_named(trigger)):
+                    out.drop.append(DropTriggerStatement(s, ctx.was.get(table.name, table.name), trigger.name))
+                    out.late += replace_trigger(s, table.name, trigger)
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TriggerInfo, ...]:

@@ -4,9 +4,10 @@ catalogue query and the comparison of stored definitions.
 
 The declaration, :class:`~orders_schema.declare.model.View`, stays in the model (the schema
 checks what a view reads). In a migration every view that is dropped, replaced, or reads (directly
-or through other views) a relation whose columns change shape is dropped before the renames, in
-reverse dependency order, and created again once every table and column exists, in dependency
-order.
+or through other views) a relation whose columns change shape, or takes ``*`` of a table that gains
+columns, is dropped before the renames, in reverse dependency order, and created again in
+dependency order once every table and column exists, or, when it reads a table that loses
+columns or is dropped, after those drops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
@@ -165,6 +168,27 @@ def in_dependency_order(views: Sequence[m.View]) -> list[m.View]:
     return ordered
 
 
+def read_through_star(view: m.View) -> set[str]:
+    """The tables a view's query takes every column of with ``*`` or ``alias.*``, at any depth.
+
+    PostgreSQL expands a star when the view is created: the stored view lists the columns the
+    table had then, so a column added later is not in it until the view is created again, and
+    the view depends on every column it took (dropping one fails while the view exists)."""
+    tree = fragments.parse_query(view.query, view.name)
+    by_alias = {ref.alias.lower(): ref.name for ref in fragments.referenced_tables(tree)}
+    found: set[str] = set()
+    for select in tree.find_all(exp.Select):
+        for item in select.expressions:
+            if isinstance(item, exp.Star):  # a bare *: every table of this SELECT's FROM and JOINs
+                sources = [select.args.get("from_") or select.args.get("from"), *(select.args.get("joins") or [])]
+                found |= {t.name for src in sources if src is not None for t in [src.this] if isinstance(t, exp.Table)}
+            elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and item.table:
+                name = by_alias.get(item.table.lower())
+                if name is not None:
+                    found.add(name)
+    return found
+
+
 def dependent_views(schema: m.Schema, relations: set[str]) -> set[str]:
     """Names of the views of ``schema`` that read any of ``relations``, directly or through other views."""
     found: set[str] = set()
@@ -220,14 +244,24 @@ class ViewKind(Kind["m.View", ViewInfo]):
         return [CreateView(schema, view, or_replace=False), *(CreateIndex(schema, view.name, i) for i in view.indexes)]
 
     def plan(self, ctx: PlanContext) -> Planned:
+        """Views dropped (in ``drop``, dependents first), then created in dependency order once
+        what they read exists: in ``after``, or in ``last`` when they read (directly or through
+        other views) a table that loses columns or is dropped in this migration, so that they
+        are created after the table kind's drops (a view taking ``o.*`` would otherwise depend
+        on the column about to go). A view reading a table that gains columns through ``*`` is
+        created again too: its stored definition lists the columns the table had."""
         replaced = {c.old.name for c in ctx.of(ReplaceView)} | {c.view.name for c in ctx.of(DropView)}
-        to_drop = replaced | dependent_views(ctx.old, set(ctx.reshaped) | replaced)
+        widened = {ctx.was.get(table, table) for table, _ in ctx.added_columns}
+        star = {v.name for v in ctx.old.views if read_through_star(v) & widened}
+        to_drop = replaced | star | dependent_views(ctx.old, set(ctx.reshaped) | replaced | star)
         old_views = {v.name: v for v in ctx.old.views}
         new_views = {v.name: v for v in ctx.new.views}
         # Declaration order, not set order: the plan (and so a generated file) must not depend on
         # Python's hash seed when two views are independent.
         dropped = [old_views[v.name] for v in ctx.old.views if v.name in to_drop]
         recreate = [new_views[v.name] for v in dropped if v.name in new_views] + [c.view for c in ctx.of(AddView)]
+        shrunk = set(ctx.dropped) | {table for table, _ in ctx.dropped_columns}
+        after_drops = dependent_views(ctx.new, shrunk) if shrunk else set()
         out = Planned()
         tables = {t.name for t in ctx.new.tables}
         for view in reversed(in_dependency_order(dropped)):
@@ -235,15 +269,13 @@ class ViewKind(Kind["m.View", ViewInfo]):
             becomes = view.name in tables or (view.name in new_views
                                                and new_views[view.name].materialized != view.materialized)
             out.drop.append(DropViewStatement(ctx.schema, view.name, guarded=becomes, materialized=view.materialized))
-        creates: list[Statement] = []
+        # A view taking the name of a table this version drops comes once that table is gone; so
+        # does every view reading a table that loses columns or is dropped (after_drops).
+        all_last = any(view.name in ctx.dropped for view in recreate)
         for view in in_dependency_order(recreate):
-            creates.append(CreateView(ctx.schema, view, or_replace=True))
+            creates: list[Statement] = [CreateView(ctx.schema, view, or_replace=True)]
             creates += [CreateIndex(ctx.schema, view.name, i, if_not_exists=True) for i in view.indexes]
-        # A view taking the name of a table this version drops comes once that table is gone.
-        if any(view.name in ctx.dropped for view in recreate):
-            out.last += creates
-        else:
-            out.after += creates
+            (out.last if all_last or view.name in after_drops else out.after).extend(creates)
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ViewInfo, ...]:

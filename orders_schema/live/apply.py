@@ -30,6 +30,7 @@ from orders_schema.store.files import (
     NO_TRANSACTION_MARK,
     VersionFile,
     check_version,
+    down_losses,
     read_manifest,
     read_text,
     sha256,
@@ -292,8 +293,12 @@ def invalid_indexes(conn: psycopg.Connection[Any]) -> list[str]:
 
 def own_invalid_indexes(conn: psycopg.Connection[Any], file: VersionFile) -> list[tuple[str, str]]:
     """(schema, name) of the INVALID indexes ``file`` creates, on the table it creates them on."""
+    return _invalid_created(conn, file.text)
+
+
+def _invalid_created(conn: psycopg.Connection[Any], text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index in created_indexes(file.text):
+    for index in created_indexes(text):
         rows = conn.execute(
             "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -493,8 +498,32 @@ def migrate(
     return applied
 
 
-def undo_last(dsn: str, schema_dir: Path) -> list[int]:
-    """Run the down script of the last applied generation and forget its versions; return them."""
+class DataLossRefused(ApplyRefused):
+    """Undoing would drop data the versions let users write (a column, a table); nothing was undone."""
+
+
+def undo_losses(text: str) -> list[str]:
+    """What running a down script loses: its marker lines (written by ``generate``), else, for a
+    script without them, the columns and tables its statements drop."""
+    from orders_schema.migrate.lint import lint_text  # lint reads SQL; apply needs it only here
+
+    marked = down_losses(text)
+    if marked is not None:
+        return marked
+    return [h.detail for linted in lint_text(text) for h in linted.hazards
+            if h.kind == "data-loss" and h.detail.startswith("drops")]
+
+
+def undo_last(dsn: str, schema_dir: Path, allow_data_loss: bool = False, progress: Progress = _quiet) -> list[int]:
+    """Run the down script of the last applied generation and forget its versions; return them.
+
+    Refused (:class:`DataLossRefused`, nothing run) when the script loses data (see
+    :func:`undo_losses`) unless ``allow_data_loss``. The part before the no-transaction mark runs
+    in one transaction: a failing statement (named in the :class:`ApplyError`) rolls it back and
+    the database stays at the version it was at. When there is an online part, it runs after that
+    transaction commits and the versions are forgotten only once it succeeds: if it fails, the
+    history still records them and ``undo`` again finishes the work (the down script is
+    re-runnable; INVALID indexes a failed CONCURRENTLY build left are dropped first)."""
     entries = read_manifest(schema_dir).get("versions", [])
     with connect(dsn) as conn:
         _lock(conn, 600)
@@ -511,18 +540,52 @@ def undo_last(dsn: str, schema_dir: Path) -> list[int]:
             if not down.is_file():
                 raise ApplyRefused(f"V{last}'s down script {down} is missing; nothing was undone")
             text = read_text(down)
-            tx_part, _, online_part = text.partition(NO_TRANSACTION_MARK)
-            with conn.transaction():
-                conn.execute(tx_part.encode())
-                conn.execute(
-                    f"DELETE FROM {qualified(HISTORY_SCHEMA, HISTORY_TABLE)} WHERE version = ANY(%s)".encode(),
-                    [versions],
+            listed = ", ".join(f"V{v}" for v in versions)
+            lost = undo_losses(text)
+            if lost and not allow_data_loss:
+                raise DataLossRefused(
+                    f"undoing {listed} loses data: {'; '.join(lost)} ({owner['down']}); nothing was undone "
+                    "(run undo with --allow-data-loss to accept the loss)"
                 )
-            for stmt in split(online_part) if online_part.strip() else []:
-                conn.execute(stmt.encode())
+            tx_part, _, online_part = text.partition(NO_TRANSACTION_MARK)
+            tx, online = split(tx_part), split(online_part)
+            forget = f"DELETE FROM {qualified(HISTORY_SCHEMA, HISTORY_TABLE)} WHERE version = ANY(%s)".encode()
+            still = f"nothing was undone: the database is still at V{last}"
+            try:
+                with conn.transaction():
+                    _run_down(conn, owner["down"], tx, 1)
+                    if not online:
+                        conn.execute(forget, [versions])
+            except ApplyError as exc:
+                raise exc.with_note(still) from exc.error
+            except psycopg.Error as exc:  # the COMMIT itself, or a lost connection
+                raise ApplyError(owner["down"], exc, None, still) from exc
+            if online:
+                conn.autocommit = True
+                for schema, name in _invalid_created(conn, online_part):
+                    conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}".encode())
+                    progress(f"repaired: dropped invalid index {qualified(schema, name)} left by an earlier undo")
+                try:
+                    _run_down(conn, owner["down"], online, len(tx) + 1)
+                except ApplyError as exc:
+                    done = "its transactional part was committed but " if tx else ""
+                    raise exc.with_note(
+                        f"{done}the history still records {listed}: "
+                        "fix the cause and run undo again (the down script is re-runnable)"
+                    ) from exc.error
+                conn.execute(forget, [versions])
             return versions
         finally:
             _unlock(conn)
+
+
+def _run_down(conn: psycopg.Connection[Any], label: str, statements: Sequence[str], first: int) -> None:
+    """A down script's statements one by one (numbered from ``first`` in the file); a failure names it."""
+    for i, stmt in enumerate(statements, first):
+        try:
+            conn.execute(stmt.encode())
+        except psycopg.Error as exc:
+            raise ApplyError(label, exc, _statement_label(i, stmt)) from exc
 
 
 def _generation(entries: list[dict[str, object]], last: int) -> list[int]:

@@ -3,6 +3,7 @@ comparison uses (:mod:`orders_schema.live.compare`, :mod:`orders_schema.kinds`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -56,3 +57,56 @@ class Defined(Protocol):
 
 def definition(obj: Defined | None) -> str | None:
     return None if obj is None else obj.definition
+
+
+def array_casts_per_element(text: str) -> str:
+    """``(ARRAY[a, b])::T[]`` written as ``ARRAY[(a)::T, (b)::T]``: the same array, in one form.
+
+    PostgreSQL stores ``status IN ('a', 'b')`` on a varchar column as ``ANY ((ARRAY['a'::character
+    varying, ...])::text[])`` when a CHECK or index is created, but as ``ANY (ARRAY[('a'::character
+    varying)::text, ...])`` once ``ALTER COLUMN ... TYPE`` re-parsed it (say varchar(20) widened to
+    varchar(40)). Both mean the same: comparisons of stored definitions read both in this form."""
+    out, i = [], 0
+    while (start := text.find("(ARRAY[", i)) >= 0:
+        end = _closing(text, start + 6)  # the ] matching ARRAY[
+        cast = re.match(r"\)::([a-z ]+)\[\]", text[end + 1:]) if end > 0 else None
+        if cast is None:
+            out.append(text[i:start + 7])
+            i = start + 7
+            continue
+        elements = _split_top(text[start + 7:end])
+        out.append(text[i:start] + "ARRAY[" + ", ".join(f"({e})::{cast[1]}" for e in elements) + "]")
+        i = end + 1 + cast.end()
+    return "".join(out) + text[i:]
+
+
+def _closing(text: str, open_at: int) -> int:
+    """Index of the bracket closing the one at ``open_at`` (quoted text skipped); -1 when none."""
+    depth, quoted = 0, False
+    for j in range(open_at, len(text)):
+        ch = text[j]
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch in "[(":
+            depth += 1
+        elif not quoted and ch in "])":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at its top-level commas (none inside quotes, brackets or parentheses)."""
+    parts, depth, quoted, last = [], 0, False, 0
+    for j, ch in enumerate(text):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch in "[(":
+            depth += 1
+        elif not quoted and ch in "])":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == ",":
+            parts.append(text[last:j].strip())
+            last = j + 1
+    return [*parts, text[last:].strip()]

@@ -73,8 +73,24 @@ def lint_text(text: str) -> list[Linted]:
     return [_classify(s, created) for s in split_tokens(text)]
 
 
+def _in_do_block(stmt: Stmt, created: set[str]) -> Linted:
+    """A ``DO`` block (a guarded rename): the hazards of the statements inside its body."""
+    body = stmt.tokens[1].text if len(stmt.tokens) > 1 else ""
+    tag = body[: body.find("$", 1) + 1] if body.startswith("$") else ""
+    inner = body[len(tag): len(body) - len(tag)] if tag and body.endswith(tag) else ""
+    hazards: list[Hazard] = []
+    for part in split_tokens(inner):
+        words = part.words
+        start = next((i for i, word in enumerate(words) if word in ("ALTER", "CREATE", "DROP")), None)
+        if start is not None:
+            hazards += _classify(Stmt(part.sql, part.tokens[start:]), created).hazards
+    return Linted(stmt.sql, tuple(hazards))
+
+
 def _classify(stmt: Stmt, created: set[str]) -> Linted:
     w, t = stmt.words, stmt.tokens
+    if w[0] == "DO":
+        return _in_do_block(stmt, created)
     hazards: list[Hazard] = []
     head = " ".join(w[:4])
 

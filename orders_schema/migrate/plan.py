@@ -243,6 +243,9 @@ def context(old: m.Schema, new: m.Schema, changes: list[d.Change]) -> PlanContex
         reshaped=frozenset(reshaped),
         added=frozenset(c.table.name for c in _of(changes, d.AddTable)),
         added_columns=frozenset((c.table, c.column.name) for c in _of(changes, d.AddColumn)),
+        dropped_columns=frozenset((c.table, c.column.name) for c in _of(changes, d.DropColumn)),
+        retyped_columns=frozenset((c.table, c.new.name) for c in _of(changes, d.AlterColumn)
+                                  if c.old.type != c.new.type),
     )
 
 

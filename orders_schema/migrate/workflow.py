@@ -19,6 +19,8 @@ from orders_schema.declare.quoting import comment
 from orders_schema.migrate import diff, plan
 from orders_schema.migrate.render import RENDERER, Statement
 from orders_schema.store.files import (
+    LOSES_DATA_MARK,
+    LOSES_NO_DATA_MARK,
     MANIFEST,
     NO_TRANSACTION_MARK,
     VERSION_FILE,
@@ -223,6 +225,9 @@ class Generated:
 
     files: dict[str, str]
     changes: list[diff.Change]
+    undo_loses: tuple[str, ...] = ()
+    """What running the down script loses (``drop column walltrack.orders.fee_sol``): the data the
+    versions let users write and undoing them cannot keep. ``undo`` refuses it unless told to."""
 
     @property
     def versions(self) -> list[str]:
@@ -289,9 +294,12 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
     if down.online:
         down_text += f"\n{NO_TRANSACTION_MARK}\n" + RENDERER.script(down.online)
     down_name = f"{DOWN_DIR}/U{entries[0]['version']}__{name}.sql"
+    loses = undo_loses(back, released.name)
+    marks = [LOSES_DATA_MARK + item for item in loses] if loses else [LOSES_NO_DATA_MARK]
     files[down_name] = (
         comment(f"Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.") + "\n"
-        + comment("Destructive by design: it drops what those versions added.") + "\n\n" + down_text
+        + comment("Destructive by design: it drops what those versions added.") + "\n"
+        + "\n".join(marks) + "\n\n" + down_text
     )
     entries[-1]["down"] = down_name
     entries[-1]["down_sha256"] = sha256(files[down_name])
@@ -303,7 +311,40 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         for fname, text in files.items():
             (project.schema_dir / fname).write_text(text, encoding="utf-8")
         (project.schema_dir / MANIFEST).write_text(_dump(manifest), encoding="utf-8")
-    return Generated(files, changes)
+    return Generated(files, changes, tuple(loses))
+
+
+def undo_loses(back: list[diff.Change], schema: str) -> list[str]:
+    """What the down script's changes lose: dropped columns and tables, and narrowed columns
+    whose values PostgreSQL would round rather than refuse (see :func:`_checked_narrowing`)."""
+    lost = []
+    for change in back:
+        key = plan.destructive(change, schema)
+        if key is None:
+            continue
+        if isinstance(change, diff.AlterColumn) and _checked_narrowing(change.old.type, change.new.type):
+            continue
+        lost.append(key)
+    return lost
+
+
+_INTEGERS = ("smallint", "integer", "bigint")
+
+
+def _checked_narrowing(old: m.SqlType, new: m.SqlType) -> bool:
+    """Whether ALTER COLUMN ... TYPE from ``old`` to ``new`` keeps every value or fails: its
+    assignment cast refuses a string too long for varchar(n) and an integer or numeric out of
+    range, but rounds a numeric to fewer decimals."""
+    if new.name == "varchar" and old.name in ("varchar", "text"):
+        return True
+    if old.name in _INTEGERS and new.name in _INTEGERS:
+        return True
+    numeric = ("numeric", "decimal")
+    if old.name in numeric and new.name in numeric and old.args and new.args:
+        old_scale = old.args[1] if len(old.args) > 1 else 0
+        new_scale = new.args[1] if len(new.args) > 1 else 0
+        return new_scale >= old_scale
+    return False
 
 
 def _everything(changes: list[diff.Change], schema: str) -> tuple[str, ...]:

@@ -23,6 +23,22 @@ from orders_schema.declare.project import ProjectError
 
 NO_TRANSACTION_MARK = "-- orders-schema: no-transaction"
 
+LOSES_DATA_MARK = "-- orders-schema: loses-data "
+"""A generated down script's header line, one per thing undoing loses (``... drop column s.t.c``);
+``orders-schema undo`` refuses such a script unless told to accept the loss."""
+LOSES_NO_DATA_MARK = "-- orders-schema: loses-no-data"
+"""The header line of a generated down script that loses nothing."""
+
+
+def down_losses(text: str) -> list[str] | None:
+    """What a down script's marker lines say undoing it loses; None when it carries no marker
+    (written before generate wrote them, or by hand)."""
+    lines = text.splitlines()
+    lost = [line.removeprefix(LOSES_DATA_MARK).strip() for line in lines if line.startswith(LOSES_DATA_MARK)]
+    if lost:
+        return lost
+    return [] if LOSES_NO_DATA_MARK in lines else None
+
 
 MANIFEST = "released.json"
 

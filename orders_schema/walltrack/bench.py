@@ -21,6 +21,11 @@ Parts:
                count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
                without the CHECKs it added beyond V9's, head without both and its INSERT trigger
 
+``roundtrip``  (only when named) every everyday change (:mod:`orders_schema.walltrack.everyday`) on a
+               database holding ``--rows`` orders: generate, check, apply, verify, undo, verify,
+               the down script again, apply again, verify; the time of each step
+               (``--roundtrip-changes NAME ...`` picks some)
+
 ``isolation`` and ``scale`` need nothing of WallTrack: they live in :mod:`orders_schema.benchmarks`.
 """
 
@@ -53,7 +58,9 @@ from orders_schema.store.files import version_files
 from orders_schema.tester.server import Server, choose, create_database, throwaway_server
 from orders_schema.walltrack.head import COUNT_TRIGGERS
 
-PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench")
+PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench", "roundtrip")
+DEFAULT_PARTS = PARTS[:-1]
+"""The parts run unless ``--only`` names others (the round trip of every everyday change is its own run)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,6 +778,66 @@ def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, se
 
 
 # ---------------------------------------------------------------------------------------------
+# the everyday changes' round trip
+# ---------------------------------------------------------------------------------------------
+
+ROUNDTRIP_STEPS = (
+    ("generate", "generate"), ("check", "check"), ("apply", "apply"), ("verify at the new head", "verify"),
+    ("undo refused (loses data)", "refused"), ("undo", "undo"), ("verify at the previous release", "verify"),
+    ("down script again", "down again"), ("verify again", "verify"), ("apply again", "apply again"),
+    ("verify at the new head again", "verify"),
+)
+
+
+def bench_roundtrip(srv: Server, project: Project, results: Results, rows: int,
+                    names: tuple[str, ...] = ()) -> None:
+    """Every everyday change (or those ``names``) through the round trip on a clone of one database
+    at the last release holding ``rows`` orders; each step's time, one line per change."""
+    import tempfile
+
+    from orders_schema.live.compare import declared_catalog
+    from orders_schema.migrate.workflow import released_schema
+    from orders_schema.tester.roundtrip import round_trip
+    from orders_schema.tester.server import scratch_database
+    from orders_schema.walltrack.everyday import EVERYDAY
+
+    changes = [c for c in EVERYDAY if not names or c.name in names]
+    unknown = sorted(set(names) - {c.name for c in EVERYDAY})
+    if unknown:
+        raise SystemExit(f"bench: error: no everyday change {', '.join(unknown)} "
+                         f"(known: {', '.join(c.name for c in EVERYDAY)})")
+    loaded = f"bench_roundtrip_{rows}"
+    create_database(srv.dsn(), loaded)
+    migrate(srv.dsn(loaded), project.schema_dir)
+    load_s = _load(srv.dsn(loaded), project, rows)
+    with psycopg.connect(srv.dsn(loaded), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    released = released_schema(project)
+    assert released is not None
+    catalog = declared_catalog(released, srv.dsn())
+    say(f"\n== round trip of every everyday change on {rows:,} orders (load {load_s:.1f} s); ms per step")
+    say("   verify: the live catalogue against the declarations' stored form, and every row's checksum")
+    heads = [short for _, short in ROUNDTRIP_STEPS]
+    say("   " + f"{'change':<24}" + "".join(f"{h:>12}" for h in ["clone", *heads]) + f"{'total':>10}")
+    figures: dict[str, Any] = {"load_s": round(load_s, 2)}
+    for change in changes:
+        started = time.perf_counter()
+        with scratch_database(srv.dsn(), "bench_rt", template=loaded) as dsn, \
+                tempfile.TemporaryDirectory() as tmp:
+            clone_ms = (time.perf_counter() - started) * 1000
+            trip = round_trip(project, change.schema, change.name, dsn, Path(tmp), catalog)
+        by_step: dict[str, float] = {}
+        for step in trip.steps:
+            by_step[step.name] = round(step.seconds * 1000, 1)
+        cells = [f"{clone_ms:12.0f}"] + [f"{by_step[n]:12.0f}" if n in by_step else f"{'-':>12}"
+                                         for n, _ in ROUNDTRIP_STEPS]
+        total = sum(by_step.values()) + clone_ms
+        say("   " + f"{change.name:<24}" + "".join(cells) + f"{total:10.0f}")
+        figures[change.name] = {"clone_ms": round(clone_ms, 1), "steps_ms": by_step}
+    results.put("roundtrip", f"{rows}", figures)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -790,7 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pgbench-ablations", action="store_true",
                         help="also run head without the position FK, without the CHECKs it added, "
                              "and without both and its INSERT trigger (the floor)")
-    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(DEFAULT_PARTS))
+    parser.add_argument("--roundtrip-changes", nargs="*", default=[],
+                        help="the everyday changes the roundtrip part runs (default: all)")
     parser.add_argument("--pg", default=None, help="system, embedded, or a major version")
     parser.add_argument("--project", default=None, help="default: [tool.orders-schema] of pyproject.toml")
     parser.add_argument("--out", default="bench-results/bench.json")
@@ -834,6 +903,8 @@ def main(argv: list[str] | None = None) -> int:
             if "pgbench" in args.only:
                 bench_pgbench(srv, project, results, args.pgbench_rows or args.rows, args.pgbench_seconds,
                               args.rounds, args.pgbench_ablations)
+            if "roundtrip" in args.only:
+                bench_roundtrip(srv, project, results, args.rows, tuple(args.roundtrip_changes))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results.figures, indent=2) + "\n", encoding="utf-8")
