@@ -22,7 +22,7 @@ import pytest
 
 from orders_schema.declare import model as m
 from orders_schema.declare import project as pr
-from orders_schema.live.apply import migrate, undo_last
+from orders_schema.live.apply import DataLossRefused, migrate, undo_last
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.inspect import inspect_schema, snapshot
 from orders_schema.migrate import diff as d
@@ -429,7 +429,9 @@ def test_generated_files_apply_settle_and_undo(
         assert workflow.generate(proj, "again") is None  # settled
         migrate(orders_empty_dsn, proj.schema_dir)
         assert left(orders_databases, orders_empty_dsn, head) == []
-    assert undo_last(orders_empty_dsn, proj.schema_dir)
+    with pytest.raises(DataLossRefused, match="drop extension citext"):  # undo says what it would lose
+        undo_last(orders_empty_dsn, proj.schema_dir)
+    assert undo_last(orders_empty_dsn, proj.schema_dir, allow_data_loss=True)
     assert [(k, w) for k, _, w in left(orders_databases, orders_empty_dsn, base)] == [("enum", "labels differ")]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from orders_schema.declare import model as m
 from orders_schema.declare import project as p
-from orders_schema.live.apply import migrate, undo_last
+from orders_schema.live.apply import DataLossRefused, migrate, undo_last
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.inspect import inspect_schema
 from orders_schema.migrate import workflow
@@ -110,7 +110,9 @@ def test_access_generates_applies_compares_and_undoes(
     with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
         conn.execute(f"REVOKE DELETE ON acc.items FROM {ROLE}")
         conn.execute(f"ALTER TABLE acc.notes OWNER TO {ROLE}")
-    assert undo_last(orders_empty_dsn, proj.schema_dir) == [2]
+    with pytest.raises(DataLossRefused, match=r"drop table acc\.notes"):  # undo says what it would lose
+        undo_last(orders_empty_dsn, proj.schema_dir)
+    assert undo_last(orders_empty_dsn, proj.schema_dir, allow_data_loss=True) == [2]
     assert differences(orders_databases, orders_empty_dsn, V1_STATE) == []
     with psycopg.connect(orders_empty_dsn) as conn:  # the role stays: other databases may use it
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone() == (1,)

@@ -344,20 +344,28 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
 
     def plan(self, ctx: PlanContext) -> Planned:
         out = Planned()
-        changes = ctx.of(SetPrivilege)
+        # a column, table or function this migration drops takes its privileges with it: changing
+        # them first would only make the script fail when run again, once the object is gone
+        functions = {f.name for f in ctx.new.functions}
+
+        def gone(on: str, name: str, column: str) -> bool:
+            if on == "table":
+                return name in ctx.dropped or (name, column) in ctx.dropped_columns
+            return on == "function" and name not in functions
+
+        changes = [c for c in ctx.of(SetPrivilege) if not gone(*c.entry[:3])]
         out.after += statements(ctx.schema, [c.entry for c in changes if not c.granted], granted=False)
         out.after += statements(ctx.schema, [c.entry for c in changes if c.granted], granted=True)
-        out.after += self._regranted(ctx)
+        out.last += self._regranted(ctx)  # once every view is created again (some are, in ``last``)
         return out
 
     def _regranted(self, ctx: PlanContext) -> list[Statement]:
         """Views re-created and functions dropped and created by this version lose their privileges:
         grant the declared ones again (and revoke the revoked defaults)."""
         from orders_schema.kinds.function import ReplaceFunction
-        from orders_schema.kinds.view import ReplaceView, dependent_views
+        from orders_schema.kinds.view import dropped_views
 
-        replaced = {c.old.name for c in ctx.of(ReplaceView)}
-        views = replaced | dependent_views(ctx.old, set(ctx.reshaped) | replaced)
+        views = dropped_views(ctx)
         functions = {c.new.name for c in ctx.of(ReplaceFunction)
                      if c.old.arguments != c.new.arguments or c.old.returns != c.new.returns}
         keep = {f"table:{v.name}" for v in ctx.new.views if v.name in views} | {f"function:{f}" for f in functions}

@@ -133,7 +133,7 @@ ORDER BY 1"""
 
 class RoleKind(Kind[Role, RoleInfo]):
     name = "role"
-    rank = 5
+    rank = 6
     catalog_field = "roles"
     query = QUERY
     create_stage = "after_tables"

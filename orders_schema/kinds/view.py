@@ -207,6 +207,17 @@ def _kind(materialized: bool) -> str:
     return "materialized view" if materialized else "view"
 
 
+def dropped_views(ctx: PlanContext) -> set[str]:
+    """The views a migration drops (and creates again when they are still declared): those
+    dropped or replaced, those reading a table that gains columns through ``*`` (their stored
+    definition lists the columns the table had), and every view depending on a reshaped table or
+    on one of those."""
+    replaced = {c.old.name for c in ctx.of(ReplaceView)} | {c.view.name for c in ctx.of(DropView)}
+    widened = {ctx.was.get(table, table) for table, _ in ctx.added_columns}
+    star = {v.name for v in ctx.old.views if read_through_star(v) & widened}
+    return replaced | star | dependent_views(ctx.old, set(ctx.reshaped) | replaced | star)
+
+
 class ViewKind(Kind["m.View", ViewInfo]):
     name = "view"
     rank = 40
@@ -250,10 +261,7 @@ class ViewKind(Kind["m.View", ViewInfo]):
         are created after the table kind's drops (a view taking ``o.*`` would otherwise depend
         on the column about to go). A view reading a table that gains columns through ``*`` is
         created again too: its stored definition lists the columns the table had."""
-        replaced = {c.old.name for c in ctx.of(ReplaceView)} | {c.view.name for c in ctx.of(DropView)}
-        widened = {ctx.was.get(table, table) for table, _ in ctx.added_columns}
-        star = {v.name for v in ctx.old.views if read_through_star(v) & widened}
-        to_drop = replaced | star | dependent_views(ctx.old, set(ctx.reshaped) | replaced | star)
+        to_drop = dropped_views(ctx)
         old_views = {v.name: v for v in ctx.old.views}
         new_views = {v.name: v for v in ctx.new.views}
         # Declaration order, not set order: the plan (and so a generated file) must not depend on

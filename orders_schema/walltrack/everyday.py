@@ -45,14 +45,16 @@ class Everyday:
 
 def _head(*objects: Table | View | Function) -> Schema:
     """The head with ``objects`` in place of those of the same name (a renamed table in place of
-    the one it was), new ones appended; validated as one schema."""
+    the one it was), new ones appended, then WallTrack's access control (:func:`head.hardened`)
+    over it all; validated as one schema."""
     def merged(current: tuple[Table | View | Function, ...], kind: type) -> tuple[object, ...]:
         new = [o for o in objects if isinstance(o, kind)]
         by_name = {getattr(o, "renamed_from", None) or o.name: o for o in new}
         kept = [by_name.get(o.name, o) for o in current]
         return (*kept, *(o for o in new if o not in kept))
-    return h.HEAD.replace(tables=merged(h.HEAD.tables, Table), views=merged(h.HEAD.views, View),
-                          functions=merged(h.HEAD.functions, Function))
+    base = h.UNHARDENED  # the change is made to the declarations, then hardened as the head is
+    return h.hardened(base.replace(tables=merged(base.tables, Table), views=merged(base.views, View),
+                                   functions=merged(base.functions, Function)))
 
 
 def _orders(**update: object) -> Schema:
