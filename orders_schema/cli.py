@@ -242,7 +242,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     for path in done.written:
         print(f"wrote {config.display_path(path.resolve())}")
     if done.report:
-        print(f"not declared ({len(done.report)}; listed at the top of {args.package}/__init__.py, create them by hand):")
+        print(f"not declared ({len(done.report)}; listed at the top of {args.package}/__init__.py, "
+              "create them by hand):")
         for line in done.report:
             print(f"  - {line}")
     else:

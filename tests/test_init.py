@@ -10,6 +10,8 @@ import psycopg
 import pytest
 
 from orders_schema import cli
+from orders_schema.declare import model as m
+from orders_schema.live.declare import read_declarations
 from orders_schema.tester.harness import Databases
 
 VARIED_SQL = """
@@ -34,6 +36,11 @@ CREATE FUNCTION shop.order_total(c bigint) RETURNS numeric LANGUAGE sql STABLE
 CREATE VIEW shop.big_orders AS SELECT id, customer_id, total FROM shop.orders WHERE total > 100;
 CREATE VIEW shop.big_customers AS SELECT DISTINCT customer_id FROM shop.big_orders;
 """
+
+
+def _objects(schema: m.Schema) -> dict[str, object]:
+    """The schema's fields, each tuple of objects as a set (the module lists them in dependency order)."""
+    return {f: set(v) if isinstance(v, tuple) else v for f in m.Schema.model_fields if (v := getattr(schema, f))}
 
 
 def run(*argv: str) -> int:
@@ -74,6 +81,10 @@ def test_a_varied_database_is_adopted_and_rebuilt_exactly(
         assert module.index("VIEW_BIG_ORDERS =") < module.index("VIEW_BIG_CUSTOMERS =")
         assert "[tool.orders-schema]" in (tmp_path / "pyproject.toml").read_text()
         assert "test_orders_schema_structure" in (tmp_path / "tests" / "test_schema.py").read_text()
+        with psycopg.connect(dbs.server.dsn(original)) as conn:  # the module declares exactly what was read
+            assert _objects(read_declarations(conn, "shop").schema) == _objects(sys.modules["shop_schema"].SCHEMA)
+        assert "TABLE_CUSTOMERS = Table(" in module and "type=BIGINT" in module
+        assert 'sql_type("numeric(12, 2)")' in module
         _round_trip(dbs, dbs.server.dsn(original), dbs.server.dsn(copy), "shop", capsys)
     finally:
         dbs.drop(original)
@@ -105,12 +116,16 @@ def test_init_refuses_to_overwrite_and_bad_input_in_one_line(
     assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--package", "p") == 2
     assert "never overwrites a schema folder" in capsys.readouterr().err
     (tmp_path / "schema").rmdir()
+    (tmp_path / "public_app").mkdir()
+    assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--package", "public_app") == 2
+    assert "never overwrites a package" in capsys.readouterr().err
+    (tmp_path / "public_app").rmdir()
     monkeypatch.setattr(sys, "path", list(sys.path))
     assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--package", "public_app") == 0
     text = (tmp_path / "pyproject.toml").read_text()
     assert text.startswith("[tool.ruff]\nline-length = 100\n") and "[tool.orders-schema]" in text
     capsys.readouterr()
-    for package in ("public_app", "other"):
-        assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--package", package) == 2
-        err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and "init never overwrites" in err or "already has" in err
+    assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--package", "other") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "already has [tool.orders-schema]" in err, err
+    assert not (tmp_path / "other").exists()

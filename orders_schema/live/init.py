@@ -29,12 +29,18 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 import orders_schema.model as public
 from orders_schema import config
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project
-from orders_schema.live.apply import Unreachable, connect
+from orders_schema.declare.sqltype import SqlType, sql_text, sql_type
+from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
 from orders_schema.migrate import workflow
 from orders_schema.store.files import MANIFEST
@@ -58,21 +64,45 @@ class Initialised:
 # ---------------------------------------------------------------------------------------------
 
 
-def _expr(value: Any) -> str:
+_TYPE_CONSTANTS = [n for n in public.__all__ if n.isupper() and isinstance(getattr(public, n), SqlType)]
+
+
+def _type_expr(value: SqlType, used: set[str]) -> str | None:
+    """A column type as its public constant (``BIGINT``) or ``sql_type("numeric(12, 2)")``."""
+    for name in _TYPE_CONSTANTS:
+        if getattr(public, name) == value:
+            used.add(name)
+            return name
+    text = sql_text(value)
+    try:
+        same = sql_type(text) == value
+    except ValueError:
+        same = False
+    if not same:
+        return None
+    used.add("sql_type")
+    return f"sql_type({text!r})"
+
+
+def _expr(value: Any, used: set[str]) -> str:
+    """Python source building ``value``; the public names it calls are added to ``used``."""
+    if isinstance(value, SqlType) and (shown_type := _type_expr(value, used)) is not None:
+        return shown_type
     if isinstance(value, BaseModel):
         name = type(value).__name__
         if name not in public.__all__:
             raise TypeError(f"{name} is not exported by orders_schema.model")
+        used.add(name)
         shown = value.model_dump(exclude_defaults=True)
         fields = [f for f in type(value).model_fields if f in shown]
-        return f"{name}(" + ", ".join(f"{f}={_expr(getattr(value, f))}" for f in fields) + ")"
+        return f"{name}(" + ", ".join(f"{f}={_expr(getattr(value, f), used)}" for f in fields) + ")"
     if isinstance(value, tuple):
-        inner = ", ".join(_expr(v) for v in value)
+        inner = ", ".join(_expr(v, used) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
-        return "[" + ", ".join(_expr(v) for v in value) + "]"
+        return "[" + ", ".join(_expr(v, used) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_expr(k)}: {_expr(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_expr(k, used)}: {_expr(v, used)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -136,19 +166,20 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
     schema = live.schema
     taken: set[str] = {"SCHEMA", "V1", "PROJECT"}
     body: list[str] = []
+    used: set[str] = set()
     names: dict[str, list[str]] = {"tables": [], "functions": [], "views": []}
     tables = _tables_in_order(schema)
     for fn in schema.functions:
         const = _constant("function", fn.name, taken)
-        body.append(f"{const} = {_expr(fn)}\n")
+        body.append(f"{const} = {_expr(fn, used)}\n")
         names["functions"].append(const)
     for table in tables:
         const = _constant("table", table.name, taken)
-        body.append(f"{const} = {_expr(table)}\n")
+        body.append(f"{const} = {_expr(table, used)}\n")
         names["tables"].append(const)
     for view in _views_in_order(schema):
         const = _constant("view", view.name, taken)
-        body.append(f"{const} = {_expr(view)}\n")
+        body.append(f"{const} = {_expr(view, used)}\n")
         names["views"].append(const)
     shown = schema.model_dump(exclude_defaults=True)
     fields: list[str] = []
@@ -157,7 +188,7 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
             if names[field]:
                 fields.append(f"{field}=({', '.join(names[field])},)")
         elif field in shown:
-            fields.append(f"{field}={_expr(getattr(schema, field))}")
+            fields.append(f"{field}={_expr(getattr(schema, field), used)}")
     body.append(f"SCHEMA = Schema({', '.join(fields)})\n")
     create = schema.owned and schema.name != "public"
     body.append(
@@ -167,7 +198,7 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
     )
     body.append("PROJECT = Project(schema=SCHEMA, versions=(V1,))\n")
     text = "\n".join(body)
-    used = sorted(n for n in public.__all__ if re.search(rf"\b{re.escape(n)}\(", text))
+    used |= {"Schema", "Version"}
     head = [
         f'"""The schema {schema.name}, read from {source} by `orders-schema init`.',
         "",
@@ -179,7 +210,7 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
         "from __future__ import annotations",
         "",
         "from orders_schema.declare.project import Project",
-        f"from orders_schema.model import {', '.join(used)}",
+        f"from orders_schema.model import {', '.join(sorted(used))}",
         "",
     ]
     return "\n".join(head) + "\n" + text
@@ -208,18 +239,18 @@ from orders_schema.testing import test_orders_schema_case, test_orders_schema_st
 def _refusals(folder: Path, package: str) -> None:
     if not package.isidentifier() or keyword.iskeyword(package):
         raise InitRefused(f"--package {package!r} is not a Python package name")
+    pyproject = folder / "pyproject.toml"
+    if pyproject.exists():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InitRefused(f"{pyproject}: not readable TOML: {exc}") from None
+        if config.SECTION in data.get("tool", {}):
+            raise InitRefused(f"{pyproject} already has [tool.{config.SECTION}]: this folder holds a project")
     if (folder / package).exists():
         raise InitRefused(f"{folder / package} exists: init never overwrites a package")
     if (folder / "schema").exists():
         raise InitRefused(f"{folder / 'schema'} exists: init never overwrites a schema folder")
-    pyproject = folder / "pyproject.toml"
-    if pyproject.exists():
-        try:
-            data = config.tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, config.tomllib.TOMLDecodeError) as exc:
-            raise InitRefused(f"{pyproject}: not readable TOML: {exc}") from None
-        if config.SECTION in data.get("tool", {}):
-            raise InitRefused(f"{pyproject} already has [tool.{config.SECTION}]: this folder holds a project")
 
 
 def _read(dsn: str, schema: str) -> LiveDeclarations:
@@ -235,7 +266,8 @@ def _read(dsn: str, schema: str) -> LiveDeclarations:
 
 def init_project(dsn: str, schema: str, package: str, folder: Path, source: str = "a live database") -> Initialised:
     """Write a new project into ``folder`` from the live ``schema``. Raises :class:`InitRefused`
-    (nothing written) or :class:`~orders_schema.live.apply.Unreachable`."""
+    (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what the declarations leave
+    out is reported, never an error."""
     _refusals(folder, package)
     live = _read(dsn, schema)
     written: list[Path] = []
