@@ -38,7 +38,7 @@ import orders_schema.model as public
 from orders_schema import config
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
-from orders_schema.declare.project import Project
+from orders_schema.declare.project import Project, load
 from orders_schema.declare.sqltype import SqlType, sql_text, sql_type
 from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
@@ -270,6 +270,28 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
     out is reported, never an error."""
     _refusals(folder, package)
     live = _read(dsn, schema)
+    pyproject = folder / "pyproject.toml"
+    before = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
+    tests_existed = (folder / "tests").exists()
+    test_existed = (folder / "tests" / "test_schema.py").exists()
+    try:
+        written = _write(live, package, folder, source, before)
+    except BaseException:  # nothing half-written: what this call created goes, the pyproject is restored
+        shutil.rmtree(folder / package, ignore_errors=True)
+        shutil.rmtree(folder / "schema", ignore_errors=True)
+        if not tests_existed:
+            shutil.rmtree(folder / "tests", ignore_errors=True)
+        elif not test_existed:
+            (folder / "tests" / "test_schema.py").unlink(missing_ok=True)
+        if before is None:
+            pyproject.unlink(missing_ok=True)
+        else:
+            pyproject.write_text(before, encoding="utf-8")
+        raise
+    return Initialised(written, live.report())
+
+
+def _write(live: LiveDeclarations, package: str, folder: Path, source: str, before: str | None) -> list[Path]:
     written: list[Path] = []
     pkg = folder / package
     pkg.mkdir(parents=True)
@@ -279,9 +301,9 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
     written.append(module)
     pyproject = folder / "pyproject.toml"
     section = _PYPROJECT_SECTION.format(package=package)
-    if pyproject.exists():
-        text = pyproject.read_text(encoding="utf-8")
-        pyproject.write_text(text + ("" if text.endswith("\n") else "\n") + section, encoding="utf-8")
+    if before is not None:
+        pyproject.write_text(before + ("" if before.endswith("\n") or not before else "\n") + section,
+                             encoding="utf-8")
     else:
         pyproject.write_text(f"[project]\nname = {package.replace('_', '-')!r}\nversion = \"0.1.0\"\n"
                              f"dependencies = [\"orders-schema\"]\n{section}", encoding="utf-8")
@@ -298,17 +320,15 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
     if generated is not None:
         written += [project.schema_dir / name for name in generated.files]
         written.append(project.schema_dir / MANIFEST)
-    return Initialised(sorted(set(written)), live.report())
+    return sorted(set(written))
 
 
 def _load(folder: Path, package: str) -> Project:
+    """The written project, imported from ``folder`` (a declaration it refuses is one line)."""
     config.importable(folder.resolve())
     sys.modules.pop(package, None)
     importlib.invalidate_caches()
-    module = importlib.import_module(package)
-    project = module.PROJECT
-    assert isinstance(project, Project)
-    return project
+    return load(f"{package}:PROJECT")
 
 
 
