@@ -3,6 +3,7 @@ the original exactly (`diff --exit-code`), and `baseline` adopts the original.""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def test_a_varied_database_is_adopted_and_rebuilt_exactly(
         assert "TABLE_CUSTOMERS = Table(" in module and "type=BIGINT" in module
         assert 'sql_type("numeric(12, 2)")' in module
         _round_trip(dbs, dbs.server.dsn(original), dbs.server.dsn(copy), "shop", capsys)
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+                               capture_output=True, text=True, check=False)
+        assert tests.returncode == 0 and "1 passed" in tests.stdout, tests.stdout[-2000:]  # the new project's pytest
     finally:
         dbs.drop(original)
         dbs.drop(copy)
