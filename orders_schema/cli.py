@@ -227,6 +227,31 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Exit 0 written; 2 when something would be overwritten, the server cannot be reached or the
+    schema does not exist (nothing written)."""
+    from orders_schema.live.init import InitRefused, init_project
+
+    if len(args.init_schema) > 1:
+        raise UsageError("one --schema per project for now: run init once per schema, each in its own folder")
+    folder = Path(args.dir)
+    try:
+        done = init_project(args.dsn, args.init_schema[0], args.package, folder, source="the live database")
+    except (InitRefused, Unreachable) as exc:
+        raise UsageError(str(exc)) from None
+    for path in done.written:
+        print(f"wrote {config.display_path(path.resolve())}")
+    if done.report:
+        print(f"not declared ({len(done.report)}; listed at the top of {args.package}/__init__.py, "
+              "create them by hand):")
+        for line in done.report:
+            print(f"  - {line}")
+    else:
+        print("every object of the live schema is declared")
+    print("next: orders-schema check, then orders-schema baseline --dsn DSN on the database it was read from")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from orders_schema.tester.server import ServerError, choose
     from orders_schema.tester.verify import verify, verify_throwaway
@@ -494,6 +519,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the version it is at (default: the last released)",
     )
     base.set_defaults(func=cmd_baseline)
+    ini = sub.add_parser(
+        "init", help="start a project from a live schema: the declarations, pyproject section, versions and tests"
+    )
+    ini.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI of the database to read")
+    ini.add_argument("--schema", dest="init_schema", action="append", required=True, metavar="S",
+                     help="the schema to declare")
+    ini.add_argument("--package", required=True, metavar="NAME", help="the Python package to write (NAME/__init__.py)")
+    ini.add_argument("--dir", default=".", metavar="PATH", help="the project folder (default: the current one)")
+    ini.set_defaults(func=cmd_init)
     sub.add_parser("diagram", help="print a Mermaid ER diagram of the declarations").set_defaults(func=cmd_diagram)
     ver = sub.add_parser(
         "verify", help="prove structure and behaviour on a database (every write rolled back), or on a throwaway one"
