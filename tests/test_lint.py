@@ -56,3 +56,34 @@ GOLDEN: list[tuple[str, list[str]]] = [
 @pytest.mark.parametrize(("sql", "expected"), GOLDEN, ids=[sql.split("(")[0][:60] for sql, _ in GOLDEN])
 def test_hazards(sql: str, expected: list[str]) -> None:
     assert [str(h) for linted in lint_text(sql) for h in linted.hazards] == expected
+
+
+SECURITY: list[tuple[str, list[str]]] = [
+    # a SECURITY DEFINER function without a pinned search_path: the caller's path reaches it
+    ("CREATE OR REPLACE FUNCTION s.f() RETURNS integer AS $$ SELECT 1 $$ LANGUAGE sql SECURITY DEFINER;",
+     ["security: s.f runs SECURITY DEFINER without a pinned search_path: a caller can shadow the objects it "
+      "uses (SET search_path = pg_catalog, pg_temp)"]),
+    ("CREATE FUNCTION s.f() RETURNS integer AS $$ SELECT 1 $$ LANGUAGE sql SECURITY DEFINER\n"
+     "SET search_path = 'pg_catalog', 'pg_temp';", []),
+    ("CREATE FUNCTION s.f() RETURNS integer AS $$ SELECT 1 $$ LANGUAGE sql;", []),
+    ("GRANT SELECT ON TABLE s.a TO PUBLIC;", ["security: grants to PUBLIC: every role, present and future, gets it"]),
+    ("GRANT SELECT ON TABLE s.a TO walltrack_reader;", []),
+    ("REVOKE EXECUTE ON FUNCTION s.f FROM PUBLIC;", []),
+    # a table in the exposed schema: row security in the same file, or a hazard
+    ("CREATE TABLE public.notes (id integer);",
+     ["security: public.notes is in the exposed schema public and this file does not enable row-level security "
+      "on it: ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY"]),
+    ("CREATE TABLE public.notes (id integer);\nALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;", []),
+    ("CREATE TABLE s.notes (id integer);", []),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), SECURITY, ids=[s.split("(")[0][:60] for s, _ in SECURITY])
+def test_security_hazards(sql: str, expected: list[str]) -> None:
+    assert [str(h) for h in lint_text(sql)[0].hazards if h.kind == "security"] == expected
+
+
+def test_exposed_schemas_are_the_callers_choice() -> None:
+    sql = "CREATE TABLE api.notes (id integer);"
+    assert [h.kind for h in lint_text(sql)[0].hazards] == []
+    assert [h.kind for h in lint_text(sql, exposed=("api",))[0].hazards] == ["security"]

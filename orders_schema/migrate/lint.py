@@ -17,7 +17,11 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from orders_schema.store.statements import Stmt, split_tokens
 
-HazardKind = Literal["lock", "rewrite", "scan", "data-loss", "no-transaction", "backfill", "cluster-wide"]
+HazardKind = Literal[
+    "lock", "rewrite", "scan", "data-loss", "no-transaction", "backfill", "cluster-wide", "security"]
+EXPOSED_SCHEMAS = ("public",)
+"""The schemas an API exposes by default (Supabase's PostgREST: ``public``): a table created there
+without row-level security in the same file is a security hazard."""
 VOLATILE_DEFAULTS = ("GEN_RANDOM_UUID", "RANDOM", "CLOCK_TIMESTAMP", "UUID_GENERATE_V4", "NEXTVAL")
 
 
@@ -38,12 +42,6 @@ class Linted:
     @property
     def summary(self) -> str:
         return "; ".join(str(h) for h in self.hazards) if self.hazards else "none"
-
-
-
-
-
-
 
 
 def _name_after(words: list[str], tokens: list[Token], keyword: str, skip: tuple[str, ...] = ()) -> str:
@@ -67,10 +65,46 @@ def _lock(mode: str, target: str, note: str = "") -> Hazard:
     return Hazard("lock", f"{mode} on {target}" + (f" ({note})" if note else ""))
 
 
-def lint_text(text: str) -> list[Linted]:
-    """Every statement of a script with its hazards."""
+def lint_text(text: str, exposed: tuple[str, ...] = EXPOSED_SCHEMAS) -> list[Linted]:
+    """Every statement of a script with its hazards; ``exposed``: the schemas an API exposes."""
     created: set[str] = set()
-    return [_classify(s, created) for s in split_tokens(text)]
+    statements = split_tokens(text)
+    linted = [_classify(s, created) for s in statements]
+    return [Linted(x.sql, x.hazards + tuple(_security(s, statements, exposed)))
+            for s, x in zip(statements, linted, strict=True)]
+
+
+def _security(stmt: Stmt, script: list[Stmt], exposed: tuple[str, ...]) -> list[Hazard]:
+    """What a statement opens to other roles: a SECURITY DEFINER function without a pinned
+    ``search_path`` (its caller's path can put their own functions and operators first), a
+    privilege granted to ``PUBLIC`` (every role, present and future), a table created in an exposed
+    schema without row-level security enabled in the same file."""
+    w, t = stmt.words, stmt.tokens
+    out: list[Hazard] = []
+    if w[0] == "CREATE" and {"FUNCTION", "PROCEDURE"} & set(w[:4]) and _has(w, "SECURITY", "DEFINER"):
+        if not _has(w, "SET", "SEARCH_PATH"):
+            name = _name_after(w, t, "FUNCTION" if "FUNCTION" in w[:4] else "PROCEDURE")
+            out.append(Hazard("security", f"{name} runs SECURITY DEFINER without a pinned search_path: a caller "
+                              "can shadow the objects it uses (SET search_path = pg_catalog, pg_temp)"))
+    elif w[0] == "GRANT" and "TO" in w and "PUBLIC" in w[w.index("TO") + 1:]:
+        out.append(Hazard("security", "grants to PUBLIC: every role, present and future, gets it"))
+    elif w[:2] == ["CREATE", "TABLE"]:
+        table = _name_after(w, t, "TABLE", ("IF", "NOT", "EXISTS"))
+        schema = table.rpartition(".")[0] or "public"
+        if schema.strip('"') in exposed and not any(
+            s.words[:2] == ["ALTER", "TABLE"] and _has(s.words, "ENABLE", "ROW")
+            and _name_after(s.words, s.tokens, "TABLE", ("IF", "EXISTS", "ONLY")).lower() == table.lower()
+            for s in script
+        ):
+            out.append(Hazard("security", f"{table} is in the exposed schema {schema} and this file does not "
+                              f"enable row-level security on it: ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
+    return out
+
+
+def _has(words: list[str], first: str, second: str) -> bool:
+    """Whether ``first`` is directly followed by ``second`` (sqlglot may read two words as one
+    token, ``SQL SECURITY``)."""
+    return f" {first} {second} " in f" {' '.join(words)} "
 
 
 def _in_do_block(stmt: Stmt, created: set[str]) -> Linted:
