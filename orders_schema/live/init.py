@@ -230,14 +230,13 @@ def _format(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _PYPROJECT_SECTION = '\n[tool.orders-schema]\nproject = "{package}:PROJECT"\nschema-dir = "schema"\n'
-_TEST = '''"""The ready-made orders-schema structure check, run on this project's declarations: every version
-applied in order on a throwaway server gives exactly the declared schema.
-
-Once the declarations carry what the derived behaviour cases need (ValidRow examples, accepts= on
-CHECKs), add ``test_orders_schema_case`` to the import.
+_TEST = '''"""The ready-made orders-schema tests, run on this project's declarations: every version applied
+in order on a throwaway server gives exactly the declared schema (structure), and every behaviour
+case derived from the declarations holds (NOT NULL, keys, foreign keys, CHECKs, the versions).
+CHECKs without accepts=/rejects= examples are reported as warnings until you declare some.
 """
 
-from orders_schema.testing import test_orders_schema_structure  # noqa: F401
+from orders_schema.testing import test_orders_schema_case, test_orders_schema_structure  # noqa: F401
 '''
 
 

@@ -363,7 +363,7 @@ def cases(project: Project) -> list[Case]:
     for table in project.schema.tables:
         out.append(row_case(project, table))
         for column in table.columns:
-            if not_null(table, column):
+            if not_null(table, column) and column.generated is None:  # an INSERT cannot name a generated column
                 out.append(not_null_case(project, table, column))
         for check in table.checks:
             out.append(check_case(project, table, check))

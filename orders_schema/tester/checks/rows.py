@@ -86,6 +86,15 @@ def not_null(table: m.Table, column: m.Column) -> bool:
     return not column.nullable or bool(table.primary_key and column.name in table.primary_key.columns)
 
 
+def server_filled(column: m.Column, required: bool = False) -> bool:
+    """Whether the server fills the column itself: a generated column and a GENERATED ALWAYS
+    identity always (an INSERT may not name them), a BY DEFAULT identity and a serial column
+    unless a value is ``required``."""
+    if column.generated is not None or (column.identity is not None and column.identity.generated == "ALWAYS"):
+        return True
+    return not required and (column.identity is not None or column.serial)
+
+
 def check_columns(check: m.Check) -> set[str]:
     return fragments.referenced_columns(fragments.parse_expression(check.expression, check.name))
 
@@ -133,7 +142,7 @@ class RowFactory:
         required = set(require)
         row: Values = dict(self.valid_rows.get(table.name, ()))
         for column in table.columns:
-            if column.name in row:
+            if column.name in row or server_filled(column, column.name in required):
                 continue
             if column.name in required and column.default is not None and not self._in_fk(table, column):
                 continue  # the default gives it a value
@@ -366,7 +375,11 @@ class RowFactory:
         if values:
             names = ", ".join(q(c) for c in values)
             marks = ", ".join("%s" for _ in values)
-            text = f"INSERT INTO {target} ({names}) VALUES ({marks}) RETURNING ctid, *"
+            # a value for a GENERATED ALWAYS identity (a case probing its key or NOT NULL) overrides it
+            always = any(c.name in values and c.identity is not None and c.identity.generated == "ALWAYS"
+                         for c in table.columns)
+            overriding = " OVERRIDING SYSTEM VALUE" if always else ""
+            text = f"INSERT INTO {target} ({names}){overriding} VALUES ({marks}) RETURNING ctid, *"
         else:
             text = f"INSERT INTO {target} DEFAULT VALUES RETURNING ctid, *"
         with self.conn.cursor(row_factory=dict_row) as cur:
