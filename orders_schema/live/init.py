@@ -81,7 +81,14 @@ def _type_expr(value: SqlType, used: set[str]) -> str | None:
     if not same:
         return None
     used.add("sql_type")
-    return f"sql_type({text!r})"
+    return f"sql_type({_str(text)})"
+
+
+def _str(text: str) -> str:
+    """A Python string literal, double-quoted where it can be (as ``ruff format`` writes it), so
+    the module reads the same whether or not ruff is installed."""
+    shown = repr(text)
+    return f'"{shown[1:-1]}"' if shown.startswith("'") and '"' not in text else shown
 
 
 def _expr(value: Any, used: set[str]) -> str:
@@ -103,7 +110,7 @@ def _expr(value: Any, used: set[str]) -> str:
         return "[" + ", ".join(_expr(v, used) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_expr(k, used)}: {_expr(v, used)}" for k, v in value.items()) + "}"
-    return repr(value)
+    return _str(value) if isinstance(value, str) else repr(value)
 
 
 def _constant(kind: str, name: str, taken: set[str]) -> str:
@@ -193,7 +200,7 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
     create = schema.owned and schema.name != "public"
     body.append(
         f"V1 = Version(number=1, name=\"schema\", header=(\"The schema {schema.name}, before the objects the "
-        f"baseline adds\",), create_schema={create}, state=Schema(name={schema.name!r}"
+        f"baseline adds\",), create_schema={create}, state=Schema(name={_str(schema.name)}"
         f"{'' if schema.owned else ', owned=False'}), phases=())\n"
     )
     body.append("PROJECT = Project(schema=SCHEMA, versions=(V1,))\n")
