@@ -384,6 +384,100 @@ def _add_advise(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.set_defaults(func=cmd_advise)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """``orders-schema review N``: rehearse version N at size on a throwaway server; exit 1 when it
+    fails or a measured stall exceeds ``--max-stall``, 2 for bad input."""
+    from orders_schema import review
+    from orders_schema.tester.server import ServerError, choose, throwaway_server
+
+    proj = _project(args)
+    try:
+        review.target_file(proj, args.version)
+        rows, sized_by = (review.rows_like(args.like_dsn, proj) if args.like_dsn
+                          else (args.rows, f"--rows {args.rows:,}"))
+        choice = choose(args.pg)
+    except (review.ReviewInputError, ServerError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"review: starting a throwaway {choice.describe()}", file=sys.stderr, flush=True)
+    bar = _ProgressBar()
+    try:
+        with throwaway_server(choice) as server:
+            result = review.rehearse(proj, args.version, server.dsn(), rows, sized_by=sized_by,
+                                     interval=args.interval / 1000, progress=bar)
+    except (review.ReviewInputError, ServerError) as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.done()
+    sys.stdout.write(review.FORMATS[args.format]([result], args.max_stall))
+    if result.error:
+        return 1
+    return 1 if args.max_stall is not None and result.exceeds(args.max_stall) else 0
+
+
+class _ProgressBar:
+    """Progress on stderr: a bar redrawn in place on a terminal, one line per step otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.drawn = False
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if self.tty:
+            filled = int(fraction * 30)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {step[:60]:<60}")
+            self.drawn = True
+        else:
+            sys.stderr.write(f"review: {step}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            self.drawn = False
+
+
+def _add_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``review`` subcommand."""
+    from orders_schema.review import FORMATS
+
+    parser = sub.add_parser(
+        "review",
+        help="rehearse version N at size: per statement its time, the locks it took and how long live traffic stalled",
+        description="Rehearse version N on a throwaway server: build version N-1, fill it with the project's "
+        "synthetic data, then apply N as apply does while a probe writer and a probe reader (the project's "
+        "declared statements) run. Reports per statement the wall time, the locks seen in pg_locks, the rows the "
+        "server reports and the longest probe stall, beside the static hazards. Exit 1 when the version fails or "
+        "a stall exceeds --max-stall, 2 for bad input. See docs/cli.md.",
+    )
+    parser.add_argument("version", type=_version_number, metavar="N")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--rows", type=_count, default=100_000, help="synthetic rows of the main table (default 100000)")
+    size.add_argument(
+        "--like-dsn", type=dsn, default=None, metavar="DSN",
+        help="size it like this database: its largest table's pg_class.reltuples (read-only, nothing written)",
+    )
+    parser.add_argument("--format", choices=tuple(FORMATS), default="text", help="text (default), markdown or github")
+    parser.add_argument(
+        "--max-stall", type=_count, default=None, metavar="MS",
+        help="exit 1 when a probe statement stalled longer than MS milliseconds while the version ran",
+    )
+    parser.add_argument(
+        "--interval", type=_positive, default=10, metavar="MS", help="pg_locks sampling interval (default 10 ms)"
+    )
+    parser.add_argument(
+        "--pg", type=_pg_selector, default=None,
+        help="throwaway server: system, embedded or a major version (default: as verify)",
+    )
+    parser.set_defaults(func=cmd_review)
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 1 or more")
+    return value
+
+
 def _version_number(text: str) -> int:
     value = text.upper().removeprefix("V")
     if not value.isdigit():
@@ -546,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=cmd_verify)
     _add_advise(sub)
     _add_diff(sub)
+    _add_review(sub)
     summaries = {action.dest: action.help for action in sub._choices_actions}
     for name, command in sub.choices.items():
         if "--schema-dir" not in command._option_string_actions:
