@@ -13,6 +13,7 @@ for them. Each command is a thin layer over the engine: it parses, calls one fun
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from collections.abc import Sequence
@@ -395,14 +396,22 @@ def cmd_review(args: argparse.Namespace) -> int:
         review.target_file(proj, args.version)
         rows, sized_by = (review.rows_like(args.like_dsn, proj) if args.like_dsn
                           else (args.rows, f"--rows {args.rows:,}"))
-        choice = choose(args.pg)
+        choice = None if args.server_dsn else choose(args.pg)
     except (review.ReviewInputError, ServerError) as exc:
         raise UsageError(str(exc)) from None
-    print(f"review: starting a throwaway {choice.describe()}", file=sys.stderr, flush=True)
     bar = _ProgressBar()
     try:
-        with throwaway_server(choice) as server:
-            result = review.rehearse(proj, args.version, server.dsn(), rows, sized_by=sized_by,
+        with contextlib.ExitStack() as stack:
+            if choice is not None:
+                print(f"review: starting a throwaway {choice.describe()}", file=sys.stderr, flush=True)
+                server_dsn = stack.enter_context(throwaway_server(choice)).dsn()
+            else:
+                server_dsn = args.server_dsn
+                try:
+                    psycopg.connect(server_dsn, connect_timeout=10).close()
+                except psycopg.Error as exc:
+                    raise UsageError(f"--server-dsn: cannot connect: {str(exc).strip().splitlines()[0]}") from None
+            result = review.rehearse(proj, args.version, server_dsn, rows, sized_by=sized_by,
                                      interval=args.interval / 1000, progress=bar)
     except (review.ReviewInputError, ServerError) as exc:
         raise UsageError(str(exc)) from None
@@ -464,9 +473,14 @@ def _add_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument(
         "--interval", type=_positive, default=10, metavar="MS", help="pg_locks sampling interval (default 10 ms)"
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--pg", type=_pg_selector, default=None,
         help="throwaway server: system, embedded or a major version (default: as verify)",
+    )
+    where.add_argument(
+        "--server-dsn", type=dsn, default=None, metavar="DSN",
+        help="rehearse in a scratch database on this server (created, then dropped) instead of a throwaway server",
     )
     parser.set_defaults(func=cmd_review)
 

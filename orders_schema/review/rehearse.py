@@ -207,7 +207,8 @@ def _load(dsn: str, project: Project, rows: int, progress: Progress) -> float:
 
 
 _EXISTING = """
-SELECT c.oid::bigint, n.nspname || '.' || c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.oid::bigint, n.nspname || '.' || c.relname, c.relkind::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname <> ALL(%s)
 """
 _OWN = """
@@ -415,7 +416,8 @@ def rehearse(
             probes = {name: Probe(name, dsn, qs) for name, qs in chosen.items()}
             monitor = Monitor(dsn, conn.info.backend_pid, {p.pid: name for name, p in probes.items()}, interval)
             progress(f"applying V{number} while the probes run", 1.0)
-            for thread in (*probes.values(), monitor):
+            threads: list[Probe | Monitor] = [*probes.values(), monitor]
+            for thread in threads:
                 thread.start()
             try:
                 warm = time.perf_counter()
@@ -425,11 +427,11 @@ def rehearse(
                 end = time.perf_counter()
                 time.sleep(min(0.2, warmup))
             finally:
-                for thread in (*probes.values(), monitor):
+                for thread in threads:
                     thread.stop()
-                for thread in (*probes.values(), monitor):
+                for thread in threads:
                     thread.join()
-        for thread in (*probes.values(), monitor):
+        for thread in threads:
             if thread.failure is not None:
                 raise RuntimeError(f"the {thread.name} stopped: {thread.failure}") from thread.failure
         review.apply_seconds = end - start

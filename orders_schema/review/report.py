@@ -217,8 +217,9 @@ def github(reviews: list[VersionReview], max_stall_ms: float | None = None) -> s
             if not (over or _blocking(review, s) or s.error):
                 continue
             level = "error" if over or s.error else "warning"
-            title = f"V{review.file.number} statement {s.number}: " + (
-                f"stall over {max_stall_ms:g} ms" if over else "failed" if s.error else f"blocks {_blocking(review, s)}")
+            what = (f"stall over {max_stall_ms:g} ms" if over
+                    else "failed" if s.error else f"blocks {_blocking(review, s)}")
+            title = f"V{review.file.number} statement {s.number}: {what}"
             message = (f"{_ms(s.seconds)} at {review.rows:,} rows; locks: {_locks(review, s)}; stall: writer "
                        f"{_ms(s.stall.get('writer'))}, reader {_ms(s.stall.get('reader'))}; static: {_static(s)}"
                        + (f"; {s.error}" if s.error else ""))
