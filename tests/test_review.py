@@ -140,3 +140,21 @@ def test_a_project_without_synthetic_data_needs_rows_0(orders_databases: Databas
     bare = p.Project(schema=PROJECT.schema, versions=PROJECT.versions, schema_dir=ROOT / "schema")
     with pytest.raises(ReviewInputError, match="no synthetic_data"):
         rehearse(bare, 10, orders_databases.server.dsn(), 100)
+
+
+def test_a_failing_version_is_reported_and_exits_1(
+    tmp_path: Path, orders_databases: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "schema"
+    shutil.copytree(ROOT / "schema", folder)
+    number = version_files(folder)[-1].number + 1
+    (folder / f"V{number}__broken.sql").write_text(
+        "ALTER TABLE walltrack.orders ADD COLUMN note text;\nALTER TABLE walltrack.no_such_table ADD COLUMN x int;\n",
+        encoding="utf-8")
+    code = main(["review", str(number), "--schema-dir", str(folder), "--rows", "0", "--format", "github",
+                 "--server-dsn", orders_databases.server.dsn()])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    pattern = rf"::error file=[^,]*V{number}__broken.sql,line=2,title=V{number} statement 2%3A failed::"
+    assert re.search(pattern, out), out
+    assert 'relation "walltrack.no_such_table" does not exist' in out

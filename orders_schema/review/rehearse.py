@@ -53,6 +53,11 @@ class ReviewInputError(ValueError):
     """The version cannot be rehearsed as asked (unknown, the first one, a project without data)."""
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _quiet(step: str, fraction: float) -> None:
     """The default progress callback: say nothing."""
 
@@ -431,9 +436,9 @@ def rehearse(
                     thread.stop()
                 for thread in threads:
                     thread.join()
-        for thread in threads:
-            if thread.failure is not None:
-                raise RuntimeError(f"the {thread.name} stopped: {thread.failure}") from thread.failure
+        for thread in threads:  # a lost connection: the figures are incomplete, say so (exit 1)
+            if thread.failure is not None and review.error is None:
+                review.error = f"the {thread.name} thread stopped early: {_first_line(thread.failure)}"
         review.apply_seconds = end - start
         _measure_stalls(review, probes, windows)
         review.samples = monitor.samples.count
