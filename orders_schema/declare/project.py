@@ -19,7 +19,7 @@ from pathlib import Path
 from orders_schema.declare import model as m
 from orders_schema.declare.behaviour import Behaviour
 
-ENGINE_FOLDERS = ("declare", "migrate", "store", "live", "tester", "advise")
+ENGINE_FOLDERS = ("declare", "migrate", "store", "live", "tester", "advise", "review")
 """The engine's folders inside the package; everything else there (``walltrack/``) is a product."""
 
 
