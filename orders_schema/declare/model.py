@@ -51,7 +51,6 @@ from orders_schema.declare.base import (
 from orders_schema.declare.query import Query
 from orders_schema.declare.quoting import identifier_problem, literal
 from orders_schema.declare.sqltype import SqlType, coerce_type, sql_type
-from orders_schema.live.catalog_text import split_top
 from orders_schema.kinds.composite import Attribute, CompositeType
 from orders_schema.kinds.default_privilege import DefaultPrivilege
 from orders_schema.kinds.domain import Domain, DomainCheck
@@ -62,6 +61,7 @@ from orders_schema.kinds.policy import Policy
 from orders_schema.kinds.role import PUBLIC, Role
 from orders_schema.kinds.row_security import RowSecurity
 from orders_schema.kinds.sequence import Sequence, SequenceOptions
+from orders_schema.live.catalog_text import split_top
 
 
 def _opt(default: Any) -> Any:
@@ -692,8 +692,8 @@ class Table(Node):
     @model_validator(mode="after")
     def _valid(self) -> Table:
         what = f"table {self.name}"
-        if not self.columns:
-            raise DeclarationError(f"{what}: needs at least one column")
+        if not self.columns and not self.inherits:
+            raise DeclarationError(f"{what}: needs at least one column (or a parent it inherits them from)")
         if any(not index.name for index in self.indexes):
             self._name_indexes()
         if dup := _duplicates(self.column_names):
@@ -1207,7 +1207,6 @@ class Version(Node):
 # are re-exported here, so ``orders_schema.model`` still exports every declaration class.
 
 __all__ = [
-    "Partition",
     "BIGINT",
     "BOOLEAN",
     "DATE",
@@ -1242,6 +1241,7 @@ __all__ = [
     "IndexColumn",
     "Name",
     "Node",
+    "Partition",
     "Phase",
     "PhaseItem",
     "Policy",
