@@ -51,8 +51,8 @@ EVENTS = m.Table(
                 part("events_2025", "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")))
 REGIONS = m.Table(name="regions", columns=(col("id"), col("code", m.TEXT, nullable=False)),
                   partition_by="LIST (lower(code))",
-                  partitions=(part("regions_eu", "FOR VALUES IN ('de', 'fr')"), part("regions_us", "FOR VALUES IN ('us')"),
-                              part("regions_other", "DEFAULT")))
+                  partitions=(part("regions_eu", "FOR VALUES IN ('de', 'fr')"),
+                              part("regions_us", "FOR VALUES IN ('us')"), part("regions_other", "DEFAULT")))
 BUCKETS = m.Table(name="buckets", columns=(col("id", nullable=False),), primary_key=m.PrimaryKey(columns=("id",)),
                   partition_by="HASH (id)",
                   partitions=tuple(part(f"buckets_{i}", f"FOR VALUES WITH (MODULUS 2, REMAINDER {i})") for i in (0, 1)))

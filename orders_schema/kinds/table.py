@@ -1074,7 +1074,9 @@ class TableKind(Kind["m.Table", TableInfo]):
                      for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
         views = {v.name for v in ctx.new.views}
-        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views) for c in ctx.of(DropTable)]
+        drops = by_dependency(ctx.of(DropTable)[::-1], lambda c: c.table.name, lambda c: set(c.table.inherits))
+        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views)
+                     for c in reversed(drops)]  # a table before the tables it inherits from
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
