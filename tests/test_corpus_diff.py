@@ -269,6 +269,13 @@ CASES = [
     Case("partitions_added_and_dropped_index_on_a_partitioned_table_unlogged_toggled",
          PARTITIONED, PARTITIONED_CHANGED),
     Case("partitioned_inheriting_and_unlogged_tables_dropped", PARTITIONED_CHANGED, schema(R)),
+    Case("partitioned_table_gains_a_foreign_key_a_check_and_a_new_primary_key",
+         PARTITIONED,
+         PARTITIONED.replace(tables=(R, EVENTS.replace(
+             columns=(*EVENTS.columns, col("rid")), primary_key=pk("at", "id", name="events_key"),
+             checks=(m.Check(name="events_kind", expression="kind <> ''"),),
+             foreign_keys=(m.ForeignKey(name="events_r", columns=("rid",), ref_table="r", ref_columns=("id",)),)),
+             *PARTITIONED.tables[2:]))),
 ]
 
 

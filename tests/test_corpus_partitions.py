@@ -190,6 +190,14 @@ def test_a_live_schema_of_partitioned_unlogged_and_inheriting_tables_reads_back_
             assert read_declarations(conn, S).schema == declared.schema
     finally:
         dbs.drop(copy)
+    with psycopg.connect(fresh, autocommit=True) as conn:  # what is made on one partition only is reported
+        conn.execute(f"CREATE INDEX events_2025_only ON {S}.events_2025 (id)")
+        conn.execute(f"ALTER TABLE {S}.events_2026 ADD CONSTRAINT events_2026_positive CHECK (id > 0)")
+        report = read_declarations(conn, S).report()
+    assert [line.split(":")[0] for line in report] == [
+        "check events_2026.events_2026_positive", "index events_2025.events_2025_only",
+        "trigger events.events_touch"], report
+    assert "made on partition events_2025 of events only" in report[1]
 
 
 @pytest.mark.parametrize(("build", "message"), [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, on_a_partition
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -322,6 +322,8 @@ class IndexKind(Kind["m.Index", IndexInfo]):
         undeclared: list[Undeclared] = []
         tables = {t.name for t in schema.tables}
         for info in stored:
+            if info.table not in tables and (found_on := on_a_partition(schema, self.name, info.table, info.name)):
+                undeclared.append(found_on)
             if info.constraint is not None or info.table not in tables:
                 continue
             try:

@@ -1298,7 +1298,7 @@ def keys_built_online(ctx: PlanContext) -> set[str]:
     what needs that key (a foreign key referencing it) goes online after the swap."""
     new_by_name = {t.name: t for t in ctx.new.tables}
     return {c.table for c in ctx.of(ChangePrimaryKey)
-            if c.new is not None and c.new_name is not None
+            if c.new is not None and c.new_name is not None and new_by_name[c.table].partition_by is None
             and not (c.old and not set(c.old.columns) <= set(c.new.columns) and new_by_name[c.table].populate)}
 
 
@@ -1328,6 +1328,9 @@ def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statemen
         table = new_by_name[t]
         if cpk.new is None or cpk.new_name is None:
             tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+        elif table.partition_by is not None:  # no index is built CONCURRENTLY on a partitioned table
+            tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+            tx.append(AddConstraintStatement(s, t, cpk.new, name=cpk.new_name))
         elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
             tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
             tx += [RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),
