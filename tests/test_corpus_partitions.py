@@ -21,12 +21,12 @@ from orders_schema import cli
 from orders_schema.declare import model as m
 from orders_schema.declare import project as p
 from orders_schema.kinds.table import AttachPartition
-from orders_schema.live.apply import migrate
+from orders_schema.live.apply import migrate, undo_last
 from orders_schema.live.compare import compare, declared_catalog
 from orders_schema.live.declare import read_declarations
 from orders_schema.live.inspect import inspect_schema, snapshot
 from orders_schema.migrate import workflow
-from orders_schema.migrate.plan import create_statements
+from orders_schema.migrate.plan import PlanError, create_statements
 from orders_schema.migrate.render import RENDERER
 from orders_schema.tester.harness import Databases
 from tests.conftest import psql
@@ -140,6 +140,10 @@ def test_partitions_added_dropped_indexed_online_unlogged_toggled_settle(
         assert again.returncode == 0, again.stderr
     assert lines(orders_empty_dsn) == before
     assert cli.main(["diff", orders_empty_dsn, fresh, "--schema", S, "--exit-code"]) == 0
+    # the down scripts take the database back to V1 (the dropped partitions come back empty)
+    assert undo_last(orders_empty_dsn, proj.schema_dir, allow_data_loss=True) == [2, 3]
+    with psycopg.connect(orders_empty_dsn) as conn:
+        assert compare(declared_catalog(V1_STATE, dbs), inspect_schema(conn, S)) == []
 
 
 def test_attach_partition_takes_share_update_exclusive_on_the_parent_where_partition_of_takes_access_exclusive(
@@ -223,3 +227,21 @@ def test_bad_declarations_get_one_error_naming_the_object(build: object, message
     with pytest.raises(m.DeclarationError) as caught:
         build()  # type: ignore[operator]
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1, str(caught.value)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (EVENTS.replace(partition_by="HASH (at, id)", partitions=()),
+     "table part.events: partition_by changes from RANGE (at) to HASH (at, id); PostgreSQL cannot change it in "
+     "place"),
+    (CHILD.replace(inherits=()), "table part.child: inherits changes from base to (none)"),
+])
+def test_what_cannot_change_in_place_is_refused_naming_the_table(
+    tmp_path: Path, table: m.Table, message: str
+) -> None:
+    workflow.render(p.Project(schema=V1_STATE, versions=(V1,), schema_dir=tmp_path / "schema"))
+    head = V1_STATE.replace(tables=tuple(table if t.name == table.name else t for t in V1_STATE.tables))
+    allow = (*ALLOW, f"drop table {S}.events_2025")
+    with pytest.raises(PlanError) as caught:
+        workflow.generate(p.Project(schema=head, versions=(V1,), schema_dir=tmp_path / "schema",
+                                    allow_destructive=allow), "reshape")
+    assert message in str(caught.value), str(caught.value)
