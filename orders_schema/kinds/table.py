@@ -299,7 +299,16 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
 
 
 def _bound(partition: m.Partition) -> str:
-    return " ".join(partition.bound.split())
+    """A bound's spelling folded (case and spaces outside string literals), so a respelled bound is no change."""
+    parts = re.split(r"('(?:[^']|'')*')", partition.bound.strip())
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(part)
+            continue
+        text = " ".join(part.upper().split())
+        out.append(re.sub(r"\s*([(),])\s*", r"\1", text))
+    return "".join(out)
 
 
 def _pkey(table: m.Table) -> tuple[str, tuple[str, ...], str] | None:
@@ -655,16 +664,18 @@ def attach_partition_sql(s: AttachPartition) -> str:
     create = (f"CREATE TABLE IF NOT EXISTS {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
               "INCLUDING GENERATED);")
     attach = f"ALTER TABLE {parent} ATTACH PARTITION {part} {s.partition.bound.strip()};"
-    return create + "\n" + _unless_done(attach, "NOT " + _is_partition(s.schema, s.partition.name),
-                                         _is_partition(s.schema, s.partition.name))
+    attached = (f"EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhrelid = {_relation(s.schema, s.partition.name)} "
+                f"AND inhparent = {_relation(s.schema, s.table)})")
+    return create + "\n" + _only_if(f"NOT {attached}", attach)
 
 
 @renders(DetachPartition)
 def detach_partition_sql(s: DetachPartition) -> str:
-    again = _partition_of(s.schema, s.table, s.partition, if_not_exists=True)
-    return (f"{comment('re-created when gone, so this part runs again: DETACH ... CONCURRENTLY has no IF EXISTS')}\n"
-            f"{again}\nALTER TABLE {qualified(s.schema, s.table)} DETACH PARTITION "
-            f"{qualified(s.schema, s.partition.name)} CONCURRENTLY;")
+    again = _partition_of(s.schema, s.table, s.partition, if_not_exists=False)
+    note = comment("re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS")
+    return (f"{note}\n{_only_if(f'NOT {_has_relation(s.schema, s.partition.name)}', again)}\n"
+            f"ALTER TABLE {qualified(s.schema, s.table)} DETACH PARTITION {qualified(s.schema, s.partition.name)} "
+            "CONCURRENTLY;")
 
 
 @renders(SetLoggedStatement)
@@ -672,9 +683,10 @@ def set_logged_sql(s: SetLoggedStatement) -> str:
     return f"ALTER TABLE {qualified(s.schema, s.table)} SET {'UNLOGGED' if s.unlogged else 'LOGGED'};"
 
 
-def _is_partition(schema: str, name: str) -> str:
-    return (f"EXISTS (SELECT FROM pg_catalog.pg_class WHERE oid = {_relation(schema, name)} "
-            "AND relispartition)")
+def _only_if(condition: str, statement: str) -> str:
+    """``statement`` in a ``DO`` block that runs it only while ``condition`` holds."""
+    body = f"\nBEGIN\n    IF {condition} THEN\n        {statement}\n    END IF;\nEND\n"
+    return f"DO {dollar_quote(body)};"
 
 
 @renders(DropTableStatement)
