@@ -139,7 +139,10 @@ def _classify(stmt: Stmt, created: set[str]) -> Linted:
     elif w[0] == "CREATE" and "INDEX" in w[:4]:
         table = _name_after(w, t, "ON", ("ONLY",))
         if not on_new(table):
-            if "CONCURRENTLY" in w:
+            if "ONLY" in w:  # a partitioned table's own index: no build, INVALID until its partitions' are attached
+                hazards.append(_lock("SHARE", table, "brief: nothing is built; the index stays INVALID until each "
+                                     "partition's is attached"))
+            elif "CONCURRENTLY" in w:
                 hazards += [
                     _lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
                     Hazard("scan", f"two full scans of {table} while writes continue"),
