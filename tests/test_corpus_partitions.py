@@ -245,3 +245,20 @@ def test_what_cannot_change_in_place_is_refused_naming_the_table(
         workflow.generate(p.Project(schema=head, versions=(V1,), schema_dir=tmp_path / "schema",
                                     allow_destructive=allow), "reshape")
     assert message in str(caught.value), str(caught.value)
+
+
+def test_an_online_part_cut_off_after_the_index_on_only_the_table_is_finished_by_apply_again(
+    tmp_path: Path, orders_empty_dsn: str
+) -> None:
+    workflow.render(p.Project(schema=V1_STATE, versions=(V1,), schema_dir=tmp_path / "schema"))
+    proj = p.Project(schema=HEAD, versions=(V1,), schema_dir=tmp_path / "schema", allow_destructive=ALLOW)
+    assert workflow.generate(proj, "partitions") is not None
+    migrate(orders_empty_dsn, proj.schema_dir, target=2)
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:  # what a first, cut-off try left
+        conn.execute(f"CREATE INDEX IF NOT EXISTS events_kind_at ON ONLY {S}.events(kind, at)")
+        conn.execute(f"CREATE INDEX CONCURRENTLY events_2025_kind_at_idx ON {S}.events_2025(kind, at)")
+        valid = f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{S}.events_kind_at'::regclass"
+        assert conn.execute(valid).fetchone() == (False,)
+    assert [a.version for a in migrate(orders_empty_dsn, proj.schema_dir)] == [3]
+    with psycopg.connect(orders_empty_dsn) as conn:
+        assert conn.execute(valid).fetchone() == (True,)

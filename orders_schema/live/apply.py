@@ -297,14 +297,12 @@ def own_invalid_indexes(conn: psycopg.Connection[Any], file: VersionFile) -> lis
 
 
 def _invalid_created(conn: psycopg.Connection[Any], text: str) -> list[tuple[str, str]]:
-    """A partitioned table's index (``ON ONLY``) is left out: it is INVALID until each partition's is
-    attached, which a second run finishes (and PostgreSQL drops none CONCURRENTLY)."""
     found: list[tuple[str, str]] = []
     for index in created_indexes(text):
         rows = conn.execute(
             "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE i.indrelid = to_regclass(%s) AND c.relname = %s AND NOT i.indisvalid AND c.relkind = 'i'",
+            "WHERE i.indrelid = to_regclass(%s) AND c.relname = %s AND NOT i.indisvalid",
             (index.table, index.name),
         ).fetchall()
         found += [(str(s), str(n)) for s, n in rows if (str(s), str(n)) not in found]
