@@ -10,16 +10,22 @@
 * changes: :class:`AddTable` / :class:`DropTable`, :class:`RenameTable` (with
   :class:`RenamePrimaryKey` when the key's name is the table's default), :class:`AddColumn` /
   :class:`DropColumn`, :class:`RenameColumn`, :class:`AlterColumn` and
-  :class:`ChangePrimaryKey`, each with its reverse;
+  :class:`ChangePrimaryKey`; a partitioned table's :class:`AddPartition` / :class:`DropPartition`,
+  :class:`SetLogged` (UNLOGGED), and :class:`Reshape` (partitioning or parents changed: refused
+  when planned), each with its reverse;
 * statements: :class:`CreateTable` (CHECK and UNIQUE inline; foreign keys and indexes once every
   new table exists), the renames, column additions and changes, :class:`SwapPrimaryKey` (a key
   changed without blocking writes: its unique index built CONCURRENTLY, then swapped in),
   :class:`RunSql` (the backfill of a derived table, ``Table.populate``), and the drops of
-  columns and tables, last; :func:`destructive` names the changes that lose data;
+  columns and tables, last; partitions: :class:`CreatePartition` (``PARTITION OF``, with a new
+  table), :class:`AttachPartition` (added to a table with rows: SHARE UPDATE EXCLUSIVE on it, not
+  the ACCESS EXCLUSIVE of ``PARTITION OF``), :class:`DetachPartition` (``CONCURRENTLY``, online);
+  :func:`destructive` names the changes that lose data;
 * stored form: one catalogue query of the tables and their columns (``format_type``,
   ``pg_get_expr``), as :class:`TableInfo` and :class:`ColumnInfo`; compared column by column
-  (type, NOT NULL, default, identity, generated) and on the columns' order. The primary key's
-  stored form and comparison are the constraint kind's.
+  (type, NOT NULL, default, identity, generated) and on the columns' order, then partitioning,
+  partitions, persistence and parents (:func:`compare_shape`). A partition is its table's, not a
+  table of its own. The primary key's stored form and comparison are the constraint kind's.
 """
 
 from __future__ import annotations
@@ -345,8 +351,6 @@ def destructive(change: Change, schema: str) -> str | None:
     """The allowance key a destructive change needs (``"drop column walltrack.orders.x"``), else None."""
     if isinstance(change, DropTable):
         return f"drop table {schema}.{change.table.name}"
-    if isinstance(change, DropPartition):
-        return f"drop table {schema}.{change.partition.name}"
     if isinstance(change, DropColumn):
         return f"drop column {schema}.{change.table}.{change.column.name}"
     if isinstance(change, AlterColumn) and not is_widening(change.old.type, change.new.type):
