@@ -118,6 +118,23 @@ WITH_EXTENSIONS = schema(
                                        col("attrs", m.sql_type("public.hstore"))), primary_key=pk("id")),
     schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"), m.Extension(name="hstore")))
 
+EVENTS = m.Table(name="events", columns=(col("id", m.BIGINT, nullable=False), col("at", m.DATE, nullable=False),
+                                        col("kind", m.TEXT, default="'x'")),
+                 primary_key=pk("id", "at"), partition_by="RANGE (at)", partitions=(
+                     m.Partition(name="events_2024", bound="FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"),
+                     m.Partition(name="events_2025", bound="FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")))
+CODES = m.Table(name="codes", columns=(col("code", m.TEXT),), partition_by="LIST (lower(code))", partitions=(
+    m.Partition(name="codes_ab", bound="FOR VALUES IN ('a', 'b')"), m.Partition(name="codes_rest", bound="DEFAULT")))
+BASE = m.Table(name="base", columns=(ID, col("note", m.TEXT)))
+PARTITIONED = schema(R, EVENTS, CODES, BASE, m.Table(name="child", columns=(col("extra"),), inherits=("base",)),
+                     m.Table(name="cache", columns=(col("k", m.TEXT),), unlogged=True))
+PARTITIONED_CHANGED = PARTITIONED.replace(tables=(
+    R, EVENTS.replace(partitions=(EVENTS.partitions[1], m.Partition(
+        name="events_2026", bound="FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")),
+        indexes=(m.Index(name="events_kind", columns=("kind",)),)),
+    CODES.replace(partitions=(CODES.partitions[1], m.Partition(name="codes_c", bound="FOR VALUES IN ('c')"))),
+    BASE, PARTITIONED.tables[4], PARTITIONED.tables[5].replace(unlogged=False)))
+
 CASES = [
     # -- order, always by dependency (issue 13, known failures 1-4) ----------------------------
     Case("order_1_drop_not_null_after_the_primary_key_goes",
@@ -247,6 +264,18 @@ CASES = [
     Case("types_dropped_with_the_columns_using_them", TYPED, schema(R)),
     Case("extensions_in_their_own_schema_and_in_public_created", schema(R), WITH_EXTENSIONS),
     Case("extensions_dropped_with_the_columns_using_them", WITH_EXTENSIONS, schema(R)),
+    # -- partitioned, inheriting and unlogged tables (issue 13) ------------------------------------
+    Case("partitioned_inheriting_and_unlogged_tables_created", schema(R), PARTITIONED),
+    Case("partitions_added_and_dropped_index_on_a_partitioned_table_unlogged_toggled",
+         PARTITIONED, PARTITIONED_CHANGED),
+    Case("partitioned_inheriting_and_unlogged_tables_dropped", PARTITIONED_CHANGED, schema(R)),
+    Case("partitioned_table_gains_a_foreign_key_a_check_and_a_new_primary_key",
+         PARTITIONED,
+         PARTITIONED.replace(tables=(R, EVENTS.replace(
+             columns=(*EVENTS.columns, col("rid")), primary_key=pk("at", "id", name="events_key"),
+             checks=(m.Check(name="events_kind", expression="kind <> ''"),),
+             foreign_keys=(m.ForeignKey(name="events_r", columns=("rid",), ref_table="r", ref_columns=("id",)),)),
+             *PARTITIONED.tables[2:]))),
 ]
 
 

@@ -56,6 +56,8 @@ CASES: list[tuple[str, m.Schema, list[str]]] = [
     ("a new column carries its comment",
      with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT, comment="x"))), ["AddColumn"]),
     ("row security", with_table(row_security="enabled"), ["SetRowSecurity"]),
+    ("unlogged", with_table(unlogged=True), ["SetLogged"]),
+    ("partitioned (refused when planned)", with_table(partition_by="HASH (id)"), ["Reshape"]),
     ("policy", with_table(policies=(m.Policy(name="p", using="status <> ''"),)), ["AddPolicy"]),
     ("role", BASE.replace(roles=(m.Role(name="app"),)), ["AddRole"]),
     ("grant (one change per privilege)",
@@ -124,7 +126,8 @@ def described(changes: list[d.Change]) -> list[str]:
     for c in changes:
         table = getattr(c, "table", None)
         table = table.name if isinstance(table, m.Table) else table
-        obj = next((getattr(c, a) for a in ("column", "index", "constraint", "trigger", "view", "function", "policy")
+        obj = next((getattr(c, a) for a in ("column", "index", "constraint", "trigger", "view", "function", "policy",
+                                            "partition")
                     if getattr(c, a, None) is not None), None)
         if isinstance(c, (d.RenameTable, d.RenameColumn, d.AlterColumn)):
             obj = c.new
@@ -155,6 +158,17 @@ NAMED: list[tuple[str, m.Schema, m.Schema, list[str]]] = [
      with_table(policies=(m.Policy(name="p", using="status = 'x'"),)), ["ReplacePolicy t"]),
     ("a policy respelled is no change", with_table(policies=(m.Policy(name="p", using="status='x'"),)),
      with_table(policies=(m.Policy(name="p", using="status = 'x'"),)), []),
+    ("partitions: added, dropped, and one with a new bound is dropped and added",
+     with_table(partition_by="HASH (id)", partitions=(
+         m.Partition(name="t0", bound="FOR VALUES WITH (MODULUS 2, REMAINDER 0)"),
+         m.Partition(name="t1", bound="FOR VALUES WITH (MODULUS 2, REMAINDER 1)"))),
+     with_table(partition_by="HASH (id)", partitions=(
+         m.Partition(name="t0", bound="FOR VALUES WITH (modulus 2,  remainder 0)"),  # respelled: no change
+         m.Partition(name="t1", bound="FOR VALUES WITH (MODULUS 4, REMAINDER 1)"),
+         m.Partition(name="t3", bound="FOR VALUES WITH (MODULUS 4, REMAINDER 3)"))),
+     ["AddPartition t.t1", "AddPartition t.t3", "DropPartition t.t1"]),
+    ("a table that inherits another changes parents", BASE.replace(tables=(T, m.Table(name="u", columns=(ID,)))),
+     BASE.replace(tables=(T, m.Table(name="u", columns=(), inherits=("t",)))), ["DropColumn u.id", "Reshape u"]),
     ("a dropped column takes its comment along",
      with_table(columns=(ID, STATUS.replace(comment="s"))), with_table(columns=(ID,)), ["DropColumn t.status"]),
 ]

@@ -8,6 +8,24 @@ import pytest
 from orders_schema.migrate.lint import lint_text
 
 GOLDEN: list[tuple[str, list[str]]] = [
+    # partitions: ATTACH takes SHARE UPDATE EXCLUSIVE on the table, PARTITION OF takes ACCESS EXCLUSIVE
+    ("ALTER TABLE s.p ATTACH PARTITION s.p1 FOR VALUES IN (1);",
+     ["lock: SHARE UPDATE EXCLUSIVE on s.p (reads and writes continue)",
+      "lock: ACCESS EXCLUSIVE on s.p1 and any DEFAULT partition of s.p (held during the scan)",
+      "scan: s.p1 (unless a CHECK proves its bound) and the DEFAULT partition are scanned"]),
+    ("CREATE TABLE s.p2 PARTITION OF s.p FOR VALUES IN (2);",
+     ["lock: ACCESS EXCLUSIVE on s.p (brief; ATTACH PARTITION takes only SHARE UPDATE EXCLUSIVE)"]),
+    ("ALTER TABLE s.p DETACH PARTITION s.p1 CONCURRENTLY;",
+     ["lock: SHARE UPDATE EXCLUSIVE on s.p (reads and writes continue)",
+      "no-transaction: DETACH PARTITION CONCURRENTLY cannot run inside a transaction; an interrupted one leaves it "
+      "pending: finish it with DETACH PARTITION ... FINALIZE"]),
+    ("ALTER TABLE s.p DETACH PARTITION s.p1;", ["lock: ACCESS EXCLUSIVE on s.p (brief)"]),
+    ("CREATE INDEX IF NOT EXISTS i ON ONLY s.p (x);",
+     ["lock: SHARE on s.p (brief: nothing is built; the index stays INVALID until each partition's is attached)"]),
+    ("ALTER TABLE s.a SET UNLOGGED;",
+     ["lock: ACCESS EXCLUSIVE on s.a (held during the rewrite)",
+      "rewrite: SET LOGGED / UNLOGGED rewrites s.a and its indexes (and writes it all to the WAL when it becomes "
+      "logged)"]),
     ("CREATE INDEX idx_a ON s.a (x);",
      ["lock: SHARE on s.a (blocks every write for the whole build)", "scan: full scan of s.a under that lock"]),
     ("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_a ON s.a (x);",

@@ -58,6 +58,27 @@ def body(text: str) -> str:
     return GUARDED.sub(r"\1", text.removeprefix(LOCK).strip())
 
 
+EV = m.Table(name="ev", columns=(ID, STATUS), primary_key=m.PrimaryKey(columns=("id", "status")),
+             partition_by="LIST (status)", partitions=(m.Partition(name="ev_new", bound="FOR VALUES IN ('new')"),
+                                                       m.Partition(name="ev_done", bound="FOR VALUES IN ('done')")))
+EV_NEXT = EV.replace(partitions=(EV.partitions[1], m.Partition(name="ev_paid", bound="FOR VALUES IN ('paid')")),
+                     indexes=(m.Index(name="ev_id", columns=("id",)),))
+
+
+def attach(name: str, values: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS s.{name} (LIKE s.ev INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING "
+            "GENERATED);\nDO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhrelid = "
+            f"pg_catalog.to_regclass('s.{name}') AND inhparent = pg_catalog.to_regclass('s.ev')) THEN\n"
+            f"        ALTER TABLE s.ev ATTACH PARTITION s.{name} FOR VALUES IN ({values});\n    END IF;\nEND\n$$;")
+
+
+def detach(name: str, values: str) -> str:
+    return ("-- re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS\n"
+            f"DO $$\nBEGIN\n    IF NOT (pg_catalog.to_regclass('s.{name}') IS NOT NULL) THEN\n"
+            f"        CREATE TABLE s.{name} PARTITION OF s.ev FOR VALUES IN ({values});\n    END IF;\nEND\n$$;\n"
+            f"ALTER TABLE s.ev DETACH PARTITION s.{name} CONCURRENTLY;\n\nDROP TABLE IF EXISTS s.{name};")
+
+
 # (case, old, new, transactional, online, down transactional, down online); "" when empty.
 CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
     ("add column", BASE, table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT))),
@@ -255,6 +276,19 @@ CASES: list[tuple[str, m.Schema, m.Schema, str, str, str, str]] = [
      "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\nGRANT SELECT ON TABLE s.v TO app;", "",
      "DROP VIEW IF EXISTS s.v;\n\nALTER TABLE s.t ALTER COLUMN status TYPE VARCHAR(20);\n\n"
      "CREATE OR REPLACE VIEW s.v AS\nSELECT id, status FROM s.t;\n\nGRANT SELECT ON TABLE s.v TO app;", ""),
+    ("partitions: attached (not PARTITION OF), detached CONCURRENTLY then dropped; an index on the partitioned "
+     "table ON ONLY it, each partition's built CONCURRENTLY and attached; dropped in the transaction",
+     BASE.replace(tables=(T, EV)), BASE.replace(tables=(T, EV_NEXT)),
+     attach("ev_paid", "'paid'"),
+     detach("ev_new", "'new'") + "\n\nCREATE INDEX IF NOT EXISTS ev_id ON ONLY s.ev(id);\n"
+     "CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_done_id_idx ON s.ev_done(id);\n\n"
+     "ALTER INDEX s.ev_id ATTACH PARTITION s.ev_done_id_idx;\n\n"
+     "CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_paid_id_idx ON s.ev_paid(id);\n\n"
+     "ALTER INDEX s.ev_id ATTACH PARTITION s.ev_paid_id_idx;",
+     "DROP INDEX IF EXISTS s.ev_id;\n\n" + attach("ev_new", "'new'"),
+     detach("ev_paid", "'paid'")),
+    ("unlogged: SET UNLOGGED (and back: SET LOGGED)", BASE, table(unlogged=True),
+     "ALTER TABLE s.t SET UNLOGGED;", "", "ALTER TABLE s.t SET LOGGED;", ""),
 ]
 
 

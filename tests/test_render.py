@@ -7,13 +7,18 @@ import pytest
 from orders_schema.declare import model as m
 from orders_schema.kinds.default_privilege import AlterDefaultPrivileges
 from orders_schema.kinds.grant import GrantStatement, RevokeStatement
+from orders_schema.kinds.index import AttachIndex, CreateIndex
 from orders_schema.kinds.owner import AlterOwner
 from orders_schema.kinds.policy import CreatePolicy, DropPolicyStatement
 from orders_schema.kinds.role import CreateRoleIfMissing
 from orders_schema.kinds.row_security import AlterRowSecurity
+from orders_schema.kinds.table import AttachPartition, CreatePartition, CreateTable, DetachPartition, SetLoggedStatement
 from orders_schema.migrate import render as r
 
 S = "walltrack"
+EV = m.Table(name="ev", columns=(m.Column(name="at", type=m.DATE, nullable=False), m.Column(name="Code", type=m.TEXT)),
+             partition_by='RANGE (at, lower("Code"))')
+PART = m.Partition(name="Ev 2024", bound="FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
 
 
 def sql(stmt: r.Statement) -> str:
@@ -183,6 +188,34 @@ GOLDEN: list[tuple[r.Statement, str]] = [
      "ALTER DEFAULT PRIVILEGES IN SCHEMA walltrack\n    GRANT SELECT, INSERT ON TABLES TO app;"),
     (AlterDefaultPrivileges(S, "Odd Role", "functions", ("EXECUTE",), "PUBLIC", False),
      'ALTER DEFAULT PRIVILEGES FOR ROLE "Odd Role" IN SCHEMA walltrack\n    REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;'),
+    # partitioned, inheriting and unlogged tables
+    (CreateTable(S, EV), 'CREATE TABLE walltrack.ev (\n    at DATE NOT NULL,\n    "Code" TEXT\n)'
+                         ' PARTITION BY RANGE (at, (lower("Code")));'),
+    (CreateTable(S, m.Table(name="kid", columns=(), inherits=("base", "other.Base"))),
+     'CREATE TABLE walltrack.kid () INHERITS (walltrack.base, other."Base");'),
+    (CreateTable(S, m.Table(name="c", columns=(m.Column(name="k", type=m.TEXT),), unlogged=True), if_not_exists=True),
+     "CREATE UNLOGGED TABLE IF NOT EXISTS walltrack.c (\n    k TEXT\n);"),
+    (CreatePartition(S, "ev", PART, if_not_exists=True),
+     'CREATE TABLE IF NOT EXISTS walltrack."Ev 2024" PARTITION OF walltrack.ev '
+     "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"),
+    (AttachPartition(S, "ev", PART),
+     'CREATE TABLE IF NOT EXISTS walltrack."Ev 2024" (LIKE walltrack.ev INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
+     "INCLUDING GENERATED);\nDO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhrelid = "
+     "pg_catalog.to_regclass('walltrack.\"Ev 2024\"') AND inhparent = pg_catalog.to_regclass('walltrack.ev')) THEN\n"
+     '        ALTER TABLE walltrack.ev ATTACH PARTITION walltrack."Ev 2024" '
+     "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n    END IF;\nEND\n$$;"),
+    (DetachPartition(S, "ev", PART),
+     "-- re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS\n"
+     "DO $$\nBEGIN\n    IF NOT (pg_catalog.to_regclass('walltrack.\"Ev 2024\"') IS NOT NULL) THEN\n"
+     '        CREATE TABLE walltrack."Ev 2024" PARTITION OF walltrack.ev '
+     "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n    END IF;\nEND\n$$;\n"
+     'ALTER TABLE walltrack.ev DETACH PARTITION walltrack."Ev 2024" CONCURRENTLY;'),
+    (SetLoggedStatement(S, "c", True), "ALTER TABLE walltrack.c SET UNLOGGED;"),
+    (SetLoggedStatement(S, "c", False), "ALTER TABLE walltrack.c SET LOGGED;"),
+    (CreateIndex(S, "ev", m.Index(name="ev_at", columns=("at",)), if_not_exists=True, only=True),
+     "CREATE INDEX IF NOT EXISTS ev_at ON ONLY walltrack.ev(at);"),
+    (AttachIndex(S, "ev_at", "Ev 2024_at_idx"),
+     'ALTER INDEX walltrack.ev_at ATTACH PARTITION walltrack."Ev 2024_at_idx";'),
 ]
 
 

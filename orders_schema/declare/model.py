@@ -61,6 +61,7 @@ from orders_schema.kinds.policy import Policy
 from orders_schema.kinds.role import PUBLIC, Role
 from orders_schema.kinds.row_security import RowSecurity
 from orders_schema.kinds.sequence import Sequence, SequenceOptions
+from orders_schema.live.catalog_text import split_top
 
 
 def _opt(default: Any) -> Any:
@@ -557,6 +558,63 @@ class Trigger(Node):
         return self
 
 
+_BOUND = re.compile(
+    r"(?P<default>DEFAULT)|FOR\s+VALUES\s+(?:FROM\s*(?P<from>\(.*\))\s*TO\s*(?P<to>\(.*\))"
+    r"|IN\s*(?P<in>\(.*\))|WITH\s*\(\s*MODULUS\s+(?P<modulus>\d+)\s*,\s*REMAINDER\s+(?P<remainder>\d+)\s*\))",
+    re.IGNORECASE | re.DOTALL)
+_PARTITION_BY = re.compile(r"(?P<method>RANGE|LIST|HASH)\s*\((?P<keys>.*)\)", re.IGNORECASE | re.DOTALL)
+
+
+def _bound_values(text: str, what: str) -> None:
+    """``(v, ...)`` of a partition bound: each value a SQL expression (``MINVALUE``/``MAXVALUE`` too)."""
+    inner = text.strip()[1:-1]
+    if not inner.strip():
+        raise DeclarationError(f"{what}: empty value list {text}")
+    for value in split_top(inner):
+        if value.strip().upper() in ("MINVALUE", "MAXVALUE"):
+            continue
+        _fragment(fragments.parse_expression, value, what)
+
+
+class Partition(Node):
+    """One declared partition of a partitioned table (``Table.partition_by``), created
+    ``PARTITION OF`` its table: ``bound`` is what follows the partition's name, as PostgreSQL's
+    ``pg_get_expr(relpartbound)`` prints it: ``FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')``
+    (RANGE), ``FOR VALUES IN ('a', 'b')`` (LIST), ``FOR VALUES WITH (modulus 4, remainder 0)``
+    (HASH) or ``DEFAULT`` (the rows no other partition takes; RANGE and LIST only). Its columns,
+    constraints, indexes and row triggers are its table's."""
+
+    kind = "partition"
+
+    name: Name
+    bound: str
+
+    @property
+    def is_default(self) -> bool:
+        return self.bound.strip().upper() == "DEFAULT"
+
+    def method(self) -> str:
+        """The partitioning method the bound is for (``RANGE``, ``LIST``, ``HASH``), ``""`` for DEFAULT."""
+        match = _BOUND.fullmatch(self.bound.strip())
+        if match is None or match["default"]:
+            return ""
+        return "RANGE" if match["from"] else "LIST" if match["in"] else "HASH"
+
+    @model_validator(mode="after")
+    def _valid(self) -> Partition:
+        what = f"partition {self.name}: bound {self.bound!r}"
+        match = _BOUND.fullmatch(self.bound.strip())
+        if match is None:
+            raise DeclarationError(f"{what} does not parse: expected FOR VALUES FROM (...) TO (...), "
+                                   "FOR VALUES IN (...), FOR VALUES WITH (MODULUS m, REMAINDER r) or DEFAULT")
+        for group in ("from", "to", "in"):
+            if match[group] is not None:
+                _bound_values(match[group], what)
+        if match["modulus"] is not None and not 0 <= int(match["remainder"]) < int(match["modulus"]):
+            raise DeclarationError(f"{what}: the remainder must be at least 0 and less than the modulus")
+        return self
+
+
 class Table(Node):
     kind = "table"
 
@@ -586,6 +644,18 @@ class Table(Node):
     owner: Name | None = Field(default=None, exclude_if=lambda value: value is None)
     """A role of ``Schema.roles`` that owns the table (:mod:`orders_schema.kinds.owner`); None: the
     schema's owner, the role applying the migrations."""
+    partition_by: str | None = _opt(None)
+    """``RANGE (at)``, ``LIST (lower(region))``, ``HASH (id)``: a partitioned table, whose rows live in
+    its ``partitions`` (each key a column or an expression). Its primary key and unique constraints
+    must include every partition key column."""
+    partitions: tuple[Partition, ...] = _opt(())
+    """The partitions of a partitioned table (:class:`Partition`), each its own table in the catalogue."""
+    unlogged: bool = _opt(False)
+    """``CREATE UNLOGGED TABLE``: not written to the WAL (faster writes; emptied after a crash, not
+    replicated). Changing it later rewrites the table."""
+    inherits: tuple[QualifiedName, ...] = _opt(())
+    """``INHERITS (parent, ...)``: the parents' columns come first (declare only the table's own);
+    a parent of this schema must be declared before the table."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -622,8 +692,8 @@ class Table(Node):
     @model_validator(mode="after")
     def _valid(self) -> Table:
         what = f"table {self.name}"
-        if not self.columns:
-            raise DeclarationError(f"{what}: needs at least one column")
+        if not self.columns and not self.inherits:
+            raise DeclarationError(f"{what}: needs at least one column (or a parent it inherits them from)")
         if any(not index.name for index in self.indexes):
             self._name_indexes()
         if dup := _duplicates(self.column_names):
@@ -685,7 +755,65 @@ class Table(Node):
             if trigger.when is not None:
                 tree = fragments.parse_expression(trigger.when, trigger.name)
                 need(fragments.referenced_columns(tree), f"trigger {trigger.name} WHEN")
+        self._check_partitions(need)
         return self
+
+    def partition_keys(self) -> tuple[str, tuple[str, ...]] | None:
+        """``partition_by`` taken apart: the method (upper case) and each key's text."""
+        if self.partition_by is None:
+            return None
+        match = _PARTITION_BY.fullmatch(self.partition_by.strip())
+        if match is None:
+            return None
+        return match["method"].upper(), tuple(k.strip() for k in split_top(match["keys"]))
+
+    def _check_partitions(self, need: Any) -> None:
+        what = f"table {self.name}"
+        if self.partitions and self.partition_by is None:
+            raise DeclarationError(f"{what}: has partitions {[p.name for p in self.partitions]} but is not "
+                                   "partitioned (declare partition_by)")
+        if self.partition_by is None:
+            return
+        keys = self.partition_keys()
+        if keys is None or not keys[1] or not all(keys[1]):
+            raise DeclarationError(f"{what}: partition_by {self.partition_by!r} does not parse: expected "
+                                   "RANGE (key, ...), LIST (key) or HASH (key, ...)")
+        method, exprs = keys
+        columns: set[str] = set()
+        plain = True
+        for key in exprs:
+            tree = _fragment(fragments.parse_expression, key, f"{what}: partition key")
+            used = fragments.referenced_columns(tree)
+            need(used, f"partition key {key!r}")
+            columns |= used
+            plain = plain and isinstance(tree, fragments.exp.Column)
+        if method == "LIST" and len(exprs) > 1:
+            raise DeclarationError(f"{what}: LIST partitioning takes one key, not {len(exprs)}")
+        if self.unlogged:
+            raise DeclarationError(f"{what}: a partitioned table cannot be unlogged (its partitions may be)")
+        if self.inherits:
+            raise DeclarationError(f"{what}: a partitioned table cannot inherit")
+        uniques = [(f"primary key {self.pkey_name}", self.primary_key.columns)] if self.primary_key else []
+        uniques += [(f"unique {u.name}", u.columns) for u in self.uniques]
+        uniques += [(f"unique index {i.name}", tuple(k.column or "" for k in i.columns)) for i in self.indexes
+                    if i.unique]
+        for name, cols in uniques:
+            if not plain:
+                raise DeclarationError(f"{what}: {name}: PostgreSQL allows no primary key or unique constraint "
+                                       f"on a table partitioned by an expression ({self.partition_by})")
+            if missing := sorted(columns - set(cols)):
+                raise DeclarationError(f"{what}: {name} must include the partition key column(s) {missing} "
+                                       f"(partition_by {self.partition_by})")
+        if dup := _duplicates(p.name for p in self.partitions):
+            raise DeclarationError(f"{what}: duplicate partition names {dup}")
+        if sum(p.is_default for p in self.partitions) > 1:
+            raise DeclarationError(f"{what}: more than one DEFAULT partition")
+        for p in self.partitions:
+            if p.is_default and method == "HASH":
+                raise DeclarationError(f"{what}: partition {p.name}: a HASH-partitioned table has no DEFAULT partition")
+            if not p.is_default and p.method() != method:
+                raise DeclarationError(f"{what}: partition {p.name}: bound {p.bound!r} is not a {method} bound "
+                                       f"(partition_by {self.partition_by})")
 
 
 class Function(Node):
@@ -838,6 +966,7 @@ class Schema(Node):
         what = f"schema {self.name}"
         # Tables, views, indexes and the indexes behind PRIMARY KEY / UNIQUE share one namespace.
         relations = [t.name for t in self.tables] + [v.name for v in self.views]
+        relations += [p.name for t in self.tables for p in t.partitions]
         relations += [i.name for _, i in self.indexes()] + [i.name for v in self.views for i in v.indexes]
         relations += [t.pkey_name for t in self.tables if t.primary_key]
         relations += [u.name for t in self.tables for u in t.uniques]
@@ -863,7 +992,18 @@ class Schema(Node):
         self._qualify_types(set(types))
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
+        seen: set[str] = set()
         for table in self.tables:
+            for parent in table.inherits:
+                schema, _, name = parent.rpartition(".")
+                if schema in ("", self.name) and name not in seen:
+                    where = "is declared after it" if name in tables else "is not a table of this schema"
+                    raise DeclarationError(f"table {table.name}: inherits {parent!r}, which {where} (declare the "
+                                           "parent first)")
+                if schema in ("", self.name) and tables[name].partition_by is not None:
+                    raise DeclarationError(f"table {table.name}: inherits {parent!r}, a partitioned table (declare "
+                                           "it as one of its partitions instead)")
+            seen.add(table.name)
             for fk in table.foreign_keys:
                 schema, _, name = fk.ref_table.rpartition(".")
                 if schema in ("", self.name):
@@ -1101,6 +1241,7 @@ __all__ = [
     "IndexColumn",
     "Name",
     "Node",
+    "Partition",
     "Phase",
     "PhaseItem",
     "Policy",

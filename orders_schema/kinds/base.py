@@ -124,6 +124,16 @@ def by_dependency(items: Sequence[D], name: Callable[[D], str], uses: Callable[[
     return out
 
 
+def on_a_partition(schema: m.Schema, kind: str, table: str, name: str) -> Undeclared | None:
+    """A partition's own object (an index, constraint or trigger made on the partition, not
+    inherited from its table), reported: the model declares partitions by name and bound only."""
+    for parent in schema.tables:
+        if any(p.name == table for p in parent.partitions):
+            return Undeclared(kind, f"{table}.{name}", f"made on partition {table} of {parent.name} only; a "
+                              "partition's own objects are not declarable yet (declare it on the partitioned table)")
+    return None
+
+
 @dataclass
 class Planned:
     """A kind's statements in a migration, by where they run.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, on_a_partition
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -226,6 +226,7 @@ FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'u', 'p', 'x')
+  AND k.conparentid = 0 AND k.conislocal AND NOT (c.relispartition AND k.coninhcount > 0)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, k.conname"""
@@ -382,8 +383,11 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         online_keys = keys_built_online(ctx)
         # UNIQUEs first: a foreign key added in the same version may reference one
         adds = sorted(ctx.of(AddConstraint), key=lambda c: c.constraint.kind == "foreign key")
+        # PostgreSQL before 18 adds no NOT VALID foreign key to a partitioned table: validated as added
+        partitioned = {t.name for t in ctx.new.tables if t.partition_by is not None}
         for con in adds:
-            on_existing = con.table in ctx.existing and con.constraint.kind in ("check", "foreign key")
+            on_existing = con.table in ctx.existing and (con.constraint.kind == "check" or (
+                con.constraint.kind == "foreign key" and con.table not in partitioned))
             statements = [
                 DropConstraintStatement(s, con.table, con.constraint.name, if_exists=True),
                 AddConstraintStatement(s, con.table, con.constraint, not_valid=on_existing),
@@ -422,6 +426,8 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         undeclared: list[Undeclared] = []
         for con in stored:
             if con.table not in tables:
+                if found_on := on_a_partition(schema, con.kind, con.table, con.name):
+                    undeclared.append(found_on)
                 continue
             try:
                 declared = declared_constraint(schema.name, con)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, on_a_partition
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -57,10 +57,21 @@ class CreateIndex(Statement):
     index: m.Index
     if_not_exists: bool = False
     concurrently: bool = False
+    only: bool = False
+    """``ON ONLY``: a partitioned table's own index, INVALID until every partition's is attached."""
 
     @property
     def transactional(self) -> bool:  # type: ignore[override]
         return not self.concurrently
+
+
+@dataclass(frozen=True)
+class AttachIndex(Statement):
+    """``ALTER INDEX parent_index ATTACH PARTITION partition_index`` (nothing when it is attached already)."""
+
+    schema: str
+    index: str
+    partition_index: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,8 @@ def create_index_sql(s: CreateIndex) -> str:
         head += " IF NOT EXISTS"
     head += f" {ident(idx.name)}"
     using = f" USING {idx.method}" if idx.method != "btree" else ""
-    target = f"ON {qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
+    only = "ONLY " if s.only else ""
+    target = f"ON {only}{qualified(s.schema, s.table)}{using}({', '.join(index_key_sql(k) for k in idx.columns)})"
     if idx.include:
         target += f" INCLUDE ({', '.join(ident(n) for n in idx.include)})"
     if not idx.nulls_distinct:
@@ -107,6 +119,11 @@ def create_index_sql(s: CreateIndex) -> str:
     parts = [head, target] + ([f"WHERE {idx.where}"] if idx.where else [])
     one_line = " ".join(parts) + ";"
     return one_line if len(one_line) <= LINE_LIMIT else "\n    ".join(parts) + ";"
+
+
+@renders(AttachIndex)
+def attach_index_sql(s: AttachIndex) -> str:
+    return f"ALTER INDEX {qualified(s.schema, s.index)} ATTACH PARTITION {qualified(s.schema, s.partition_index)};"
 
 
 @renders(DropIndexStatement)
@@ -204,10 +221,11 @@ FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class c ON c.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = i.relnamespace
-WHERE n.nspname = %(schema)s
+WHERE n.nspname = %(schema)s AND NOT i.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid IN (c.oid, i.oid) AND d.deptype = 'e')
 ORDER BY i.relname"""
+"""The schema's indexes but a partition's index attached to its table's (the table's declares it)."""
 
 
 # -- the kind --------------------------------------------------------------------------------
@@ -252,12 +270,20 @@ class IndexKind(Kind["m.Index", IndexInfo]):
         return [CreateIndex(schema, str(item.owner), item.obj)]
 
     def plan(self, ctx: PlanContext) -> Planned:
+        """New tables' indexes in the transaction; on a table that holds data, built ``CONCURRENTLY``
+        online, the new before the old is dropped. A partitioned table's: ``ON ONLY`` the table (an
+        INVALID index), each partition's built ``CONCURRENTLY`` and attached, after which PostgreSQL
+        marks it valid; dropped in the transaction (PostgreSQL drops no partitioned index
+        CONCURRENTLY)."""
         out = Planned()
         s = ctx.schema
         kept = {t.name for t in ctx.new.tables}
+        partitioned = {t.name: t for t in ctx.new.tables if t.partition_by is not None}
         online_drops: dict[str, Statement] = {}
         for drop in ctx.of(DropIndex):
-            if drop.table in ctx.existing and drop.table in kept:
+            if drop.table in partitioned and drop.table in ctx.existing:
+                out.drop.append(DropIndexStatement(s, drop.index.name))
+            elif drop.table in ctx.existing and drop.table in kept:
                 online_drops[drop.index.name] = DropIndexStatement(s, drop.index.name, concurrently=True)
             elif drop.table not in ctx.dropped:
                 out.drop.append(DropIndexStatement(s, drop.index.name))
@@ -267,6 +293,9 @@ class IndexKind(Kind["m.Index", IndexInfo]):
                 continue
             if add.index.name in online_drops:
                 out.online.append(online_drops.pop(add.index.name))
+            if add.table in partitioned:
+                out.online += per_partition(s, partitioned[add.table], add.index)
+                continue
             out.online.append(CreateIndex(s, add.table, add.index, concurrently=True, if_not_exists=True))
         out.online += online_drops.values()
         return out
@@ -293,6 +322,8 @@ class IndexKind(Kind["m.Index", IndexInfo]):
         undeclared: list[Undeclared] = []
         tables = {t.name for t in schema.tables}
         for info in stored:
+            if info.table not in tables and (found_on := on_a_partition(schema, self.name, info.table, info.name)):
+                undeclared.append(found_on)
             if info.constraint is not None or info.table not in tables:
                 continue
             try:
@@ -311,6 +342,18 @@ class IndexKind(Kind["m.Index", IndexInfo]):
             except DeclarationError as exc:
                 undeclared.append(Undeclared("table", table.name, str(exc)))
         return Declaration(schema.model_copy(update={"tables": tuple(out)}), tuple(undeclared))
+
+
+def per_partition(schema: str, table: m.Table, index: m.Index) -> list[Statement]:
+    """A partitioned table's index built without blocking writes: ``ON ONLY`` the table, then each
+    partition's ``CONCURRENTLY`` under the name PostgreSQL would give it, attached to it."""
+    out: list[Statement] = [CreateIndex(schema, table.name, index, if_not_exists=True, only=True)]
+    for partition in table.partitions:
+        name = default_index_name(partition.name, index, set())
+        out += [CreateIndex(schema, partition.name, index.model_copy(update={"name": name}), concurrently=True,
+                            if_not_exists=True),
+                AttachIndex(schema, index.name, name)]
+    return out
 
 
 _INDEXDEF = re.compile(r"^CREATE (?P<unique>UNIQUE )?INDEX \S+ ON (?:ONLY )?.+? USING (?P<method>\w+) (?P<rest>\(.*)$",

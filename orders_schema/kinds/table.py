@@ -10,29 +10,44 @@
 * changes: :class:`AddTable` / :class:`DropTable`, :class:`RenameTable` (with
   :class:`RenamePrimaryKey` when the key's name is the table's default), :class:`AddColumn` /
   :class:`DropColumn`, :class:`RenameColumn`, :class:`AlterColumn` and
-  :class:`ChangePrimaryKey`, each with its reverse;
+  :class:`ChangePrimaryKey`; a partitioned table's :class:`AddPartition` / :class:`DropPartition`,
+  :class:`SetLogged` (UNLOGGED), and :class:`Reshape` (partitioning or parents changed: refused
+  when planned), each with its reverse;
 * statements: :class:`CreateTable` (CHECK and UNIQUE inline; foreign keys and indexes once every
   new table exists), the renames, column additions and changes, :class:`SwapPrimaryKey` (a key
   changed without blocking writes: its unique index built CONCURRENTLY, then swapped in),
   :class:`RunSql` (the backfill of a derived table, ``Table.populate``), and the drops of
-  columns and tables, last; :func:`destructive` names the changes that lose data;
+  columns and tables, last; partitions: :class:`CreatePartition` (``PARTITION OF``, with a new
+  table), :class:`AttachPartition` (added to a table with rows: SHARE UPDATE EXCLUSIVE on it, not
+  the ACCESS EXCLUSIVE of ``PARTITION OF``), :class:`DetachPartition` (``CONCURRENTLY``, online);
+  :func:`destructive` names the changes that lose data;
 * stored form: one catalogue query of the tables and their columns (``format_type``,
   ``pg_get_expr``), as :class:`TableInfo` and :class:`ColumnInfo`; compared column by column
-  (type, NOT NULL, default, identity, generated) and on the columns' order. The primary key's
-  stored form and comparison are the constraint kind's.
+  (type, NOT NULL, default, identity, generated) and on the columns' order, then partitioning,
+  partitions, persistence and parents (:func:`compare_shape`). A partition is its table's, not a
+  table of its own. The primary key's stored form and comparison are the constraint kind's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
 from orders_schema.kinds import sequence as seqkind
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import (
+    Declaration,
+    Declared,
+    Kind,
+    PlanContext,
+    Planned,
+    Refused,
+    Undeclared,
+    by_dependency,
+)
 from orders_schema.kinds.constraint import (
     AddConstraintStatement,
     ConstraintInfo,
@@ -166,6 +181,55 @@ class RenamePrimaryKey(Change):
         return RenamePrimaryKey(self.table, self.new, self.old)
 
 
+@dataclass(frozen=True)
+class AddPartition(Change):
+    """A partition added to a partitioned table that stays."""
+
+    table: str
+    partition: m.Partition
+
+    def reverse(self) -> Change:
+        return DropPartition(self.table, self.partition)
+
+
+@dataclass(frozen=True)
+class DropPartition(Change):
+    """A partition dropped with its rows (data loss: it needs the allowance a dropped table needs)."""
+
+    table: str
+    partition: m.Partition
+
+    def reverse(self) -> Change:
+        return AddPartition(self.table, self.partition)
+
+    def destructive(self, schema: str) -> str | None:
+        return f"drop table {schema}.{self.partition.name}"
+
+
+@dataclass(frozen=True)
+class SetLogged(Change):
+    """``ALTER TABLE ... SET LOGGED / SET UNLOGGED``: the table is rewritten under an ACCESS EXCLUSIVE lock."""
+
+    table: str
+    unlogged: bool
+
+    def reverse(self) -> Change:
+        return SetLogged(self.table, not self.unlogged)
+
+
+@dataclass(frozen=True)
+class Reshape(Change):
+    """What a table cannot change in place: its partitioning or its parents (refused when planned)."""
+
+    table: str
+    what: str
+    old: str
+    new: str
+
+    def reverse(self) -> Change:
+        return Reshape(self.table, self.what, self.new, self.old)
+
+
 def renames(old: m.Schema, new: m.Schema) -> tuple[list[Change], m.Schema]:
     """The declared renames of tables and columns, and ``old`` with them applied.
 
@@ -217,11 +281,40 @@ def diff_table(old: m.Table, new: m.Table) -> list[Change]:
     new_names = set(new.column_names)
     changes += [DropColumn(t, c) for name, c in old_cols.items() if name not in new_names]
 
+    if old.unlogged != new.unlogged:
+        changes.append(SetLogged(t, new.unlogged))
+    if (old.partition_by or "") != (new.partition_by or ""):
+        changes.append(Reshape(t, "partition_by", old.partition_by or "(not partitioned)",
+                               new.partition_by or "(not partitioned)"))
+    if old.inherits != new.inherits:
+        changes.append(Reshape(t, "inherits", ", ".join(old.inherits) or "(none)", ", ".join(new.inherits) or "(none)"))
+    old_parts = {p.name: p for p in old.partitions}
+    new_parts = {p.name: p for p in new.partitions}
+    for name, part in old_parts.items():
+        if name not in new_parts or _bound(new_parts[name]) != _bound(part):
+            changes.append(DropPartition(t, part))
+    for name, part in new_parts.items():
+        if name not in old_parts or _bound(old_parts[name]) != _bound(part):
+            changes.append(AddPartition(t, part))
+
     old_pk, new_pk = _pkey(old), _pkey(new)
     if old_pk != new_pk:
         changes.append(ChangePrimaryKey(t, old.primary_key, new.primary_key,
                                         old_pk[0] if old_pk else None, new_pk[0] if new_pk else None))
     return changes
+
+
+def _bound(partition: m.Partition) -> str:
+    """A bound's spelling folded (case and spaces outside string literals), so a respelled bound is no change."""
+    parts = re.split(r"('(?:[^']|'')*')", partition.bound.strip())
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(part)
+            continue
+        text = " ".join(part.upper().split())
+        out.append(re.sub(r"\s*([(),])\s*", r"\1", text))
+    return "".join(out)
 
 
 def _pkey(table: m.Table) -> tuple[str, tuple[str, ...], str] | None:
@@ -275,6 +368,49 @@ class CreateTable(Statement):
     schema: str
     table: m.Table
     if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class CreatePartition(Statement):
+    """``CREATE TABLE p PARTITION OF parent FOR VALUES ...``: with its parent, or on a new table
+    (ACCESS EXCLUSIVE on the parent)."""
+
+    schema: str
+    table: str
+    partition: m.Partition
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class AttachPartition(Statement):
+    """A partition added to a table that holds data: an empty table shaped like its parent
+    (``LIKE ... INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED``), then ``ATTACH PARTITION``,
+    which takes SHARE UPDATE EXCLUSIVE on the parent (reads and writes go on) where ``PARTITION OF``
+    takes ACCESS EXCLUSIVE; a DEFAULT partition is scanned under ACCESS EXCLUSIVE for rows the new one
+    would take. Attached only while it is not a partition yet, so it runs again."""
+
+    schema: str
+    table: str
+    partition: m.Partition
+
+
+@dataclass(frozen=True)
+class DetachPartition(Statement):
+    """``ALTER TABLE parent DETACH PARTITION p CONCURRENTLY`` (PostgreSQL 14+; outside a transaction,
+    SHARE UPDATE EXCLUSIVE on the parent), preceded by the partition re-created when it is gone, so a
+    second run of the online part finds it to detach (and drops it again)."""
+
+    schema: str
+    table: str
+    partition: m.Partition
+    transactional = False
+
+
+@dataclass(frozen=True)
+class SetLoggedStatement(Statement):
+    schema: str
+    table: str
+    unlogged: bool
 
 
 @dataclass(frozen=True)
@@ -471,9 +607,17 @@ def create_table_sql(s: CreateTable) -> str:
     if table_constraints:
         lines.append("")
         lines += [f"    {c}," for c in table_constraints]
+    tail = ""
+    if table.inherits:
+        tail += f" INHERITS ({', '.join(_parent_sql(s.schema, p) for p in table.inherits)})"
+    if table.partition_by is not None:
+        tail += " " + _partition_key_sql(table)
+    kind = "UNLOGGED TABLE" if table.unlogged else "TABLE"
+    head = f"CREATE {kind}{' IF NOT EXISTS' if s.if_not_exists else ''} {qualified(s.schema, table.name)} ("
+    if not lines:
+        return f"{head}){tail};"
     lines[-1] = lines[-1].rstrip(",")
-    head = f"CREATE TABLE{' IF NOT EXISTS' if s.if_not_exists else ''} {qualified(s.schema, table.name)} ("
-    return head + "\n" + "\n".join(lines) + "\n);"
+    return head + "\n" + "\n".join(lines) + f"\n){tail};"
 
 
 def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
@@ -489,6 +633,64 @@ def column_def_sql(table: m.Table, col: m.Column, inline_pk: bool) -> str:
             clause = check_sql(check)
             text = f"{text}\n        {clause}" if len(text) + len(clause) > LINE_LIMIT - 6 else f"{text} {clause}"
     return text
+
+
+def _parent_sql(schema: str, parent: str) -> str:
+    """A parent table as declared (``base`` of the schema, ``other.base``), qualified."""
+    owner, _, name = parent.rpartition(".")
+    return qualified(owner or schema, name)
+
+
+def _partition_key_sql(table: m.Table) -> str:
+    """``PARTITION BY RANGE (at, (lower(code)))``: a column key quoted, an expression in parentheses."""
+    keys = table.partition_keys()
+    assert keys is not None  # validated by the model
+    parts = []
+    for key in keys[1]:
+        tree = fragments.parse_expression(key, "partition key")
+        parts.append(ident(fragments.column_name(tree)) if isinstance(tree, fragments.exp.Column) else f"({key})")
+    return f"PARTITION BY {keys[0]} ({', '.join(parts)})"
+
+
+def _partition_of(schema: str, table: str, partition: m.Partition, if_not_exists: bool) -> str:
+    head = f"CREATE TABLE{' IF NOT EXISTS' if if_not_exists else ''} {qualified(schema, partition.name)}"
+    return f"{head} PARTITION OF {qualified(schema, table)} {partition.bound.strip()};"
+
+
+@renders(CreatePartition)
+def create_partition_sql(s: CreatePartition) -> str:
+    return _partition_of(s.schema, s.table, s.partition, s.if_not_exists)
+
+
+@renders(AttachPartition)
+def attach_partition_sql(s: AttachPartition) -> str:
+    part, parent = qualified(s.schema, s.partition.name), qualified(s.schema, s.table)
+    create = (f"CREATE TABLE IF NOT EXISTS {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+              "INCLUDING GENERATED);")
+    attach = f"ALTER TABLE {parent} ATTACH PARTITION {part} {s.partition.bound.strip()};"
+    attached = (f"EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhrelid = {_relation(s.schema, s.partition.name)} "
+                f"AND inhparent = {_relation(s.schema, s.table)})")
+    return create + "\n" + _only_if(f"NOT {attached}", attach)
+
+
+@renders(DetachPartition)
+def detach_partition_sql(s: DetachPartition) -> str:
+    again = _partition_of(s.schema, s.table, s.partition, if_not_exists=False)
+    note = comment("re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS")
+    return (f"{note}\n{_only_if(f'NOT {_has_relation(s.schema, s.partition.name)}', again)}\n"
+            f"ALTER TABLE {qualified(s.schema, s.table)} DETACH PARTITION {qualified(s.schema, s.partition.name)} "
+            "CONCURRENTLY;")
+
+
+@renders(SetLoggedStatement)
+def set_logged_sql(s: SetLoggedStatement) -> str:
+    return f"ALTER TABLE {qualified(s.schema, s.table)} SET {'UNLOGGED' if s.unlogged else 'LOGGED'};"
+
+
+def _only_if(condition: str, statement: str) -> str:
+    """``statement`` in a ``DO`` block that runs it only while ``condition`` holds."""
+    body = f"\nBEGIN\n    IF {condition} THEN\n        {statement}\n    END IF;\nEND\n"
+    return f"DO {dollar_quote(body)};"
 
 
 @renders(DropTableStatement)
@@ -641,6 +843,8 @@ class ColumnInfo:
     """An identity column's sequence options (``INCREMENT BY 1 MINVALUE 1 ...``); empty for others."""
     collation: str | None = None
     """The column's collation when it is not its type's default (``"C"``), else None."""
+    inherited: bool = False
+    """Only inherited from a parent (``NOT attislocal``): its parent declares it."""
 
 
 _T = TypeVar("_T", ColumnInfo, ConstraintInfo, TriggerInfo)
@@ -663,6 +867,13 @@ class TableInfo:
     columns: tuple[ColumnInfo, ...] = ()
     constraints: tuple[ConstraintInfo, ...] = ()
     triggers: tuple[TriggerInfo, ...] = ()
+    partition_by: str | None = None
+    """``pg_get_partkeydef``: ``RANGE (at)``; None for a table that is not partitioned."""
+    partitions: tuple[tuple[str, str, bool], ...] = ()
+    """Its partitions of this schema: (name, ``pg_get_expr(relpartbound)``, itself partitioned), by name."""
+    unlogged: bool = False
+    inherits: tuple[str, ...] = ()
+    """Its parents (not a partition's), in order; one of another schema qualified."""
 
     def column(self, name: str) -> ColumnInfo:
         return _find(self.columns, name)
@@ -689,18 +900,29 @@ SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmo
                  WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
                    AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'),
                 '') AS identity_options,
-       CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text END AS collation
+       CASE WHEN a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text END AS collation,
+       NOT a.attislocal AS inherited,
+       pg_get_partkeydef(c.oid) AS partition_by, c.relpersistence = 'u' AS unlogged,
+       ARRAY(SELECT ARRAY[p.relname::text, pg_get_expr(p.relpartbound, p.oid), (p.relkind = 'p')::text]
+             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+             WHERE i.inhparent = c.oid AND p.relispartition AND p.relnamespace = c.relnamespace
+             ORDER BY p.relname) AS partitions,
+       ARRAY(SELECT CASE WHEN p.relnamespace = c.relnamespace THEN p.relname::text
+                         ELSE format('%%s.%%s', p.relnamespace::regnamespace, p.relname) END
+             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) AS inherits
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_type t ON t.oid = a.atttypid
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, a.attnum"""
 """Every table of the schema with its live columns, one row per column (a table without columns:
-one row whose column fields are NULL)."""
+one row whose column fields are NULL), its partitioning, partitions (which are not listed as tables
+of their own: their columns and what they inherit are their parent's), persistence and parents."""
 
 
 def _column_text(col: ColumnInfo | None) -> str | None:
@@ -727,6 +949,26 @@ _COLUMN_ATTRIBUTES: tuple[tuple[str, Callable[[ColumnInfo], str]], ...] = (
     ("identity options differ", lambda c: c.identity_options or "(not identity)"),
     ("collation differs", lambda c: c.collation or "(the type's default)"),
 )
+
+
+def compare_shape(s: str, declared: TableInfo, live: TableInfo) -> Iterator[Difference]:
+    """Partitioning, partitions (by name, then bound), persistence and parents of one table."""
+    where = qualified(s, declared.name)
+    if declared.partition_by != live.partition_by:
+        yield Difference("table", where, "partitioning differs", declared.partition_by or "(not partitioned)",
+                         live.partition_by or "(not partitioned)")
+    for name, d, x in pair({p[0]: p for p in declared.partitions}, {p[0]: p for p in live.partitions}):
+        if d is None or x is None:
+            yield presence("partition", qualified(s, name), None if d is None else f"PARTITION OF {where} {d[1]}",
+                           None if x is None else f"PARTITION OF {where} {x[1]}")
+        elif d[1:] != x[1:]:
+            yield Difference("partition", qualified(s, name), "bound differs", d[1], x[1])
+    if declared.unlogged != live.unlogged:
+        yield Difference("table", where, "persistence differs", "UNLOGGED" if declared.unlogged else "LOGGED",
+                         "UNLOGGED" if live.unlogged else "LOGGED")
+    if declared.inherits != live.inherits:
+        yield Difference("table", where, "parents differ (INHERITS)", ", ".join(declared.inherits) or "(none)",
+                         ", ".join(live.inherits) or "(none)")
 
 
 def compare_columns(s: str, declared: TableInfo, live: TableInfo) -> Iterator[Difference]:
@@ -788,6 +1030,7 @@ class TableKind(Kind["m.Table", TableInfo]):
         constraint kind's, once every table exists."""
         table = item.obj
         return [CreateTable(schema, table.model_copy(update={"foreign_keys": ()})),
+                *(CreatePartition(schema, table.name, p) for p in table.partitions),
                 *(AddConstraintStatement(schema, table.name, u) for u in collapsing_uniques(table))]
 
     def plan(self, ctx: PlanContext) -> Planned:
@@ -801,13 +1044,19 @@ class TableKind(Kind["m.Table", TableInfo]):
         out.rename += [RenameColumnStatement(s, c.table, c.old, c.new) for c in ctx.of(RenameColumn)]
         out.rename += [RenameConstraintStatement(s, c.table, c.old, c.new) for c in ctx.of(RenamePrimaryKey)]
 
+        for reshape in ctx.of(Reshape):
+            raise Refused(f"table {s}.{reshape.table}: {reshape.what} changes from {reshape.old} to {reshape.new}; "
+                          "PostgreSQL cannot change it in place: declare a new table, copy the rows over, then drop "
+                          "this one")
         for c in ctx.of(AddTable):
             bare = c.table.model_copy(update={"foreign_keys": (), "indexes": (), "triggers": ()})
             out.create.append(CreateTable(s, bare, if_not_exists=True))
+            out.create += [CreatePartition(s, c.table.name, p, if_not_exists=True) for p in c.table.partitions]
             for u in collapsing_uniques(c.table):
                 out.create += [DropConstraintStatement(s, c.table.name, u.name, if_exists=True),
                                AddConstraintStatement(s, c.table.name, u)]
         out.create += [AddColumnStatement(s, c.table, c.column, if_not_exists=True) for c in ctx.of(AddColumn)]
+        place_partitions(ctx, out)
         pk_tx, pk_online, refill = place_primary_keys(ctx)
         online_keys = keys_built_online(ctx)
         in_old_key = {(c.table, col) for c in ctx.of(ChangePrimaryKey) if c.old for col in c.old.columns}
@@ -841,17 +1090,27 @@ class TableKind(Kind["m.Table", TableInfo]):
                      for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
         views = {v.name for v in ctx.new.views}
-        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views) for c in ctx.of(DropTable)]
+        drops = by_dependency(ctx.of(DropTable)[::-1], lambda c: c.table.name, lambda c: set(c.table.inherits))
+        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views)
+                     for c in reversed(drops)]  # a table before the tables it inherits from
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:
         columns: dict[str, list[ColumnInfo]] = {}
+        tables: dict[str, TableInfo] = {}
         for r in rows:
             r = dict(r)
-            cols = columns.setdefault(r.pop("table"), [])
+            name = r.pop("table")
+            tables.setdefault(name, TableInfo(
+                name, partition_by=r.pop("partition_by"), unlogged=bool(r.pop("unlogged")),
+                partitions=tuple((p[0], p[1], p[2] == "true") for p in r.pop("partitions")),
+                inherits=tuple(r.pop("inherits"))))
+            for key in ("partition_by", "unlogged", "partitions", "inherits"):
+                r.pop(key, None)
+            cols = columns.setdefault(name, [])
             if r["name"] is not None:
-                cols.append(ColumnInfo(**r))
-        return tuple(TableInfo(name, tuple(cols)) for name, cols in sorted(columns.items()))
+                cols.append(ColumnInfo(**{**r, "inherited": bool(r["inherited"])}))
+        return tuple(replace(tables[name], columns=tuple(cols)) for name, cols in sorted(columns.items()))
 
     def declare(self, schema: m.Schema, stored: Sequence[TableInfo]) -> Declaration:
         """Each table with its columns (any type in ``format_type`` form read as a :class:`SqlType`,
@@ -859,7 +1118,7 @@ class TableKind(Kind["m.Table", TableInfo]):
         with their options; a serial column is what it is, a ``nextval`` default, its sequence the
         sequence kind's); a table with a column the model cannot declare (a type of the schema no
         kind declares, a collation in a schema, a virtual generated column) is reported whole."""
-        from orders_schema.declare.model import Column, DeclarationError, Table
+        from orders_schema.declare.model import Column, DeclarationError, Partition, Table
 
         tables: list[m.Table] = []
         undeclared: list[Undeclared] = []
@@ -884,13 +1143,21 @@ class TableKind(Kind["m.Table", TableInfo]):
                         problems.append(f"column {col.name}: {exc}")
             if not info.columns:
                 problems.append("it has no columns")
+            problems += [f"partition {p} is itself partitioned (sub-partitions are not declarable yet)"
+                         for p, _, sub in info.partitions if sub]
             if not problems:
                 try:
-                    tables.append(Table(name=info.name, columns=tuple(columns)))
+                    tables.append(Table(name=info.name, columns=tuple(c for c, i in zip(columns, info.columns,
+                                                                                          strict=True)
+                                                                      if not i.inherited),
+                                        partition_by=info.partition_by, unlogged=info.unlogged,
+                                        partitions=tuple(Partition(name=p, bound=b) for p, b, _ in info.partitions),
+                                        inherits=info.inherits))
                 except DeclarationError as exc:
                     problems.append(str(exc))
             if problems:
                 undeclared.append(Undeclared(self.name, info.name, "; ".join(problems)))
+        tables = by_dependency(tables, lambda t: t.name, lambda t: set(t.inherits))  # parents first
         return Declaration(schema.model_copy(update={"tables": (*schema.tables, *tables)}), tuple(undeclared))
 
     def compare(self, schema: str, declared: Sequence[TableInfo], live: Sequence[TableInfo]) -> Iterator[Difference]:
@@ -899,6 +1166,7 @@ class TableKind(Kind["m.Table", TableInfo]):
                 yield presence("table", qualified(schema, name), _table_text(d), _table_text(x))
             else:
                 yield from compare_columns(schema, d, x)
+                yield from compare_shape(schema, d, x)
 
 
 def alter_column(ctx: PlanContext, alt: AlterColumn) -> tuple[list[Statement], list[Statement]]:
@@ -1018,12 +1286,35 @@ def _column_type_problem(schema: m.Schema, name: str, sql_type: m.SqlType) -> st
     return None
 
 
+def place_partitions(ctx: PlanContext, out: Planned) -> None:
+    """Partitions of tables that stay, and their persistence. An added partition is attached
+    (:class:`AttachPartition`: SHARE UPDATE EXCLUSIVE on the parent, not the ACCESS EXCLUSIVE of
+    ``PARTITION OF``); a dropped one is detached ``CONCURRENTLY`` in the online part, then dropped,
+    unless its table has a DEFAULT partition (PostgreSQL then refuses CONCURRENTLY: dropped in the
+    transaction, a brief ACCESS EXCLUSIVE on the parent) or it comes back with another bound (dropped
+    before it is attached again)."""
+    s = ctx.schema
+    old_tables = {t.name: t for t in ctx.old.tables}
+    added = {(c.table, c.partition.name) for c in ctx.of(AddPartition)}
+    for c in ctx.of(DropPartition):
+        old = old_tables.get(ctx.was.get(c.table, c.table))
+        has_default = old is not None and any(p.is_default for p in old.partitions)
+        if (c.table, c.partition.name) in added:
+            out.drop.append(DropTableStatement(s, c.partition.name))
+        elif has_default or c.partition.is_default:
+            out.last.append(DropTableStatement(s, c.partition.name))
+        else:
+            out.online += [DetachPartition(s, c.table, c.partition), DropTableStatement(s, c.partition.name)]
+    out.create += [AttachPartition(s, c.table, c.partition) for c in ctx.of(AddPartition)]
+    out.create += [SetLoggedStatement(s, c.table, c.unlogged) for c in ctx.of(SetLogged)]
+
+
 def keys_built_online(ctx: PlanContext) -> set[str]:
     """Tables whose new primary key is built online and swapped in there (:func:`place_primary_keys`):
     what needs that key (a foreign key referencing it) goes online after the swap."""
     new_by_name = {t.name: t for t in ctx.new.tables}
     return {c.table for c in ctx.of(ChangePrimaryKey)
-            if c.new is not None and c.new_name is not None
+            if c.new is not None and c.new_name is not None and new_by_name[c.table].partition_by is None
             and not (c.old and not set(c.old.columns) <= set(c.new.columns) and new_by_name[c.table].populate)}
 
 
@@ -1053,6 +1344,9 @@ def place_primary_keys(ctx: PlanContext) -> tuple[list[Statement], list[Statemen
         table = new_by_name[t]
         if cpk.new is None or cpk.new_name is None:
             tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+        elif table.partition_by is not None:  # no index is built CONCURRENTLY on a partitioned table
+            tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
+            tx.append(AddConstraintStatement(s, t, cpk.new, name=cpk.new_name))
         elif cpk.old and not set(cpk.old.columns) <= set(cpk.new.columns) and table.populate:
             tx += [DropConstraintStatement(s, t, name, if_exists=True) for name in drop]
             tx += [RunSql(f"DELETE FROM {qualified(s, t)}", f"empty {s}.{t} for its new key"),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, on_a_partition
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -134,7 +134,7 @@ SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definit
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal AND t.tgparentid = 0
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, t.tgname"""
@@ -229,6 +229,8 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
         tables = {t.name for t in schema.tables}
         for info in stored:
             if info.table not in tables:
+                if found_on := on_a_partition(schema, self.name, info.table, info.name):
+                    undeclared.append(found_on)
                 continue
             try:
                 trigger = declared_trigger(schema.name, info)

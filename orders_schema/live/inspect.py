@@ -174,8 +174,14 @@ _SNAPSHOT_QUERIES: tuple[str, ...] = (
     FROM pg_namespace n WHERE NOT n.nspname = ANY(%(system)s) AND n.nspname NOT LIKE 'pg\\_%%'""",
     """SELECT 'extension ' || e.extname || ' ' || e.extversion || ' in ' || n.nspname
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace""",
-    """SELECT format('relation %%I.%%I kind=%%s persistence=%%s rls=%%s options=%%s acl=%%s',
-        n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.reloptions, c.relacl)
+    """SELECT format('relation %%I.%%I kind=%%s persistence=%%s rls=%%s options=%%s acl=%%s%%s',
+        n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.reloptions, c.relacl,
+        concat(' partition by ' || pg_get_partkeydef(c.oid),
+               ' partition of ' || (SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = c.oid)
+                   || ' ' || pg_get_expr(c.relpartbound, c.oid),
+               ' inherits ' || (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
+                                FROM pg_inherits i WHERE i.inhrelid = c.oid AND NOT c.relispartition
+                                  AND c.relkind IN ('r', 'p'))))
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT n.nspname = ANY(%(system)s) AND n.nspname NOT LIKE 'pg\\_%%'""",
     """SELECT format('column %%I.%%I.%%I %%s notnull=%%s default=%%s identity=%%s generated=%%s collation=%%s',

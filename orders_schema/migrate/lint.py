@@ -133,10 +133,16 @@ def _classify(stmt: Stmt, created: set[str]) -> Linted:
 
     if w[:2] == ["CREATE", "TABLE"]:
         created.add(_name_after(w, t, "TABLE", ("IF", "NOT", "EXISTS")).lower())
+        if "PARTITION" in w and "OF" in w and not on_new(parent := _name_after(w, t, "OF")):
+            hazards.append(_lock("ACCESS EXCLUSIVE", parent, "brief; ATTACH PARTITION takes only SHARE UPDATE "
+                                 "EXCLUSIVE"))
     elif w[0] == "CREATE" and "INDEX" in w[:4]:
         table = _name_after(w, t, "ON", ("ONLY",))
         if not on_new(table):
-            if "CONCURRENTLY" in w:
+            if "ONLY" in w:  # a partitioned table's own index: no build, INVALID until its partitions' are attached
+                hazards.append(_lock("SHARE", table, "brief: nothing is built; the index stays INVALID until each "
+                                     "partition's is attached"))
+            elif "CONCURRENTLY" in w:
                 hazards += [
                     _lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
                     Hazard("scan", f"two full scans of {table} while writes continue"),
@@ -202,6 +208,21 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
     if "VALIDATE" in w:
         return [_lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
                 Hazard("scan", f"full scan of {table} to check existing rows")]
+    if "ATTACH" in w and "PARTITION" in w:
+        part = _name_after(w, t, "PARTITION")
+        return [_lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
+                _lock("ACCESS EXCLUSIVE", f"{part} and any DEFAULT partition of {table}", "held during the scan"),
+                Hazard("scan", f"{part} (unless a CHECK proves its bound) and the DEFAULT partition are scanned")]
+    if "DETACH" in w and "PARTITION" in w:
+        if "CONCURRENTLY" in w:
+            return [_lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
+                    Hazard("no-transaction", "DETACH PARTITION CONCURRENTLY cannot run inside a transaction; an "
+                           "interrupted one leaves it pending: finish it with DETACH PARTITION ... FINALIZE")]
+        return [_lock("ACCESS EXCLUSIVE", table, "brief")]
+    if "SET" in w and ("LOGGED" in w or "UNLOGGED" in w):
+        return [_lock("ACCESS EXCLUSIVE", table, "held during the rewrite"),
+                Hazard("rewrite", f"SET LOGGED / UNLOGGED rewrites {table} and its indexes (and writes it all to the "
+                       "WAL when it becomes logged)")]
     if "RENAME" in w:
         return [_lock("ACCESS EXCLUSIVE", table, "brief"),
                 Hazard("data-loss", "clients still using the old name break")]

@@ -20,7 +20,7 @@ from orders_schema.declare.quoting import literal
 from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
 from orders_schema.kinds.base import Refused
 from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement, collapsing_uniques
-from orders_schema.kinds.table import destructive, is_widening
+from orders_schema.kinds.table import CreatePartition, destructive, is_widening
 from orders_schema.kinds.view import ViewCycleError
 from orders_schema.migrate import diff as d
 from orders_schema.migrate import render as r
@@ -117,6 +117,7 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
                 out.append(r.CommentLine(item.text))
             elif isinstance(item, m.Table):
                 out.append(r.CreateTable(s, item, if_not_exists=True))
+                out += [CreatePartition(s, item.name, p, if_not_exists=True) for p in item.partitions]
                 for unique in collapsing_uniques(item):  # PostgreSQL would fold it into the key
                     out += [DropConstraintStatement(s, item.name, unique.name, if_exists=True),
                             AddConstraintStatement(s, item.name, unique)]
