@@ -246,6 +246,8 @@ def cmd_init(args: argparse.Namespace) -> int:
               "create them by hand):")
         for line in done.report:
             print(f"  - {line}")
+            for part in (done.sql.get(line) or "(its SQL could not be rebuilt)").splitlines():
+                print(f"      {part}")
     else:
         print("every object of the live schema is declared")
     print("next: orders-schema check, then orders-schema baseline --dsn DSN on the database it was read from")

@@ -4,7 +4,8 @@ The live schema is read back as declarations (:func:`~orders_schema.live.declare
 and written as a Python package that imports only the public API (:mod:`orders_schema.model`, plus
 :class:`~orders_schema.declare.project.Project`): one constant per table, function and view, in
 dependency order, then ``SCHEMA`` and ``PROJECT``. The objects the model cannot declare yet are
-printed and written as a comment block at the top of the module: nothing is lost silently.
+printed and written as a comment block at the top of the module, each with its SQL
+(:mod:`orders_schema.live.undeclared_sql`): nothing is lost silently.
 
 The versions: a hand-declared version cannot lay out every kind (types, sequences, privileges...),
 so ``V1__schema`` is hand-declared and empty (it creates the schema when the project owns it), and
@@ -16,6 +17,7 @@ database records every version as applied.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import keyword
 import re
@@ -42,6 +44,7 @@ from orders_schema.declare.project import Project, load
 from orders_schema.declare.sqltype import SqlType, sql_text, sql_type
 from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
+from orders_schema.live.undeclared_sql import undeclared_sql
 from orders_schema.migrate import workflow
 from orders_schema.store.files import MANIFEST
 
@@ -57,6 +60,8 @@ class Initialised:
     written: list[Path]
     report: list[str]
     """One line per live object the declarations leave out."""
+    sql: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    """Each report line's SQL, as PostgreSQL renders it or rebuilt from the catalogue (None: not rebuilt)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,15 +164,21 @@ def _views_in_order(schema: m.Schema) -> list[m.View]:
     return [by_name[n] for n in _ordered(list(by_name), needs)]
 
 
-def _comment_block(live: LiveDeclarations) -> list[str]:
+def _comment_block(live: LiveDeclarations, sql: dict[str, str | None]) -> list[str]:
     report = live.report()
     if not report:
         return ["# Every object of the live schema is declared below."]
-    lines = [f"# Not declared ({len(report)} object(s) the model cannot declare yet; create them by hand):"]
-    return lines + [f"#   {line}" for line in report]
+    lines = [f"# Not declared ({len(report)} object(s) the model cannot declare yet; create them by hand,",
+             "# e.g. in a hand-written version file after the baseline):"]
+    for line in report:
+        lines.append(f"#   {line}")
+        text = sql.get(line)
+        shown = text.splitlines() if text else ["(its SQL could not be rebuilt from the catalogue)"]
+        lines += [f"#       {part}".rstrip() for part in shown]
+    return lines
 
 
-def emit_module(live: LiveDeclarations, source: str) -> str:
+def emit_module(live: LiveDeclarations, source: str, sql: dict[str, str | None] | None = None) -> str:
     """The package module declaring ``live.schema``: constants in dependency order, ``SCHEMA``,
     the empty hand-declared ``V1`` and ``PROJECT``."""
     schema = live.schema
@@ -212,7 +223,7 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
         "The head declarations: change them, then `orders-schema generate NAME` writes the next version.",
         '"""',
         "",
-        *_comment_block(live),
+        *_comment_block(live, sql or {}),
         "",
         "from __future__ import annotations",
         "",
@@ -264,15 +275,18 @@ def _refusals(folder: Path, package: str) -> None:
         raise InitRefused(f"{folder / 'schema'} exists: init never overwrites a schema folder")
 
 
-def _read(dsn: str, schema: str) -> LiveDeclarations:
+def _read(dsn: str, schema: str) -> tuple[LiveDeclarations, dict[str, str | None]]:
+    """The live schema as declarations, and the SQL of each object they leave out (by report line)."""
     with connect(dsn) as conn:
         row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
         if row is None:
             raise InitRefused(f"the database has no schema {schema!r}")
         try:
-            return read_declarations(conn, schema)
+            live = read_declarations(conn, schema)
+            sql = undeclared_sql(conn, schema, live.undeclared)
         except psycopg.Error as exc:
             raise InitRefused(f"reading schema {schema}: {str(exc).strip().splitlines()[0]}") from None
+    return live, {str(u): text for u, text in sql.items()}
 
 
 def init_project(dsn: str, schema: str, package: str, folder: Path, source: str = "a live database") -> Initialised:
@@ -280,13 +294,13 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
     (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what the declarations leave
     out is reported, never an error."""
     _refusals(folder, package)
-    live = _read(dsn, schema)
+    live, sql = _read(dsn, schema)
     pyproject = folder / "pyproject.toml"
     before = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
     tests_existed = (folder / "tests").exists()
     test_existed = (folder / "tests" / "test_schema.py").exists()
     try:
-        written = _write(live, package, folder, source, before)
+        written = _write(live, sql, package, folder, source, before)
     except BaseException:  # nothing half-written: what this call created goes, the pyproject is restored
         shutil.rmtree(folder / package, ignore_errors=True)
         shutil.rmtree(folder / "schema", ignore_errors=True)
@@ -299,15 +313,16 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
         else:
             pyproject.write_text(before, encoding="utf-8")
         raise
-    return Initialised(written, live.report())
+    return Initialised(written, live.report(), sql)
 
 
-def _write(live: LiveDeclarations, package: str, folder: Path, source: str, before: str | None) -> list[Path]:
+def _write(live: LiveDeclarations, sql: dict[str, str | None], package: str, folder: Path, source: str,
+           before: str | None) -> list[Path]:
     written: list[Path] = []
     pkg = folder / package
     pkg.mkdir(parents=True)
     module = pkg / "__init__.py"
-    module.write_text(emit_module(live, source), encoding="utf-8")
+    module.write_text(emit_module(live, source, sql), encoding="utf-8")
     _format(module)
     written.append(module)
     pyproject = folder / "pyproject.toml"

@@ -60,7 +60,8 @@ _ON_TABLE = {
                  JOIN pg_class x ON x.oid = i.indexrelid
                  WHERE c.relnamespace = {_NS} AND c.relname = %(table)s AND x.relname = %(name)s""",
     "constraint": f"""SELECT pg_get_constraintdef(n.oid, true) FROM pg_constraint n
-                      JOIN pg_class c ON c.oid = n.conrelid WHERE c.relnamespace = {_NS} AND c.relname = %(table)s AND n.conname = %(name)s""",
+                      JOIN pg_class c ON c.oid = n.conrelid
+                      WHERE c.relnamespace = {_NS} AND c.relname = %(table)s AND n.conname = %(name)s""",
     "policy": """SELECT p.permissive, p.cmd, p.roles::text[], p.qual, p.with_check FROM pg_policies p
                   WHERE p.schemaname = %(schema)s AND p.tablename = %(table)s AND p.policyname = %(name)s""",
 }

@@ -201,7 +201,7 @@ class RowFactory:
                     return self.type_value(column.model_copy(update={"type": domain.base}), fresh=fresh)
         if t.name == "uuid":
             return uuid.UUID(int=self.rng.getrandbits(128), version=4)
-        if t.name in TEXT_TYPES:
+        if t.name in TEXT_TYPES or t.name == "citext":  # citext: the extension's case-insensitive text
             value = f"p{self.rng.getrandbits(48):012x}" if fresh else "probe"
             limit = text_length(column)
             return value[-limit:] if limit is not None else value
