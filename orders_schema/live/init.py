@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,14 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, load
 from orders_schema.declare.sqltype import SqlType, sql_text, sql_type
+from orders_schema.kinds import Undeclared
 from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
 from orders_schema.live.undeclared_sql import undeclared_sql
 from orders_schema.migrate import workflow
 from orders_schema.store.files import MANIFEST
 
-__all__ = ["InitRefused", "Initialised", "emit_module", "init_project"]
+__all__ = ["InitRefused", "Initialised", "emit_module", "in_creation_order", "init_project"]
 
 
 class InitRefused(ValueError):
@@ -164,12 +166,29 @@ def _views_in_order(schema: m.Schema) -> list[m.View]:
     return [by_name[n] for n in _ordered(list(by_name), needs)]
 
 
+_CREATION_ORDER = (
+    "role", "extension", "enum", "domain", "range type", "multirange type", "composite type", "sequence", "table",
+    "unlogged table", "inheriting table", "partitioned table", "partition", "foreign table", "function", "procedure",
+    "aggregate", "window function", "view", "materialized view", "primary key", "unique", "check", "exclusion",
+    "foreign key", "index", "trigger", "row security", "policy", "owner", "privilege", "default privilege",
+    "storage option",
+)
+
+
+def in_creation_order(undeclared: Sequence[Undeclared]) -> list[Undeclared]:
+    """What init could not declare, in an order its SQL runs in (types, tables, functions, views,
+    then what goes on them; comments last)."""
+    def rank(u: Undeclared) -> int:
+        return _CREATION_ORDER.index(u.kind) if u.kind in _CREATION_ORDER else len(_CREATION_ORDER)
+    return sorted(undeclared, key=lambda u: (rank(u), str(u)))
+
+
 def _comment_block(live: LiveDeclarations, sql: dict[str, str | None]) -> list[str]:
-    report = live.report()
+    report = [str(u) for u in in_creation_order(live.undeclared)]
     if not report:
         return ["# Every object of the live schema is declared below."]
     lines = [f"# Not declared ({len(report)} object(s) the model cannot declare yet; create them by hand,",
-             "# e.g. in a hand-written version file after the baseline):"]
+             "# e.g. in a hand-written version file after the baseline; their SQL runs in this order):"]
     for line in report:
         lines.append(f"#   {line}")
         text = sql.get(line)
@@ -313,7 +332,7 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
         else:
             pyproject.write_text(before, encoding="utf-8")
         raise
-    return Initialised(written, live.report(), sql)
+    return Initialised(written, [str(u) for u in in_creation_order(live.undeclared)], sql)
 
 
 def _write(live: LiveDeclarations, sql: dict[str, str | None], package: str, folder: Path, source: str,

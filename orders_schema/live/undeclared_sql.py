@@ -66,6 +66,15 @@ _ON_TABLE = {
                   WHERE p.schemaname = %(schema)s AND p.tablename = %(table)s AND p.policyname = %(name)s""",
 }
 
+_AGGREGATE = f"""
+SELECT p.proname::text, pg_get_function_identity_arguments(p.oid), a.aggtransfn::regproc::text,
+       format_type(a.aggtranstype, NULL), NULLIF(a.aggfinalfn, 0)::regproc::text,
+       NULLIF(a.aggcombinefn, 0)::regproc::text, a.agginitval
+FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid
+WHERE p.pronamespace = {_NS} AND a.aggkind = 'n'
+  AND p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' = %(name)s
+"""
+
 _TYPE = f"""
 SELECT t.typtype::text,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
@@ -121,7 +130,9 @@ def _one(cur: psycopg.Cursor[Any], schema: str, u: Undeclared) -> str | None:
             row = cur.execute(_VIEW, where).fetchone()
             return None if row is None else f"CREATE {kind.upper()} {qualified(schema, name)} AS\n{row[0].rstrip(';')};"
         return _table(cur, schema, name)
-    if kind in ("function", "procedure", "aggregate", "window function"):
+    if kind == "aggregate":
+        return _aggregate(cur, schema, name)
+    if kind in ("function", "procedure", "window function"):
         row = cur.execute(_FUNCTION, where).fetchone()
         return None if row is None or row[0] is None else f"{row[0].rstrip()};"
     if kind in ("trigger", "index") or kind in _CONSTRAINT_KINDS or kind == "policy":
@@ -196,6 +207,18 @@ def _table_options(cur: psycopg.Cursor[Any], schema: str, name: str) -> str | No
         return None
     what = "INDEX" if row[1] == "i" else "TABLE"
     return f"ALTER {what} {qualified(schema, name)} SET ({row[-1]});"
+
+
+def _aggregate(cur: psycopg.Cursor[Any], schema: str, name: str) -> str | None:
+    row = cur.execute(_AGGREGATE, {"schema": schema, "name": name}).fetchone()
+    if row is None:  # an ordered-set or hypothetical-set aggregate is not rebuilt
+        return None
+    proname, arguments, transition, state, final, combine, initial = row
+    parts = [f"SFUNC = {transition}", f"STYPE = {state}"]
+    parts += [f"FINALFUNC = {final}"] if final else []
+    parts += [f"COMBINEFUNC = {combine}"] if combine else []
+    parts += [f"INITCOND = {literal(initial)}"] if initial is not None else []
+    return f"CREATE AGGREGATE {qualified(schema, proname)}({arguments}) ({', '.join(parts)});"
 
 
 def _type(cur: psycopg.Cursor[Any], schema: str, name: str) -> str | None:
