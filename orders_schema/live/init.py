@@ -47,7 +47,7 @@ from orders_schema.kinds import Undeclared
 from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
 from orders_schema.live.undeclared_sql import undeclared_sql
-from orders_schema.migrate import workflow
+from orders_schema.migrate import together, workflow
 from orders_schema.store.files import MANIFEST
 
 __all__ = ["InitRefused", "Initialised", "emit_module", "in_creation_order", "init_project"]
@@ -197,20 +197,17 @@ def _comment_block(live: LiveDeclarations, sql: dict[str, str | None]) -> list[s
     return lines
 
 
-def emit_module(live: LiveDeclarations, source: str, sql: dict[str, str | None] | None = None) -> str:
-    """The package module declaring ``live.schema``: constants in dependency order, ``SCHEMA``,
-    the empty hand-declared ``V1`` and ``PROJECT``."""
+def _declarations(live: LiveDeclarations, used: set[str]) -> list[str]:
+    """One constant per function, table (foreign keys first) and view (what it reads first), then ``SCHEMA``."""
     schema = live.schema
     taken: set[str] = {"SCHEMA", "V1", "PROJECT"}
     body: list[str] = []
-    used: set[str] = set()
     names: dict[str, list[str]] = {"tables": [], "functions": [], "views": []}
-    tables = _tables_in_order(schema)
     for fn in schema.functions:
         const = _constant("function", fn.name, taken)
         body.append(f"{const} = {_expr(fn, used)}\n")
         names["functions"].append(const)
-    for table in tables:
+    for table in _tables_in_order(schema):
         const = _constant("table", table.name, taken)
         body.append(f"{const} = {_expr(table, used)}\n")
         names["tables"].append(const)
@@ -227,30 +224,83 @@ def emit_module(live: LiveDeclarations, source: str, sql: dict[str, str | None] 
         elif field in shown:
             fields.append(f"{field}={_expr(getattr(schema, field), used)}")
     body.append(f"SCHEMA = Schema({', '.join(fields)})\n")
+    used.add("Schema")
+    return body
+
+
+def _v1(schema: m.Schema) -> str:
     create = schema.owned and schema.name != "public"
-    body.append(
+    return (
         f"V1 = Version(number=1, name=\"schema\", header=(\"The schema {schema.name}, before the objects the "
         f"baseline adds\",), create_schema={create}, state=Schema(name={_str(schema.name)}"
         f"{'' if schema.owned else ', owned=False'}), phases=())\n"
     )
-    body.append("PROJECT = Project(schema=SCHEMA, versions=(V1,))\n")
-    text = "\n".join(body)
-    used |= {"Schema", "Version"}
-    head = [
-        f'"""The schema {schema.name}, read from {source} by `orders-schema init`.',
+
+
+def _head(title: str, block: list[str], imports: list[str]) -> list[str]:
+    return [
+        f'"""{title}',
         "",
         "The head declarations: change them, then `orders-schema generate NAME` writes the next version.",
         '"""',
         "",
-        *_comment_block(live, sql or {}),
+        *block,
         "",
         "from __future__ import annotations",
         "",
-        "from orders_schema.declare.project import Project",
-        f"from orders_schema.model import {', '.join(sorted(used))}",
+        *imports,
         "",
     ]
-    return "\n".join(head) + "\n" + text
+
+
+def emit_module(live: LiveDeclarations, source: str, sql: dict[str, str | None] | None = None) -> str:
+    """The package module declaring ``live.schema``: constants in dependency order, ``SCHEMA``,
+    the empty hand-declared ``V1`` and ``PROJECT``."""
+    used: set[str] = {"Version"}
+    body = _declarations(live, used)
+    body += [_v1(live.schema), "PROJECT = Project(schema=SCHEMA, versions=(V1,))\n"]
+    head = _head(f"The schema {live.schema.name}, read from {source} by `orders-schema init`.",
+                 _comment_block(live, sql or {}),
+                 ["from orders_schema.declare.project import Project",
+                  f"from orders_schema.model import {', '.join(sorted(used))}"])
+    return "\n".join(head) + "\n" + "\n".join(body)
+
+
+def emit_schema_module(live: LiveDeclarations, source: str, sql: dict[str, str | None]) -> str:
+    """One schema's module of a project of several schemas: its constants and ``SCHEMA``."""
+    used: set[str] = set()
+    body = _declarations(live, used)
+    head = _head(f"The schema {live.schema.name}, read from {source} by `orders-schema init`.",
+                 _comment_block(live, sql), [f"from orders_schema.model import {', '.join(sorted(used))}"])
+    return "\n".join(head) + "\n" + "\n".join(body)
+
+
+def module_name(schema: str, taken: set[str]) -> str:
+    """The Python module of a schema: its name when it is one, else ``schema_<name>`` made one."""
+    base = schema if schema.isidentifier() and schema.isascii() and not keyword.iskeyword(schema) \
+        else "schema_" + re.sub(r"[^A-Za-z0-9_]", "_", schema)
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def emit_package(package: str, main: m.Schema, modules: list[tuple[str, m.Schema]], source: str) -> str:
+    """The package's ``__init__.py`` of a project of several schemas: each schema's ``SCHEMA`` from
+    its module, the hand-declared ``V1`` (the first ``--schema``) and ``PROJECT``."""
+    constants = {name: _constant("schema", name, {"V1", "PROJECT"}) for name, _ in modules}
+    main_module = next(name for name, s in modules if s is main)
+    others = [constants[name] for name, s in modules if s is not main]
+    body = [_v1(main), f"PROJECT = Project(schema={constants[main_module]}, "
+            f"other_schemas=({', '.join(others)},), versions=(V1,))\n"]
+    imports = ["from orders_schema.declare.project import Project", "from orders_schema.model import Schema, Version"]
+    imports += [f"from {package}.{name} import SCHEMA as {constants[name]}" for name, _ in modules]
+    listed = ", ".join(s.name for _, s in modules)
+    head = _head(f"The schemas {listed}, read from {source} by `orders-schema init`: one module each, in "
+                 "dependency order.", [f"# {main.name} is the project's schema (V1 creates it); the others are "
+                                       "created by the baseline version."], imports)
+    return "\n".join(head) + "\n" + "\n".join(body)
 
 
 def _format(path: Path) -> None:
@@ -308,18 +358,23 @@ def _read(dsn: str, schema: str) -> tuple[LiveDeclarations, dict[str, str | None
     return live, {str(u): text for u, text in sql.items()}
 
 
-def init_project(dsn: str, schema: str, package: str, folder: Path, source: str = "a live database") -> Initialised:
-    """Write a new project into ``folder`` from the live ``schema``. Raises :class:`InitRefused`
-    (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what the declarations leave
-    out is reported, never an error."""
+def init_project(
+    dsn: str, schema: str | Sequence[str], package: str, folder: Path, source: str = "a live database"
+) -> Initialised:
+    """Write a new project into ``folder`` from the live ``schema`` (or several: the first is the
+    project's schema, the others its ``other_schemas``, one module each). Raises
+    :class:`InitRefused` (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what
+    the declarations leave out is reported, never an error."""
+    names = [schema] if isinstance(schema, str) else list(dict.fromkeys(schema))
     _refusals(folder, package)
-    live, sql = _read(dsn, schema)
+    read = [_read(dsn, name) for name in names]
+    live = [one for one, _ in read]
     pyproject = folder / "pyproject.toml"
     before = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
     tests_existed = (folder / "tests").exists()
     test_existed = (folder / "tests" / "test_schema.py").exists()
     try:
-        written = _write(live, sql, package, folder, source, before)
+        written = _write(read, package, folder, source, before)
     except BaseException:  # nothing half-written: what this call created goes, the pyproject is restored
         shutil.rmtree(folder / package, ignore_errors=True)
         shutil.rmtree(folder / "schema", ignore_errors=True)
@@ -332,16 +387,35 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
         else:
             pyproject.write_text(before, encoding="utf-8")
         raise
-    return Initialised(written, [str(u) for u in in_creation_order(live.undeclared)], sql)
+    report = [str(u) if len(live) == 1 else f"{one.schema.name}: {u}"
+              for one in live for u in in_creation_order(one.undeclared)]
+    sql = {(line if len(live) == 1 else f"{one.schema.name}: {line}"): found.get(line)
+           for one, found in read for line in map(str, one.undeclared)}
+    return Initialised(written, report, sql)
 
 
-def _write(live: LiveDeclarations, sql: dict[str, str | None], package: str, folder: Path, source: str,
+def _write(read: list[tuple[LiveDeclarations, dict[str, str | None]]], package: str, folder: Path, source: str,
            before: str | None) -> list[Path]:
+    """Write the package (one module, or one per schema and the package's), the pyproject section,
+    the test file and the versions; every path written."""
     written: list[Path] = []
     pkg = folder / package
     pkg.mkdir(parents=True)
     module = pkg / "__init__.py"
-    module.write_text(emit_module(live, source, sql), encoding="utf-8")
+    if len(read) == 1:
+        module.write_text(emit_module(read[0][0], source, read[0][1]), encoding="utf-8")
+    else:  # one module per schema, in dependency order
+        by_name = {one.schema.name: (one, sql) for one, sql in read}
+        taken: set[str] = set()
+        modules: list[tuple[str, m.Schema]] = []
+        for name in together.schema_order([one.schema for one, _ in read]):
+            one, sql = by_name[name]
+            path = pkg / f"{module_name(name, taken)}.py"
+            path.write_text(emit_schema_module(one, source, sql), encoding="utf-8")
+            _format(path)
+            written.append(path)
+            modules.append((path.stem, one.schema))
+        module.write_text(emit_package(package, read[0][0].schema, modules, source), encoding="utf-8")
     _format(module)
     written.append(module)
     pyproject = folder / "pyproject.toml"

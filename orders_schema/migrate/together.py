@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from orders_schema.declare import model as m
 from orders_schema.declare.sqltype import SqlType
 from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement
+from orders_schema.kinds.schema import CreateSchemaStatement, DropSchemaStatement
 from orders_schema.migrate import diff as d
 from orders_schema.migrate import plan
 from orders_schema.migrate.render import Statement
@@ -98,10 +99,12 @@ def create_statements(schemas: Sequence[m.Schema]) -> list[Statement]:
 
 
 def migration_plan(
-    steps: Sequence[tuple[m.Schema, m.Schema, list[d.Change]]], allow: tuple[str, ...] = ()
+    steps: Sequence[tuple[m.Schema, m.Schema, list[d.Change]]], allow: tuple[str, ...] = (),
+    create: Sequence[str] = (), drop: Sequence[str] = (),
 ) -> plan.MigrationPlan:
     """One plan for several schemas' changes, each step ``(old, new, changes)`` of one schema (an
-    empty ``Schema(name=...)`` on the side where the schema does not exist). Raises
+    empty ``Schema(name=...)`` on the side where the schema does not exist); the schemas named in
+    ``create`` are created first, those in ``drop`` dropped last (never with CASCADE). Raises
     :class:`~orders_schema.migrate.plan.PlanError` like :func:`orders_schema.migrate.plan.migration_plan`."""
     # what the old side used is dropped after it, what the new side uses is created before it
     order = schema_order([s for old, new, _ in steps for s in (old, new)])
@@ -124,4 +127,8 @@ def migration_plan(
             cross += crossing
             p.create[:] = [st for st in p.create if not any(st is c for c in crossing)]
         placed.append(stages)
-    return plan.assemble(placed, first_drop=unhooked, later_create=cross)
+    planned = plan.assemble(placed, first_drop=unhooked, later_create=cross)
+    if not create and not drop:
+        return planned
+    return plan.MigrationPlan([*(CreateSchemaStatement(n) for n in create), *planned.transactional,
+                               *(DropSchemaStatement(n) for n in drop)], planned.online)

@@ -183,7 +183,7 @@ class _AccessCase:
             want = expected(access, None, self.name, "SELECT", {"SELECT": ()})
             return self._judge(conn, subject, want, lambda: _count(conn, target), None)
         table = schema.table(self.name)
-        factory = RowFactory(conn, schema, valid_rows(self.project))
+        factory = RowFactory(conn, schema, valid_rows(self.project), others=self.project.other_schemas)
         key = table.primary_key.columns if table.primary_key else ()
         if self.command == "SELECT":
             factory.insert_valid(table)  # a row to hide (or to see)
