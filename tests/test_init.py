@@ -76,7 +76,27 @@ serial columns, a partial and a GIN index, overloaded functions, views on views,
 # Partitioned tables (RANGE / LIST / HASH, default partition, indexes on the parent) are being made
 # declarable in parallel: once they are, add their database here as a third corpus case
 # (e.g. a `PARTITIONED_SQL` with `CREATE TABLE ... PARTITION BY RANGE` and its partitions).
-CORPUS = [("shop", VARIED_SQL), ("public", PUBLIC_SQL)]
+SEVERAL_SQL = """
+CREATE SCHEMA ref; CREATE SCHEMA app; CREATE SCHEMA api; CREATE SCHEMA util; CREATE SCHEMA types;
+CREATE TABLE public.settings (k text PRIMARY KEY, v text NOT NULL);
+CREATE TABLE ref.codes (code text PRIMARY KEY, label text NOT NULL);
+CREATE TYPE types.mood AS ENUM ('sad', 'ok', 'glad');
+CREATE FUNCTION util.next_code() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT 'c' || floor(random() * 1e6)::text $$;
+CREATE TABLE app.orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    code text NOT NULL REFERENCES ref.codes (code),
+    mood types.mood NOT NULL DEFAULT 'ok',
+    ticket text NOT NULL DEFAULT util.next_code(),
+    total numeric(12, 2) NOT NULL CHECK (total >= 0)
+);
+CREATE VIEW api.orders AS SELECT id, code, total FROM app.orders;
+CREATE VIEW api.big_orders AS SELECT id FROM api.orders WHERE total > 100;
+"""
+"""Several schemas and public, each needing another: a foreign key to ref, a type of types, a default
+calling util, views of api on app and on each other."""
+
+CORPUS = [("shop", ("shop",), VARIED_SQL), ("public", ("public",), PUBLIC_SQL),
+          ("several", ("app", "ref", "api", "util", "types", "public"), SEVERAL_SQL)]
 
 
 def _objects(schema: m.Schema) -> dict[str, object]:
@@ -89,23 +109,25 @@ def run(*argv: str) -> int:
 
 
 def _adopt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-           dsn: str, schema: str, package: str) -> str:
+           dsn: str, schema: str | tuple[str, ...], package: str) -> str:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    assert run("init", "--dsn", dsn, "--schema", schema, "--package", package) == 0
+    schemas = (schema,) if isinstance(schema, str) else schema
+    assert run("init", "--dsn", dsn, *(a for s in schemas for a in ("--schema", s)), "--package", package) == 0
     out = capsys.readouterr().out
     assert run("check") == 0, capsys.readouterr()
     return out
 
 
-def _round_trip(dbs: Databases, original: str, copy: str, schema: str, capsys: pytest.CaptureFixture[str],
-                behaviour: bool = True) -> None:
+def _round_trip(dbs: Databases, original: str, copy: str, schema: str | tuple[str, ...],
+                capsys: pytest.CaptureFixture[str], behaviour: bool = True) -> None:
     """apply to an empty database, diff the original and the copy (nothing), baseline the original
     (every version recorded), verify the original: structure and the versions' cases, and (unless
     ``behaviour`` is False) every derived behaviour case."""
     assert run("apply", "--dsn", copy) == 0, capsys.readouterr()
     capsys.readouterr()
-    code = run("diff", original, copy, "--schema", schema, "--exit-code")
+    schemas = (schema,) if isinstance(schema, str) else schema
+    code = run("diff", original, copy, *(a for s in schemas for a in ("--schema", s)), "--exit-code")
     assert code == 0, capsys.readouterr().out
     assert run("baseline", "--dsn", original) == 0, capsys.readouterr()
     assert "recorded V1, V2" in capsys.readouterr().out
@@ -117,6 +139,32 @@ def _round_trip(dbs: Databases, original: str, copy: str, schema: str, capsys: p
         assert code == 0 and "verify: ok" in out, out[-3000:]
 
 
+def _a_change_in_two_schemas_is_generated(folder: Path, package: str, dsn: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A table added to ref and one in app referencing it: one generated version, applied."""
+    with (folder / package / "ref.py").open("a") as f:
+        f.write('\nfrom orders_schema.model import BIGINT, Column, PrimaryKey, Table\n'
+                'SCHEMA = SCHEMA.replace(tables=(*SCHEMA.tables, Table(name="regions", columns=('
+                'Column(name="id", type=BIGINT, nullable=False),), primary_key=PrimaryKey(columns=("id",)))))\n')
+    with (folder / package / "app.py").open("a") as f:
+        f.write('\nfrom orders_schema.model import BIGINT, Column, ForeignKey, PrimaryKey, Table\n'
+                'SCHEMA = SCHEMA.replace(tables=(*SCHEMA.tables, Table(name="shipments", columns=('
+                'Column(name="id", type=BIGINT, nullable=False), Column(name="region_id", type=BIGINT)), '
+                'primary_key=PrimaryKey(columns=("id",)), foreign_keys=(ForeignKey(name="shipments_region_fkey", '
+                'columns=("region_id",), ref_table="ref.regions", ref_columns=("id",)),))))\n')
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]
+    assert run("check") == 1
+    capsys.readouterr()
+    assert run("generate", "regions") == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert run("check") == 0, capsys.readouterr()
+    assert run("apply", "--dsn", dsn) == 0, capsys.readouterr()
+    assert "applied V3__regions" in capsys.readouterr().out
+    assert run("verify", "--dsn", dsn) == 0, capsys.readouterr().out[-3000:]
+    capsys.readouterr()
+
+
 def _project_tests_pass(folder: Path) -> None:
     """The new project's pytest: the structure check and every derived case."""
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=folder,
@@ -126,25 +174,34 @@ def _project_tests_pass(folder: Path) -> None:
         tests.stdout[-2000:]
 
 
-@pytest.mark.parametrize(("schema", "sql"), CORPUS, ids=[c[0] for c in CORPUS])
+@pytest.mark.parametrize(("case", "schemas", "sql"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_a_varied_database_is_adopted_and_rebuilt_exactly(
-    schema: str, sql: str, dbs: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    case: str, schemas: tuple[str, ...], sql: str, dbs: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     original, copy = dbs.empty(), dbs.empty()
-    package = f"{schema}_schema"
+    package = f"{case}_schema"
     try:
         with psycopg.connect(dbs.server.dsn(original), autocommit=True) as conn:
             conn.execute(sql)
-        out = _adopt(tmp_path, monkeypatch, capsys, dbs.server.dsn(original), schema, package)
+        out = _adopt(tmp_path, monkeypatch, capsys, dbs.server.dsn(original), schemas, package)
         assert f"wrote {package}/__init__.py" in out and "every object of the live schema is declared" in out
         module = (tmp_path / package / "__init__.py").read_text()
         assert "from orders_schema.model import" in module and "import orders_schema.declare.model" not in module
         assert "[tool.orders-schema]" in (tmp_path / "pyproject.toml").read_text()
         assert "test_orders_schema_structure" in (tmp_path / "tests" / "test_schema.py").read_text()
-        with psycopg.connect(dbs.server.dsn(original)) as conn:  # the module declares exactly what was read
-            assert _objects(read_declarations(conn, schema).schema) == _objects(sys.modules[package].SCHEMA)
-        if schema == "shop":
+        declared = {s.name: s for s in sys.modules[package].PROJECT.schemas}
+        assert next(iter(declared)) == schemas[0] and sorted(declared) == sorted(schemas)  # the project's first
+        with psycopg.connect(dbs.server.dsn(original)) as conn:  # the modules declare exactly what was read
+            for name in schemas:
+                assert _objects(read_declarations(conn, name).schema) == _objects(declared[name])
+        if case == "several":  # one module per schema, each after the schemas it uses
+            written = [line.removeprefix(f"wrote {package}/") for line in out.splitlines()
+                       if line.startswith(f"wrote {package}/") and not line.endswith("__init__.py")]
+            assert sorted(written) == sorted(f"{s}.py" for s in schemas)
+            order = [module.index(f"from {package}.{s} import") for s in ("ref", "util", "types", "app", "api")]
+            assert order == sorted(order), module
+        elif case == "shop":
             assert module.index("TABLE_CUSTOMERS =") < module.index("TABLE_ORDERS =")
             assert module.index("VIEW_BIG_ORDERS =") < module.index("VIEW_BIG_CUSTOMERS =")
             assert "TABLE_CUSTOMERS = Table(" in module and "type=BIGINT" in module
@@ -153,8 +210,10 @@ def test_a_varied_database_is_adopted_and_rebuilt_exactly(
             assert module.index("VIEW_OPEN_INVOICES =") < module.index("VIEW_OPEN_TOTALS =") \
                 < module.index("VIEW_BIG_DEBTORS =")
             assert module.count("FUNCTION_TOTAL") >= 2  # both overloads
-        _round_trip(dbs, dbs.server.dsn(original), dbs.server.dsn(copy), schema, capsys)
+        _round_trip(dbs, dbs.server.dsn(original), dbs.server.dsn(copy), schemas, capsys)
         _project_tests_pass(tmp_path)
+        if case == "several":
+            _a_change_in_two_schemas_is_generated(tmp_path, package, dbs.server.dsn(copy), capsys)
     finally:
         dbs.drop(original)
         dbs.drop(copy)

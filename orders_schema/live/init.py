@@ -297,9 +297,10 @@ def emit_package(package: str, main: m.Schema, modules: list[tuple[str, m.Schema
     imports = ["from orders_schema.declare.project import Project", "from orders_schema.model import Schema, Version"]
     imports += [f"from {package}.{name} import SCHEMA as {constants[name]}" for name, _ in modules]
     listed = ", ".join(s.name for _, s in modules)
-    head = _head(f"The schemas {listed}, read from {source} by `orders-schema init`: one module each, in "
-                 "dependency order.", [f"# {main.name} is the project's schema (V1 creates it); the others are "
-                                       "created by the baseline version."], imports)
+    head = _head(f"The schemas {listed}: read from {source} by `orders-schema init`.",
+                 ["# One module per schema, in dependency order (what a schema uses first).",
+                  f"# {main.name} is the project's schema (V1 creates it); the others are created by the baseline."],
+                 imports)
     return "\n".join(head) + "\n" + "\n".join(body)
 
 
@@ -445,7 +446,8 @@ def _write(read: list[tuple[LiveDeclarations, dict[str, str | None]]], package: 
 def _load(folder: Path, package: str) -> Project:
     """The written project, imported from ``folder`` (a declaration it refuses is one line)."""
     config.importable(folder.resolve())
-    sys.modules.pop(package, None)
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]
     importlib.invalidate_caches()
     return load(f"{package}:PROJECT")
 
