@@ -240,6 +240,10 @@ def test_init_refuses_to_overwrite_and_bad_input_in_one_line(
     (tmp_path / "pyproject.toml").write_text('[tool.ruff]\nline-length = 100\n')
     assert run("init", "--dsn", orders_empty_dsn, "--schema", "nowhere", "--package", "p") == 2
     assert capsys.readouterr().err.strip().endswith("the database has no schema 'nowhere'")
+    assert run("init", "--dsn", orders_empty_dsn, "--schema", "public", "--schema", "nowhere", "--package", "p") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.strip().endswith("the database has no schema 'nowhere'")
+    assert not (tmp_path / "p").exists() and not (tmp_path / "schema").exists()
     assert run("init", "--dsn", "host=/nonexistent dbname=x", "--schema", "public", "--package", "p") == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     (tmp_path / "schema").mkdir()
