@@ -289,7 +289,8 @@ def module_name(schema: str, taken: set[str]) -> str:
 def emit_package(package: str, main: m.Schema, modules: list[tuple[str, m.Schema]], source: str) -> str:
     """The package's ``__init__.py`` of a project of several schemas: each schema's ``SCHEMA`` from
     its module, the hand-declared ``V1`` (the first ``--schema``) and ``PROJECT``."""
-    constants = {name: _constant("schema", name, {"V1", "PROJECT"}) for name, _ in modules}
+    taken = {"V1", "PROJECT"}
+    constants = {name: _constant("schema", name, taken) for name, _ in modules}
     main_module = next(name for name, s in modules if s is main)
     others = [constants[name] for name, s in modules if s is not main]
     body = [_v1(main), f"PROJECT = Project(schema={constants[main_module]}, "
