@@ -233,20 +233,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     schema does not exist (nothing written)."""
     from orders_schema.live.init import InitRefused, init_project
 
-    if len(args.init_schema) > 1:
-        raise UsageError("one --schema per project for now: run init once per schema, each in its own folder")
     folder = Path(args.dir)
     try:
-        done = init_project(args.dsn, args.init_schema[0], args.package, folder, source="the live database")
+        done = init_project(args.dsn, args.init_schema, args.package, folder, source="the live database")
     except (InitRefused, Unreachable) as exc:
         raise UsageError(str(exc)) from None
     for path in done.written:
         print(f"wrote {config.display_path(path.resolve())}")
     if done.report:
-        print(f"not declared ({len(done.report)}; listed at the top of {args.package}/__init__.py, "
-              "create them by hand):")
+        one = len(args.init_schema) == 1
+        where = f"{args.package}/__init__.py" if one else f"each schema's module in {args.package}/"
+        print(f"not declared ({len(done.report)}; listed with their SQL at the top of {where}, create them by hand):")
         for line in done.report:
             print(f"  - {line}")
+            for part in (done.sql.get(line) or "(its SQL could not be rebuilt)").splitlines():
+                print(f"      {part}")
     else:
         print("every object of the live schema is declared")
     print("next: orders-schema check, then orders-schema baseline --dsn DSN on the database it was read from")
@@ -632,7 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ini.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI of the database to read")
     ini.add_argument("--schema", dest="init_schema", action="append", required=True, metavar="S",
-                     help="the schema to declare")
+                     help="a schema to declare; repeat it for several (the first is the project's schema, "
+                     "the others its other_schemas, one module each)")
     ini.add_argument("--package", required=True, metavar="NAME", help="the Python package to write (NAME/__init__.py)")
     ini.add_argument("--dir", default=".", metavar="PATH", help="the project folder (default: the current one)")
     ini.set_defaults(func=cmd_init)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from orders_schema.live.compare import compare, declared_catalog
+from orders_schema.live.compare import compare, declared_catalogs
 from orders_schema.live.inspect import inspect_schema
 from orders_schema.tester.checks import Case
 from orders_schema.tester.harness import Databases
@@ -32,8 +32,9 @@ def test_orders_schema_structure(orders_databases: Databases, orders_clone_dsn: 
     """Every version applied in order gives exactly the declared schema (stored forms compared)."""
     project = orders_databases.project
     with psycopg.connect(orders_clone_dsn) as conn:
-        live = inspect_schema(conn, project.schema.name)
-    differences = compare(declared_catalog(project.schema, orders_databases), live)
+        live = [inspect_schema(conn, s.name) for s in project.schemas]
+    declared = declared_catalogs(project.schemas, orders_databases)
+    differences = [d for want, got in zip(declared, live, strict=True) for d in compare(want, got)]
     assert not differences, "\n".join(str(d) for d in differences)
 
 

@@ -53,6 +53,17 @@ class Project:
     allow_destructive: tuple[str, ...] = ()
     """Destructive changes ``generate`` may write, e.g. ``"drop column walltrack.orders.legacy"``."""
     behaviours: tuple[Behaviour, ...] = ()
+    other_schemas: tuple[m.Schema, ...] = ()
+    """More schemas declared beside ``schema`` (``orders-schema init`` with several ``--schema``):
+    one history, their changes generated into the same versions and planned together with
+    ``schema``'s, ordered by the dependencies between schemas
+    (:mod:`orders_schema.migrate.together`); their released snapshots are in ``released.json``
+    (``other_schemas``). The hand-declared versions lay out ``schema`` only."""
+
+    @property
+    def schemas(self) -> tuple[m.Schema, ...]:
+        """``schema`` then ``other_schemas``."""
+        return (self.schema, *self.other_schemas)
 
     def with_dir(self, schema_dir: Path) -> Project:
         return replace(self, schema_dir=schema_dir)

@@ -433,6 +433,11 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
                 declared = declared_constraint(schema.name, con)
             except DeclarationError as exc:
                 declared = str(exc)
+            ref_table = None if isinstance(declared, str) else getattr(declared, "ref_table", None)
+            if isinstance(ref_table, str):
+                ref_schema, _, ref = ref_table.rpartition(".")
+                if ref_schema in ("", schema.name) and ref not in tables:  # that table was reported
+                    declared = f"it references {ref}, a table not declared"
             if isinstance(declared, str):
                 undeclared.append(Undeclared(con.kind, f"{con.table}.{con.name}", declared))
                 continue

@@ -232,8 +232,9 @@ class PolicyKind(Kind[Policy, PolicyInfo]):
             elif isinstance(c, AddPolicy):
                 out.after += [DropPolicyStatement(s, c.table, c.policy.name), CreatePolicy(s, c.table, c.policy)]
         for item in self.declared(ctx.new).values():
-            if item.owner in ctx.added:
-                out.after.append(CreatePolicy(s, str(item.owner), item.obj))
+            if item.owner in ctx.added:  # re-runnable, like every statement of a generated version
+                out.after += [DropPolicyStatement(s, str(item.owner), item.obj.name),
+                              CreatePolicy(s, str(item.owner), item.obj)]
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[PolicyInfo, ...]:

@@ -38,9 +38,9 @@ from orders_schema.live.apply import (
     record,
     released_problems,
 )
-from orders_schema.live.compare import Difference, compare, declared_catalog
+from orders_schema.live.compare import Difference, compare, declared_catalog, declared_catalogs
 from orders_schema.live.inspect import Catalog, inspect_schema
-from orders_schema.migrate.workflow import released_schema
+from orders_schema.migrate.workflow import released_others, released_schema
 from orders_schema.store.files import check_version, read_manifest, sha256, version_files
 
 
@@ -75,12 +75,33 @@ def _expected(project: Project, number: int, dsn: str) -> tuple[Catalog, str]:
     elif number == last_released(project.schema_dir):
         declared, source = released_schema(project), f"the released schema snapshot ({number} is the last release)"
     if declared is not None:
+        if number == last_released(project.schema_dir) and (others := released_others(project)):
+            return declared_catalogs([declared, *others.values()], admin_dsn(dsn))[0], source
         return declared_catalog(declared, admin_dsn(dsn)), source
     files = [f for f in version_files(project.schema_dir) if f.number <= number]
     with scratch_database(dsn) as scratch, psycopg.connect(scratch) as conn:
         apply_files(conn, files)
         conn.commit()
         return inspect_schema(conn, project.schema.name), f"V1..V{number} applied to a scratch database"
+
+
+def _expected_others(project: Project, number: int, dsn: str) -> list[Catalog]:
+    """The other schemas (:attr:`Project.other_schemas`) as the last release leaves them, created
+    beside the schema; at an earlier version, as its files leave them."""
+    from orders_schema.tester.server import admin_dsn, scratch_database
+
+    if not project.other_schemas:
+        return []
+    if number == last_released(project.schema_dir):
+        released = released_schema(project)
+        others = released_others(project)
+        if released is not None:
+            return declared_catalogs([released, *others.values()], admin_dsn(dsn))[1:]
+    files = [f for f in version_files(project.schema_dir) if f.number <= number]
+    with scratch_database(dsn) as scratch, psycopg.connect(scratch) as conn:
+        apply_files(conn, files)
+        conn.commit()
+        return [inspect_schema(conn, o.name) for o in project.other_schemas]
 
 
 def _invalid_in(conn: psycopg.Connection[Any], schema: str) -> list[Difference]:
@@ -118,6 +139,8 @@ def baseline(dsn: str, project: Project, version: int | None = None) -> Baseline
             expected, source = _expected(project, number, dsn)
             differences = compare(expected, inspect_schema(conn, expected.schema))
             differences += _invalid_in(conn, expected.schema)
+            for other in _expected_others(project, number, dsn):  # a project's other schemas
+                differences += compare(other, inspect_schema(conn, other.schema)) + _invalid_in(conn, other.schema)
             if differences:
                 raise BaselineRefused(
                     f"the live schema {expected.schema} does not match V{number} ({source}): "

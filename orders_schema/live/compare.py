@@ -19,7 +19,7 @@ found under another name is reported once, as a rename.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import psycopg
@@ -30,7 +30,7 @@ from orders_schema.declare.project import Project
 from orders_schema.kinds import KINDS, Kind
 from orders_schema.live.difference import Difference
 from orders_schema.live.inspect import Catalog, inspect_schema
-from orders_schema.migrate import plan
+from orders_schema.migrate import plan, together
 from orders_schema.migrate.render import RENDERER
 from orders_schema.tester.server import scratch_database
 
@@ -67,11 +67,21 @@ def declared_catalog(declared: Project | m.Schema, server: str | DsnFactory | Ha
     :class:`DsnFactory` / :class:`HasServer` such as a ``tester.server.Server`` or the
     harness's ``Databases``, whose ``postgres`` database is used for CREATE / DROP DATABASE. Use the server
     the live schema is on: stored forms can differ between PostgreSQL versions.
-    The scratch database is dropped whatever happens.
+    The scratch database is dropped whatever happens. A project's other schemas
+    (:attr:`~orders_schema.declare.project.Project.other_schemas`) are created beside its schema
+    (see :func:`declared_catalogs`).
     """
-    schema = declared.schema if isinstance(declared, Project) else declared
+    schemas = declared.schemas if isinstance(declared, Project) else (declared,)
+    return declared_catalogs(schemas, server)[0]
+
+
+def declared_catalogs(schemas: Sequence[m.Schema], server: str | DsnFactory | HasServer) -> list[Catalog]:
+    """Several declared schemas created together on one scratch database (ordered by the
+    dependencies between them), each read back in stored form (see :func:`declared_catalog`)."""
+    schema = schemas[0]
     admin = _connector(server)
-    script = RENDERER.script(plan.create_statements(schema))
+    created = plan.create_statements(schema) if len(schemas) == 1 else together.create_statements(schemas)
+    script = RENDERER.script(created)
     with contextlib.ExitStack() as stack:
         try:
             dsn = stack.enter_context(scratch_database(admin, "orders_schema_declared"))
@@ -93,7 +103,7 @@ def declared_catalog(declared: Project | m.Schema, server: str | DsnFactory | Ha
                 f"{exc.diag.sqlstate} {exc.diag.message_primary}. Objects outside the schema "
                 "(external tables, extensions) must exist in template1 of the server."
             ) from exc
-        return inspect_schema(conn, schema.name)
+        return [inspect_schema(conn, s.name) for s in schemas]
 
 
 def _connector(server: str | DsnFactory | HasServer) -> str:

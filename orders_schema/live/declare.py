@@ -112,11 +112,15 @@ SELECT kind, name, reason FROM (
                         WHEN 'm' THEN 'multirange type' END, t.typname::text, 'not declarable yet'
   FROM pg_type t
   WHERE t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND t.typtype IN ('e', 'd', 'r')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                    AND d.deptype = 'e')
   UNION ALL
   SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'window function' END,
          p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', 'not declarable yet'
   FROM pg_proc p
   WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND p.prokind IN ('a', 'w')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                    AND d.deptype = 'e')
   UNION ALL
   SELECT 'policy', c.relname || '.' || p.polname, 'row-level security is not declarable yet'
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid

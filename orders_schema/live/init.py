@@ -4,7 +4,8 @@ The live schema is read back as declarations (:func:`~orders_schema.live.declare
 and written as a Python package that imports only the public API (:mod:`orders_schema.model`, plus
 :class:`~orders_schema.declare.project.Project`): one constant per table, function and view, in
 dependency order, then ``SCHEMA`` and ``PROJECT``. The objects the model cannot declare yet are
-printed and written as a comment block at the top of the module: nothing is lost silently.
+printed and written as a comment block at the top of the module, each with its SQL
+(:mod:`orders_schema.live.undeclared_sql`): nothing is lost silently.
 
 The versions: a hand-declared version cannot lay out every kind (types, sequences, privileges...),
 so ``V1__schema`` is hand-declared and empty (it creates the schema when the project owns it), and
@@ -16,12 +17,14 @@ database records every version as applied.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import keyword
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +43,14 @@ from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, load
 from orders_schema.declare.sqltype import SqlType, sql_text, sql_type
+from orders_schema.kinds import Undeclared
 from orders_schema.live.apply import connect
 from orders_schema.live.declare import LiveDeclarations, read_declarations
-from orders_schema.migrate import workflow
+from orders_schema.live.undeclared_sql import undeclared_sql
+from orders_schema.migrate import together, workflow
 from orders_schema.store.files import MANIFEST
 
-__all__ = ["InitRefused", "Initialised", "emit_module", "init_project"]
+__all__ = ["InitRefused", "Initialised", "emit_module", "in_creation_order", "init_project"]
 
 
 class InitRefused(ValueError):
@@ -57,6 +62,8 @@ class Initialised:
     written: list[Path]
     report: list[str]
     """One line per live object the declarations leave out."""
+    sql: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    """Each report line's SQL, as PostgreSQL renders it or rebuilt from the catalogue (None: not rebuilt)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,28 +166,48 @@ def _views_in_order(schema: m.Schema) -> list[m.View]:
     return [by_name[n] for n in _ordered(list(by_name), needs)]
 
 
-def _comment_block(live: LiveDeclarations) -> list[str]:
-    report = live.report()
+_CREATION_ORDER = (
+    "role", "extension", "enum", "domain", "range type", "multirange type", "composite type", "sequence", "table",
+    "unlogged table", "inheriting table", "partitioned table", "partition", "foreign table", "function", "procedure",
+    "aggregate", "window function", "view", "materialized view", "primary key", "unique", "check", "exclusion",
+    "foreign key", "index", "trigger", "row security", "policy", "owner", "privilege", "default privilege",
+    "storage option",
+)
+
+
+def in_creation_order(undeclared: Sequence[Undeclared]) -> list[Undeclared]:
+    """What init could not declare, in an order its SQL runs in (types, tables, functions, views,
+    then what goes on them; comments last)."""
+    def rank(u: Undeclared) -> int:
+        return _CREATION_ORDER.index(u.kind) if u.kind in _CREATION_ORDER else len(_CREATION_ORDER)
+    return sorted(undeclared, key=lambda u: (rank(u), str(u)))
+
+
+def _comment_block(live: LiveDeclarations, sql: dict[str, str | None]) -> list[str]:
+    report = [str(u) for u in in_creation_order(live.undeclared)]
     if not report:
         return ["# Every object of the live schema is declared below."]
-    lines = [f"# Not declared ({len(report)} object(s) the model cannot declare yet; create them by hand):"]
-    return lines + [f"#   {line}" for line in report]
+    lines = [f"# Not declared ({len(report)} object(s) the model cannot declare yet; create them by hand,",
+             "# e.g. in a hand-written version file after the baseline; their SQL runs in this order):"]
+    for line in report:
+        lines.append(f"#   {line}")
+        text = sql.get(line)
+        shown = text.splitlines() if text else ["(its SQL could not be rebuilt from the catalogue)"]
+        lines += [f"#       {part}".rstrip() for part in shown]
+    return lines
 
 
-def emit_module(live: LiveDeclarations, source: str) -> str:
-    """The package module declaring ``live.schema``: constants in dependency order, ``SCHEMA``,
-    the empty hand-declared ``V1`` and ``PROJECT``."""
+def _declarations(live: LiveDeclarations, used: set[str]) -> list[str]:
+    """One constant per function, table (foreign keys first) and view (what it reads first), then ``SCHEMA``."""
     schema = live.schema
     taken: set[str] = {"SCHEMA", "V1", "PROJECT"}
     body: list[str] = []
-    used: set[str] = set()
     names: dict[str, list[str]] = {"tables": [], "functions": [], "views": []}
-    tables = _tables_in_order(schema)
     for fn in schema.functions:
         const = _constant("function", fn.name, taken)
         body.append(f"{const} = {_expr(fn, used)}\n")
         names["functions"].append(const)
-    for table in tables:
+    for table in _tables_in_order(schema):
         const = _constant("table", table.name, taken)
         body.append(f"{const} = {_expr(table, used)}\n")
         names["tables"].append(const)
@@ -197,30 +224,85 @@ def emit_module(live: LiveDeclarations, source: str) -> str:
         elif field in shown:
             fields.append(f"{field}={_expr(getattr(schema, field), used)}")
     body.append(f"SCHEMA = Schema({', '.join(fields)})\n")
+    used.add("Schema")
+    return body
+
+
+def _v1(schema: m.Schema) -> str:
     create = schema.owned and schema.name != "public"
-    body.append(
+    return (
         f"V1 = Version(number=1, name=\"schema\", header=(\"The schema {schema.name}, before the objects the "
         f"baseline adds\",), create_schema={create}, state=Schema(name={_str(schema.name)}"
         f"{'' if schema.owned else ', owned=False'}), phases=())\n"
     )
-    body.append("PROJECT = Project(schema=SCHEMA, versions=(V1,))\n")
-    text = "\n".join(body)
-    used |= {"Schema", "Version"}
-    head = [
-        f'"""The schema {schema.name}, read from {source} by `orders-schema init`.',
+
+
+def _head(title: str, block: list[str], imports: list[str]) -> list[str]:
+    return [
+        f'"""{title}',
         "",
         "The head declarations: change them, then `orders-schema generate NAME` writes the next version.",
         '"""',
         "",
-        *_comment_block(live),
+        *block,
         "",
         "from __future__ import annotations",
         "",
-        "from orders_schema.declare.project import Project",
-        f"from orders_schema.model import {', '.join(sorted(used))}",
+        *imports,
         "",
     ]
-    return "\n".join(head) + "\n" + text
+
+
+def emit_module(live: LiveDeclarations, source: str, sql: dict[str, str | None] | None = None) -> str:
+    """The package module declaring ``live.schema``: constants in dependency order, ``SCHEMA``,
+    the empty hand-declared ``V1`` and ``PROJECT``."""
+    used: set[str] = {"Version"}
+    body = _declarations(live, used)
+    body += [_v1(live.schema), "PROJECT = Project(schema=SCHEMA, versions=(V1,))\n"]
+    head = _head(f"The schema {live.schema.name}, read from {source} by `orders-schema init`.",
+                 _comment_block(live, sql or {}),
+                 ["from orders_schema.declare.project import Project",
+                  f"from orders_schema.model import {', '.join(sorted(used))}"])
+    return "\n".join(head) + "\n" + "\n".join(body)
+
+
+def emit_schema_module(live: LiveDeclarations, source: str, sql: dict[str, str | None]) -> str:
+    """One schema's module of a project of several schemas: its constants and ``SCHEMA``."""
+    used: set[str] = set()
+    body = _declarations(live, used)
+    head = _head(f"The schema {live.schema.name}, read from {source} by `orders-schema init`.",
+                 _comment_block(live, sql), [f"from orders_schema.model import {', '.join(sorted(used))}"])
+    return "\n".join(head) + "\n" + "\n".join(body)
+
+
+def module_name(schema: str, taken: set[str]) -> str:
+    """The Python module of a schema: its name when it is one, else ``schema_<name>`` made one."""
+    base = schema if schema.isidentifier() and schema.isascii() and not keyword.iskeyword(schema) \
+        else "schema_" + re.sub(r"[^A-Za-z0-9_]", "_", schema)
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def emit_package(package: str, main: m.Schema, modules: list[tuple[str, m.Schema]], source: str) -> str:
+    """The package's ``__init__.py`` of a project of several schemas: each schema's ``SCHEMA`` from
+    its module, the hand-declared ``V1`` (the first ``--schema``) and ``PROJECT``."""
+    taken = {"V1", "PROJECT"}
+    constants = {name: _constant("schema", name, taken) for name, _ in modules}
+    main_module = next(name for name, s in modules if s is main)
+    others = [constants[name] for name, s in modules if s is not main]
+    body = [_v1(main), f"PROJECT = Project(schema={constants[main_module]}, "
+            f"other_schemas=({', '.join(others)},), versions=(V1,))\n"]
+    imports = ["from orders_schema.declare.project import Project", "from orders_schema.model import Schema, Version"]
+    imports += [f"from {package}.{name} import SCHEMA as {constants[name]}" for name, _ in modules]
+    listed = ", ".join(s.name for _, s in modules)
+    head = _head(f"The schemas {listed}: read from {source} by `orders-schema init`.",
+                 ["# One module per schema, in dependency order (what a schema uses first).",
+                  f"# {main.name} is the project's schema (V1 creates it); the others are created by the baseline."],
+                 imports)
+    return "\n".join(head) + "\n" + "\n".join(body)
 
 
 def _format(path: Path) -> None:
@@ -264,29 +346,37 @@ def _refusals(folder: Path, package: str) -> None:
         raise InitRefused(f"{folder / 'schema'} exists: init never overwrites a schema folder")
 
 
-def _read(dsn: str, schema: str) -> LiveDeclarations:
+def _read(dsn: str, schema: str) -> tuple[LiveDeclarations, dict[str, str | None]]:
+    """The live schema as declarations, and the SQL of each object they leave out (by report line)."""
     with connect(dsn) as conn:
         row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
         if row is None:
             raise InitRefused(f"the database has no schema {schema!r}")
         try:
-            return read_declarations(conn, schema)
+            live = read_declarations(conn, schema)
+            sql = undeclared_sql(conn, schema, live.undeclared)
         except psycopg.Error as exc:
             raise InitRefused(f"reading schema {schema}: {str(exc).strip().splitlines()[0]}") from None
+    return live, {str(u): text for u, text in sql.items()}
 
 
-def init_project(dsn: str, schema: str, package: str, folder: Path, source: str = "a live database") -> Initialised:
-    """Write a new project into ``folder`` from the live ``schema``. Raises :class:`InitRefused`
-    (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what the declarations leave
-    out is reported, never an error."""
+def init_project(
+    dsn: str, schema: str | Sequence[str], package: str, folder: Path, source: str = "a live database"
+) -> Initialised:
+    """Write a new project into ``folder`` from the live ``schema`` (or several: the first is the
+    project's schema, the others its ``other_schemas``, one module each). Raises
+    :class:`InitRefused` (nothing written) or :class:`~orders_schema.live.apply.Unreachable`; what
+    the declarations leave out is reported, never an error."""
+    names = [schema] if isinstance(schema, str) else list(dict.fromkeys(schema))
     _refusals(folder, package)
-    live = _read(dsn, schema)
+    read = [_read(dsn, name) for name in names]
+    live = [one for one, _ in read]
     pyproject = folder / "pyproject.toml"
     before = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
     tests_existed = (folder / "tests").exists()
     test_existed = (folder / "tests" / "test_schema.py").exists()
     try:
-        written = _write(live, package, folder, source, before)
+        written = _write(read, package, folder, source, before)
     except BaseException:  # nothing half-written: what this call created goes, the pyproject is restored
         shutil.rmtree(folder / package, ignore_errors=True)
         shutil.rmtree(folder / "schema", ignore_errors=True)
@@ -299,15 +389,35 @@ def init_project(dsn: str, schema: str, package: str, folder: Path, source: str 
         else:
             pyproject.write_text(before, encoding="utf-8")
         raise
-    return Initialised(written, live.report())
+    report = [str(u) if len(live) == 1 else f"{one.schema.name}: {u}"
+              for one in live for u in in_creation_order(one.undeclared)]
+    sql = {(line if len(live) == 1 else f"{one.schema.name}: {line}"): found.get(line)
+           for one, found in read for line in map(str, one.undeclared)}
+    return Initialised(written, report, sql)
 
 
-def _write(live: LiveDeclarations, package: str, folder: Path, source: str, before: str | None) -> list[Path]:
+def _write(read: list[tuple[LiveDeclarations, dict[str, str | None]]], package: str, folder: Path, source: str,
+           before: str | None) -> list[Path]:
+    """Write the package (one module, or one per schema and the package's), the pyproject section,
+    the test file and the versions; every path written."""
     written: list[Path] = []
     pkg = folder / package
     pkg.mkdir(parents=True)
     module = pkg / "__init__.py"
-    module.write_text(emit_module(live, source), encoding="utf-8")
+    if len(read) == 1:
+        module.write_text(emit_module(read[0][0], source, read[0][1]), encoding="utf-8")
+    else:  # one module per schema, in dependency order
+        by_name = {one.schema.name: (one, sql) for one, sql in read}
+        taken: set[str] = set()
+        modules: list[tuple[str, m.Schema]] = []
+        for name in together.schema_order([one.schema for one, _ in read]):
+            one, sql = by_name[name]
+            path = pkg / f"{module_name(name, taken)}.py"
+            path.write_text(emit_schema_module(one, source, sql), encoding="utf-8")
+            _format(path)
+            written.append(path)
+            modules.append((path.stem, one.schema))
+        module.write_text(emit_package(package, read[0][0].schema, modules, source), encoding="utf-8")
     _format(module)
     written.append(module)
     pyproject = folder / "pyproject.toml"
@@ -337,7 +447,8 @@ def _write(live: LiveDeclarations, package: str, folder: Path, source: str, befo
 def _load(folder: Path, package: str) -> Project:
     """The written project, imported from ``folder`` (a declaration it refuses is one line)."""
     config.importable(folder.resolve())
-    sys.modules.pop(package, None)
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]
     importlib.invalidate_caches()
     return load(f"{package}:PROJECT")
 

@@ -34,7 +34,7 @@ from orders_schema.live.compare import DeclaredCatalogError, declared_catalog
 from orders_schema.live.declare import declare_catalog, read_declarations
 from orders_schema.live.inspect import SYSTEM_SCHEMAS
 from orders_schema.migrate import diff as d
-from orders_schema.migrate import plan
+from orders_schema.migrate import plan, together
 from orders_schema.migrate.lint import lint_text
 from orders_schema.migrate.render import RENDERER, CreateSchema, Raw, Statement
 
@@ -122,6 +122,9 @@ class SchemaDiff:
     undeclared_from: tuple[Undeclared, ...] = ()
     undeclared_to: tuple[Undeclared, ...] = ()
     notes: tuple[str, ...] = ()
+    old: m.Schema | None = None
+    new: m.Schema | None = None
+    changes: tuple[d.Change, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -187,6 +190,7 @@ def diff_sides(source: Side, target: Side, schemas: Sequence[str] = ()) -> list[
             create_schema=old is None and new is not None,
             drop_schema=new is None and old is not None and target.live and name != "public",
             undeclared_from=old_undeclared, undeclared_to=new_undeclared, notes=tuple(notes),
+            old=before, new=after, changes=tuple(changes),
         ))
     return out
 
@@ -229,8 +233,10 @@ def _rerunnable_swap(swap: SwapPrimaryKey, online: Sequence[Statement]) -> str:
 
 def render(diffs: Sequence[SchemaDiff], source: str, target: str) -> str:
     """The migration as one script for ``psql -f`` (without ``-1``): header comments (what is not
-    declared, the hazards), ``BEGIN``, the transactional part of every schema, ``COMMIT``, then
-    the part outside a transaction, each statement alone."""
+    declared, the hazards), ``BEGIN``, the new schemas, the transactional part of every schema
+    planned together (:func:`orders_schema.migrate.together.migration_plan`: ordered by the
+    dependencies between the schemas), the dropped schemas, ``COMMIT``, then the part outside a
+    transaction, each statement alone."""
     head = [comment(f"orders-schema diff {_safe(source)} -> {_safe(target)}")]
     tx: list[str] = []
     online: list[str] = []
@@ -245,11 +251,16 @@ def render(diffs: Sequence[SchemaDiff], source: str, target: str) -> str:
             head.append(comment(f"hazard: {key} (data loss)"))
         if sd.create_schema:
             tx.append(RENDERER.statement(CreateSchema(sd.schema, if_not_exists=True)))
-        tx += [_statement(s) for s in sd.plan.transactional]
-        online += [_statement(s, alone=True, part=sd.plan.online) for s in sd.plan.online]
         if sd.drop_schema:
             drops.append(f"-- hazard: drops schema {ident(sd.schema)} and anything left in it\n"
                          f"DROP SCHEMA IF EXISTS {ident(sd.schema)} CASCADE;")
+    steps = [(sd.old, sd.new, list(sd.changes)) for sd in diffs if sd.old is not None and sd.new is not None]
+    plans = [sd.plan for sd in diffs]  # SchemaDiffs built without their sides: each its own plan
+    if len(steps) == len(diffs):
+        plans = [together.migration_plan(steps, allow=tuple(h for sd in diffs for h in sd.hazards))]
+    for p in plans:
+        tx += [_statement(s) for s in p.transactional]
+        online += [_statement(s, alone=True, part=p.online) for s in p.online]
     if not tx and not online and not drops:
         return "\n".join([*head, "-- no differences"]) + "\n"
     parts = ["\n".join(head)]

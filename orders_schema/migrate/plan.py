@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare import model as m
 from orders_schema.declare.quoting import literal
-from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext
+from orders_schema.kinds import COMMENT, KINDS, TABLE, PlanContext, Planned
 from orders_schema.kinds.base import Refused
 from orders_schema.kinds.constraint import AddConstraintStatement, DropConstraintStatement, collapsing_uniques
 from orders_schema.kinds.table import CreatePartition, destructive, is_widening
@@ -28,8 +28,9 @@ from orders_schema.migrate import render as r
 T = TypeVar("T", bound=d.Change)
 
 __all__ = [
-    "LOCK_TIMEOUT", "DestructiveChangeError", "MigrationPlan", "PlanError", "baseline_statements", "context",
-    "create_statements", "destructive", "is_widening", "migration_plan", "stateobjects",
+    "LOCK_TIMEOUT", "DestructiveChangeError", "MigrationPlan", "PlanError", "assemble", "baseline_statements",
+    "context", "create_schemas", "create_statements", "destructive", "is_widening", "migration_plan", "placed",
+    "stateobjects",
 ]
 
 
@@ -135,8 +136,9 @@ def baseline_statements(version: m.Version, previous: m.Schema | None) -> list[r
     return out
 
 
-def _called_by_defaults(schema: m.Schema) -> set[str]:
-    return {name for table in schema.tables for column in table.columns if column.default is not None
+def _called_by_defaults(schemas: Sequence[m.Schema]) -> set[str]:
+    return {name for schema in schemas for table in schema.tables for column in table.columns
+            if column.default is not None
             for name in fragments.called_functions(fragments.parse_expression(column.default, column.name))}
 
 
@@ -145,26 +147,34 @@ def create_statements(schema: m.Schema) -> list[r.Statement]:
 
     Foreign keys are added after every table exists, so declaration order does not matter.
     """
-    s = schema.name
-    relations = {t.name for t in schema.tables} | {v.name for v in schema.views}
-    out: list[r.Statement] = [*unchecked_sql_bodies(schema.functions, relations)]
+    return create_schemas([schema])
+
+
+def create_schemas(schemas: Sequence[m.Schema]) -> list[r.Statement]:
+    """Create several declared schemas from nothing, stage by stage across them (every schema's
+    types before any table, every table before any foreign key or view...), ``schemas`` in
+    dependency order (:func:`orders_schema.migrate.together.schema_order`)."""
+    relations = {t.name for s in schemas for t in s.tables} | {v.name for s in schemas for v in s.views}
+    out: list[r.Statement] = [*unchecked_sql_bodies([fn for s in schemas for fn in s.functions], relations)]
     # A schema the project does not own (public, or one declared owned=False) is used, never created.
-    if s != "public":
-        out.append(r.CreateSchema(s, if_not_exists=not schema.owned))
-    out += _kind_creates(schema, "first")  # other schemas, extensions, types
+    out += [r.CreateSchema(s.name, if_not_exists=not s.owned) for s in schemas if s.name != "public"]
+    out += _kind_creates(schemas, "first")  # other schemas, extensions, types
     # A function a column default calls must exist before its table; the others (trigger
     # functions) come after the tables, so a SQL-language body may read them.
-    called = _called_by_defaults(schema)
-    early = [fn for fn in schema.functions if fn.name.lower() in called]
-    out += _kind_creates(schema, "before_tables")  # sequences a default calls
-    out += [r.CreateFunction(s, fn, or_replace=False) for fn in early]
-    out += [stmt for key, table in TABLE.declared(schema).items() for stmt in TABLE.create(s, key, table)]
-    out += [stmt for kind in KINDS for key, item in kind.declared(schema).items()
-            for stmt in kind.create_after_tables(s, key, item)]  # a sequence's OWNED BY
-    out += _kind_creates(schema, "after_tables")  # foreign keys, then indexes
-    out += [r.CreateFunction(s, fn, or_replace=False) for fn in schema.functions if fn not in early]
-    out += _kind_creates(schema, "after_functions")
-    out += _kind_creates(schema, "last")
+    called = _called_by_defaults(schemas)
+    early = [(s, fn) for s in schemas for fn in s.functions if fn.name.lower() in called]
+    out += _kind_creates(schemas, "before_tables")  # sequences a default calls
+    out += [r.CreateFunction(s.name, fn, or_replace=False) for s, fn in early]
+    placed_early = {(s.name, fn.signature) for s, fn in early}
+    out += [stmt for s in schemas for key, table in TABLE.declared(s).items()
+            for stmt in TABLE.create(s.name, key, table)]
+    out += [stmt for s in schemas for kind in KINDS for key, item in kind.declared(s).items()
+            for stmt in kind.create_after_tables(s.name, key, item)]  # a sequence's OWNED BY
+    out += _kind_creates(schemas, "after_tables")  # foreign keys, then indexes
+    out += [r.CreateFunction(s.name, fn, or_replace=False) for s in schemas for fn in s.functions
+            if (s.name, fn.signature) not in placed_early]
+    out += _kind_creates(schemas, "after_functions")
+    out += _kind_creates(schemas, "last")
     return out
 
 
@@ -178,8 +188,8 @@ def unchecked_sql_bodies(functions: Iterable[m.Function], later: set[str]) -> li
     return []
 
 
-def _kind_creates(schema: m.Schema, stage: str) -> list[r.Statement]:
-    return [stmt for kind in KINDS if kind.create_stage == stage
+def _kind_creates(schemas: Sequence[m.Schema], stage: str) -> list[r.Statement]:
+    return [stmt for schema in schemas for kind in KINDS if kind.create_stage == stage
             for key, item in kind.declared(schema).items() for stmt in kind.create(schema.name, key, item)]
 
 
@@ -259,24 +269,37 @@ def migration_plan(
     :class:`~orders_schema.kinds.Planned`): the drops before the renames, the renames, what
     defaults call, the tables and columns with their keys, the objects on them, triggers, the
     backfills of derived tables and the drops; online, the primary keys' swaps, VALIDATEs and
-    index builds."""
+    index builds. Several schemas at once: :func:`orders_schema.migrate.together.migration_plan`."""
+    return assemble([placed(old, new, changes, allow)])
+
+
+def placed(old: m.Schema, new: m.Schema, changes: list[d.Change], allow: tuple[str, ...] = ()) -> list[Planned]:
+    """Each kind's statements for one schema's ``changes``, by stage (destructive ones refused unless allowed)."""
     _refuse_destructive(changes, new.name, allow)
     ctx = context(old, new, changes)
     try:
-        placed = [kind.plan(ctx) for kind in KINDS]
+        return [kind.plan(ctx) for kind in KINDS]
     except (ViewCycleError, Refused) as exc:
         raise PlanError(str(exc)) from None
-    tx = [
-        *(stmt for p in placed for stmt in p.drop),
-        *(stmt for p in placed for stmt in p.rename),
-        *(stmt for p in placed for stmt in p.early),
-        *(stmt for p in placed for stmt in p.create),
-        *(stmt for p in placed for stmt in p.after),
-        *(stmt for p in placed for stmt in p.late),
-        *(stmt for p in placed for stmt in p.last),
-        *(stmt for p in reversed(placed) for stmt in p.final),
-    ]
-    online = [stmt for p in placed for stmt in p.online]
+
+
+def assemble(
+    schemas: Sequence[list[Planned]], first_drop: Sequence[r.Statement] = (), later_create: Sequence[r.Statement] = ()
+) -> MigrationPlan:
+    """The stages of one or several schemas' :func:`placed` statements, stage by stage: every
+    schema's ``drop``, then every schema's ``rename``, and so on. ``schemas`` come in dependency
+    order (what a schema uses first); the stages that take objects away (``drop``, ``last``,
+    ``final``) run through them the other way round. ``first_drop`` opens the ``drop`` stage and
+    ``later_create`` closes the ``create`` stage (foreign keys between schemas, dropped before any
+    table and added once every schema's tables exist)."""
+    def stage(name: str, backwards: bool = False) -> list[r.Statement]:
+        ordered = list(reversed(schemas)) if backwards else list(schemas)
+        kinds = (reversed(p) if name == "final" else p for p in ordered)
+        return [stmt for p in kinds for one in p for stmt in getattr(one, name)]
+
+    tx = [*first_drop, *stage("drop", True), *stage("rename"), *stage("early"), *stage("create"), *later_create,
+          *stage("after"), *stage("late"), *stage("last", True), *stage("final", True)]
+    online = stage("online")
     if tx:
         later = {st.view.name for st in tx if isinstance(st, r.CreateView)}
         later |= {st.table.name for st in tx if isinstance(st, r.CreateTable)}

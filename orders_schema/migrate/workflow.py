@@ -16,7 +16,7 @@ from typing import Any, Literal
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, ProjectError, _one_line
 from orders_schema.declare.quoting import comment
-from orders_schema.migrate import diff, plan
+from orders_schema.migrate import diff, plan, together
 from orders_schema.migrate.render import RENDERER, Statement
 from orders_schema.store.files import (
     LOSES_DATA_MARK,
@@ -59,6 +59,17 @@ def released_schema(project: Project, manifest: dict[str, Any] | None = None) ->
     return project.versions[-1].state if project.versions else None
 
 
+def released_others(project: Project, manifest: dict[str, Any] | None = None) -> dict[str, m.Schema]:
+    """The other schemas (:attr:`Project.other_schemas`) as the released versions leave them, by
+    name: their snapshots once versions were generated, else none (hand-declared versions lay out
+    the project's ``schema`` only)."""
+    manifest = read_manifest(project.schema_dir) if manifest is None else manifest
+    if not _generated(manifest):
+        return {}
+    snapshots = [_snapshot(project.schema_dir, data) for data in manifest.get("other_schemas") or ()]
+    return {s.name: s for s in snapshots}
+
+
 def _snapshot(schema_dir: Path, data: dict[str, Any]) -> m.Schema:
     """The manifest's schema snapshot as declarations; a bad one names the file and the field."""
     try:
@@ -81,10 +92,13 @@ def manifest_for(project: Project, files: dict[str, str], existing: dict[str, An
     existing = read_manifest(project.schema_dir) if existing is None else existing
     entries += _generated(existing)
     snapshot = released_schema(project, existing)
-    return {
+    out = {
         "versions": entries,
         "schema": snapshot.model_dump(mode="json") if snapshot else None,
     }
+    if others := released_others(project, existing):
+        out["other_schemas"] = [o.model_dump(mode="json") for o in others.values()]
+    return out
 
 
 def render(project: Project) -> list[str]:
@@ -140,6 +154,8 @@ class Review:
     manifest: dict[str, Any]
     released: m.Schema | None
     pending: list[diff.Change]
+    others: tuple[tuple[m.Schema, m.Schema, list[diff.Change]], ...] = ()
+    """Each other schema as released (an empty one when it is new), as declared, and its changes."""
 
 
 def review(project: Project) -> Review:
@@ -187,14 +203,18 @@ def review(project: Project) -> Review:
             Problem("stale", f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
         )
     pending = diff.diff(released, project.schema) if released is not None else []
-    if pending:
-        listed = ", ".join(sorted({_describe(c) for c in pending}))
+    was = released_others(project, manifest)
+    others = tuple((was.get(o.name, m.Schema(name=o.name)), o, diff.diff(was.get(o.name, m.Schema(name=o.name)), o))
+                   for o in project.other_schemas)
+    every = pending + [c for _, _, changes in others for c in changes]
+    if every:
+        listed = ", ".join(sorted({_describe(c) for c in every}))
         problems.append(Problem(
             "pending",
-            f"the head declarations have {len(pending)} change(s) that no version contains ({listed}); "
+            f"the head declarations have {len(every)} change(s) that no version contains ({listed}); "
             "run `orders-schema generate NAME` to write the next version",
         ))
-    return Review(problems, manifest, released, pending)
+    return Review(problems, manifest, released, pending, others)
 
 
 def check(project: Project) -> list[str]:
@@ -265,13 +285,23 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
             f"{project.schema_dir}/ must pass `orders-schema check` before generating: {problems[0].splitlines()[0]}"
         )
     changes = found.pending
-    if not changes:
+    if not changes and not any(c for _, _, c in found.others):
         return None
-    up = plan.migration_plan(released, project.schema, changes, project.allow_destructive)
     # The down script is the changes' reverse, not a second diff: a declared rename is renamed
     # back (a re-diff would drop and re-add the column, losing its data).
     back = diff.reverse(changes)
-    down = plan.migration_plan(project.schema, released, back, allow=_everything(back, released.name))
+    if project.other_schemas:  # several schemas: one plan, ordered by the dependencies between them
+        steps = [(released, project.schema, changes), *found.others]
+        new = [o.name for _, o, _ in found.others
+               if o.owned and o.name != "public" and o.name not in _released_names(found)]
+        up = together.migration_plan(steps, project.allow_destructive, create=new)
+        backs = [(b, a, diff.reverse(c)) for a, b, c in steps]
+        down = together.migration_plan(
+            backs, allow=tuple(k for a, _, c in backs for k in _everything(c, a.name)), drop=new)
+        changes = [c for _, _, step in steps for c in step]
+    else:
+        up = plan.migration_plan(released, project.schema, changes, project.allow_destructive)
+        down = plan.migration_plan(project.schema, released, back, allow=_everything(back, released.name))
     number = _last_version(project, found.manifest)
     files: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
@@ -295,6 +325,7 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         down_text += f"\n{NO_TRANSACTION_MARK}\n" + RENDERER.script(down.online)
     down_name = f"{DOWN_DIR}/U{entries[0]['version']}__{name}.sql"
     loses = undo_loses(back, released.name)
+    loses += [k for was, _, c in found.others for k in undo_loses(diff.reverse(c), was.name)]
     marks = [LOSES_DATA_MARK + item for item in loses] if loses else [LOSES_NO_DATA_MARK]
     files[down_name] = (
         comment(f"Undo {', '.join(e['file'] for e in entries)}: back to the schema released before them.") + "\n"
@@ -307,11 +338,17 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         manifest = found.manifest
         manifest["versions"] = [*manifest.get("versions", []), *entries]
         manifest["schema"] = project.schema.model_dump(mode="json")
+        if project.other_schemas:
+            manifest["other_schemas"] = [o.model_dump(mode="json") for o in project.other_schemas]
         (project.schema_dir / DOWN_DIR).mkdir(parents=True, exist_ok=True)
         for fname, text in files.items():
             (project.schema_dir / fname).write_text(text, encoding="utf-8")
         (project.schema_dir / MANIFEST).write_text(_dump(manifest), encoding="utf-8")
     return Generated(files, changes, tuple(loses))
+
+
+def _released_names(found: Review) -> set[str]:
+    return {s["name"] for s in found.manifest.get("other_schemas") or () if isinstance(s, dict) and "name" in s}
 
 
 def undo_loses(back: list[diff.Change], schema: str) -> list[str]:

@@ -95,6 +95,8 @@ class Manifest(BaseModel):
 
     versions: list[ManifestEntry]
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    other_schemas: list[dict[str, Any]] | None = None
+    """The released snapshots of a project's other schemas (``Project.other_schemas``), if it has any."""
 
     @field_validator("versions")
     @classmethod

@@ -16,7 +16,7 @@ import psycopg
 
 from orders_schema.declare.project import Project
 from orders_schema.live.apply import migrate
-from orders_schema.live.compare import Difference, compare, declared_catalog
+from orders_schema.live.compare import Difference, compare, declared_catalogs
 from orders_schema.live.inspect import inspect_schema
 from orders_schema.tester import checks
 from orders_schema.tester.server import Choice, admin_dsn, create_database, scratch_database, throwaway_server
@@ -53,8 +53,9 @@ def verify(project: Project, dsn: str, *, rows: int = 20_000, commits: bool = Fa
            migrations: bool = True) -> Verification:
     """Structure and behaviour of the database at ``dsn`` against the project's head declarations."""
     with psycopg.connect(dsn) as conn:
-        live = inspect_schema(conn, project.schema.name)
-    differences = compare(declared_catalog(project.schema, admin_dsn(dsn)), live)
+        live = [inspect_schema(conn, s.name) for s in project.schemas]
+    declared = declared_catalogs(project.schemas, admin_dsn(dsn))
+    differences = [d for want, got in zip(declared, live, strict=True) for d in compare(want, got)]
     behaviour = checks.run_project(
         project, dsn, rows=rows, commits=commits,
         empty_database=(lambda: scratch_databases(dsn)) if migrations else None,

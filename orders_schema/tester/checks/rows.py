@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -119,9 +119,12 @@ class RowFactory:
         schema: m.Schema,
         valid: Mapping[str, m.Row] | None = None,
         rng: random.Random | None = None,
+        others: Sequence[m.Schema] = (),
     ) -> None:
         self.conn = conn
         self.schema = schema
+        self.others = {o.name: o for o in others}
+        """A project's other schemas: a foreign key to one of their tables gets a parent row made there."""
         self.valid_rows = dict(valid or {})
         self.rng = rng or random.Random()
         self.inserted: list[tuple[str, str, dict[str, Any]]] = []
@@ -130,7 +133,7 @@ class RowFactory:
 
     @classmethod
     def for_project(cls, conn: psycopg.Connection, project: Project) -> RowFactory:
-        return cls(conn, project.schema, valid_rows(project))
+        return cls(conn, project.schema, valid_rows(project), others=project.other_schemas)
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class RowFactory:
                     return self.type_value(column.model_copy(update={"type": domain.base}), fresh=fresh)
         if t.name == "uuid":
             return uuid.UUID(int=self.rng.getrandbits(128), version=4)
-        if t.name in TEXT_TYPES:
+        if t.name in TEXT_TYPES or t.name == "citext":  # citext: the extension's case-insensitive text
             value = f"p{self.rng.getrandbits(48):012x}" if fresh else "probe"
             limit = text_length(column)
             return value[-limit:] if limit is not None else value
@@ -239,6 +242,13 @@ class RowFactory:
                 )
             parent = self.schema.table(parent_name)
             inserted = self.insert(parent, self.valid(parent, require=fk.ref_columns, _depth=depth + 1))
+            return {col: inserted[ref] for col, ref in zip(fk.columns, fk.ref_columns, strict=True)}
+        if schema_name in self.others and depth < MAX_PARENT_DEPTH:  # another schema of the project
+            other = RowFactory(self.conn, self.others[schema_name], rng=self.rng,
+                               others=[self.schema, *self.others.values()])
+            other.inserted = self.inserted
+            parent = other.schema.table(parent_name)
+            inserted = other.insert(parent, other.valid(parent, require=fk.ref_columns, _depth=depth + 1))
             return {col: inserted[ref] for col, ref in zip(fk.columns, fk.ref_columns, strict=True)}
         cols = ", ".join(q(c) for c in fk.ref_columns)
         nonnull = " AND ".join(f"{q(c)} IS NOT NULL" for c in fk.ref_columns)
