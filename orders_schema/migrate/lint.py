@@ -34,10 +34,22 @@ class Hazard:
         return f"{self.kind}: {self.detail}"
 
 
+    @property
+    def serious(self) -> bool:
+        """Whether it can hurt a live database beyond a brief lock: data lost, a table rewritten,
+        every write blocked for a scan or a build, data written at length, a role given too much.
+        ``--format github`` shows these as warnings, the others as notices."""
+        held = self.kind in ("lock", "scan") and any(words in self.detail for words in (
+            "blocks every write", "held during", "holding the lock", "under that lock"))
+        return held or self.kind in ("data-loss", "rewrite", "backfill", "security")
+
+
 @dataclass(frozen=True)
 class Linted:
     sql: str
     hazards: tuple[Hazard, ...] = field(default=())
+    line: int = 1
+    """The line of the script where the statement starts (1-based)."""
 
     @property
     def summary(self) -> str:
@@ -70,7 +82,8 @@ def lint_text(text: str, exposed: tuple[str, ...] = EXPOSED_SCHEMAS) -> list[Lin
     created: set[str] = set()
     statements = split_tokens(text)
     linted = [_classify(s, created) for s in statements]
-    return [Linted(x.sql, x.hazards + tuple(_security(s, statements, exposed)))
+    return [Linted(x.sql, x.hazards + tuple(_security(s, statements, exposed)),
+                   text.count("\n", 0, s.tokens[0].start) + 1)
             for s, x in zip(statements, linted, strict=True)]
 
 
