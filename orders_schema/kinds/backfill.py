@@ -50,7 +50,7 @@ from orders_schema.migrate.statement import Statement, renders
 if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
     from orders_schema.declare import model as m
 
-BATCH_ROWS = 10_000
+BATCH_ROWS = 2_000
 """Source rows counted per batch: a writer whose statement ends during a batch waits for it, about
 as long as counting this many rows through the primary key's index takes (a few milliseconds)."""
 BATCH_LOCK_TIMEOUT = "50ms"
@@ -373,6 +373,8 @@ BEGIN
     LOOP  -- one batch per transaction: a writer of {s.source} waits for one batch at most
         BEGIN
             PERFORM set_config('lock_timeout', {literal(BATCH_LOCK_TIMEOUT)}, true);
+            -- planned with this batch's bounds, so that the key's index serves the range
+            PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
             SELECT low, done INTO p FROM {progress} FOR UPDATE;
             EXIT WHEN p.done;
             SELECT {source}.{key} INTO high FROM {source}
