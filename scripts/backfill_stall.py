@@ -40,6 +40,7 @@ from orders_schema.declare import project as p
 from orders_schema.kinds import backfill
 from orders_schema.live.apply import migrate
 from orders_schema.migrate import workflow
+from orders_schema.store.files import version_files
 from orders_schema.tester.server import create_database, drop_database, throwaway_server
 
 ORDERS = m.Table(
@@ -143,7 +144,11 @@ def run(dsn: str, rows: int, plan: str) -> dict[str, Any]:
             t.start()
         time.sleep(1.5)
         began = time.perf_counter()
-        applied = migrate(dsn, folder)
+        steps: list[tuple[str, float, float]] = []
+        for file in [f for f in version_files(folder) if f.number > 1]:  # one version at a time, timed
+            started = time.perf_counter()
+            migrate(dsn, folder, target=file.number)
+            steps.append((f"V{file.number}", started, time.perf_counter()))
         ended = time.perf_counter()
         time.sleep(max(1.0, ended - began))  # a window as long as the apply, for the noise floor
         stop.set()
@@ -153,7 +158,7 @@ def run(dsn: str, rows: int, plan: str) -> dict[str, Any]:
             exact = conn.execute(SUMMARY).fetchall() == conn.execute(FRESH).fetchall()
     figures: dict[str, Any] = {
         "rows": rows, "plan": plan, "apply_s": round(ended - began, 3), "exact": exact,
-        "versions": {f"V{a.version}": a.milliseconds for a in applied},
+        "versions": {name: round((end - start) * 1000) for name, start, end in steps},
     }
     for name, spans in latencies.items():
         during = [(e - s) * 1000 for s, e in spans if e >= began and s <= ended]
@@ -163,6 +168,9 @@ def run(dsn: str, rows: int, plan: str) -> dict[str, Any]:
             "longest_during_ms": round(max(during, default=0.0), 1),
             "p99_during_ms": round(statistics.quantiles(during, n=100)[98], 2) if len(during) >= 100 else None,
             "writes_during": len(during),
+            "longest_per_version_ms": {
+                name: round(max(((e - s) * 1000 for s, e in spans if e >= start and s <= end), default=0.0), 1)
+                for name, start, end in steps},
             "longest_before_ms": round(max(before, default=0.0), 1),
             "longest_after_ms": round(max(after, default=0.0), 1),
             "p99_after_ms": round(statistics.quantiles(after, n=100)[98], 2) if len(after) >= 100 else None,
@@ -174,6 +182,8 @@ def run(dsn: str, rows: int, plan: str) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, action="append", help="orders (repeatable; default 100000 and 1000000)")
+    parser.add_argument("--plan", action="append", choices=("in-transaction", "batched"),
+                        help="repeatable; default both")
     parser.add_argument("--pg", default=None, help="system, embedded or a major version")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -186,7 +196,7 @@ def main() -> int:
               "during (p99) | after: longest (p99) | exact |", flush=True)
         print("| --- " * 8 + "|", flush=True)
         for rows in sizes:
-            for plan in ("in-transaction", "batched"):
+            for plan in args.plan or ("in-transaction", "batched"):
                 name = f"stall_{rows}_{plan.replace('-', '_')}"
                 create_database(server.dsn(), name)
                 try:
@@ -198,6 +208,8 @@ def main() -> int:
                          f"({w['p99_after_ms']})" for w in (figures["insert"], figures["status update"])]
                 print(f"| {rows:,} | {plan} | {figures['apply_s']:.2f} s | {' | '.join(cells)} "
                       f"| {'yes' if figures['exact'] else 'NO'} |", flush=True)
+                print(f"    per version: {figures['versions']} ms; longest insert stall per version: "
+                      f"{figures['insert']['longest_per_version_ms']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0 if all(r["exact"] for r in results) else 1
