@@ -191,7 +191,8 @@ def main() -> int:
     results = []
     with throwaway_server(args.pg, settings=("fsync=off", "autovacuum=off")) as server:
         version = psycopg.connect(server.dsn()).execute("SHOW server_version").fetchone()
-        print(f"PostgreSQL {version[0] if version else '?'}; batches of {backfill.BATCH_ROWS} rows", flush=True)
+        print(f"PostgreSQL {version[0] if version else '?'}; batches of about {backfill.BATCH_MILLISECONDS} ms",
+              flush=True)
         print("| rows | plan | apply | insert: longest during (p99) | after: longest (p99) | status update: longest "
               "during (p99) | after: longest (p99) | exact |", flush=True)
         print("| --- " * 8 + "|", flush=True)

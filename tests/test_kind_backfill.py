@@ -137,7 +137,7 @@ def test_generate_moves_the_backfill_out_of_the_transaction(tmp_path: Path) -> N
     assert "CREATE TRIGGER item_counts_backfill_insert" in tx and "CREATE TRIGGER trg_items_count_insert" in tx
     assert online.startswith("-- orders-schema: no-transaction\n")
     assert "FROM shop.item_counts_backfill FOR UPDATE;" in online
-    assert f"OFFSET {backfill.BATCH_ROWS - 1} LIMIT 1" in online
+    assert f"rows_per_batch integer := {backfill.BATCH_ROWS};" in online and "OFFSET rows_per_batch - 1" in online
     assert "LOCK TABLE" not in online
     hazards = [h for linted in lint_text(tx) for h in linted.hazards]
     assert not [h for h in hazards if h.kind == "backfill" or "held during" in h.detail]
@@ -211,6 +211,7 @@ def test_batched_backfill_is_exact_under_concurrent_writes(
     tmp_path: Path, orders_empty_dsn: str, orders_databases: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(backfill, "BATCH_ROWS", 400)  # many batches over a small table
+    monkeypatch.setattr(backfill, "MAX_ROWS", 400)
     proj = generated(tmp_path)
     migrate(orders_empty_dsn, proj.schema_dir, target=1)
     with psycopg.connect(orders_empty_dsn) as conn:

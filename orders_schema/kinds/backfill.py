@@ -50,9 +50,14 @@ from orders_schema.migrate.statement import Statement, renders
 if TYPE_CHECKING:  # the kinds need no model at run time, so the model may import them
     from orders_schema.declare import model as m
 
-BATCH_ROWS = 2_000
-"""Source rows counted per batch: a writer whose statement ends during a batch waits for it, about
-as long as counting this many rows through the primary key's index takes (a few milliseconds)."""
+BATCH_ROWS = 1_000
+"""Source rows counted by the first batch; the next ones count as many as fit in
+:data:`BATCH_MILLISECONDS` at the pace of the last one (between :data:`MIN_ROWS` and
+:data:`MAX_ROWS`): a writer whose statement ends during a batch waits for it, so a batch's time is
+the writers' stall, whatever the table's size and however much of it is cached."""
+BATCH_MILLISECONDS = 10
+"""The time a batch aims at."""
+MIN_ROWS, MAX_ROWS = 100, 50_000
 BATCH_LOCK_TIMEOUT = "50ms"
 """How long a batch (or the cleanup) waits for its lock before it gives way and retries: writers
 queued behind it wait at most this long plus one batch."""
@@ -366,6 +371,8 @@ DECLARE
     p record;
     high {source}.{key}%TYPE;
     waits integer := 0;
+    rows_per_batch integer := {BATCH_ROWS};
+    started timestamptz;
 BEGIN
     IF to_regclass({literal(f'{s.schema}.{s.progress}')}) IS NULL THEN
         RETURN;  -- done by an earlier run
@@ -377,12 +384,16 @@ BEGIN
             PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
             SELECT low, done INTO p FROM {progress} FOR UPDATE;
             EXIT WHEN p.done;
+            started := clock_timestamp();
             SELECT {source}.{key} INTO high FROM {source}
             WHERE p.low IS NULL OR {source}.{key} > p.low
-            ORDER BY {source}.{key} OFFSET {BATCH_ROWS - 1} LIMIT 1;
+            ORDER BY {source}.{key} OFFSET rows_per_batch - 1 LIMIT 1;
             {indent.join(batch.splitlines())};
             UPDATE {progress} SET low = high, done = high IS NULL;
             waits := 0;
+            -- as many rows next time as fit in {BATCH_MILLISECONDS} ms at this batch's pace
+            rows_per_batch := greatest({MIN_ROWS}, least({MAX_ROWS}, (rows_per_batch * {BATCH_MILLISECONDS}
+                / greatest(1, extract(epoch FROM clock_timestamp() - started) * 1000))::integer));
         EXCEPTION WHEN lock_not_available THEN
             waits := waits + 1;
             IF waits >= {RETRIES} THEN
@@ -409,5 +420,6 @@ BEGIN
     END LOOP;
 END;
 """
-    title = f"backfill {s.schema}.{s.table} in batches of {BATCH_ROWS} {s.source} rows, outside any table lock"
+    title = (f"backfill {s.schema}.{s.table} in batches of about {BATCH_MILLISECONDS} ms of {s.source} rows, "
+             "outside any table lock")
     return f"{comment(title)}\nDO {dollar_quote(body)};"
