@@ -18,12 +18,13 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from orders_schema import advise, config
+from orders_schema.annotations import annotation
 from orders_schema.declare import project as p
 from orders_schema.declare.diagram import mermaid
 from orders_schema.live.apply import HISTORY_SCHEMA, ApplyError, ApplyRefused, Unreachable, migrate, undo_last
@@ -84,10 +85,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    problems = workflow.check(_project(args))
+    problems = workflow.review(_project(args)).problems
     if not problems:
         print(f"ok: {args.schema_dir}/ matches the declarations and no released file was edited")
         return 0
+    if args.format == "github":  # one error annotation per problem, on its file and line when it has them
+        for problem in problems:
+            print(annotation("error", problem.text, file=problem.file, line=problem.line,
+                             title=f"orders-schema check: {problem.kind}"))
     print(f"{len(problems)} problem(s) in {args.schema_dir}/:")
     for problem in problems:
         print(f"  - {problem}")
@@ -116,15 +121,25 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_hazards(title: str, text: str) -> int:
-    print(f"== {title}")
+def _print_hazards(title: str, text: str, *, github: Path | None = None) -> int:
+    """Print each statement of a script with its hazards; the number of hazards. ``github``: print
+    them as workflow annotations instead, on that file at each statement's line (no file for a
+    version not written yet: ``github`` is then the folder it would go to)."""
+    if github is None:
+        print(f"== {title}")
     count = 0
     for linted in lint_text(text):
         first = linted.sql.splitlines()[0]
-        print(f"  {first[:100]}")
+        if github is None:
+            print(f"  {first[:100]}")
         for hazard in linted.hazards:
-            print(f"      {hazard}")
             count += 1
+            if github is None:
+                print(f"      {hazard}")
+                continue
+            where: dict[str, Any] = {"file": github, "line": linted.line} if github.is_file() else {}
+            print(annotation("warning" if hazard.serious else "notice", f"{hazard.detail}\n{first[:200]}",
+                             title=f"{title}: {hazard.kind}", **where))
     return count
 
 
@@ -153,8 +168,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.version is not None:
         require_version(proj, args.version)
         chosen = [f for f in chosen if f.number == args.version]
-    texts = {f.path.name: f.text for f in chosen}  # an unreadable file stops lint before any output
-    total = sum(_print_hazards(name, text) for name, text in texts.items())
+    texts = {f.path: f.text for f in chosen}  # an unreadable file stops lint before any output
+    github = args.format == "github"
+    total = sum(_print_hazards(path.name, text, github=path if github else None) for path, text in texts.items())
     # A linter reports; `check` is the gate. When schema/ does not pass check, what `generate`
     # would write cannot be computed: say so and still exit 0 with the files' hazards.
     try:
@@ -166,7 +182,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if pending is not None:
         print("\nchanges in the declarations that no version contains yet (orders-schema generate NAME):")
         for name in pending.versions:
-            total += _print_hazards(f"(would be) {name}", pending.files[name])
+            total += _print_hazards(f"(would be) {name}", pending.files[name],
+                                    github=proj.schema_dir if github else None)
     print(f"\n{total} hazard(s)")
     return 0
 
@@ -347,6 +364,12 @@ def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="exit 1 when there is a difference and 0 when there is none (like git diff --exit-code)",
     )
     parser.set_defaults(func=cmd_diff)
+
+
+def _add_format(parser: argparse.ArgumentParser, github: str) -> None:
+    """``--format text|github`` (GitHub Actions workflow annotations), text by default."""
+    parser.add_argument("--format", choices=("text", "github"), default="text",
+                        help=f"text (default) or {github}")
 
 
 def _add_advise(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -591,9 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
         "without --init it must already hold versions",
     )
     render.set_defaults(func=cmd_render)
-    sub.add_parser(
+    check = sub.add_parser(
         "check", help="exit 0 iff schema/ matches the declarations and no released file was edited (CI gate)"
-    ).set_defaults(func=cmd_check)
+    )
+    _add_format(check, "github: also one error annotation per problem, on its file and line")
+    check.set_defaults(func=cmd_check)
     sql = sub.add_parser("sql", help="print version N for DBA review, each statement with its hazards")
     sql.add_argument("version", type=_version_number, metavar="N")
     sql.add_argument("--plain", action="store_true", help="the file exactly as written, without hazards")
@@ -604,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
     lint = sub.add_parser("lint", help="hazards of every statement: locks, rewrites, scans, data loss")
     lint.add_argument("version", nargs="?", type=_version_number, metavar="N", help="only version N")
+    _add_format(lint, "github: one annotation per hazard on the statement's line (warning when it can "
+                "block writes for long, lose data or rewrite; notice otherwise)")
     lint.set_defaults(func=cmd_lint)
     app = sub.add_parser("apply", help="apply pending versions to a database, recorded in orders_schema.history")
     app.add_argument("--dsn", type=dsn, required=True, help="libpq connection string or URI")

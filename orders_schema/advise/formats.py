@@ -10,6 +10,8 @@ from typing import Any
 
 from orders_schema import __version__
 from orders_schema.advise.model import Finding, Report, Rule
+from orders_schema.annotations import escape_data as _escape_data
+from orders_schema.annotations import escape_property as _escape_property
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -78,14 +80,6 @@ def as_json(report: Report) -> str:
         },
     }
     return json.dumps(doc, indent=2) + "\n"
-
-
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
 def github(report: Report) -> str:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import comment, dollar_quote, ident, literal, qualified
+from orders_schema.kinds import backfill
 from orders_schema.kinds import sequence as seqkind
 from orders_schema.kinds.base import (
     Declaration,
@@ -451,6 +452,8 @@ class RunSql(Statement):
 
     sql: str
     purpose: str
+    why: str | None = None
+    """Why a backfill runs here rather than in batches (:func:`orders_schema.kinds.backfill.shape`)."""
 
 
 @dataclass(frozen=True)
@@ -748,7 +751,8 @@ def rename_constraint_sql(s: RenameConstraintStatement) -> str:
 
 @renders(RunSql)
 def run_sql_sql(s: RunSql) -> str:
-    return f"{comment(s.purpose)}\n{terminated(s.sql)}"
+    why = f"{comment(f'in this transaction, not in batches: {s.why}')}\n" if s.why else ""
+    return f"{comment(s.purpose)}\n{why}{terminated(s.sql)}"
 
 
 def _alter(s: AddColumnStatement | DropColumnStatement | AlterColumnType | SetDefault | SetNotNull
@@ -1085,14 +1089,26 @@ class TableKind(Kind["m.Table", TableInfo]):
 
         # The backfills of new and refilled derived tables, once their triggers exist (they fire
         # them); then what goes away once nothing reads it any more.
+        # A new derived table of a shape that batches exactly (kinds/backfill.py) is filled by the
+        # online version, in batches, outside the lock its triggers take on the source.
         new_tables = [c.table for c in ctx.of(AddTable)]
-        out.last += [RunSql(table.populate, f"populate {s}.{table.name}")
-                     for table in [*new_tables, *refill] if table.populate and ctx.old.tables]
+        for table in [*new_tables, *refill]:
+            if not (table.populate and ctx.old.tables):
+                continue
+            batched = backfill.shape(ctx.new, ctx.old, table) if table in new_tables else "it is refilled"
+            if isinstance(batched, backfill.Shape):
+                out.last.append(backfill.BackfillSetup(batched))
+                out.online.append(backfill.BatchedBackfill(batched))
+            else:
+                out.last.append(RunSql(table.populate, f"populate {s}.{table.name}", why=batched))
         out.last += [DropColumnStatement(s, c.table, c.column.name, if_exists=True) for c in ctx.of(DropColumn)]
         views = {v.name for v in ctx.new.views}
         drops = by_dependency(ctx.of(DropTable)[::-1], lambda c: c.table.name, lambda c: set(c.table.inherits))
-        out.last += [DropTableStatement(s, c.table.name, guarded=c.table.name in views)
-                     for c in reversed(drops)]  # a table before the tables it inherits from
+        for c in reversed(drops):  # a table before the tables it inherits from
+            # what an interrupted batched backfill of it left goes first
+            if c.table.populate and isinstance(left := backfill.shape(ctx.old, ctx.new, c.table), backfill.Shape):
+                out.last.append(backfill.BackfillCleanup(left))
+            out.last.append(DropTableStatement(s, c.table.name, guarded=c.table.name in views))
         return out
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[TableInfo, ...]:

@@ -15,6 +15,7 @@ from typing import Literal
 
 from sqlglot.tokenizer_core import Token, TokenType
 
+from orders_schema.store.files import NO_TRANSACTION_MARK
 from orders_schema.store.statements import Stmt, split_tokens
 
 HazardKind = Literal[
@@ -34,10 +35,22 @@ class Hazard:
         return f"{self.kind}: {self.detail}"
 
 
+    @property
+    def serious(self) -> bool:
+        """Whether it can hurt a live database beyond a brief lock: data lost, a table rewritten,
+        every write blocked for a scan or a build, data written at length, a role given too much.
+        ``--format github`` shows these as warnings, the others as notices."""
+        held = self.kind in ("lock", "scan") and any(words in self.detail for words in (
+            "blocks every write", "held during", "holding the lock", "under that lock", "wait for this whole"))
+        return held or self.kind in ("data-loss", "rewrite", "backfill", "security")
+
+
 @dataclass(frozen=True)
 class Linted:
     sql: str
     hazards: tuple[Hazard, ...] = field(default=())
+    line: int = 1
+    """The line of the script where the statement starts (1-based)."""
 
     @property
     def summary(self) -> str:
@@ -70,8 +83,51 @@ def lint_text(text: str, exposed: tuple[str, ...] = EXPOSED_SCHEMAS) -> list[Lin
     created: set[str] = set()
     statements = split_tokens(text)
     linted = [_classify(s, created) for s in statements]
-    return [Linted(x.sql, x.hazards + tuple(_security(s, statements, exposed)))
+    if not text.lstrip().startswith(NO_TRANSACTION_MARK):
+        linted = _under_held_locks(text, statements, linted, created)
+    return [Linted(x.sql, x.hazards + tuple(_security(s, statements, exposed)),
+                   text.count("\n", 0, s.tokens[0].start) + 1)
             for s, x in zip(statements, linted, strict=True)]
+
+
+_WRITE_BLOCKING = ("SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")
+
+
+def _read_tables(stmt: Stmt) -> list[str]:
+    """The (possibly qualified) names after FROM and JOIN."""
+    names = []
+    for i, word in enumerate(stmt.words):
+        if word in ("FROM", "JOIN") and i + 1 < len(stmt.tokens):
+            names.append(_name_after(stmt.words[i:], stmt.tokens[i:], word))
+    return names
+
+
+def _under_held_locks(text: str, statements: list[Stmt], linted: list[Linted], created: set[str]) -> list[Linted]:
+    """In one transaction a lock is held until it commits: a backfill that reads a table an earlier
+    statement locked against writes keeps every writer of it waiting for the whole backfill. A
+    backfill that only reads and writes tables the script creates is harmless (nobody sees them)."""
+    held: dict[str, tuple[str, int]] = {}
+    out: list[Linted] = []
+    for stmt, item in zip(statements, linted, strict=True):
+        hazards = list(item.hazards)
+        if any(h.kind == "backfill" for h in hazards):
+            reads = [t for t in _read_tables(stmt) if t != "?"]
+            target = _name_after(stmt.words, stmt.tokens, "INTO") if stmt.words[0] == "INSERT" else "?"
+            if target.lower() in created and all(t.lower() in created for t in reads):
+                hazards = [h for h in hazards if h.kind != "backfill"]
+            for table in reads:
+                if table.lower() in held:
+                    mode, line = held[table.lower()]
+                    hazards.append(Hazard("lock", f"writes to {table} wait for this whole backfill: this transaction "
+                                          f"holds {mode} on {table} since line {line}; the stall grows with the rows"))
+        for h in hazards:
+            if h.kind == "lock":
+                mode, _, rest = h.detail.partition(" on ")
+                table = rest.split(" (")[0]
+                if mode in _WRITE_BLOCKING and " " not in table and table.lower() not in held:
+                    held[table.lower()] = (mode, text.count("\n", 0, stmt.tokens[0].start) + 1)
+        out.append(Linted(item.sql, tuple(hazards)))
+    return out
 
 
 def _security(stmt: Stmt, script: list[Stmt], exposed: tuple[str, ...]) -> list[Hazard]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from orders_schema.declare import model as m
 from orders_schema.declare.project import Project, ProjectError, _one_line
 from orders_schema.declare.quoting import comment
+from orders_schema.kinds.backfill import BatchedBackfill
 from orders_schema.migrate import diff, plan, together
 from orders_schema.migrate.render import RENDERER, Statement
 from orders_schema.store.files import (
@@ -141,6 +142,10 @@ class Problem:
 
     kind: ProblemKind
     text: str
+    file: Path | None = None
+    """The file concerned, when there is one (``pending`` has none: the change is in the declarations)."""
+    line: int | None = None
+    """Where in ``file``: the first line that differs, or the manifest entry of a missing file."""
 
     def __str__(self) -> str:
         return self.text
@@ -170,7 +175,8 @@ def review(project: Project) -> Review:
     for name, sha in recorded.items():
         path = project.schema_dir / name
         if not path.exists():
-            problems.append(Problem("missing", f"{name}: released but missing from {project.schema_dir}/"))
+            problems.append(Problem("missing", f"{name}: released but missing from {project.schema_dir}/",
+                                    project.schema_dir / MANIFEST, _line_naming(project.schema_dir / MANIFEST, name)))
             continue
         actual = sha256(read_text(path))
         if actual != sha:
@@ -178,11 +184,13 @@ def review(project: Project) -> Review:
                 "edited",
                 f"{name}: released file was edited (recorded sha256 {sha[:12]}, file has {actual[:12]}); "
                 "released files are immutable: restore it and put the change in a new version",
+                path,
             ))
     for name, text in files.items():
         path = project.schema_dir / name
         if name not in recorded:
-            problems.append(Problem("unreleased", f"{name}: declared but not released (run `orders-schema render`)"))
+            problems.append(Problem("unreleased", f"{name}: declared but not released (run `orders-schema render`)",
+                                    path if path.exists() else None))
         if not path.exists():
             continue
         current = read_text(path)
@@ -191,16 +199,19 @@ def review(project: Project) -> Review:
                 text.splitlines(), current.splitlines(), f"{name} (declared)", f"{name} (on disk)", lineterm="", n=1
             )
             problems.append(
-                Problem("differs", f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta))
+                Problem("differs", f"{name}: differs from its declaration:\n" + "\n".join("    " + d for d in delta),
+                        path, _first_difference(text, current))
             )
     for name in sorted(on_disk - set(files) - set(recorded)):
-        problems.append(Problem("stray", f"{name}: in {project.schema_dir}/ but neither declared nor released"))
+        problems.append(Problem("stray", f"{name}: in {project.schema_dir}/ but neither declared nor released",
+                                project.schema_dir / name))
     released = released_schema(project, manifest)
     recorded_schema = manifest.get("schema")
     stale = recorded_schema is None or released is None or _snapshot(project.schema_dir, recorded_schema) != released
     if stale and not problems:
         problems.append(
-            Problem("stale", f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)")
+            Problem("stale", f"{MANIFEST}: the released schema snapshot is stale (run `orders-schema render`)",
+                    project.schema_dir / MANIFEST)
         )
     pending = diff.diff(released, project.schema) if released is not None else []
     was = released_others(project, manifest)
@@ -215,6 +226,24 @@ def review(project: Project) -> Review:
             "run `orders-schema generate NAME` to write the next version",
         ))
     return Review(problems, manifest, released, pending, others)
+
+
+def _first_difference(declared: str, on_disk: str) -> int:
+    """The first line of ``on_disk`` that is not as declared (1-based; its last line when lines were
+    only removed at the end)."""
+    old, new = declared.splitlines(), on_disk.splitlines()
+    for tag, _i1, _i2, j1, _j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag != "equal":
+            return min(j1, max(len(new) - 1, 0)) + 1
+    return 1
+
+
+def _line_naming(path: Path, name: str) -> int | None:
+    """The line of ``path`` that names ``name`` (the manifest's entry of a file)."""
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if f'"{name}"' in line:
+            return number
+    return None
 
 
 def check(project: Project) -> list[str]:
@@ -313,6 +342,8 @@ def generate(project: Project, name: str, dry_run: bool = False) -> Generated | 
         header = [f"{part_name}: generated by orders-schema from the declarations", f"Version: V{number}"]
         if online:
             header.append("Runs outside a transaction: CONCURRENTLY and VALIDATE hold no long lock on live tables.")
+            if any(isinstance(st, BatchedBackfill) for st in up_part):
+                header.append("A batched backfill commits once per batch: writers wait for one batch at most.")
             files[fname + ".conf"] = FLYWAY_NO_TRANSACTION
         files[fname] = _script(up_part, header, online)
         entries.append({"version": number, "name": part_name, "file": fname, "sha256": sha256(files[fname]),
