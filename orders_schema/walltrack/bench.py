@@ -18,8 +18,11 @@ Parts:
                single-row inserts (half entry with a signal, half exit with a position) with 1 and 8
                clients, 20 inserts in one transaction, status updates (pending -> submitted ->
                confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
-               count_by_status on the loaded data; ``--pgbench-ablations``: head without the FK, head
-               without the CHECKs it added beyond V9's, head without both and its INSERT trigger
+               count_by_status on the loaded data; head twice: as the superuser (row security
+               bypassed) and as ``head-app``, a login role in ``walltrack_app`` (its grants and row
+               security apply, as in production); ``--pgbench-ablations``: head without the FK, head
+               without the CHECKs it added beyond V9's, head with its trigger functions SECURITY
+               INVOKER, head without the FK, those CHECKs and its INSERT trigger
 
 ``roundtrip``  (only when named) every everyday change (:mod:`orders_schema.walltrack.everyday`) on a
                database holding ``--rows`` orders: generate, check, apply, verify, undo, verify,
@@ -56,7 +59,7 @@ from orders_schema.live.apply import migrate
 from orders_schema.migrate.lint import lint_text
 from orders_schema.store.files import version_files
 from orders_schema.tester.server import Server, choose, create_database, throwaway_server
-from orders_schema.walltrack.head import COUNT_TRIGGERS
+from orders_schema.walltrack.head import APP, COUNT_TRIGGERS, DEFINERS
 
 PARTS = ("isolation", "scale", "migrate", "queries", "writes", "pgbench", "roundtrip")
 DEFAULT_PARTS = PARTS[:-1]
@@ -590,7 +593,7 @@ def _backend_cpu_ns(pid: int) -> int | None:
 
 
 def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[str, ...], clients: int,
-                seconds: float) -> tuple[float, float | None]:
+                seconds: float, user: str | None = None) -> tuple[float, float | None]:
     """Transactions per second of one ``pgbench`` run (simple protocol, no vacuum, ``-T seconds``),
     and the server CPU per transaction in microseconds (None when the server's processes cannot be
     read: another host, not Linux).
@@ -601,7 +604,7 @@ def run_pgbench(binary: str, srv: Server, db: str, scripts: Path, files: tuple[s
     transactions per second) far more than it makes each transaction cost more CPU."""
     import subprocess
 
-    argv = [binary, "-n", "-h", srv.host, "-p", str(srv.port), "-U", srv.user, "-c", str(clients),
+    argv = [binary, "-n", "-h", srv.host, "-p", str(srv.port), "-U", user or srv.user, "-c", str(clients),
             "-j", str(min(clients, 2)), "-T", str(max(1, round(seconds)))]
     for f in files:
         argv += ["-f", str(scripts / f)]
@@ -644,9 +647,17 @@ _DROP_CHECKS = "ALTER TABLE walltrack.orders " + ", ".join(
         "orders_attempts_within_limit", "orders_direction_matches_type"))
 _DROP_INSERT_TRIGGER = "; ".join(f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
                                  if t.events == ("INSERT",))
+BENCH_APP_USER = "walltrack_bench_app"
+"""The login role pgbench writes as in the ``head-app`` runs: a member of the app role, as production's
+login is, so the app role's grants and row security apply (a superuser, the other runs' writer,
+bypasses row security)."""
+APP_RUN = f"written as {BENCH_APP_USER}, a login role in {APP}: its grants and row security apply"
 PGBENCH_ABLATIONS = {
     "head-fk": ("without the position FK", _DROP_FK),
     "head-checks": ("without the 8 CHECKs head added", _DROP_CHECKS),
+    # what the hardening version's SECURITY DEFINER trigger functions cost (a user switch per call)
+    "head-invoker": ("with its trigger functions SECURITY INVOKER, as before the hardening version",
+                     "; ".join(f"ALTER FUNCTION walltrack.{f}() SECURITY INVOKER" for f in DEFINERS)),
     # the floor: what head's indexes, defaults and story triggers cost with none of its integrity
     "head-bare": ("without the FK, the 8 CHECKs and the settled-count INSERT trigger",
                   f"{_DROP_FK}; {_DROP_CHECKS}; {_DROP_INSERT_TRIGGER}"),
@@ -663,7 +674,7 @@ def _load_run(dsn: str, project: Project, rows: int, run: str) -> None:
 
 
 def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, rounds: int,
-                    scripts: Path, ablations: bool = False) -> dict[str, Any]:
+                    scripts: Path, ablations: bool = False, app_role: bool = True) -> dict[str, Any]:
     binary = _pgbench_binary(srv)
     for name, text in pgbench_scripts(rows).items():
         (scripts / name).write_text(text, encoding="utf-8")
@@ -674,6 +685,16 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
     _load_run(srv.dsn(dbs["v9"]), project, rows, PGBENCH_RUN)
     create_database(srv.dsn(), dbs["head"], template=dbs["v9"])
     migrate(srv.dsn(dbs["head"]), project.schema_dir)
+    users: dict[str, str] = {}
+    if app_role:
+        # head written as production writes it: a login role in the app role, row security on
+        dbs["head-app"] = f"bench_pgbench_head_app_{rows}"
+        users["head-app"] = BENCH_APP_USER
+        create_database(srv.dsn(), dbs["head-app"], template=dbs["head"])
+        with psycopg.connect(srv.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.SQL(ident(BENCH_APP_USER))))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                sql.SQL(ident(BENCH_APP_USER)), sql.SQL(ident(APP))))
     for label, (_, undo) in PGBENCH_ABLATIONS.items() if ablations else ():
         dbs[label] = f"bench_pgbench_{label.replace('-', '_')}_{rows}"
         create_database(srv.dsn(), dbs[label], template=dbs["head"])
@@ -687,16 +708,25 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             conn.execute("VACUUM ANALYZE")
     count: dict[str, float] = {}
     open_orders = 0
-    for label, query in (("v9", STORY_COUNT_BY_STATUS), ("head", project.query("count_by_status"))):
-        with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
+    readers = [("v9", STORY_COUNT_BY_STATUS), ("head", project.query("count_by_status"))]
+    readers += [(label, project.query("count_by_status")) for label in users]
+    for label, query in readers:
+        dsn = srv.dsn(dbs[label])
+        if label in users:
+            dsn = psycopg.conninfo.make_conninfo(dsn, user=users[label])
+        with psycopg.connect(dsn, autocommit=True) as conn:
 
             def read(q: m.Query = query, c: psycopg.Connection[Any] = conn) -> None:
                 c.execute(q.sql.encode(), q.params, prepare=False).fetchall()
 
             count[label] = statistics.median(timer(read, 21))
-            row = conn.execute("SELECT count(*) FROM walltrack.orders"
-                               " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
-            open_orders = int(row[0]) if row else 0
+            if label not in users:
+                row = conn.execute("SELECT count(*) FROM walltrack.orders"
+                                   " WHERE status IN ('pending', 'submitted', 'confirming')").fetchone()
+                open_orders = int(row[0]) if row else 0
+    def label_of(db: str) -> str:
+        return next(label for label, name in dbs.items() if name == db)
+
     for db in dbs.values():
         with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
             conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
@@ -706,6 +736,9 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
                 SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
                 FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
                 INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
+            if label_of(db) in users:
+                conn.execute(sql.SQL("GRANT SELECT ON public.bench_pool TO {}").format(
+                    sql.SQL(ident(users[label_of(db)]))))
             conn.execute("VACUUM ANALYZE")
     tps: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     cpu: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
@@ -716,7 +749,7 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             # round does not always meet the same moment of the machine's load
             order = list(dbs.items()) if round_no % 2 == 0 else list(reversed(dbs.items()))
             for label, db in order:
-                rate, per_txn = run_pgbench(binary, srv, db, scripts, files, clients, seconds)
+                rate, per_txn = run_pgbench(binary, srv, db, scripts, files, clients, seconds, users.get(label))
                 tps[label].setdefault(key, []).append(rate)
                 if per_txn is not None:
                     cpu[label].setdefault(key, []).append(per_txn)
@@ -726,6 +759,8 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
     with psycopg.connect(srv.dsn(), autocommit=True) as admin:
         for db in dbs.values():
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.SQL(ident(db))))
+        if users:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.SQL(ident(BENCH_APP_USER))))
     return {
         "seconds": seconds, "rounds": rounds,
         "tps": {label: {k: round(statistics.median(v), 1) for k, v in by.items()} for label, by in tps.items()},
@@ -763,7 +798,7 @@ def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, se
         say(f"  {key:28} {v9:10,.0f} {head:10,.0f} {'x%.2f' % (head / v9) if v9 else 'n/a':>10}"
             + "".join(f" {'x%.2f' % (figures['tps'][label][key] / v9) if v9 else 'n/a':>16}" for label in others))
     for label in others:
-        say(f"  {label}: head {PGBENCH_ABLATIONS[label][0]}")
+        say(f"  {label}: head {PGBENCH_ABLATIONS[label][0] if label in PGBENCH_ABLATIONS else APP_RUN}")
     for label, by in figures["paired_ratio"].items():
         say(f"  {label} / V9 paired (median of the per-round ratios): "
             + ", ".join(f"{key} x{r:.2f}" if r is not None else f"{key} n/a" for key, r in by.items()))
@@ -772,8 +807,9 @@ def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, se
         say(f"  {label} / V9 by server CPU per transaction (V9's / {label}'s, medians): "
             + ", ".join(f"{key} x{r:.2f} ({us['v9'][key]:,.0f} vs {us[label][key]:,.0f} us)" for key, r in by.items()))
     c = figures["count_by_status_ms"]
-    say(f"  count_by_status median: V9 {c['v9']:.2f} ms, head {c['head']:.3f} ms (goal <= 5 ms), "
-        f"{figures['open_orders']:,} open orders")
+    say(f"  count_by_status median: V9 {c['v9']:.2f} ms, head {c['head']:.3f} ms (goal <= 5 ms)"
+        + (f", as the app role {c['head-app']:.3f} ms" if "head-app" in c else "")
+        + f", {figures['open_orders']:,} open orders")
     results.put("pgbench", f"{rows}", figures)
 
 
