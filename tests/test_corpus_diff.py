@@ -118,6 +118,14 @@ WITH_EXTENSIONS = schema(
                                        col("attrs", m.sql_type("public.hstore"))), primary_key=pk("id")),
     schemas=("ext",), extensions=(m.Extension(name="citext", in_schema="ext"), m.Extension(name="hstore")))
 
+WRITES = m.Function(name="names_write", returns="trigger", body=(
+    f"BEGIN IF TG_OP = 'DELETE' THEN DELETE FROM {S}.items WHERE id = OLD.id; RETURN OLD; END IF; "
+    f"INSERT INTO {S}.items (id, name) VALUES (NEW.id, NEW.name) ON CONFLICT (id) DO UPDATE SET name = NEW.name; "
+    "RETURN NEW; END"))
+INSTEAD = m.Trigger(name="names_write", timing="INSTEAD OF", events=("INSERT", "UPDATE"), function=WRITES.name)
+NAMES = m.View(name="names", query=f"SELECT id, name FROM {S}.items")
+WRITABLE = schema(R, ITEMS, functions=(WRITES,), views=(NAMES.replace(triggers=(INSTEAD,)),))
+
 CASES = [
     # -- order, always by dependency (issue 13, known failures 1-4) ----------------------------
     Case("order_1_drop_not_null_after_the_primary_key_goes",
@@ -247,6 +255,18 @@ CASES = [
     Case("types_dropped_with_the_columns_using_them", TYPED, schema(R)),
     Case("extensions_in_their_own_schema_and_in_public_created", schema(R), WITH_EXTENSIONS),
     Case("extensions_dropped_with_the_columns_using_them", WITH_EXTENSIONS, schema(R)),
+    # -- views' INSTEAD OF triggers (issue 13) ---------------------------------------------------
+    Case("view_instead_of_trigger_added", schema(R, ITEMS, functions=(WRITES,), views=(NAMES,)), WRITABLE),
+    Case("view_instead_of_trigger_changed_and_one_added", WRITABLE, WRITABLE.replace(views=(NAMES.replace(triggers=(
+        INSTEAD.replace(events=("INSERT",)), INSTEAD.replace(name="names_delete", events=("DELETE",)))),))),
+    Case("view_re_created_keeps_its_instead_of_trigger", WRITABLE, WRITABLE.replace(views=(NAMES.replace(
+        query=f"SELECT id, name, owner_id FROM {S}.items", triggers=(INSTEAD,)),))),
+    Case("view_re_created_when_its_table_loses_a_column_keeps_its_trigger",
+         schema(R, ITEMS.replace(columns=(*ITEMS.columns, col("gone"))), functions=(WRITES,),
+                views=(NAMES.replace(query=f"SELECT * FROM {S}.items", triggers=(INSTEAD,)),)),
+         schema(R, ITEMS, functions=(WRITES,), views=(NAMES.replace(query=f"SELECT * FROM {S}.items",
+                                                                    triggers=(INSTEAD,)),))),
+    Case("view_instead_of_trigger_dropped", WRITABLE, schema(R, ITEMS, functions=(WRITES,), views=(NAMES,))),
 ]
 
 
@@ -263,6 +283,23 @@ def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() 
         "f(double precision, text[])")
     with pytest.raises(m.DeclarationError, match=r"duplicate functions \['f\(integer\)'\]"):
         schema(functions=(one, one.replace(arguments=("b integer",))))
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: schema(R.replace(triggers=(m.Trigger(name="w", timing="INSTEAD OF", events=("INSERT",),
+                                                  function="touch"),)), functions=(TOUCH,)),
+     r"trigger w on table r: INSTEAD OF triggers are for views \(declare it in View.triggers\)"),
+    (lambda: m.Trigger(name="w", timing="INSTEAD OF", events=("INSERT",), function="f", for_each="STATEMENT"),
+     r"trigger w: an INSTEAD OF trigger is FOR EACH ROW on INSERT, UPDATE or DELETE"),
+    (lambda: NAMES.replace(triggers=(INSTEAD.replace(timing="AFTER"),)),
+     r"trigger names_write on view names: a view's triggers are INSTEAD OF \(not AFTER\)"),
+    (lambda: NAMES.replace(materialized=True, triggers=(INSTEAD,)), r"view names: a materialized view has no triggers"),
+    (lambda: schema(R, ITEMS, views=(NAMES.replace(triggers=(INSTEAD,)),)),
+     r"trigger names_write on view names: unknown function 'names_write'"),
+])
+def test_bad_view_triggers_are_refused_naming_the_object(build: object, message: str) -> None:
+    with pytest.raises(m.DeclarationError, match=message):
+        build()  # type: ignore[operator]
 
 
 @pytest.fixture

@@ -90,7 +90,9 @@ VARIED = m.Schema(
                           settings=(("search_path", "pg_catalog"),)),
                m.Function(name="add", body="SELECT a + b", returns="integer", language="sql",
                           arguments=("a integer", "b integer"), volatility="IMMUTABLE")),
-    views=(m.View(name="cheap", query=f'SELECT id, "Label Text" FROM {V}."Things" WHERE price < 10'),
+    views=(m.View(name="cheap", query=f'SELECT id, "Label Text" FROM {V}."Things" WHERE price < 10',
+                  triggers=(m.Trigger(name="Cheap Write", timing="INSTEAD OF", events=("INSERT", "DELETE"),
+                                      function="bump"),)),
            m.View(name="cheap_count", query=f"SELECT count(*) AS n FROM {V}.cheap")),
 )
 
@@ -103,6 +105,7 @@ def test_a_varied_schema_reads_back_exactly(dbs: Databases, orders_empty_dsn: st
     assert declared.schema.table("Things").primary_key == THINGS.primary_key
     assert declared.schema.table("Things").column("Label Text").comment == "a label"
     assert declared.schema.table("parts").foreign_keys == PARTS.foreign_keys
+    assert declared.schema.view("cheap").triggers == VARIED.view("cheap").triggers
     rebuilt(dbs, V, orders_empty_dsn)
 
 

@@ -505,12 +505,15 @@ TriggerEvent = Literal["INSERT", "UPDATE", "DELETE", "TRUNCATE"]
 
 
 class Trigger(Node):
-    """``Trigger(name=..., timing="BEFORE", events=("UPDATE",), function="touch_updated_at")``."""
+    """``Trigger(name=..., timing="BEFORE", events=("UPDATE",), function="touch_updated_at")``.
+
+    ``timing="INSTEAD OF"`` is for a view's triggers (``View.triggers``): row-level, on INSERT,
+    UPDATE or DELETE, without WHEN or UPDATE OF; they make a view writable."""
 
     kind = "trigger"
 
     name: Name
-    timing: Literal["BEFORE", "AFTER"]
+    timing: Literal["BEFORE", "AFTER", "INSTEAD OF"]
     events: tuple[TriggerEvent, ...]
     function: Name
     """A function declared in the same schema."""
@@ -521,11 +524,16 @@ class Trigger(Node):
     """Name of the OLD transition table (statement-level AFTER triggers)."""
     referencing_new: Name | None = None
     """Name of the NEW transition table (statement-level AFTER triggers)."""
-
     @model_validator(mode="after")
     def _valid(self) -> Trigger:
         if not self.events or len(set(self.events)) != len(self.events):
             raise DeclarationError(f"trigger {self.name}: events must be listed once each")
+        if self.timing == "INSTEAD OF" and (
+                self.for_each != "ROW" or self.when is not None or self.update_of or "TRUNCATE" in self.events):
+            raise DeclarationError(
+                f"trigger {self.name}: an INSTEAD OF trigger is FOR EACH ROW on INSERT, UPDATE or DELETE, "
+                "without WHEN or UPDATE OF"
+            )
         if self.update_of and "UPDATE" not in self.events:
             raise DeclarationError(f"trigger {self.name}: update_of needs the UPDATE event")
         if self.when is not None:
@@ -681,6 +689,11 @@ class Table(Node):
         for index in self.indexes:
             need(index.referenced_columns(), f"index {index.name}")
         for trigger in self.triggers:
+            if trigger.timing == "INSTEAD OF":
+                raise DeclarationError(
+                    f"trigger {trigger.name} on table {self.name}: INSTEAD OF triggers are for views "
+                    "(declare it in View.triggers); a table's trigger is BEFORE or AFTER"
+                )
             need(trigger.update_of, f"trigger {trigger.name}")
             if trigger.when is not None:
                 tree = fragments.parse_expression(trigger.when, trigger.name)
@@ -749,6 +762,9 @@ class View(Node):
     materialized: bool = Field(default=False, exclude_if=lambda v: v is False)
     security_invoker: bool = Field(default=False, exclude_if=lambda v: v is False)
     indexes: tuple[Index, ...] = Field(default=(), exclude_if=lambda v: v == ())
+    triggers: tuple[Trigger, ...] = Field(default=(), exclude_if=lambda v: v == ())
+    """``INSTEAD OF`` triggers (:mod:`orders_schema.kinds.trigger`), created with the view and again
+    whenever a migration re-creates it."""
 
     @model_validator(mode="after")
     def _valid(self) -> View:
@@ -759,6 +775,16 @@ class View(Node):
             raise DeclarationError(f"view {self.name}: security_invoker is for views, not materialized views")
         if dup := _duplicates(i.name for i in self.indexes):
             raise DeclarationError(f"view {self.name}: duplicate index names {dup}")
+        if self.triggers and self.materialized:
+            raise DeclarationError(f"view {self.name}: a materialized view has no triggers")
+        for trigger in self.triggers:
+            if trigger.timing != "INSTEAD OF":
+                raise DeclarationError(
+                    f"trigger {trigger.name} on view {self.name}: a view's triggers are INSTEAD OF "
+                    f"(not {trigger.timing})"
+                )
+        if dup := _duplicates(t.name for t in self.triggers):
+            raise DeclarationError(f"view {self.name}: duplicate trigger names {dup}")
         return self
 
 
@@ -891,6 +917,11 @@ class Schema(Node):
                 self._check_index_calls(table, index)
         for view in self.views:
             self._check_view(view, tables)
+            for trigger in view.triggers:
+                if trigger.function not in functions:
+                    raise DeclarationError(
+                        f"trigger {trigger.name} on view {view.name}: unknown function {trigger.function!r}"
+                    )
         for seq in self.sequences:
             if seq.owned_by is not None:
                 table_name, column = seq.owned_by

@@ -70,7 +70,12 @@ def _without_dangling(schema: m.Schema) -> tuple[m.Schema, list[Undeclared]]:
                 for t in table.triggers if t not in kept]
         tables.append(table.replace(triggers=kept) if kept != table.triggers else table)
     relations = {t.name for t in tables}
-    views = list(schema.views)
+    views: list[m.View] = []
+    for view in schema.views:
+        kept = tuple(t for t in view.triggers if t.function in functions)
+        out += [Undeclared("trigger", f"{view.name}.{t.name}", f"its function {t.function} is not declared")
+                for t in view.triggers if t not in kept]
+        views.append(view.replace(triggers=kept) if kept != view.triggers else view)
     changed = True
     while changed:  # a view reading a view left out is left out too
         changed = False
@@ -146,10 +151,6 @@ SELECT kind, name, reason FROM (
   UNION ALL
   SELECT 'extension', e.extname::text, 'installed in this schema; not declarable yet'
   FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
-  UNION ALL
-  SELECT 'trigger', c.relname || '.' || t.tgname, 'a trigger on a view is not declarable yet'
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind = 'v'
   UNION ALL
   SELECT 'storage option', c.relname::text, array_to_string(c.reloptions, ', ')
   FROM pg_class c

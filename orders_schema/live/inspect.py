@@ -12,8 +12,7 @@ the transaction is rolled back, so the connection is left as it was. One query p
 object, from its kind in :mod:`orders_schema.kinds` (tables with their columns, constraints,
 triggers, indexes, functions, views, comments), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
-them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
-views.
+them in ``pg_constraint``; here NOT NULL is a column property on every version).
 """
 
 from __future__ import annotations
@@ -155,9 +154,10 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         replace(t, constraints=tuple(constraints.get(t.name, ())), triggers=tuple(triggers.get(t.name, ())))
         for t in kinds["tables"]
     )
-    # each materialized view also holds its indexes (the index kind's forms)
+    # each materialized view also holds its indexes (the index kind's forms), each view its triggers
     kinds["views"] = tuple(replace(v, indexes=tuple(i for i in kinds["indexes"] if i.table == v.name))
-                           if v.materialized else v for v in kinds["views"])
+                           if v.materialized else replace(v, triggers=tuple(triggers.get(v.name, ())))
+                           for v in kinds["views"])
     return Catalog(schema=schema, **kinds)
 
 
