@@ -58,6 +58,7 @@ from orders_schema.kinds.enum import EnumType
 from orders_schema.kinds.extension import Extension
 from orders_schema.kinds.grant import Grant, Revoke
 from orders_schema.kinds.policy import Policy
+from orders_schema.kinds.range import RangeType
 from orders_schema.kinds.role import PUBLIC, Role
 from orders_schema.kinds.row_security import RowSecurity
 from orders_schema.kinds.sequence import Sequence, SequenceOptions
@@ -239,6 +240,8 @@ class Check(Node):
     rejects: tuple[Row, ...] = ()
     no_inherit: bool = _opt(False)
     """``NO INHERIT``: the check does not pass to tables that inherit this one."""
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     _v_accepts = field_validator("accepts", "rejects", mode="before")(_rows)
 
@@ -272,6 +275,8 @@ class ForeignKey(Deferrable):
     on_delete: FkAction = "NO ACTION"
     on_update: FkAction = _opt("NO ACTION")
     match: Literal["SIMPLE", "FULL"] = _opt("SIMPLE")
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> ForeignKey:
@@ -287,6 +292,8 @@ class Unique(Deferrable):
     columns: tuple[Name, ...]
     nulls_distinct: bool = _opt(True)
     """False: ``NULLS NOT DISTINCT`` (PostgreSQL 15+), two rows with NULLs in the same columns collide."""
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Unique:
@@ -331,6 +338,8 @@ class Exclude(Deferrable):
     using: Literal["gist", "spgist", "btree", "hash"] = "gist"
     include: tuple[Name, ...] = ()
     where: str | None = None
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @field_validator("elements", mode="before")
     @classmethod
@@ -464,6 +473,8 @@ class Index(Node):
     include: tuple[Name, ...] = ()
     nulls_distinct: bool = _opt(True)
     """False: ``NULLS NOT DISTINCT`` (a unique index, PostgreSQL 15+)."""
+    comment: Description | None = _described()
+    """``COMMENT ON INDEX`` (:mod:`orders_schema.kinds.comment`)."""
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -524,6 +535,8 @@ class Trigger(Node):
     """Name of the OLD transition table (statement-level AFTER triggers)."""
     referencing_new: Name | None = None
     """Name of the NEW transition table (statement-level AFTER triggers)."""
+    comment: Description | None = _described()
+    """``COMMENT ON TRIGGER`` (:mod:`orders_schema.kinds.comment`)."""
     @model_validator(mode="after")
     def _valid(self) -> Trigger:
         if not self.events or len(set(self.events)) != len(self.events):
@@ -723,6 +736,8 @@ class Function(Node):
     parallel: Literal["UNSAFE", "RESTRICTED", "SAFE"] = Field(default="UNSAFE", exclude_if=lambda v: v == "UNSAFE")
     cost: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
     """The planner's estimate in units of cpu_operator_cost; None: PostgreSQL's default (100)."""
+    comment: Description | None = _described()
+    """``COMMENT ON FUNCTION (by its signature)`` (:mod:`orders_schema.kinds.comment`)."""
 
     @property
     def signature(self) -> str:
@@ -765,6 +780,10 @@ class View(Node):
     triggers: tuple[Trigger, ...] = Field(default=(), exclude_if=lambda v: v == ())
     """``INSTEAD OF`` triggers (:mod:`orders_schema.kinds.trigger`), created with the view and again
     whenever a migration re-creates it."""
+    comment: Description | None = _described()
+    """``COMMENT ON VIEW`` / ``MATERIALIZED VIEW``, set again whenever a migration re-creates the view."""
+    column_comments: tuple[tuple[Name, Description], ...] = _opt(())
+    """``COMMENT ON COLUMN`` of the view's columns: ``(("total", "Sum of the order's fills"),)``."""
 
     @model_validator(mode="after")
     def _valid(self) -> View:
@@ -785,6 +804,14 @@ class View(Node):
                 )
         if dup := _duplicates(t.name for t in self.triggers):
             raise DeclarationError(f"view {self.name}: duplicate trigger names {dup}")
+        if dup := _duplicates(c for c, _ in self.column_comments):
+            raise DeclarationError(f"view {self.name}: duplicate column comments {dup}")
+        columns = fragments.output_columns(self.query) if self.column_comments else None
+        if columns is not None and (missing := sorted({c for c, _ in self.column_comments} - set(columns))):
+            raise DeclarationError(
+                f"view {self.name}: column_comments name {missing}, which the view does not have "
+                f"(its columns: {list(columns)})"
+            )
         return self
 
 
@@ -809,6 +836,8 @@ class Schema(Node):
     enums: tuple[EnumType, ...] = Field(default=(), exclude_if=lambda v: not v)
     domains: tuple[Domain, ...] = Field(default=(), exclude_if=lambda v: not v)
     composites: tuple[CompositeType, ...] = Field(default=(), exclude_if=lambda v: not v)
+    ranges: tuple[RangeType, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Range types (:mod:`orders_schema.kinds.range`)."""
     tables: tuple[Table, ...] = ()
     functions: tuple[Function, ...] = ()
     views: tuple[View, ...] = ()
@@ -824,6 +853,8 @@ class Schema(Node):
     """Default privileges of PUBLIC taken away (EXECUTE on a function)."""
     default_privileges: tuple[DefaultPrivilege, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Privileges objects created later get (:mod:`orders_schema.kinds.default_privilege`)."""
+    comment: Description | None = _described()
+    """``COMMENT ON SCHEMA`` (:mod:`orders_schema.kinds.comment`)."""
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -877,16 +908,25 @@ class Schema(Node):
         if dup := _duplicates(f.signature for f in self.functions):
             raise DeclarationError(f"{what}: duplicate functions {dup} (same name and argument types)")
         types = [e.name for e in self.enums] + [d.name for d in self.domains] + [c.name for c in self.composites]
+        types += [r.name for r in self.ranges]
         if dup := _duplicates(types + [t.name for t in self.tables] + [v.name for v in self.views]):
             raise DeclarationError(
-                f"{what}: duplicate type names {dup} (enums, domains, composite types, and the row types of "
-                "tables and views share one namespace)"
+                f"{what}: duplicate type names {dup} (enums, domains, composite, range types, and the row types "
+                "of tables and views share one namespace)"
             )
         if dup := _duplicates(e.name for e in self.extensions):
             raise DeclarationError(f"{what}: duplicate extensions {dup}")
         if self.name in self.schemas:
             raise DeclarationError(f"{what}: schemas lists the declared schema itself")
+        if self.name == "public" and self.comment is not None:
+            raise DeclarationError(f"{what}: public's comment is the server's; comment the schema's objects instead")
         self._qualify_types(set(types))
+        for r in self.ranges:
+            if not r.subtype.builtin and r.subtype.in_schema in (None, self.name) and r.subtype.name not in types:
+                raise DeclarationError(
+                    f"range type {r.name}: subtype {r.subtype.name!r} is neither a built-in type nor a type of "
+                    f"schema {self.name} (qualify a type of another schema: 'ext.citext')"
+                )
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
         for table in self.tables:
@@ -994,10 +1034,12 @@ class Schema(Node):
         composites = tuple(c.model_copy(update={"attributes": tuple(a.model_copy(update={"type": q(a.type)})
                                                                     for a in c.attributes)})
                            for c in self.composites)
-        if (tables, domains, composites) != (self.tables, self.domains, self.composites):
+        ranges = tuple(r.model_copy(update={"subtype": q(r.subtype)}) for r in self.ranges)
+        if (tables, domains, composites, ranges) != (self.tables, self.domains, self.composites, self.ranges):
             object.__setattr__(self, "tables", tables)  # frozen: qualified once, while being built
             object.__setattr__(self, "domains", domains)
             object.__setattr__(self, "composites", composites)
+            object.__setattr__(self, "ranges", ranges)
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
         """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
@@ -1138,6 +1180,7 @@ __all__ = [
     "PrimaryKey",
     "QualifiedName",
     "Query",
+    "RangeType",
     "Revoke",
     "Role",
     "Row",

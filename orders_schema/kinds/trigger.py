@@ -147,7 +147,7 @@ ENABLED = {"O": "enabled", "D": "disabled", "R": "enabled on replica only", "A":
 
 
 def _normal(trigger: m.Trigger) -> m.Trigger:
-    return trigger.model_copy(update={"when": fragments.normal(trigger.when)})
+    return trigger.model_copy(update={"when": fragments.normal(trigger.when), "comment": None})
 
 
 def view_triggers(schema: m.Schema) -> dict[tuple[str, str], m.Trigger]:

@@ -157,9 +157,11 @@ SELECT kind, name, reason FROM (
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'i', 'm')
     AND c.reloptions IS NOT NULL
   UNION ALL
-  SELECT 'comment on ' || o.type, o.identity, 'only comments on tables and columns are declarable yet'
+  SELECT 'comment on ' || o.type, o.identity, 'not declarable yet'
   FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
-  WHERE o.schema = %(schema)s AND o.type NOT IN ('table', 'table column')
+  WHERE o.schema = %(schema)s AND d.classoid NOT IN ('pg_class'::regclass, 'pg_constraint'::regclass,
+                                                    'pg_trigger'::regclass, 'pg_type'::regclass)
+    AND NOT (d.classoid = 'pg_proc'::regclass AND o.type IN ('function', 'procedure'))
 ) found
 WHERE kind IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'e' AND d.objid IN (
