@@ -110,18 +110,16 @@ class CommentInfo:
         return (self.on, self.table, self.column)
 
 
-_NOT_EXTENSION = """NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = '{catalog}'::regclass AND d.objid = {oid} AND d.deptype = 'e')"""
-_RELATION = _NOT_EXTENSION.format(catalog="pg_class", oid="c.oid")
-
-QUERY = f"""
+QUERY = """
 SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
                       WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' ELSE 'table' END AS on,
        c.relname AS table, NULL::text AS column, obj_description(c.oid, 'pg_class') AS text
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I')
-  AND obj_description(c.oid, 'pg_class') IS NOT NULL AND {_RELATION}
+  AND obj_description(c.oid, 'pg_class') IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL
 SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'table' END,
        c.relname, a.attname::text, col_description(c.oid, a.attnum)
@@ -129,20 +127,25 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-  AND col_description(c.oid, a.attnum) IS NOT NULL AND {_RELATION}
+  AND col_description(c.oid, a.attnum) IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL
 SELECT 'constraint', c.relname, k.conname::text, obj_description(k.oid, 'pg_constraint')
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND obj_description(k.oid, 'pg_constraint') IS NOT NULL AND {_RELATION}
+WHERE n.nspname = %(schema)s AND obj_description(k.oid, 'pg_constraint') IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL
 SELECT 'trigger', c.relname, t.tgname::text, obj_description(t.oid, 'pg_trigger')
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND NOT t.tgisinternal AND obj_description(t.oid, 'pg_trigger') IS NOT NULL
-  AND {_RELATION}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL
 SELECT 'function', p.proname,
        array_to_string(ARRAY(SELECT format_type(u.t, NULL)
@@ -151,7 +154,8 @@ SELECT 'function', p.proname,
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = %(schema)s AND p.prokind IN ('f', 'p') AND obj_description(p.oid, 'pg_proc') IS NOT NULL
-  AND {_NOT_EXTENSION.format(catalog="pg_proc", oid="p.oid")}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, t.typname, NULL, obj_description(t.oid, 'pg_type')
 FROM pg_type t
@@ -159,7 +163,8 @@ JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname = %(schema)s AND t.typtype IN ('e', 'd', 'r', 'c')
   AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
   AND obj_description(t.oid, 'pg_type') IS NOT NULL
-  AND {_NOT_EXTENSION.format(catalog="pg_type", oid="t.oid")}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
 UNION ALL
 SELECT 'schema', n.nspname, NULL, obj_description(n.oid, 'pg_namespace')
 FROM pg_namespace n
