@@ -331,7 +331,8 @@ class CommentKind(Kind[str, CommentInfo]):
 
         found = {c.target: c.text for c in stored}
         known = targets(schema)
-        undeclared = [Undeclared(f"comment on {on}", _where(schema.name, (on, name, sub)), "its object is not declared")
+        undeclared = [Undeclared(f"comment on {on}", _where(schema.name, (on, name, sub)).removeprefix(f"{on} "),
+                                 "its object is not declared (a primary key's index, a constraint trigger, ...)")
                       for (on, name, sub) in found if not _has(known, (on, name, sub))]
         try:
             schema = _with_comments(schema, found)
