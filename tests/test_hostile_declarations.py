@@ -221,12 +221,14 @@ EXTRA = m.Schema(
     external_tables=("walltrack.orders",),
     schemas=("hx_aux",),
     extensions=(m.Extension(name="citext", in_schema="hx_aux", version="1.6"),),
-    enums=(m.EnumType(name="hx_e", labels=("a", "b"), renamed=(("old", "b"),), comment="An enum"),),
-    domains=(m.Domain(name="hx_d", base="text", default="'x'", comment="A domain",
+    enums=(m.EnumType(name="hx_e", labels=("a", "b"), renamed=(("old", "b"),), comment="An enum",
+                      renamed_from="hx_e_old"),),
+    domains=(m.Domain(name="hx_d", base="text", default="'x'", comment="A domain", renamed_from="hx_d_old",
                       checks=(m.DomainCheck(name="hx_dc", expression="VALUE <> ''"),)),),
-    composites=(m.CompositeType(name="hx_c", attributes=(m.Attribute(name="a", type="integer"),), comment="A type"),),
+    composites=(m.CompositeType(name="hx_c", attributes=(m.Attribute(name="a", type="integer"),), comment="A type",
+                                renamed_from="hx_c_old"),),
     ranges=(m.RangeType(name="hx_r", subtype="text", collation="C", subtype_opclass="text_pattern_ops",
-                        comment="A range"),
+                        comment="A range", renamed_from="hx_r_old"),
             m.RangeType(name="hx_f", subtype="double precision", subtype_diff="float8mi")),
 )
 
@@ -240,7 +242,17 @@ def _before_renames(schema: m.Schema) -> m.Schema:
     was = {t.name: t.renamed_from for t in schema.tables if t.renamed_from}
     sequences = tuple(q.replace(owned_by=(was.get(q.owned_by[0], q.owned_by[0]), q.owned_by[1])) if q.owned_by else q
                       for q in schema.sequences)
-    return schema.replace(tables=tuple(tables), sequences=sequences)
+    types = {t.name: t.renamed_from for t in (*schema.enums, *schema.domains, *schema.composites, *schema.ranges)
+             if t.renamed_from}
+
+    def back(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(t.replace(name=t.renamed_from, renamed_from=None) if t.renamed_from else t for t in items)
+
+    tables = [t.replace(columns=tuple(c.replace(type=c.type.replace(name=types[c.type.name]))
+                                      if c.type.in_schema == schema.name and c.type.name in types else c
+                                      for c in t.columns)) for t in tables]
+    return schema.replace(tables=tuple(tables), sequences=sequences, enums=back(schema.enums),
+                          domains=back(schema.domains), composites=back(schema.composites), ranges=back(schema.ranges))
 
 
 def _extra(schema: m.Schema) -> list[str]:
