@@ -321,6 +321,10 @@ CASES = [
     Case("comments_kept_when_views_and_a_check_are_re_created", commented(True), commented(
         True, query=f"SELECT id, name, owner_id FROM {S}.items", check="owner_id > 1")),
     Case("comments_removed", commented(True), commented(False)),
+    Case("comment_kept_on_a_trigger_re_created_for_a_retyped_column", *(schema(m.Table(
+        name="counted", columns=(ID, col("n", type_)), primary_key=pk("id"),
+        triggers=(m.Trigger(name="bump", timing="BEFORE", events=("UPDATE",), update_of=("n",), function="touch",
+                            comment="Bumps n"),)), functions=(TOUCH,)) for type_ in (m.INTEGER, m.BIGINT))),
     Case("view_instead_of_trigger_dropped", WRITABLE, schema(R, ITEMS, functions=(WRITES,), views=(NAMES,))),
 ]
 

@@ -219,7 +219,7 @@ def _recreated(ctx: PlanContext) -> set[Target]:
     from orders_schema.kinds.index import INDEX
     from orders_schema.kinds.range import RANGE
     from orders_schema.kinds.sequence import SEQUENCE
-    from orders_schema.kinds.trigger import TRIGGER, view_triggers
+    from orders_schema.kinds.trigger import TRIGGER, columns_named, view_triggers
     from orders_schema.kinds.view import AddView, dropped_views
 
     out: set[Target] = set()
@@ -237,6 +237,9 @@ def _recreated(ctx: PlanContext) -> set[Target]:
                     out.add((on, str(key[0]), str(key[1])))
                 else:
                     out.add((on, str(key), None))
+    # a trigger naming a column whose type changes is dropped and created again (kinds/trigger.py)
+    out |= {("trigger", t.name, g.name) for t in ctx.new.tables for g in t.triggers
+            if any((t.name, column) in ctx.retyped_columns for column in columns_named(g))}
     old_triggers = view_triggers(ctx.old)
     out |= {("trigger", view, name) for (view, name), t in view_triggers(ctx.new).items()
             if (view, name) not in old_triggers or not TRIGGER.same(old_triggers[(view, name)], t)}
