@@ -53,6 +53,17 @@ CASES: list[tuple[str, m.Schema, list[str]]] = [
     ("view cosmetic", BASE.model_copy(update={"views": (m.View(name="v", query="select  id\nfrom s.t -- note"),)}), []),
     ("table comment", with_table(comment="what t holds"), ["SetComment"]),
     ("column comment", with_table(columns=(ID, STATUS.model_copy(update={"comment": "state"}))), ["SetComment"]),
+    # a comment is never a reason to re-create its object: only COMMENT ON
+    ("view comment", BASE.replace(views=(V.replace(comment="ids", column_comments=(("id", "the id"),)),)),
+     ["SetComment", "SetComment"]),
+    ("function comment", BASE.replace(functions=(FN.replace(comment="touches"),)), ["SetComment"]),
+    ("trigger comment", with_table(triggers=(m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="f",
+                                                       comment="g"),)), ["AddTrigger"]),
+    ("check comment", with_table(checks=(m.Check(name="c", expression="status <> ''", comment="c"),)),
+     ["AddConstraint"]),
+    ("view instead-of trigger", BASE.replace(views=(V.replace(triggers=(
+        m.Trigger(name="w", timing="INSTEAD OF", events=("INSERT",), function="f"),)),)), ["AddTrigger"]),
+    ("range type", BASE.replace(ranges=(m.RangeType(name="r", subtype="integer"),)), ["AddRange"]),
     ("a new column carries its comment",
      with_table(columns=(ID, STATUS, m.Column(name="x", type=m.TEXT, comment="x"))), ["AddColumn"]),
     ("row security", with_table(row_security="enabled"), ["SetRowSecurity"]),
@@ -185,3 +196,25 @@ def test_changes_on_a_renamed_table_name_it_as_renamed() -> None:
     assert d.SetComment("t2", "state", None, "its state") in changes
     assert all(getattr(c, "table", "t2") in ("t2",) or isinstance(c, d.RenameTable) for c in changes
                if not isinstance(c, d.DropView))
+
+
+def test_commenting_existing_objects_only_sets_comments() -> None:
+    g = m.Trigger(name="g", timing="BEFORE", events=("UPDATE",), function="f")
+    c, i = m.Check(name="c", expression="status <> ''"), m.Index(name="i", columns=("status",))
+    w = m.Trigger(name="w", timing="INSTEAD OF", events=("INSERT",), function="f")
+    old = BASE.replace(tables=(T.replace(triggers=(g,), checks=(c,), indexes=(i,)),), views=(V.replace(triggers=(w,)),),
+                       enums=(m.EnumType(name="e", labels=("a",)),), ranges=(m.RangeType(name="r", subtype="integer"),),
+                       sequences=(m.Sequence(name="q"),))
+    new = old.replace(
+        tables=(T.replace(triggers=(g.replace(comment="g"),), checks=(c.replace(comment="c"),),
+                          indexes=(i.replace(comment="i"),)),),
+        views=(V.replace(triggers=(w.replace(comment="w"),)),), functions=(FN.replace(comment="f"),),
+        enums=(m.EnumType(name="e", labels=("a",), comment="e"),),
+        ranges=(m.RangeType(name="r", subtype="integer", comment="r"),), sequences=(m.Sequence(name="q", comment="q"),),
+        comment="s")
+    changes = d.diff(old, new)
+    assert {(c.on, c.table, c.column, c.new) for c in changes if isinstance(c, d.SetComment)} == {
+        ("trigger", "t", "g", "g"), ("constraint", "t", "c", "c"), ("index", "i", None, "i"),
+        ("trigger", "v", "w", "w"), ("function", "f", "", "f"), ("type", "e", None, "e"), ("type", "r", None, "r"),
+        ("sequence", "q", None, "q"), ("schema", "s", None, "s")}
+    assert kinds(changes) == ["SetComment"] * 9

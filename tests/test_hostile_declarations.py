@@ -185,22 +185,29 @@ EXTRA = m.Schema(
                      m.Column(name="e", type="hx_e", collation="C"), m.Column(name="p", type="hx_d"),
                      m.Column(name="q", type="hx_c")),
             primary_key=m.PrimaryKey(columns=("id",), name="t_key"),
-            uniques=(m.Unique(name="t_d_key", columns=("d",)),),
+            uniques=(m.Unique(name="t_d_key", columns=("d",), comment="Unique d"),),
+            checks=(m.Check(name="t_id_check", expression="id > 0", comment="Positive ids"),),
             excludes=(m.Exclude(name="t_d_excl", using="btree", elements=(("d", "="),), include=("id",),
-                               where="d <> 'x'"),),
-            indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",)),
+                               where="d <> 'x'", comment="Excluded d"),),
+            triggers=(m.Trigger(name="t_touch", timing="BEFORE", events=("UPDATE",), function="touch",
+                                comment="Touches"),),
+            indexes=(m.Index(name="t_id_idx", columns=("id DESC NULLS LAST",), include=("d",), comment="By id"),
                      m.Index(name="t_d_idx", columns=(m.IndexColumn(expression="d", collation="C",
                                                                     opclass="text_pattern_ops"),))),
         ),
         m.Table(
             name="u", columns=(m.Column(name="k", type=m.TEXT),), row_security="forced", owner="r",
+            uniques=(m.Unique(name="u_k_key", columns=("k",)),),
+            foreign_keys=(m.ForeignKey(name="u_k_fk", columns=("k",), ref_table="u", ref_columns=("k",),
+                                       comment="Points at u"),),
             policies=(m.Policy(name="u_own", roles=("r",), using="k = current_user", with_check="k IS NOT NULL"),),
         ),
         m.Table(name="w", columns=(m.Column(name="k", type=m.TEXT),), partition_by="LIST (k)",
                 partitions=(m.Partition(name="w_a", bound="FOR VALUES IN ('a')"),)),
         m.Table(name="x", columns=(m.Column(name="j", type=m.TEXT),), inherits=("u",)),
     ),
-    sequences=(m.Sequence(name="t_seq", owned_by=("t", "id")),),
+    sequences=(m.Sequence(name="t_seq", owned_by=("t", "id"), comment="Numbers"),),
+    comment="The hostile schema",
     roles=(m.Role(name="r"),),
     grants=(m.Grant(to="r", privileges=("USAGE",), on="schema"),
             m.Grant(to="r", privileges=("SELECT", "UPDATE"), on="table", name="u", columns=("k",)),
@@ -208,15 +215,24 @@ EXTRA = m.Schema(
     revokes=(m.Revoke(on="function", name="f"),),
     default_privileges=(m.DefaultPrivilege(on="tables", privileges=("SELECT",), to="r", for_role="r"),),
     functions=(m.Function(name="f", returns="integer", language="sql", body="SELECT $1 + 1",
-                          arguments=("a integer",), volatility="IMMUTABLE"),),
-    views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o"),),
+                          arguments=("a integer",), volatility="IMMUTABLE", comment="Adds one"),
+               m.Function(name="touch", body="BEGIN RETURN NEW; END")),
+    views=(m.View(name="v", query="SELECT o.id FROM walltrack.orders o", comment="Orders' ids",
+                  column_comments=(("id", "The id"),),
+                  triggers=(m.Trigger(name="v_write", timing="INSTEAD OF", events=("INSERT",), function="touch",
+                                      comment="Writes"),)),),
     external_tables=("walltrack.orders",),
     schemas=("hx_aux",),
     extensions=(m.Extension(name="citext", in_schema="hx_aux", version="1.6"),),
-    enums=(m.EnumType(name="hx_e", labels=("a", "b"), renamed=(("old", "b"),)),),
-    domains=(m.Domain(name="hx_d", base="text", default="'x'",
+    enums=(m.EnumType(name="hx_e", labels=("a", "b"), renamed=(("old", "b"),), comment="An enum",
+                      renamed_from="hx_e_old"),),
+    domains=(m.Domain(name="hx_d", base="text", default="'x'", comment="A domain", renamed_from="hx_d_old",
                       checks=(m.DomainCheck(name="hx_dc", expression="VALUE <> ''"),)),),
-    composites=(m.CompositeType(name="hx_c", attributes=(m.Attribute(name="a", type="integer"),)),),
+    composites=(m.CompositeType(name="hx_c", attributes=(m.Attribute(name="a", type="integer"),), comment="A type",
+                                renamed_from="hx_c_old"),),
+    ranges=(m.RangeType(name="hx_r", subtype="text", collation="C", subtype_opclass="text_pattern_ops",
+                        comment="A range", renamed_from="hx_r_old"),
+            m.RangeType(name="hx_f", subtype="double precision", subtype_diff="float8mi")),
 )
 
 
@@ -229,7 +245,17 @@ def _before_renames(schema: m.Schema) -> m.Schema:
     was = {t.name: t.renamed_from for t in schema.tables if t.renamed_from}
     sequences = tuple(q.replace(owned_by=(was.get(q.owned_by[0], q.owned_by[0]), q.owned_by[1])) if q.owned_by else q
                       for q in schema.sequences)
-    return schema.replace(tables=tuple(tables), sequences=sequences)
+    types = {t.name: t.renamed_from for t in (*schema.enums, *schema.domains, *schema.composites, *schema.ranges)
+             if t.renamed_from}
+
+    def back(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(t.replace(name=t.renamed_from, renamed_from=None) if t.renamed_from else t for t in items)
+
+    tables = [t.replace(columns=tuple(c.replace(type=c.type.replace(name=types[c.type.name]))
+                                      if c.type.in_schema == schema.name and c.type.name in types else c
+                                      for c in t.columns)) for t in tables]
+    return schema.replace(tables=tuple(tables), sequences=sequences, enums=back(schema.enums),
+                          domains=back(schema.domains), composites=back(schema.composites), ranges=back(schema.ranges))
 
 
 def _extra(schema: m.Schema) -> list[str]:

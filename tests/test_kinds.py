@@ -34,7 +34,8 @@ SCHEMA = m.Schema(name="s", tables=(T,), views=(m.View(name="v", query="SELECT i
                   enums=(m.EnumType(name="e", labels=("a", "b")),),
                   domains=(m.Domain(name="d", base="e",
                                     checks=(m.DomainCheck(name="dc", expression="VALUE <> 'b'"),)),),
-                  composites=(m.CompositeType(name="c2", attributes=(m.Attribute(name="x", type="d"),)),))
+                  composites=(m.CompositeType(name="c2", attributes=(m.Attribute(name="x", type="d"),)),),
+                  ranges=(m.RangeType(name="r", subtype="e"),))
 EMPTY = m.Schema(name="s", tables=(
     T.replace(indexes=(), triggers=(), checks=(), comment=None, policies=(), row_security="disabled", owner=None,
               columns=(m.Column(name="id", type=m.INTEGER),)),

@@ -68,13 +68,13 @@ THINGS = m.Table(
              m.Column(name="n", type=m.INTEGER, default="0")),
     primary_key=m.PrimaryKey(columns=("id",), name="things_key"),
     checks=(m.Check.one_of("things_label", "Label Text", ("none", "it's")),
-            m.Check(name="things_price", expression="price >= 0 AND price < 1000")),
+            m.Check(name="things_price", expression="price >= 0 AND price < 1000", comment="In range")),
     uniques=(m.Unique(name="things_label_at", columns=("Label Text", "at")),),
-    indexes=(m.Index(name="things_at", columns=("at DESC NULLS LAST", "id"), where="n > 0"),
+    indexes=(m.Index(name="things_at", columns=("at DESC NULLS LAST", "id"), where="n > 0", comment="Recent"),
              m.Index(name="things_doc", columns=("doc",), method="gin"),
              m.Index(name="things_lower", columns=("lower(\"Label Text\")",), include=("price",))),
     triggers=(m.Trigger(name="things_count", timing="BEFORE", events=("INSERT", "UPDATE"), function="bump",
-                        update_of=("n",)),
+                        update_of=("n",), comment="Counts"),
               m.Trigger(name="things_log", timing="AFTER", events=("UPDATE",), for_each="STATEMENT",
                         function="bump", referencing_old="old_rows")),
 )
@@ -89,8 +89,11 @@ VARIED = m.Schema(
                           language="sql", volatility="STABLE", security_definer=True,
                           settings=(("search_path", "pg_catalog"),)),
                m.Function(name="add", body="SELECT a + b", returns="integer", language="sql",
-                          arguments=("a integer", "b integer"), volatility="IMMUTABLE")),
-    views=(m.View(name="cheap", query=f'SELECT id, "Label Text" FROM {V}."Things" WHERE price < 10'),
+                          arguments=("a integer", "b integer"), volatility="IMMUTABLE", comment="Adds")),
+    views=(m.View(name="cheap", query=f'SELECT id, "Label Text" FROM {V}."Things" WHERE price < 10',
+                  comment="Cheap things", column_comments=(("Label Text", "Its label"),),
+                  triggers=(m.Trigger(name="Cheap Write", timing="INSTEAD OF", events=("INSERT", "DELETE"),
+                                      function="bump", comment="Writes"),)),
            m.View(name="cheap_count", query=f"SELECT count(*) AS n FROM {V}.cheap")),
 )
 
@@ -103,22 +106,30 @@ def test_a_varied_schema_reads_back_exactly(dbs: Databases, orders_empty_dsn: st
     assert declared.schema.table("Things").primary_key == THINGS.primary_key
     assert declared.schema.table("Things").column("Label Text").comment == "a label"
     assert declared.schema.table("parts").foreign_keys == PARTS.foreign_keys
+    cheap = declared.schema.view("cheap")  # its trigger and comments (the query in its stored form)
+    assert (cheap.triggers, cheap.comment, cheap.column_comments) == (
+        VARIED.view("cheap").triggers, "Cheap things", (("Label Text", "Its label"),))
+    assert declared.schema.table("Things").indexes[0].comment == "Recent"
+    assert [f.comment for f in declared.schema.functions if f.name == "add"] == ["Adds"]
     rebuilt(dbs, V, orders_empty_dsn)
 
 
 TYPES = "typed"
 TYPED = m.Schema(
-    name=TYPES, schemas=("ext",),
+    name=TYPES, schemas=("ext",), comment="Typed things",
     extensions=(m.Extension(name="citext", in_schema="ext"), m.Extension(name="hstore")),
-    enums=(m.EnumType(name="Mood", labels=("sad", "it's ok", "glad")),),
+    enums=(m.EnumType(name="Mood", labels=("sad", "it's ok", "glad"), comment="How it feels"),),
     domains=(m.Domain(name="positive", base="numeric(10,2)", nullable=False, default="1",
                       checks=(m.DomainCheck(name="positive_check", expression="VALUE > 0"),
                               m.DomainCheck(name="Small", expression="VALUE < 1000"))),
-             m.Domain(name="email", base="ext.citext"),
+             m.Domain(name="email", base="ext.citext", comment="An address"),
              m.Domain(name="a_small", base="positive")),  # on a domain that sorts after it
     composites=(m.CompositeType(name="pair", attributes=(m.Attribute(name="Mood", type='"Mood"'),
                                                          m.Attribute(name="at", type="timestamptz(3)[]"))),
-                m.CompositeType(name="a_pairs", attributes=(m.Attribute(name="p", type="pair[]"),))),
+                m.CompositeType(name="a_pairs", attributes=(m.Attribute(name="p", type="pair[]"),), comment="Pairs")),
+    ranges=(m.RangeType(name="mood_span", subtype='"Mood"', comment="Moods"),
+            m.RangeType(name="Float Span", subtype="double precision", subtype_diff="float8mi"),
+            m.RangeType(name="code_span", subtype="text", collation="C", subtype_opclass="text_pattern_ops")),
     tables=(m.Table(name="t", columns=(
         m.Column(name="id", type="bigint", nullable=False), m.Column(name="mood", type='"Mood"[]'),
         m.Column(name="amount", type="positive"), m.Column(name="mail", type="email"),
@@ -126,7 +137,8 @@ TYPED = m.Schema(
         m.Column(name="wait", type="interval(2)"), m.Column(name="t", type="time(3) with time zone"),
         m.Column(name="bits", type="varbit(8)"), m.Column(name="c", type="char(2)"),
         m.Column(name="code", type="varchar(10)", collation="C"), m.Column(name="name", type="text", collation="POSIX"),
-        m.Column(name="grid", type="numeric(5,1)[][]")), primary_key=m.PrimaryKey(columns=("id",))),),
+        m.Column(name="grid", type="numeric(5,1)[][]"), m.Column(name="moods", type="mood_span"),
+        m.Column(name="floats", type='"Float Span"[]')), primary_key=m.PrimaryKey(columns=("id",))),),
 )
 
 
@@ -144,6 +156,8 @@ def test_types_extensions_and_collations_read_back_exactly(dbs: Databases, order
     assert [c.name for c in got.composites] == ["pair", "a_pairs"]
     assert got.table("t").column("code").collation == "C" and got.table("t").column("name").collation == "POSIX"
     assert got.table("t").column("mail").type == m.SqlType(name="email", in_schema=TYPES)
+    assert (got.comment, got.domains[0].comment, got.composites[1].comment) == ("Typed things", "An address", "Pairs")
+    assert sorted(got.ranges, key=lambda r: r.name) == sorted(TYPED.ranges, key=lambda r: r.name)
     rebuilt(dbs, TYPES, orders_empty_dsn)
 
 
@@ -226,34 +240,36 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
     with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
         conn.execute(ODD)
         declared = read_declarations(conn, "odd")
-    assert [t.name for t in declared.schema.tables] == ["by_range", "ident", "ok"]  # partitioned: declarable
+    assert [t.name for t in declared.schema.tables] == ["by_range", "ident", "ok", "typed"]  # both declarable now
     # identity columns, sequences and keys with an operator class are declarable (the columns part of issue 13)
     assert declared.schema.table("ident").column("id").identity == m.Identity(generated="ALWAYS")
     assert [q.name for q in declared.schema.sequences] == ["seq"]
     assert declared.schema.table("ok").indexes[0].columns[0].opclass == "text_pattern_ops"
     assert [f.name for f in declared.schema.functions] == ["f", "f"]  # overloads: f(integer), f(text)
-    assert [v.name for v in declared.schema.views] == ["mv"] and declared.schema.views[0].materialized
+    assert [v.name for v in declared.schema.views] == ["mv", "on_typed"] and declared.schema.views[0].materialized
+    assert [(r.name, r.subtype) for r in declared.schema.ranges] == [("span", m.INTEGER)]
     ok = declared.schema.table("ok")  # access is declared (the access kinds' declare)
     assert ok.row_security == "enabled" and [(p.name, p.using) for p in ok.policies] == [("everyone", "true")]
     assert {(g.on, g.name, g.to, g.privileges, g.columns) for g in declared.schema.grants} == {
         ("table", "ok", "PUBLIC", ("SELECT",), ()), ("table", "ok", "PUBLIC", ("UPDATE",), ("note",))}
     named = {(u.kind, u.name) for u in declared.undeclared}
     assert named >= {
-        ("range type", "span"), ("table", "coll"), ("table", "typed"), ("view", "on_typed"),
+        ("table", "coll"),
         ("privilege", "sequence seq"), ("privilege", "function defaulted"), ("function", "defaulted(integer)"),
         ("function", "p()"),
         ("table", "by_list"),
-        ("comment on function", "odd.f(integer)"),
     }, declared.report()
+    assert [f.comment for f in declared.schema.functions] == ["commented", None]  # f(integer), f(text)
     assert not named & {("policy", "ok.everyone"), ("row security", "ok"), ("privilege", "table ok")}
     # the census no longer lists what the access kinds read
     assert not {u.kind for u in declared.undeclared} & {"row-level security", "grant", "default privileges"}
     assert cli.main(["diff", orders_empty_dsn, orders_empty_dsn, "--schema", "odd", "--exit-code"]) == 0
     out, err = capsys.readouterr()
     assert "-- no differences" in out
-    assert "-- not yet declared (FROM, not compared): odd: range type span" in out
-    assert "not yet declared, not compared: odd: range type span: not declarable yet" in err
+    assert "-- not yet declared (FROM, not compared): odd: table coll" in out
+    assert "not yet declared, not compared: odd: table coll: column t: collation public.mine" in err
     reasons = {u.name: u.reason for u in declared.undeclared if u.kind == "table"}
-    assert reasons["typed"] == "column m has type odd.span, a type not declarable yet", reasons
+    # the range type's constructor functions and multirange come with it, never listed
+    assert not [u for u in declared.undeclared if u.name.startswith("span")], declared.report()
     assert reasons["coll"] == "column t: collation public.mine is not a pg_catalog collation", reasons
     assert reasons["by_list"] == "partition by_list_1 is itself partitioned (sub-partitions are not declarable yet)"

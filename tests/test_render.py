@@ -10,9 +10,11 @@ from orders_schema.kinds.grant import GrantStatement, RevokeStatement
 from orders_schema.kinds.index import AttachIndex, CreateIndex
 from orders_schema.kinds.owner import AlterOwner
 from orders_schema.kinds.policy import CreatePolicy, DropPolicyStatement
+from orders_schema.kinds.range import CreateRange
 from orders_schema.kinds.role import CreateRoleIfMissing
 from orders_schema.kinds.row_security import AlterRowSecurity
 from orders_schema.kinds.table import AttachPartition, CreatePartition, CreateTable, DetachPartition, SetLoggedStatement
+from orders_schema.kinds.type_rename import RenameTypeStatement
 from orders_schema.migrate import render as r
 
 S = "walltrack"
@@ -155,6 +157,35 @@ GOLDEN: list[tuple[r.Statement, str]] = [
     (r.CommentOn(S, "t", None, "Orders as placed"), "COMMENT ON TABLE walltrack.t IS 'Orders as placed';"),
     (r.CommentOn(S, "t", "a", "it's\nmulti-line"), "COMMENT ON COLUMN walltrack.t.a IS 'it''s\nmulti-line';"),
     (r.CommentOn(S, "Odd T", "a b", None), 'COMMENT ON COLUMN walltrack."Odd T"."a b" IS NULL;'),
+    (r.CommentOn(S, "v", None, "Names", "view"), "COMMENT ON VIEW walltrack.v IS 'Names';"),
+    (r.CommentOn(S, "v", "n", "A name", "view"), "COMMENT ON COLUMN walltrack.v.n IS 'A name';"),
+    (r.CommentOn(S, "mv", None, "Stored", "materialized view"),
+     "COMMENT ON MATERIALIZED VIEW walltrack.mv IS 'Stored';"),
+    (r.CommentOn(S, "i", None, None, "index"), "COMMENT ON INDEX walltrack.i IS NULL;"),
+    (r.CommentOn(S, "t", "Odd C", "x", "constraint"), "COMMENT ON CONSTRAINT \"Odd C\" ON walltrack.t IS 'x';"),
+    (r.CommentOn(S, "v", "w", "x", "trigger"), "COMMENT ON TRIGGER w ON walltrack.v IS 'x';"),
+    (r.CommentOn(S, "f", "integer, text[]", "x", "function"),
+     "COMMENT ON FUNCTION walltrack.f(integer, text[]) IS 'x';"),
+    (r.CommentOn(S, "f", "", "x", "function"), "COMMENT ON FUNCTION walltrack.f() IS 'x';"),
+    (r.CommentOn(S, "q", None, "x", "sequence"), "COMMENT ON SEQUENCE walltrack.q IS 'x';"),
+    (r.CommentOn(S, "e", None, "x", "type"), "COMMENT ON TYPE walltrack.e IS 'x';"),
+    (r.CommentOn(S, "d", None, "x", "domain"), "COMMENT ON DOMAIN walltrack.d IS 'x';"),
+    (r.CommentOn(S, "Wall Track", None, "x", "schema"), "COMMENT ON SCHEMA \"Wall Track\" IS 'x';"),
+    # INSTEAD OF triggers on views (orders_schema.kinds.trigger)
+    (r.CreateTrigger(S, "v", m.Trigger(name="w", timing="INSTEAD OF", events=("INSERT", "UPDATE"), function="f")),
+     "CREATE TRIGGER w\n    INSTEAD OF INSERT OR UPDATE ON walltrack.v\n"
+     "    FOR EACH ROW EXECUTE FUNCTION walltrack.f();"),
+    # range types and type renames (orders_schema.kinds.range, orders_schema.kinds.type_rename)
+    (CreateRange(S, m.RangeType(name="r", subtype="numeric(20,8)")),
+     "CREATE TYPE walltrack.r AS RANGE (\n    SUBTYPE = NUMERIC(20, 8)\n);"),
+    (CreateRange(S, m.RangeType(name="Code Span", subtype="text", subtype_opclass="text_pattern_ops", collation="C",
+                                subtype_diff="walltrack.diff")),
+     'CREATE TYPE walltrack."Code Span" AS RANGE (\n    SUBTYPE = TEXT,\n    SUBTYPE_OPCLASS = text_pattern_ops,\n'
+     '    COLLATION = "C",\n    SUBTYPE_DIFF = walltrack.diff\n);'),
+    (RenameTypeStatement(S, False, "status", "State"),
+     "DO $do$\nBEGIN\n    IF to_regtype('walltrack.\"State\"') IS NULL"
+     " AND NOT to_regtype('walltrack.status') IS NULL THEN\n"
+     "        ALTER TYPE walltrack.status RENAME TO \"State\";\n    END IF;\nEND\n$do$;"),
     # access: roles, privileges, row security, policies
     (CreateRoleIfMissing("app"),
      "DO $$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'app') THEN\n"

@@ -196,6 +196,25 @@ def query(text: str, what: str) -> exp.Query:
     return parse_query(text, what)
 
 
+def output_columns(text: str) -> tuple[str, ...] | None:
+    """The names of a view body's output columns, or None when sqlglot cannot tell them all
+    (``*``, an unnamed expression): PostgreSQL then decides."""
+    tree = parse_query(text, "view")
+    while isinstance(tree, exp.SetOperation):
+        tree = tree.this
+    if not isinstance(tree, exp.Select):
+        return None
+    names: list[str] = []
+    for item in tree.expressions:
+        if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+            return None
+        ident = item.args.get("alias") if isinstance(item, exp.Alias) else item.this
+        if not isinstance(item, (exp.Alias, exp.Column)) or not isinstance(ident, exp.Identifier):
+            return None
+        names.append(ident.name if ident.quoted else ident.name.lower())  # PostgreSQL folds unquoted names
+    return tuple(names)
+
+
 def ends_in_line_comment(text: str) -> bool:
     """Does a ``--`` comment follow the last token of ``text``? A terminator rendered right after
     it would be swallowed."""

@@ -58,6 +58,7 @@ from orders_schema.kinds.enum import EnumType
 from orders_schema.kinds.extension import Extension
 from orders_schema.kinds.grant import Grant, Revoke
 from orders_schema.kinds.policy import Policy
+from orders_schema.kinds.range import RangeType
 from orders_schema.kinds.role import PUBLIC, Role
 from orders_schema.kinds.row_security import RowSecurity
 from orders_schema.kinds.sequence import Sequence, SequenceOptions
@@ -240,6 +241,8 @@ class Check(Node):
     rejects: tuple[Row, ...] = ()
     no_inherit: bool = _opt(False)
     """``NO INHERIT``: the check does not pass to tables that inherit this one."""
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     _v_accepts = field_validator("accepts", "rejects", mode="before")(_rows)
 
@@ -273,6 +276,8 @@ class ForeignKey(Deferrable):
     on_delete: FkAction = "NO ACTION"
     on_update: FkAction = _opt("NO ACTION")
     match: Literal["SIMPLE", "FULL"] = _opt("SIMPLE")
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> ForeignKey:
@@ -288,6 +293,8 @@ class Unique(Deferrable):
     columns: tuple[Name, ...]
     nulls_distinct: bool = _opt(True)
     """False: ``NULLS NOT DISTINCT`` (PostgreSQL 15+), two rows with NULLs in the same columns collide."""
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Unique:
@@ -332,6 +339,8 @@ class Exclude(Deferrable):
     using: Literal["gist", "spgist", "btree", "hash"] = "gist"
     include: tuple[Name, ...] = ()
     where: str | None = None
+    comment: Description | None = _described()
+    """``COMMENT ON CONSTRAINT`` (:mod:`orders_schema.kinds.comment`)."""
 
     @field_validator("elements", mode="before")
     @classmethod
@@ -465,6 +474,8 @@ class Index(Node):
     include: tuple[Name, ...] = ()
     nulls_distinct: bool = _opt(True)
     """False: ``NULLS NOT DISTINCT`` (a unique index, PostgreSQL 15+)."""
+    comment: Description | None = _described()
+    """``COMMENT ON INDEX`` (:mod:`orders_schema.kinds.comment`)."""
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -506,12 +517,15 @@ TriggerEvent = Literal["INSERT", "UPDATE", "DELETE", "TRUNCATE"]
 
 
 class Trigger(Node):
-    """``Trigger(name=..., timing="BEFORE", events=("UPDATE",), function="touch_updated_at")``."""
+    """``Trigger(name=..., timing="BEFORE", events=("UPDATE",), function="touch_updated_at")``.
+
+    ``timing="INSTEAD OF"`` is for a view's triggers (``View.triggers``): row-level, on INSERT,
+    UPDATE or DELETE, without WHEN or UPDATE OF; they make a view writable."""
 
     kind = "trigger"
 
     name: Name
-    timing: Literal["BEFORE", "AFTER"]
+    timing: Literal["BEFORE", "AFTER", "INSTEAD OF"]
     events: tuple[TriggerEvent, ...]
     function: Name
     """A function declared in the same schema."""
@@ -522,11 +536,18 @@ class Trigger(Node):
     """Name of the OLD transition table (statement-level AFTER triggers)."""
     referencing_new: Name | None = None
     """Name of the NEW transition table (statement-level AFTER triggers)."""
-
+    comment: Description | None = _described()
+    """``COMMENT ON TRIGGER`` (:mod:`orders_schema.kinds.comment`)."""
     @model_validator(mode="after")
     def _valid(self) -> Trigger:
         if not self.events or len(set(self.events)) != len(self.events):
             raise DeclarationError(f"trigger {self.name}: events must be listed once each")
+        if self.timing == "INSTEAD OF" and (
+                self.for_each != "ROW" or self.when is not None or self.update_of or "TRUNCATE" in self.events):
+            raise DeclarationError(
+                f"trigger {self.name}: an INSTEAD OF trigger is FOR EACH ROW on INSERT, UPDATE or DELETE, "
+                "without WHEN or UPDATE OF"
+            )
         if self.update_of and "UPDATE" not in self.events:
             raise DeclarationError(f"trigger {self.name}: update_of needs the UPDATE event")
         if self.when is not None:
@@ -751,6 +772,11 @@ class Table(Node):
         for index in self.indexes:
             need(index.referenced_columns(), f"index {index.name}")
         for trigger in self.triggers:
+            if trigger.timing == "INSTEAD OF":
+                raise DeclarationError(
+                    f"trigger {trigger.name} on table {self.name}: INSTEAD OF triggers are for views "
+                    "(declare it in View.triggers); a table's trigger is BEFORE or AFTER"
+                )
             need(trigger.update_of, f"trigger {trigger.name}")
             if trigger.when is not None:
                 tree = fragments.parse_expression(trigger.when, trigger.name)
@@ -838,6 +864,8 @@ class Function(Node):
     parallel: Literal["UNSAFE", "RESTRICTED", "SAFE"] = Field(default="UNSAFE", exclude_if=lambda v: v == "UNSAFE")
     cost: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
     """The planner's estimate in units of cpu_operator_cost; None: PostgreSQL's default (100)."""
+    comment: Description | None = _described()
+    """``COMMENT ON FUNCTION (by its signature)`` (:mod:`orders_schema.kinds.comment`)."""
 
     @property
     def signature(self) -> str:
@@ -877,6 +905,13 @@ class View(Node):
     materialized: bool = Field(default=False, exclude_if=lambda v: v is False)
     security_invoker: bool = Field(default=False, exclude_if=lambda v: v is False)
     indexes: tuple[Index, ...] = Field(default=(), exclude_if=lambda v: v == ())
+    triggers: tuple[Trigger, ...] = Field(default=(), exclude_if=lambda v: v == ())
+    """``INSTEAD OF`` triggers (:mod:`orders_schema.kinds.trigger`), created with the view and again
+    whenever a migration re-creates it."""
+    comment: Description | None = _described()
+    """``COMMENT ON VIEW`` / ``MATERIALIZED VIEW``, set again whenever a migration re-creates the view."""
+    column_comments: tuple[tuple[Name, Description], ...] = _opt(())
+    """``COMMENT ON COLUMN`` of the view's columns: ``(("total", "Sum of the order's fills"),)``."""
 
     @model_validator(mode="after")
     def _valid(self) -> View:
@@ -887,6 +922,24 @@ class View(Node):
             raise DeclarationError(f"view {self.name}: security_invoker is for views, not materialized views")
         if dup := _duplicates(i.name for i in self.indexes):
             raise DeclarationError(f"view {self.name}: duplicate index names {dup}")
+        if self.triggers and self.materialized:
+            raise DeclarationError(f"view {self.name}: a materialized view has no triggers")
+        for trigger in self.triggers:
+            if trigger.timing != "INSTEAD OF":
+                raise DeclarationError(
+                    f"trigger {trigger.name} on view {self.name}: a view's triggers are INSTEAD OF "
+                    f"(not {trigger.timing})"
+                )
+        if dup := _duplicates(t.name for t in self.triggers):
+            raise DeclarationError(f"view {self.name}: duplicate trigger names {dup}")
+        if dup := _duplicates(c for c, _ in self.column_comments):
+            raise DeclarationError(f"view {self.name}: duplicate column comments {dup}")
+        columns = fragments.output_columns(self.query) if self.column_comments else None
+        if columns is not None and (missing := sorted({c for c, _ in self.column_comments} - set(columns))):
+            raise DeclarationError(
+                f"view {self.name}: column_comments name {missing}, which the view does not have "
+                f"(its columns: {list(columns)})"
+            )
         return self
 
 
@@ -911,6 +964,8 @@ class Schema(Node):
     enums: tuple[EnumType, ...] = Field(default=(), exclude_if=lambda v: not v)
     domains: tuple[Domain, ...] = Field(default=(), exclude_if=lambda v: not v)
     composites: tuple[CompositeType, ...] = Field(default=(), exclude_if=lambda v: not v)
+    ranges: tuple[RangeType, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Range types (:mod:`orders_schema.kinds.range`)."""
     tables: tuple[Table, ...] = ()
     functions: tuple[Function, ...] = ()
     views: tuple[View, ...] = ()
@@ -926,6 +981,8 @@ class Schema(Node):
     """Default privileges of PUBLIC taken away (EXECUTE on a function)."""
     default_privileges: tuple[DefaultPrivilege, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Privileges objects created later get (:mod:`orders_schema.kinds.default_privilege`)."""
+    comment: Description | None = _described()
+    """``COMMENT ON SCHEMA`` (:mod:`orders_schema.kinds.comment`)."""
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -980,16 +1037,25 @@ class Schema(Node):
         if dup := _duplicates(f.signature for f in self.functions):
             raise DeclarationError(f"{what}: duplicate functions {dup} (same name and argument types)")
         types = [e.name for e in self.enums] + [d.name for d in self.domains] + [c.name for c in self.composites]
+        types += [r.name for r in self.ranges]
         if dup := _duplicates(types + [t.name for t in self.tables] + [v.name for v in self.views]):
             raise DeclarationError(
-                f"{what}: duplicate type names {dup} (enums, domains, composite types, and the row types of "
-                "tables and views share one namespace)"
+                f"{what}: duplicate type names {dup} (enums, domains, composite, range types, and the row types "
+                "of tables and views share one namespace)"
             )
         if dup := _duplicates(e.name for e in self.extensions):
             raise DeclarationError(f"{what}: duplicate extensions {dup}")
         if self.name in self.schemas:
             raise DeclarationError(f"{what}: schemas lists the declared schema itself")
+        if self.name == "public" and self.comment is not None:
+            raise DeclarationError(f"{what}: public's comment is the server's; comment the schema's objects instead")
         self._qualify_types(set(types))
+        for r in self.ranges:
+            if not r.subtype.builtin and r.subtype.in_schema in (None, self.name) and r.subtype.name not in types:
+                raise DeclarationError(
+                    f"range type {r.name}: subtype {r.subtype.name!r} is neither a built-in type nor a type of "
+                    f"schema {self.name} (qualify a type of another schema: 'ext.citext')"
+                )
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
         seen: set[str] = set()
@@ -1031,6 +1097,11 @@ class Schema(Node):
                 self._check_index_calls(table, index)
         for view in self.views:
             self._check_view(view, tables)
+            for trigger in view.triggers:
+                if trigger.function not in functions:
+                    raise DeclarationError(
+                        f"trigger {trigger.name} on view {view.name}: unknown function {trigger.function!r}"
+                    )
         for seq in self.sequences:
             if seq.owned_by is not None:
                 table_name, column = seq.owned_by
@@ -1103,10 +1174,12 @@ class Schema(Node):
         composites = tuple(c.model_copy(update={"attributes": tuple(a.model_copy(update={"type": q(a.type)})
                                                                     for a in c.attributes)})
                            for c in self.composites)
-        if (tables, domains, composites) != (self.tables, self.domains, self.composites):
+        ranges = tuple(r.model_copy(update={"subtype": q(r.subtype)}) for r in self.ranges)
+        if (tables, domains, composites, ranges) != (self.tables, self.domains, self.composites, self.ranges):
             object.__setattr__(self, "tables", tables)  # frozen: qualified once, while being built
             object.__setattr__(self, "domains", domains)
             object.__setattr__(self, "composites", composites)
+            object.__setattr__(self, "ranges", ranges)
 
     def _check_index_calls(self, table: Table, index: Index) -> None:
         """Functions of this schema called by an index's keys or predicate must be IMMUTABLE."""
@@ -1248,6 +1321,7 @@ __all__ = [
     "PrimaryKey",
     "QualifiedName",
     "Query",
+    "RangeType",
     "Revoke",
     "Role",
     "Row",

@@ -22,6 +22,7 @@ from orders_schema.kinds.grant import GRANT
 from orders_schema.kinds.index import INDEX
 from orders_schema.kinds.owner import OWNER
 from orders_schema.kinds.policy import POLICY
+from orders_schema.kinds.range import RANGE
 from orders_schema.kinds.role import ROLE
 from orders_schema.kinds.row_security import ROW_SECURITY
 from orders_schema.kinds.schema import SCHEMA
@@ -31,7 +32,8 @@ from orders_schema.kinds.trigger import TRIGGER
 from orders_schema.kinds.view import VIEW
 
 KINDS: tuple[Kind[Any, Any], ...] = (
-    SCHEMA, EXTENSION, ENUM, DOMAIN, COMPOSITE, ROLE,  # what tables and functions use: created first, dropped last
+    # what tables and functions use: created first, dropped last
+    SCHEMA, EXTENSION, ENUM, RANGE, DOMAIN, COMPOSITE, ROLE,
     TABLE, SEQUENCE, TRIGGER, CONSTRAINT, INDEX, FUNCTION, VIEW, COMMENT, ROW_SECURITY, POLICY, OWNER, GRANT,
     DEFAULT_PRIVILEGE,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "KINDS",
     "OWNER",
     "POLICY",
+    "RANGE",
     "ROLE",
     "ROW_SECURITY",
     "SCHEMA",

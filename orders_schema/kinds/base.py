@@ -162,12 +162,20 @@ class Planned:
     extensions, schemas), once nothing uses them."""
 
 
+def uncommented(obj: D) -> D:
+    """``obj`` without its ``comment`` (a comment is the comment kind's: a changed one is a
+    ``COMMENT ON``, never a reason to re-create the object)."""
+    if getattr(obj, "comment", None) is None:
+        return obj
+    return obj.model_copy(update={"comment": None})  # type: ignore[attr-defined, no-any-return]
+
+
 class Kind(ABC, Generic[D, S]):
     """One kind of schema object, through every stage. See the module's docstring."""
 
     name: ClassVar[str]
     """How messages and :class:`~orders_schema.live.difference.Difference` call it."""
-    rank: ClassVar[int]
+    rank: ClassVar[float]
     """Its place in outputs that list every kind (comparison: tables with their columns 10, triggers 15, table
     constraints 17, indexes 20, functions 30, views 40, comments 50; and the order of the kinds'
     statements within a plan stage)."""

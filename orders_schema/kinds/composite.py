@@ -19,9 +19,9 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates
+from orders_schema.declare.base import DeclarationError, Description, Name, Node, _described, _duplicates
 from orders_schema.declare.quoting import ident, literal, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
 from orders_schema.kinds.base import (
@@ -37,6 +37,7 @@ from orders_schema.kinds.base import (
 from orders_schema.kinds.enum import DropType
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
+from orders_schema.kinds.type_rename import planned as planned_renames
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -61,6 +62,10 @@ class CompositeType(Node):
 
     name: Name
     attributes: tuple[Attribute, ...]
+    renamed_from: Name | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Declares a rename: the migration renames the type (:mod:`orders_schema.kinds.type_rename`)."""
+    comment: Description | None = _described()
+    """``COMMENT ON TYPE`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> CompositeType:
@@ -221,6 +226,7 @@ class CompositeKind(Kind[CompositeType, CompositeInfo]):
                     "ones; PostgreSQL only appends attributes (ADD ATTRIBUTE): declare it last"
                 )
         out = Planned()
+        out.rename += planned_renames(ctx, 'composite type')
         out.early += [CreateComposite(s, c.type, if_not_exists=True) for c in ctx.of(AddComposite)]
         out.early += [AlterAttributeStatement(s, c.type, c.new, "type") for c in ctx.of(AlterAttribute)]
         out.early += [AlterAttributeStatement(s, c.type, c.attribute, "add") for c in ctx.of(AddAttribute)]

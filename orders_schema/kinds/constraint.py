@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from orders_schema.declare import fragments
 from orders_schema.declare.quoting import ident, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, on_a_partition
+from orders_schema.kinds.base import (
+    Declaration,
+    Declared,
+    Kind,
+    PlanContext,
+    Planned,
+    Undeclared,
+    on_a_partition,
+    uncommented,
+)
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, array_casts_per_element, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -335,7 +344,7 @@ class TableConstraintKind(Kind[TableConstraint, ConstraintInfo]):
         if a.kind == b.kind == "check":
             return (fragments.normal(a.expression) == fragments.normal(b.expression)  # type: ignore[union-attr]
                     and a.no_inherit == b.no_inherit)  # type: ignore[union-attr]
-        return bool(a == b)
+        return bool(uncommented(a) == uncommented(b))
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
         """Table by table (in ``new``'s order), CHECKs then foreign keys then UNIQUEs; in each, the

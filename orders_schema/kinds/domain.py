@@ -22,10 +22,10 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orders_schema.declare import fragments
-from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates, _fragment
+from orders_schema.declare.base import DeclarationError, Description, Name, Node, _described, _duplicates, _fragment
 from orders_schema.declare.quoting import ident, qualified
 from orders_schema.declare.sqltype import SqlType, coerce_type
 from orders_schema.kinds.base import (
@@ -40,6 +40,7 @@ from orders_schema.kinds.base import (
 )
 from orders_schema.kinds.guard import guarded, type_missing
 from orders_schema.kinds.table import type_sql
+from orders_schema.kinds.type_rename import planned as planned_renames
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -74,6 +75,10 @@ class Domain(Node):
     nullable: bool = True
     default: str | None = None
     checks: tuple[DomainCheck, ...] = ()
+    renamed_from: Name | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Declares a rename: the migration renames the type (:mod:`orders_schema.kinds.type_rename`)."""
+    comment: Description | None = _described()
+    """``COMMENT ON DOMAIN`` (:mod:`orders_schema.kinds.comment`)."""
 
     _v_base = field_validator("base", mode="before")(coerce_type)
 
@@ -289,6 +294,7 @@ class DomainKind(Kind[Domain, DomainInfo]):
                     "because column uses it); declare a new domain for the new rule"
                 )
         out = Planned()
+        out.rename += planned_renames(ctx, 'domain')
         out.early += [CreateDomain(s, c.domain, if_not_exists=True) for c in ctx.of(AddDomain)]
         out.drop += [AlterDomainStatement(s, c.domain, f"DROP CONSTRAINT IF EXISTS {ident(c.check.name)}")
                      for c in ctx.of(DropDomainCheck)]

@@ -24,12 +24,13 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from orders_schema.declare.base import DeclarationError, Name, Node, _duplicates
+from orders_schema.declare.base import DeclarationError, Description, Name, Node, _described, _duplicates
 from orders_schema.declare.quoting import comment, literal, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Refused, Undeclared
 from orders_schema.kinds.guard import guarded, type_missing
+from orders_schema.kinds.type_rename import planned as planned_renames
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -48,6 +49,10 @@ class EnumType(Node):
     name: Name
     labels: tuple[str, ...]
     renamed: tuple[tuple[str, str], ...] = ()
+    renamed_from: Name | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Declares a rename: the migration renames the type (:mod:`orders_schema.kinds.type_rename`)."""
+    comment: Description | None = _described()
+    """``COMMENT ON TYPE`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> EnumType:
@@ -323,6 +328,7 @@ class EnumKind(Kind[EnumType, EnumInfo]):
                         "in one version (generate), use it in the next"
                     )
         out = Planned()
+        out.rename += planned_renames(ctx, 'enum')
         out.early += [CreateEnum(s, c.enum, if_not_exists=True) for c in ctx.of(AddEnum)]
         out.early += [RenameEnumValue(s, c.type, c.old, c.new) for c in ctx.of(RenameEnumLabel)]
         out.early += [AddEnumValue(s, c.type, c.label, c.before, c.after) for c in added]

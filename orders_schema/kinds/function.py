@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, uncommented
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -160,7 +160,7 @@ JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
 WHERE n.nspname = %(schema)s AND p.prokind IN ('f', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
 ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)"""
 
 
@@ -186,6 +186,9 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[m.Function]]:
         """By signature: overloads are distinct functions."""
         return {fn.signature: Declared(None, fn) for fn in schema.functions}
+
+    def same(self, a: m.Function, b: m.Function) -> bool:
+        return bool(uncommented(a) == uncommented(b))
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
         changes: list[Change] = []

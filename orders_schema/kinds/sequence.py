@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from orders_schema.declare.base import DeclarationError, Name, Node
+from orders_schema.declare.base import DeclarationError, Description, Name, Node, _described
 from orders_schema.declare.quoting import qualified
-from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
+from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared, uncommented
 from orders_schema.live.difference import Difference, pair, presence
 from orders_schema.migrate.change import Change
 from orders_schema.migrate.statement import Statement, renders
@@ -88,6 +88,8 @@ class Sequence(SequenceOptions):
     name: Name
     data_type: SequenceType = Field(default="bigint", exclude_if=lambda v: v == "bigint")
     owned_by: tuple[Name, Name] | None = Field(default=None, exclude_if=_unset)
+    comment: Description | None = _described()
+    """``COMMENT ON SEQUENCE`` (:mod:`orders_schema.kinds.comment`)."""
 
     @model_validator(mode="after")
     def _valid(self) -> Sequence:
@@ -297,6 +299,9 @@ class SequenceKind(Kind[Sequence, SequenceInfo]):
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[Sequence]]:
         return {seq.name: Declared(None, seq) for seq in schema.sequences}
+
+    def same(self, a: Sequence, b: Sequence) -> bool:
+        return bool(uncommented(a) == uncommented(b))
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
         changes: list[Change] = []

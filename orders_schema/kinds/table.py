@@ -1297,6 +1297,7 @@ def _column_type_problem(schema: m.Schema, name: str, sql_type: m.SqlType) -> st
     """Why a column's type cannot be declared: a type of the declared schema that no kind declared
     (a range type, a base type)."""
     own = {e.name for e in schema.enums} | {d.name for d in schema.domains} | {c.name for c in schema.composites}
+    own |= {r.name for r in schema.ranges}
     if sql_type.in_schema == schema.name and sql_type.name not in own:
         return f"column {name} has type {qualified(schema.name, sql_type.name)}, a type not declarable yet"
     return None

@@ -1,6 +1,7 @@
 """The trigger kind: identity (its table and name: a trigger's name is unique per table),
 sameness (every attribute, the WHEN condition normalised), changes (add, drop; a changed trigger is
-dropped and added), CREATE/DROP TRIGGER statements and their rendering, the ``pg_get_triggerdef``
+dropped and added; a view's ``INSTEAD OF`` triggers too, by view and name), CREATE/DROP TRIGGER
+statements and their rendering, the ``pg_get_triggerdef``
 catalogue query and the comparison of stored definitions and enabled states.
 
 The declaration, :class:`~orders_schema.declare.model.Trigger`, stays in the model (a table holds
@@ -134,7 +135,7 @@ SELECT c.relname AS table, t.tgname AS name, pg_get_triggerdef(t.oid) AS definit
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND NOT t.tgisinternal AND t.tgparentid = 0
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v') AND NOT t.tgisinternal AND t.tgparentid = 0
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname, t.tgname"""
@@ -146,7 +147,30 @@ ENABLED = {"O": "enabled", "D": "disabled", "R": "enabled on replica only", "A":
 
 
 def _normal(trigger: m.Trigger) -> m.Trigger:
-    return trigger.model_copy(update={"when": fragments.normal(trigger.when)})
+    return trigger.model_copy(update={"when": fragments.normal(trigger.when), "comment": None})
+
+
+def view_triggers(schema: m.Schema) -> dict[tuple[str, str], m.Trigger]:
+    """The ``INSTEAD OF`` triggers of the schema's views, by ``(view, name)``."""
+    return {(view.name, trigger.name): trigger for view in schema.views for trigger in view.triggers}
+
+
+def _view_trigger_changes(old: m.Schema, new: m.Schema, same: Any) -> list[Change]:
+    """The changes of the triggers of views both schemas have (a new view's triggers come with
+    it, a dropped view's go with it)."""
+    both = {v.name for v in old.views} & {v.name for v in new.views}
+    before, after = view_triggers(old), view_triggers(new)
+    out: list[Change] = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        view, _ = key
+        a, b = before.get(key), after.get(key)
+        if view not in both:
+            continue
+        if a is not None and (b is None or not same(a, b)):
+            out.append(DropTrigger(view, a))
+        if b is not None and (a is None or not same(a, b)):
+            out.append(AddTrigger(view, b))
+    return out
 
 
 class TriggerKind(Kind["m.Trigger", TriggerInfo]):
@@ -176,22 +200,30 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
             elif a is not None and b is not None and not self.same(a.obj, b.obj):
                 adds.setdefault(str(b.owner), []).extend([DropTrigger(str(a.owner), a.obj),
                                                           AddTrigger(str(b.owner), b.obj)])
-        return [c for t in new.tables for c in [*adds.get(t.name, []), *drops.get(t.name, [])]]
+        changes = [c for t in new.tables for c in [*adds.get(t.name, []), *drops.get(t.name, [])]]
+        return changes + _view_trigger_changes(old, new, self.same)
 
     def create(self, schema: str, key: Hashable, item: Declared[m.Trigger]) -> list[Statement]:
         return [CreateTrigger(schema, str(item.owner), item.obj)]
 
     def plan(self, ctx: PlanContext) -> Planned:
+        """A view's triggers go with it when a migration re-creates it (``view.dropped_views``):
+        the view kind creates them again after the view; the others are dropped before the
+        renames and created ``late``."""
+        from orders_schema.kinds.view import dropped_views
+
         s = ctx.schema
         out = Planned()
+        recreated = dropped_views(ctx)
         out.drop += [DropTriggerStatement(s, ctx.was.get(c.table, c.table), c.trigger.name)
-                     for c in ctx.of(DropTrigger)]
+                     for c in ctx.of(DropTrigger) if c.table not in recreated]
         for table in ctx.new.tables:  # a new table's triggers, in the order its creation comes
             if table.name in ctx.added:
                 for trigger in table.triggers:
                     out.late += replace_trigger(s, table.name, trigger)
         for add in ctx.of(AddTrigger):
-            out.late += replace_trigger(s, add.table, add.trigger)
+            if add.table not in recreated:
+                out.late += replace_trigger(s, add.table, add.trigger)
         # PostgreSQL refuses to change the type of a column a trigger's UPDATE OF or WHEN names:
         # such a trigger is dropped before the change and created again after it.
         changed = {(c.table, c.trigger.name) for c in ctx.of(AddTrigger)}
@@ -221,7 +253,8 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
 
     def declare(self, schema: m.Schema, stored: Sequence[TriggerInfo]) -> Declaration:
         """The triggers of the tables declared so far; constraint triggers, triggers calling a
-        function of another schema or with arguments, and disabled ones are reported."""
+        function of another schema or with arguments, and disabled ones are reported. A view's
+        triggers are the view kind's (``ViewInfo.triggers``)."""
         from orders_schema.declare.model import DeclarationError
 
         found: dict[str, list[m.Trigger]] = {}
@@ -251,7 +284,7 @@ class TriggerKind(Kind["m.Trigger", TriggerInfo]):
 
 
 _TRIGGERDEF = re.compile(
-    r"^CREATE TRIGGER .+? (?P<timing>BEFORE|AFTER) (?P<events>.+?) ON .+?"
+    r"^CREATE TRIGGER .+? (?P<timing>BEFORE|AFTER|INSTEAD OF) (?P<events>.+?) ON .+?"
     r"(?: REFERENCING (?P<ref>.+?))? FOR EACH (?P<each>ROW|STATEMENT)(?: WHEN \((?P<when>.*)\))?"
     r" EXECUTE FUNCTION (?P<fn>.+?)\(\)$", re.DOTALL,
 )
@@ -264,7 +297,7 @@ def declared_trigger(schema: str, info: TriggerInfo) -> m.Trigger | str:
 
     match = _TRIGGERDEF.match(info.definition)
     if match is None:
-        return f"{info.definition}: not declarable yet (constraint trigger, INSTEAD OF or function arguments)"
+        return f"{info.definition}: not declarable yet (constraint trigger or function arguments)"
     if info.enabled != "O":
         return f"it is {ENABLED[info.enabled]}; only enabled triggers are declarable"
     function = ct.qualified_name(match["fn"])

@@ -22,6 +22,7 @@ from orders_schema.declare import fragments
 from orders_schema.declare.quoting import dollar_quote, literal, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.index import CreateIndex, IndexInfo, declared_index, index_keys
+from orders_schema.kinds.trigger import CreateTrigger, TriggerInfo, declared_trigger, replace_trigger
 from orders_schema.live import catalog_text as ct
 from orders_schema.live.difference import Difference, definition, pair, presence
 from orders_schema.migrate.change import Change
@@ -123,6 +124,8 @@ class ViewInfo:
     """``reloptions``, e.g. ``("security_invoker=true",)``."""
     indexes: tuple[IndexInfo, ...] = ()
     """A materialized view's indexes (its entries of :attr:`Catalog.indexes`, filled by ``inspect_schema``)."""
+    triggers: tuple[TriggerInfo, ...] = ()
+    """A view's ``INSTEAD OF`` triggers (its entries of :attr:`Catalog.triggers`, filled by ``inspect_schema``)."""
 
 
 QUERY = """
@@ -252,7 +255,8 @@ class ViewKind(Kind["m.View", ViewInfo]):
 
     def create(self, schema: str, key: Hashable, item: Declared[m.View]) -> list[Statement]:
         view = item.obj
-        return [CreateView(schema, view, or_replace=False), *(CreateIndex(schema, view.name, i) for i in view.indexes)]
+        return [CreateView(schema, view, or_replace=False), *(CreateIndex(schema, view.name, i) for i in view.indexes),
+                *(CreateTrigger(schema, view.name, t) for t in view.triggers)]
 
     def plan(self, ctx: PlanContext) -> Planned:
         """Views dropped (in ``drop``, dependents first), then created in dependency order once
@@ -283,6 +287,7 @@ class ViewKind(Kind["m.View", ViewInfo]):
         for view in in_dependency_order(recreate):
             creates: list[Statement] = [CreateView(ctx.schema, view, or_replace=True)]
             creates += [CreateIndex(ctx.schema, view.name, i, if_not_exists=True) for i in view.indexes]
+            creates += [stmt for t in view.triggers for stmt in replace_trigger(ctx.schema, view.name, t)]
             (out.last if all_last or view.name in after_drops else out.after).extend(creates)
         return out
 
@@ -304,8 +309,8 @@ class ViewKind(Kind["m.View", ViewInfo]):
 
     def declare(self, schema: m.Schema, stored: Sequence[ViewInfo]) -> Declaration:
         """Views with their stored query (``pg_get_viewdef``, which PostgreSQL re-reads as the same
-        view); the tables of other schemas they read become ``external_tables``. Materialized views
-        are reported."""
+        view) and their ``INSTEAD OF`` triggers; the tables of other schemas they read become
+        ``external_tables``."""
         from orders_schema.declare.model import DeclarationError, View
 
         views: list[m.View] = []
@@ -316,11 +321,21 @@ class ViewKind(Kind["m.View", ViewInfo]):
             indexes = [declared_index(i) for i in info.indexes]
             problems = [f"option {', '.join(other)} is not declarable yet"] if other else []
             problems += [f"index {i}" for i in indexes if isinstance(i, str)]
+            triggers: list[m.Trigger] = []
+            for t in info.triggers:
+                try:
+                    trigger = declared_trigger(schema.name, t)
+                except DeclarationError as exc:
+                    trigger = str(exc)
+                if isinstance(trigger, str):
+                    undeclared.append(Undeclared("trigger", f"{info.name}.{t.name}", trigger))
+                else:
+                    triggers.append(trigger)
             try:
                 query = ct.varchar_in_lists(info.definition.strip().removesuffix(";").rstrip())
                 view = View(name=info.name, query=query, materialized=info.materialized,
                             security_invoker="security_invoker=true" in info.options,
-                            indexes=tuple(i for i in indexes if not isinstance(i, str)))
+                            indexes=tuple(i for i in indexes if not isinstance(i, str)), triggers=tuple(triggers))
             except DeclarationError as exc:
                 problems.append(str(exc))
             if problems:

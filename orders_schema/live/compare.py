@@ -145,7 +145,8 @@ def _kind_part(
 ) -> Callable[[], Iterable[Difference]]:
     d_items, l_items = getattr(declared, kind.catalog_field), getattr(live, kind.catalog_field)
     if kind.of_tables:  # a table missing on one side is one difference, not one per object it holds
-        both = {t.name for t in declared.tables} & {t.name for t in live.tables}
+        both = ({t.name for t in declared.tables} | {v.name for v in declared.views if not v.materialized}) & (
+            {t.name for t in live.tables} | {v.name for v in live.views if not v.materialized})
         d_items = tuple(x for x in d_items if x.table in both)
         l_items = tuple(x for x in l_items if x.table in both)
     return lambda: kind.compare(s, d_items, l_items)

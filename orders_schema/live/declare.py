@@ -70,7 +70,12 @@ def _without_dangling(schema: m.Schema) -> tuple[m.Schema, list[Undeclared]]:
                 for t in table.triggers if t not in kept]
         tables.append(table.replace(triggers=kept) if kept != table.triggers else table)
     relations = {t.name for t in tables}
-    views = list(schema.views)
+    views: list[m.View] = []
+    for view in schema.views:
+        kept = tuple(t for t in view.triggers if t.function in functions)
+        out += [Undeclared("trigger", f"{view.name}.{t.name}", f"its function {t.function} is not declared")
+                for t in view.triggers if t not in kept]
+        views.append(view.replace(triggers=kept) if kept != view.triggers else view)
     changed = True
     while changed:  # a view reading a view left out is left out too
         changed = False
@@ -149,18 +154,16 @@ SELECT kind, name, reason FROM (
   SELECT 'extension', e.extname::text, 'installed in this schema; not declarable yet'
   FROM pg_extension e WHERE e.extnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
   UNION ALL
-  SELECT 'trigger', c.relname || '.' || t.tgname, 'a trigger on a view is not declarable yet'
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind = 'v'
-  UNION ALL
   SELECT 'storage option', c.relname::text, array_to_string(c.reloptions, ', ')
   FROM pg_class c
   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'i', 'm')
     AND c.reloptions IS NOT NULL
   UNION ALL
-  SELECT 'comment on ' || o.type, o.identity, 'only comments on tables and columns are declarable yet'
+  SELECT 'comment on ' || o.type, o.identity, 'not declarable yet'
   FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
-  WHERE o.schema = %(schema)s AND o.type NOT IN ('table', 'table column')
+  WHERE o.schema = %(schema)s AND d.classoid NOT IN ('pg_class'::regclass, 'pg_constraint'::regclass,
+                                                    'pg_trigger'::regclass, 'pg_type'::regclass)
+    AND NOT (d.classoid = 'pg_proc'::regclass AND o.type IN ('function', 'procedure'))
 ) found
 WHERE kind IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'e' AND d.objid IN (

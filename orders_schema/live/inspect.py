@@ -12,8 +12,7 @@ the transaction is rolled back, so the connection is left as it was. One query p
 object, from its kind in :mod:`orders_schema.kinds` (tables with their columns, constraints,
 triggers, indexes, functions, views, comments), the schema name always a bound parameter. Objects
 that belong to an extension are left out, and so are NOT NULL constraints (PostgreSQL 18 keeps
-them in ``pg_constraint``; here NOT NULL is a column property on every version) and triggers on
-views.
+them in ``pg_constraint``; here NOT NULL is a column property on every version).
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from orders_schema.kinds.grant import ObjectAcl
 from orders_schema.kinds.index import IndexInfo
 from orders_schema.kinds.owner import OwnerInfo
 from orders_schema.kinds.policy import PolicyInfo
+from orders_schema.kinds.range import RangeInfo
 from orders_schema.kinds.role import RoleInfo
 from orders_schema.kinds.row_security import RowSecurityInfo
 from orders_schema.kinds.schema import SchemaInfo
@@ -101,6 +101,7 @@ class Catalog:
     enums: tuple[EnumInfo, ...] = ()
     domains: tuple[DomainInfo, ...] = ()
     composites: tuple[CompositeInfo, ...] = ()
+    ranges: tuple[RangeInfo, ...] = ()
 
     def table(self, name: str) -> TableInfo:
         return _find(self.tables, name)
@@ -155,9 +156,10 @@ def inspect_schema(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         replace(t, constraints=tuple(constraints.get(t.name, ())), triggers=tuple(triggers.get(t.name, ())))
         for t in kinds["tables"]
     )
-    # each materialized view also holds its indexes (the index kind's forms)
+    # each materialized view also holds its indexes (the index kind's forms), each view its triggers
     kinds["views"] = tuple(replace(v, indexes=tuple(i for i in kinds["indexes"] if i.table == v.name))
-                           if v.materialized else v for v in kinds["views"])
+                           if v.materialized else replace(v, triggers=tuple(triggers.get(v.name, ())))
+                           for v in kinds["views"])
     return Catalog(schema=schema, **kinds)
 
 
@@ -222,10 +224,12 @@ _SNAPSHOT_QUERIES: tuple[str, ...] = (
     FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE NOT n.nspname = ANY(%(system)s) AND n.nspname NOT LIKE 'pg\\_%%'""",
     """SELECT format('type %%I.%%I kind=%%s base=%%s notnull=%%s default=%%s labels=%%s', n.nspname, t.typname,
-        t.typtype, NULLIF(t.typbasetype, 0)::regtype, t.typnotnull, t.typdefault,
+        t.typtype,
+        COALESCE(NULLIF(t.typbasetype, 0), (SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid))::regtype,
+        t.typnotnull, t.typdefault,
         (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR
+    WHERE t.typtype IN ('e', 'd', 'c', 'r') AND (t.typrelid = 0 OR
           (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
       AND NOT n.nspname = ANY(%(system)s) AND n.nspname NOT LIKE 'pg\\_%%'""",
     """SELECT format('policy %%I.%%I %%I cmd=%%s permissive=%%s using=%%s check=%%s', n.nspname, c.relname,

@@ -35,6 +35,7 @@ from orders_schema.kinds.table import (
     same_column,
 )
 from orders_schema.kinds.trigger import AddTrigger, DropTrigger
+from orders_schema.kinds.type_rename import type_renames
 from orders_schema.kinds.view import AddView, DropView, ReplaceView
 from orders_schema.migrate.change import Change
 
@@ -106,6 +107,8 @@ def diff(old: m.Schema, new: m.Schema) -> list[Change]:
     if old.name != new.name:
         raise ValueError(f"cannot diff schema {old.name} against schema {new.name}")
     changes, old = renames(old, new)
+    renamed_types, old = type_renames(old, new)
+    changes += renamed_types
     for kind in KINDS:
         changes += kind.diff(old, new)
     return changes
