@@ -5,7 +5,10 @@ For each table of the head schema:
 ``row:<table>``
     the derived valid row (:mod:`.rows`) inserts. Every other case of the table starts from it.
 ``not-null:<table>.<column>``
-    NULL in a NOT NULL column (or a primary-key column) fails with 23502 naming the column.
+    NULL in a NOT NULL column (or a primary-key column) fails with 23502 naming the column. A
+    column inherited from a declared parent (``INHERITS``) is probed too. NULL in a partition key
+    finds no partition (23514) before NOT NULL is checked: that probe goes to the partition that
+    holds the valid row, which enforces its parent's NOT NULL.
 ``check:<table>.<constraint>``
     an IN-list CHECK accepts each allowed value and rejects outsiders with 23514 from that very
     constraint: ``''``, each value upper-cased, with a trailing and a leading space, cut short by
@@ -29,7 +32,9 @@ For each table of the head schema:
 ``fk:<table>.<constraint>``
     a row pointing at an existing parent inserts; one pointing at a missing key fails with 23503.
 ``unique:<table>.<constraint>``
-    (primary keys too) a second row repeating the key fails with 23505 from that constraint.
+    (primary keys too) a second row repeating the key fails with 23505 from that constraint. On a
+    partitioned table the partition's own index raises it: an index attached to the constraint's
+    (``pg_partition_ancestors``) counts as the constraint.
 
 Each probe runs in its own savepoint, so one failing insert does not abort the others; the case
 itself runs in a transaction that :func:`orders_schema.tester.checks.run_case` rolls back.

@@ -11,7 +11,11 @@ derives one column by column:
    the first ``accepts`` example of a CHECK that reads it; a value of its type (for a column of a
    primary key or UNIQUE constraint, a random one that no row of the table holds in that column,
    looked up before it is used, so probes never collide with the rows of a live database);
-4. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
+4. a partitioned table without a DEFAULT partition gets partition key values that a declared
+   partition takes (:func:`partition_row`: LIST its first IN value, RANGE its FROM values; HASH
+   takes any value); a table that inherits (``INHERITS``) fills its parents' columns too
+   (:func:`inherited`);
+5. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
    rejects it, that CHECK's first ``accepts`` example is laid over it and it is tried again.
 
 Rows are inserted with every name quoted by :mod:`orders_schema.declare.quoting` and every value bound
