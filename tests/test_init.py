@@ -73,9 +73,31 @@ CREATE VIEW public.big_debtors AS SELECT customer_id FROM public.open_totals WHE
 """The public schema: extensions (one in a schema of its own, one in public), an enum, a sequence, identity and
 serial columns, a partial and a GIN index, overloaded functions, views on views, comments."""
 
-# Partitioned tables (RANGE / LIST / HASH, default partition, indexes on the parent) are being made
-# declarable in parallel: once they are, add their database here as a third corpus case
-# (e.g. a `PARTITIONED_SQL` with `CREATE TABLE ... PARTITION BY RANGE` and its partitions).
+PARTITIONED_SQL = """
+CREATE SCHEMA logs;
+CREATE TABLE logs.events (
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    payload jsonb,
+    PRIMARY KEY (at, kind)
+) PARTITION BY RANGE (at);
+CREATE TABLE logs.events_2025 PARTITION OF logs.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE logs.events_2026 PARTITION OF logs.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE logs.events_rest PARTITION OF logs.events DEFAULT;
+CREATE INDEX events_kind_idx ON logs.events (kind);
+CREATE TABLE logs.by_region (region text NOT NULL, n bigint NOT NULL DEFAULT 0) PARTITION BY LIST (region);
+CREATE TABLE logs.by_region_eu PARTITION OF logs.by_region FOR VALUES IN ('eu', 'uk');
+CREATE TABLE logs.by_region_us PARTITION OF logs.by_region FOR VALUES IN ('us');
+CREATE TABLE logs.sessions (id bigint NOT NULL, user_id bigint NOT NULL, PRIMARY KEY (id)) PARTITION BY HASH (id);
+CREATE TABLE logs.sessions_0 PARTITION OF logs.sessions FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE logs.sessions_1 PARTITION OF logs.sessions FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE UNLOGGED TABLE logs.scratch (k text PRIMARY KEY, v text);
+CREATE TABLE logs.base (id bigint NOT NULL, note text);
+CREATE TABLE logs.child (extra integer) INHERITS (logs.base);
+"""
+"""Partitioned tables (RANGE with a default partition and an index on the parent, LIST, HASH), an
+unlogged table and table inheritance."""
+
 SEVERAL_SQL = """
 CREATE SCHEMA ref; CREATE SCHEMA app; CREATE SCHEMA api; CREATE SCHEMA util; CREATE SCHEMA types;
 CREATE TABLE public.settings (k text PRIMARY KEY, v text NOT NULL);
@@ -96,7 +118,8 @@ CREATE VIEW api.big_orders AS SELECT id FROM api.orders WHERE total > 100;
 calling util, views of api on app and on each other."""
 
 CORPUS = [("shop", ("shop",), VARIED_SQL), ("public", ("public",), PUBLIC_SQL),
-          ("several", ("app", "ref", "api", "util", "types", "public"), SEVERAL_SQL)]
+          ("several", ("app", "ref", "api", "util", "types", "public"), SEVERAL_SQL),
+          ("partitioned", ("logs",), PARTITIONED_SQL)]
 
 
 def _objects(schema: m.Schema) -> dict[str, object]:
@@ -206,6 +229,9 @@ def test_a_varied_database_is_adopted_and_rebuilt_exactly(
             assert module.index("VIEW_BIG_ORDERS =") < module.index("VIEW_BIG_CUSTOMERS =")
             assert "TABLE_CUSTOMERS = Table(" in module and "type=BIGINT" in module
             assert 'sql_type("numeric(12, 2)")' in module
+        elif case == "partitioned":
+            assert 'partition_by="RANGE (at)"' in module and 'bound="DEFAULT"' in module, module
+            assert "unlogged=True" in module and 'inherits=("base",)' in module, module
         else:
             assert module.index("VIEW_OPEN_INVOICES =") < module.index("VIEW_OPEN_TOTALS =") \
                 < module.index("VIEW_BIG_DEBTORS =")

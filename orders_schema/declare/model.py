@@ -621,6 +621,16 @@ class Partition(Node):
             return ""
         return "RANGE" if match["from"] else "LIST" if match["in"] else "HASH"
 
+    def bound_values(self) -> dict[str, tuple[str, ...]]:
+        """The bound's value lists by clause, each value's SQL text as written: ``{"from": (...),
+        "to": (...)}`` (RANGE, ``MINVALUE``/``MAXVALUE`` included), ``{"in": (...)}`` (LIST), ``{}``
+        for HASH and DEFAULT."""
+        match = _BOUND.fullmatch(self.bound.strip())
+        if match is None:
+            return {}
+        return {group: tuple(v.strip() for v in split_top(match[group].strip()[1:-1]))
+                for group in ("from", "to", "in") if match[group] is not None}
+
     @model_validator(mode="after")
     def _valid(self) -> Partition:
         what = f"partition {self.name}: bound {self.bound!r}"

@@ -5,7 +5,10 @@ For each table of the head schema:
 ``row:<table>``
     the derived valid row (:mod:`.rows`) inserts. Every other case of the table starts from it.
 ``not-null:<table>.<column>``
-    NULL in a NOT NULL column (or a primary-key column) fails with 23502 naming the column.
+    NULL in a NOT NULL column (or a primary-key column) fails with 23502 naming the column. A
+    column inherited from a declared parent (``INHERITS``) is probed too. NULL in a partition key
+    finds no partition (23514) before NOT NULL is checked: that probe goes to the partition that
+    holds the valid row, which enforces its parent's NOT NULL.
 ``check:<table>.<constraint>``
     an IN-list CHECK accepts each allowed value and rejects outsiders with 23514 from that very
     constraint: ``''``, each value upper-cased, with a trailing and a leading space, cut short by
@@ -29,7 +32,9 @@ For each table of the head schema:
 ``fk:<table>.<constraint>``
     a row pointing at an existing parent inserts; one pointing at a missing key fails with 23503.
 ``unique:<table>.<constraint>``
-    (primary keys too) a second row repeating the key fails with 23505 from that constraint.
+    (primary keys too) a second row repeating the key fails with 23505 from that constraint. On a
+    partitioned table the partition's own index raises it: an index attached to the constraint's
+    (``pg_partition_ancestors``) counts as the constraint.
 
 Each probe runs in its own savepoint, so one failing insert does not abort the others; the case
 itself runs in a transaction that :func:`orders_schema.tester.checks.run_case` rolls back.
@@ -48,7 +53,15 @@ from orders_schema.declare import model as m
 from orders_schema.declare.project import Project
 from orders_schema.declare.quoting import literal
 from orders_schema.tester.checks import Case, CheckResult, failed, passed, verdict, warning
-from orders_schema.tester.checks.rows import TEXT_TYPES, RowError, RowFactory, RowRejected, fits, not_null
+from orders_schema.tester.checks.rows import (
+    TEXT_TYPES,
+    RowError,
+    RowFactory,
+    RowRejected,
+    fits,
+    inherited,
+    not_null,
+)
 
 SQLSTATE_NAMES = {
     "23502": "not_null_violation",
@@ -99,8 +112,11 @@ def describe_error(exc: psycopg.Error) -> str:
     return f"{diag.sqlstate or type(exc).__name__} {diag.message_primary or exc}"
 
 
-def judge(probe: Probe, error: psycopg.Error | None, declared_checks: Collection[str] = ()) -> Finding:
-    """What the probe's outcome means, given the table's declared CHECK names."""
+def judge(
+    probe: Probe, error: psycopg.Error | None, declared_checks: Collection[str] = (), rejected_by: str | None = None
+) -> Finding:
+    """What the probe's outcome means, given the table's declared CHECK names. ``rejected_by``: the
+    declared constraint the error's own constraint stands for (a partition's index attached to it)."""
     if error is None:
         if probe.expect is None:
             return Finding()
@@ -122,7 +138,7 @@ def judge(probe: Probe, error: psycopg.Error | None, declared_checks: Collection
         return Finding(f"{probe.description} failed with {describe_error(error)}; expected {want}")
     if other is not None:
         return Finding(by_other=True)
-    if probe.constraint is not None and diag.constraint_name != probe.constraint:
+    if probe.constraint is not None and (rejected_by or diag.constraint_name) != probe.constraint:
         return Finding(
             f"{probe.description} was rejected by {diag.constraint_name or 'another rule'} "
             f"({describe_error(error)}); expected {probe.constraint} to reject it"
@@ -136,12 +152,40 @@ def run_probes(
     conn: psycopg.Connection, factory: RowFactory, table: m.Table, probes: list[Probe], target: str | None = None
 ) -> list[Finding]:
     """Try every probe (settled for CHECKs other than ``target``) in rolled-back savepoints."""
-    declared = {c.name for c in table.checks}
+    declared = {c.name for c in factory.inherited(table).checks}
     findings = []
     for probe in probes:
         _, error = factory.settle(table, probe.values, probe.fixed, target)
-        findings.append(judge(probe, error, declared))
+        rejected_by = None
+        if error is not None and probe.constraint is not None and error.diag.constraint_name != probe.constraint \
+                and error.diag.sqlstate == probe.expect == "23505":
+            rejected_by = attached_index(conn, error, factory.schema.name, probe.constraint)
+        findings.append(judge(probe, error, declared, rejected_by))
     return findings
+
+
+ATTACHED_INDEX = """
+SELECT EXISTS (
+    SELECT 1
+    FROM pg_catalog.pg_class i
+    JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+    CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(i.oid) a
+    JOIN pg_catalog.pg_class p ON p.oid = a.relid
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+    WHERE n.nspname = %s AND i.relname = %s AND i.relkind IN ('i', 'I') AND pn.nspname = %s AND p.relname = %s
+)
+"""
+
+
+def attached_index(conn: psycopg.Connection, error: psycopg.Error, schema: str, constraint: str) -> str | None:
+    """``constraint`` when the index that raised ``error`` (a partition's) is attached to the index
+    of ``schema``'s ``constraint`` (a partitioned table's primary key or unique constraint, whose
+    partitions each enforce it with an index of their own); else None."""
+    diag = error.diag
+    if not diag.constraint_name or not diag.schema_name:
+        return None
+    found = conn.execute(ATTACHED_INDEX, [diag.schema_name, diag.constraint_name, schema, constraint]).fetchone()
+    return constraint if found is not None and found[0] else None
 
 
 def outcome(subject: str, findings: list[Finding], done: str) -> CheckResult:
@@ -227,9 +271,14 @@ def not_null_case(project: Project, table: m.Table, column: m.Column) -> Case:
         probe = Probe(
             f"{column.name} = NULL", {**base, column.name: None}, frozenset({column.name}), "23502", column=column.name
         )
-        return outcome(
-            f"NOT NULL {tc.qualified}.{column.name}", run_probes(conn, factory, table, [probe]), "NULL rejected"
-        )
+        target, done = table, "NULL rejected"
+        if column.name in partition_columns(table):
+            # NULL in a partition key finds no partition (23514) before NOT NULL is checked: probe the
+            # partition the valid row lives in, which enforces its parent's NOT NULL
+            leaf = factory.partition_holding(table, base)
+            if leaf is not None:
+                target, done = table.model_copy(update={"name": leaf}), f"NULL rejected (in partition {leaf})"
+        return outcome(f"NOT NULL {tc.qualified}.{column.name}", run_probes(conn, factory, target, [probe]), done)
 
     return Case(f"not-null:{table.name}.{column.name}", run, description=f"{column.name} rejects NULL")
 
@@ -357,13 +406,20 @@ def unique_case(project: Project, table: m.Table, name: str, columns: tuple[str,
     return Case(f"unique:{table.name}.{name}", run, description=", ".join(columns))
 
 
+def partition_columns(table: m.Table) -> set[str]:
+    """The columns that are partition keys of ``table`` (as plain columns)."""
+    keys = table.partition_keys()
+    return {k for k in keys[1] if k in table.column_names} if keys else set()
+
+
 def cases(project: Project) -> list[Case]:
     """Every constraint case of the head schema, table by table."""
     out: list[Case] = []
     for table in project.schema.tables:
         out.append(row_case(project, table))
-        for column in table.columns:
-            if not_null(table, column) and column.generated is None:  # an INSERT cannot name a generated column
+        full = inherited(table, project.schema, project.other_schemas)  # with the columns it inherits
+        for column in full.columns:
+            if not_null(full, column) and column.generated is None:  # an INSERT cannot name a generated column
                 out.append(not_null_case(project, table, column))
         for check in table.checks:
             out.append(check_case(project, table, check))

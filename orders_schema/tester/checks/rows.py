@@ -11,7 +11,11 @@ derives one column by column:
    the first ``accepts`` example of a CHECK that reads it; a value of its type (for a column of a
    primary key or UNIQUE constraint, a random one that no row of the table holds in that column,
    looked up before it is used, so probes never collide with the rows of a live database);
-4. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
+4. a partitioned table without a DEFAULT partition gets partition key values that a declared
+   partition takes (:func:`partition_row`: LIST its first IN value, RANGE its FROM values; HASH
+   takes any value); a table that inherits (``INHERITS``) fills its parents' columns too
+   (:func:`inherited`);
+5. the row is tried (in a rolled-back savepoint); when a CHECK tying several columns together
    rejects it, that CHECK's first ``accepts`` example is laid over it and it is tried again.
 
 Rows are inserted with every name quoted by :mod:`orders_schema.declare.quoting` and every value bound
@@ -110,6 +114,94 @@ def valid_rows(project: Project) -> dict[str, m.Row]:
     return {b.table: b.values for b in project.behaviours if isinstance(b, ValidRow)}
 
 
+def inherited(table: m.Table, schema: m.Schema, others: Iterable[m.Schema] = ()) -> m.Table:
+    """``table`` (of ``schema``) with the columns and CHECKs it inherits (``INHERITS``) from declared
+    parents (of ``schema`` or one of ``others``), the parents' first, as PostgreSQL lays them out; a
+    column declared again is merged (NOT NULL if either is). A parent outside the declarations is
+    left out."""
+    if not table.inherits:
+        return table
+    schemas = {o.name: o for o in others}
+    schemas[schema.name] = schema
+    columns: dict[str, m.Column] = {}
+    checks: dict[str, m.Check] = {}
+
+    def merge(column: m.Column, own: bool) -> None:
+        seen = columns.get(column.name)
+        if seen is not None:
+            column = (column if own else seen).model_copy(update={"nullable": seen.nullable and column.nullable})
+        columns[column.name] = column
+
+    for name in table.inherits:
+        schema_name, parent_name = split_table_name(schema, name)
+        owner = schemas.get(schema_name)
+        parent = next((t for t in owner.tables if t.name == parent_name), None) if owner else None
+        if owner is None or parent is None:
+            continue
+        parent = inherited(parent, owner, schemas.values())
+        for column in parent.columns:
+            merge(column, own=False)
+        checks.update({c.name: c for c in parent.checks})
+    for column in table.columns:
+        merge(column, own=True)
+    checks.update({c.name: c for c in table.checks})
+    return table.model_copy(update={"columns": tuple(columns.values()), "checks": tuple(checks.values())})
+
+
+def bound_value(text: str) -> tuple[bool, Any]:
+    """A partition bound's value (SQL text as PostgreSQL prints it) as a parameter: ``(True, value)``,
+    or ``(False, None)`` for ``MINVALUE``/``MAXVALUE`` and anything that is not a plain literal.
+
+    A quoted literal stays a string: it is bound untyped, so the server reads it as the column's type.
+    """
+    if text.strip().upper() in ("MINVALUE", "MAXVALUE"):
+        return False, None
+    try:
+        tree = fragments.parse_expression(text, "partition bound")
+    except fragments.FragmentError:
+        return False, None
+    while isinstance(tree, fragments.exp.Cast):
+        tree = tree.this
+    negative = isinstance(tree, fragments.exp.Neg)
+    if negative:
+        tree = tree.this
+    if isinstance(tree, fragments.exp.Null) and not negative:
+        return True, None
+    if isinstance(tree, fragments.exp.Boolean) and not negative:
+        return True, bool(tree.this)
+    if not isinstance(tree, fragments.exp.Literal):
+        return False, None
+    if tree.is_string:
+        return (False, None) if negative else (True, str(tree.this))
+    number = str(tree.this)
+    value: int | Decimal = int(number) if number.isdigit() else Decimal(number)
+    return True, -value if negative else value
+
+
+def partition_row(table: m.Table) -> Values:
+    """Partition key column -> a value that a declared partition of ``table`` takes; ``{}`` when any
+    value fits (not partitioned, HASH, or a DEFAULT partition takes the rest) or none is known.
+
+    LIST: the partition's first IN value; RANGE: its FROM values (inclusive), from the first
+    partition whose FROM bound is all plain values. Keys that are expressions are left alone.
+    """
+    keys = table.partition_keys()
+    if keys is None or keys[0] == "HASH" or any(p.is_default for p in table.partitions):
+        return {}
+    method, exprs = keys
+    columns = set(table.column_names)
+    for partition in table.partitions:
+        bound = partition.bound_values()
+        given = bound.get("in", ())[:1] if method == "LIST" else bound.get("from", ())
+        if len(given) != len(exprs):
+            continue
+        parsed = [bound_value(v) for v in given]
+        if not all(ok for ok, _ in parsed):
+            continue
+        return {key: value for key, (_, value) in zip(exprs, parsed, strict=True) if key in columns}
+    return {}
+
+
 class RowFactory:
     """Builds and inserts valid rows for the tables of one declared schema."""
 
@@ -143,7 +235,9 @@ class RowFactory:
         ``require``: columns that must hold a value even if nullable or defaulted-free NULL would do.
         """
         required = set(require)
-        row: Values = dict(self.valid_rows.get(table.name, ()))
+        declared = dict(self.valid_rows.get(table.name, ()))
+        table = self.inherited(table)
+        row: Values = dict(declared)
         for column in table.columns:
             if column.name in row or server_filled(column, column.name in required):
                 continue
@@ -151,7 +245,13 @@ class RowFactory:
                 continue  # the default gives it a value
             if column.name in required or (not_null(table, column) and column.default is None):
                 self._fill(table, column, row, _depth)
+        # a partitioned table without a DEFAULT partition only takes rows its partitions' bounds hold
+        row.update({k: v for k, v in partition_row(table).items() if k not in declared})
         return row
+
+    def inherited(self, table: m.Table) -> m.Table:
+        """``table`` with the columns and CHECKs it inherits (see :func:`inherited`)."""
+        return inherited(table, self.schema, self.others.values())
 
     def _in_fk(self, table: m.Table, column: m.Column) -> bool:
         return any(column.name in fk.columns for fk in table.foreign_keys)
@@ -328,6 +428,7 @@ class RowFactory:
         sets gets the key of a real parent row. Returns the last row tried and the error it met
         (None when it inserted). Nothing stays inserted but the parents.
         """
+        table = self.inherited(table)
         current: Values = dict(row)
         keep = set(fixed)
         tried: set[tuple[str, int]] = set()
@@ -397,6 +498,25 @@ class RowFactory:
             row = cur.fetchone()
         assert row is not None
         return row
+
+    def partition_holding(self, table: m.Table, values: Mapping[str, Any]) -> str | None:
+        """The name of the leaf partition of ``table`` (of this schema) that the row is routed to,
+        found by inserting it in a rolled-back savepoint; None when the table is not partitioned, the
+        leaf lies in another schema or the row does not insert."""
+        if table.partition_by is None:
+            return None
+        target = q(self.schema.name, table.name)
+        names = ", ".join(q(c) for c in values)
+        marks = ", ".join("%s" for _ in values)
+        text = (f"INSERT INTO {target} ({names}) VALUES ({marks}) RETURNING (SELECT c.relname "
+                "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = tableoid AND n.nspname = %s)")
+        try:
+            with self.conn.transaction(force_rollback=True):
+                found = self.conn.execute(query(text), [*values.values(), self.schema.name]).fetchone()
+        except psycopg.Error:
+            return None
+        return None if found is None or found[0] is None else str(found[0])
 
     def insert_valid(self, table: m.Table, overrides: Mapping[str, Any] | None = None) -> Values:
         """Insert a :meth:`valid` row (with ``overrides`` applied) and return it as stored."""
