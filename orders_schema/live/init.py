@@ -131,30 +131,10 @@ def _constant(kind: str, name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _ordered(names: list[str], needs: dict[str, set[str]]) -> list[str]:
-    """``names`` with every object after those it needs (stable; a cycle keeps the given order)."""
-    out: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in out or name in visiting:
-            return
-        visiting.add(name)
-        for other in sorted(needs.get(name, set())):
-            if other in names:
-                visit(other)
-        visiting.discard(name)
-        out.append(name)
-
-    for name in names:
-        visit(name)
-    return out
-
-
 def _tables_in_order(schema: m.Schema) -> list[m.Table]:
     by_name = {t.name: t for t in schema.tables}
     needs = {t.name: {fk.ref_table for fk in t.foreign_keys if fk.ref_table != t.name} for t in schema.tables}
-    return [by_name[n] for n in _ordered(list(by_name), needs)]
+    return [by_name[n] for n in together.ordered(list(by_name), needs)]
 
 
 def _views_in_order(schema: m.Schema) -> list[m.View]:
@@ -163,7 +143,7 @@ def _views_in_order(schema: m.Schema) -> list[m.View]:
     for view in schema.views:
         reads = fragments.referenced_tables(fragments.parse_query(view.query, view.name))
         needs[view.name] = {r.name for r in reads if r.schema in (None, schema.name)}
-    return [by_name[n] for n in _ordered(list(by_name), needs)]
+    return [by_name[n] for n in together.ordered(list(by_name), needs)]
 
 
 _CREATION_ORDER = (

@@ -70,10 +70,12 @@ def schema_order(schemas: Sequence[m.Schema]) -> list[str]:
     needs: dict[str, set[str]] = {n: set() for n in names}
     for s in schemas:
         needs[s.name] |= uses(s, names)
-    return _ordered(names, needs)
+    return ordered(names, needs)
 
 
-def _ordered(names: list[str], needs: dict[str, set[str]]) -> list[str]:
+def ordered(names: list[str], needs: dict[str, set[str]]) -> list[str]:
+    """``names`` with each after those of them it needs (``needs[name]``; names outside ``names``
+    ignored): the given order among names that do not depend on each other, and within a cycle."""
     out: list[str] = []
     visiting: set[str] = set()
 
@@ -82,7 +84,7 @@ def _ordered(names: list[str], needs: dict[str, set[str]]) -> list[str]:
             return
         visiting.add(name)
         for other in names:  # the given order, not the set's
-            if other in needs[name]:
+            if other in needs.get(name, set()):
                 visit(other)
         visiting.discard(name)
         out.append(name)
