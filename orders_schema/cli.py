@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -704,6 +705,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a shell tool does
+        with contextlib.suppress(OSError, ValueError):  # no later flush of stdout may fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a tool the pipe stopped
     except (UsageError, ValueError, OSError) as exc:
         message = p._one_line(exc) if isinstance(exc, ValueError) else str(exc)
         print(f"orders-schema {args.command}: error: {message}", file=sys.stderr)

@@ -384,3 +384,18 @@ def test_apply_and_undo_with_options_after_the_command(
     with psycopg.connect(orders_empty_dsn) as conn:
         rows = conn.execute("SELECT version FROM orders_schema.history ORDER BY version").fetchall()
     assert rows == [(1,), (9,), (10,), (11,)]
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly() -> None:
+    """`orders-schema lint | head`: when the pipe's reader is gone the command stops with 141 (128 +
+    SIGPIPE, what a shell tool reports) and prints no error, instead of `error: [Errno 32] Broken pipe`."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "orders_schema.cli", "lint"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Broken pipe" not in err and "Traceback" not in err, err
