@@ -42,6 +42,10 @@ ID = col("id", nullable=False)
 R = m.Table(name="r", columns=(ID, col("name", m.TEXT)), primary_key=pk("id"))
 TOUCH = m.Function(name="touch", body="BEGIN NEW.n = NEW.n + 1; RETURN NEW; END", returns="trigger")
 
+PURGE = m.Function(name="purge", procedure=True, arguments=("keep integer",), language="plpgsql",
+                   body=f"BEGIN DELETE FROM {S}.r WHERE id < keep; END", security_definer=True,
+                   settings=(("search_path", "pg_catalog, pg_temp"),))
+
 
 APP, READER = m.Role(name="corpus_app"), m.Role(name="corpus_reader")
 ITEMS = m.Table(name="items", columns=(ID, col("name", m.TEXT), col("owner_id", m.INTEGER)), primary_key=pk("id"))
@@ -292,6 +296,20 @@ CASES = [
                                       returns='TABLE("Id" integer, "Full Name" text)'),
                            m.Function(name="guarded", body="SELECT 1", returns="integer", language="sql",
                                       security_definer=True, settings=(("search_path", "pg_catalog, pg_temp"),))))),
+    # -- procedures: created, body changed, dropped (with their comment and privileges) ---------
+    Case("procedure_created",
+         schema(R, roles=(APP,)),
+         schema(R, roles=(APP,), functions=(PURGE,), grants=(
+             m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="purge"),))),
+    Case("procedure_body_changed",
+         schema(R, functions=(PURGE.replace(comment="Purges"),)),
+         schema(R, functions=(PURGE.replace(body=f"BEGIN DELETE FROM {S}.r WHERE id > keep; END",
+                                            comment="Purges more"),))),
+    Case("procedure_dropped",
+         schema(R, functions=(PURGE, LOOKUP), default_privileges=(
+             m.DefaultPrivilege(on="functions", privileges=("EXECUTE",), to=APP.name),), roles=(APP,)),
+         schema(R, functions=(LOOKUP,), default_privileges=(
+             m.DefaultPrivilege(on="functions", privileges=("EXECUTE",), to=APP.name),), roles=(APP,))),
     # -- views' features -------------------------------------------------------------------------
     Case("materialized_view_with_indexes",
          schema(R),
@@ -390,6 +408,12 @@ def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() 
     (lambda: schema(ranges=(m.RangeType(name="span", subtype="nosuch"),)),
      r"range type span: subtype 'nosuch' is neither a built-in type nor a type of schema corpus"),
     (lambda: m.RangeType(name="span", subtype="int; DROP TABLE x"), r"range type span: subtype"),
+    (lambda: PURGE.replace(returns="integer", volatility="STABLE", strict=True, cost=5),
+     r"procedure purge: a procedure has no return type, volatility, STRICT, COST \(only functions do\)"),
+    (lambda: PURGE.replace(security_definer=True, settings=()), r"procedure purge: SECURITY DEFINER .* search_path"),
+    (lambda: schema(R.replace(triggers=(m.Trigger(name="t", timing="BEFORE", events=("UPDATE",),
+                                                  function="purge"),)), functions=(PURGE,)),
+     r"trigger t on table r: purge is a procedure, not a trigger function"),
 ])
 def test_bad_view_triggers_comments_and_ranges_are_refused_naming_the_object(build: object, message: str) -> None:
     with pytest.raises(m.DeclarationError, match=message):

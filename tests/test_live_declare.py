@@ -89,7 +89,10 @@ VARIED = m.Schema(
                           language="sql", volatility="STABLE", security_definer=True,
                           settings=(("search_path", "pg_catalog"),)),
                m.Function(name="add", body="SELECT a + b", returns="integer", language="sql",
-                          arguments=("a integer", "b integer"), volatility="IMMUTABLE", comment="Adds")),
+                          arguments=("a integer", "b integer"), volatility="IMMUTABLE", comment="Adds"),
+               m.Function(name="Reprice", procedure=True, body=f'UPDATE {V}."Things" SET price = price * f',
+                          language="sql", arguments=("f numeric",), security_definer=True,
+                          settings=(("search_path", "pg_catalog"),), comment="Reprices")),
     views=(m.View(name="cheap", query=f'SELECT id, "Label Text" FROM {V}."Things" WHERE price < 10',
                   comment="Cheap things", column_comments=(("Label Text", "Its label"),),
                   triggers=(m.Trigger(name="Cheap Write", timing="INSTEAD OF", events=("INSERT", "DELETE"),
@@ -111,6 +114,7 @@ def test_a_varied_schema_reads_back_exactly(dbs: Databases, orders_empty_dsn: st
         VARIED.view("cheap").triggers, "Cheap things", (("Label Text", "Its label"),))
     assert declared.schema.table("Things").indexes[0].comment == "Recent"
     assert [f.comment for f in declared.schema.functions if f.name == "add"] == ["Adds"]
+    assert [f for f in declared.schema.functions if f.procedure] == [VARIED.functions[-1]]  # declared back equal
     rebuilt(dbs, V, orders_empty_dsn)
 
 
@@ -245,7 +249,8 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
     assert declared.schema.table("ident").column("id").identity == m.Identity(generated="ALWAYS")
     assert [q.name for q in declared.schema.sequences] == ["seq"]
     assert declared.schema.table("ok").indexes[0].columns[0].opclass == "text_pattern_ops"
-    assert [f.name for f in declared.schema.functions] == ["f", "f"]  # overloads: f(integer), f(text)
+    assert [(f.name, f.procedure) for f in declared.schema.functions] == [  # overloads: f(integer), f(text)
+        ("f", False), ("f", False), ("p", True)]  # and the procedure, declarable now
     assert [v.name for v in declared.schema.views] == ["mv", "on_typed"] and declared.schema.views[0].materialized
     assert [(r.name, r.subtype) for r in declared.schema.ranges] == [("span", m.INTEGER)]
     ok = declared.schema.table("ok")  # access is declared (the access kinds' declare)
@@ -256,10 +261,10 @@ def test_what_the_model_cannot_declare_is_listed_by_name_and_diff_does_not_fail(
     assert named >= {
         ("table", "coll"),
         ("privilege", "sequence seq"), ("privilege", "function defaulted"), ("function", "defaulted(integer)"),
-        ("function", "p()"),
         ("table", "by_list"),
     }, declared.report()
-    assert [f.comment for f in declared.schema.functions] == ["commented", None]  # f(integer), f(text)
+    assert ("function", "p()") not in named and ("procedure", "p()") not in named
+    assert [f.comment for f in declared.schema.functions] == ["commented", None, None]  # f(integer), f(text), p()
     assert not named & {("policy", "ok.everyone"), ("row security", "ok"), ("privilege", "table ok")}
     # the census no longer lists what the access kinds read
     assert not {u.kind for u in declared.undeclared} & {"row-level security", "grant", "default privileges"}

@@ -852,6 +852,13 @@ class Table(Node):
                                        f"(partition_by {self.partition_by})")
 
 
+_NOT_ON_PROCEDURES: tuple[tuple[str, str, object], ...] = (
+    ("returns", "return type", "trigger"), ("volatility", "volatility", "VOLATILE"), ("strict", "STRICT", False),
+    ("leakproof", "LEAKPROOF", False),
+    ("parallel", "PARALLEL", "UNSAFE"), ("cost", "COST", None),
+)
+
+
 class Function(Node):
     """A function whose body is kept verbatim (PostgreSQL stores ``prosrc`` as written).
 
@@ -874,8 +881,11 @@ class Function(Node):
     parallel: Literal["UNSAFE", "RESTRICTED", "SAFE"] = Field(default="UNSAFE", exclude_if=lambda v: v == "UNSAFE")
     cost: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
     """The planner's estimate in units of cpu_operator_cost; None: PostgreSQL's default (100)."""
+    procedure: bool = Field(default=False, exclude_if=lambda v: v is False)
+    """``CREATE PROCEDURE`` (run by ``CALL``): no return type, volatility, STRICT, LEAKPROOF, PARALLEL
+    or COST; SECURITY DEFINER (with a pinned search_path) and SET are allowed."""
     comment: Description | None = _described()
-    """``COMMENT ON FUNCTION (by its signature)`` (:mod:`orders_schema.kinds.comment`)."""
+    """``COMMENT ON FUNCTION`` / ``PROCEDURE`` (by its signature) (:mod:`orders_schema.kinds.comment`)."""
 
     @property
     def signature(self) -> str:
@@ -885,12 +895,20 @@ class Function(Node):
 
     @model_validator(mode="after")
     def _valid(self) -> Function:
-        what = f"function {self.name}"
+        what = f"{'procedure' if self.procedure else 'function'} {self.name}"
         if not self.body.strip():
             raise DeclarationError(f"{what}: the body is empty")
         for argument in self.arguments:
             _fragment(fragments.argument, argument, f"{what}: argument")
-        _fragment(fragments.return_type, self.returns, f"{what}: return type")
+        if self.procedure:
+            refused = [label for attr, label, default in _NOT_ON_PROCEDURES if getattr(self, attr) != default]
+            if refused:
+                raise DeclarationError(
+                    f"{what}: a procedure has no {', '.join(refused)} (only functions do); "
+                    "drop them, or declare a function"
+                )
+        else:
+            _fragment(fragments.return_type, self.returns, f"{what}: return type")
         for key, _ in self.settings:
             if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", key):
                 raise DeclarationError(f"{what}: {key!r} is not a setting name")
@@ -1068,6 +1086,8 @@ class Schema(Node):
                 )
         tables = {t.name: t for t in self.tables}
         functions = {f.name for f in self.functions}
+        procedures = {f.name for f in self.functions if f.procedure} - {f.name for f in self.functions
+                                                                         if not f.procedure}
         seen: set[str] = set()
         for table in self.tables:
             for parent in table.inherits:
@@ -1095,6 +1115,11 @@ class Schema(Node):
                     raise DeclarationError(
                         f"trigger {trigger.name} on table {table.name}: unknown function {trigger.function!r}"
                     )
+                if trigger.function in procedures:
+                    raise DeclarationError(
+                        f"trigger {trigger.name} on table {table.name}: {trigger.function} is a procedure, "
+                        "not a trigger function"
+                    )
             if table.populate is not None:
                 target = fragments.insert(table.populate, table.name).this
                 target = target.this if isinstance(target, fragments.exp.Schema) else target
@@ -1111,6 +1136,11 @@ class Schema(Node):
                 if trigger.function not in functions:
                     raise DeclarationError(
                         f"trigger {trigger.name} on view {view.name}: unknown function {trigger.function!r}"
+                    )
+                if trigger.function in procedures:
+                    raise DeclarationError(
+                        f"trigger {trigger.name} on view {view.name}: {trigger.function} is a procedure, "
+                        "not a trigger function"
                     )
         for seq in self.sequences:
             if seq.owned_by is not None:

@@ -88,8 +88,8 @@ def target_sql(schema: str, target: Target) -> str:
         return f"COLUMN {qualified(schema, name, sub)}"
     if on in ("constraint", "trigger"):
         return f"{on.upper()} {ident(str(sub))} ON {qualified(schema, name)}"
-    if on == "function":
-        return f"FUNCTION {qualified(schema, name)}({sub or ''})"  # argument types: validated declared text
+    if on in ("function", "procedure"):
+        return f"{on.upper()} {qualified(schema, name)}({sub or ''})"  # argument types: validated declared text
     if on == "schema":
         return f"SCHEMA {ident(name)}"
     return f"{on.upper()} {qualified(schema, name)}"
@@ -147,7 +147,7 @@ WHERE n.nspname = %(schema)s AND NOT t.tgisinternal AND obj_description(t.oid, '
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL
-SELECT 'function', p.proname,
+SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END, p.proname,
        array_to_string(ARRAY(SELECT format_type(u.t, NULL)
                              FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY u.i), ', '),
        obj_description(p.oid, 'pg_proc')
@@ -194,12 +194,17 @@ def targets(schema: m.Schema) -> dict[Target, tuple[str | None, str | None]]:
         out.update({(on, view.name, column): (None, text) for column, text in view.column_comments})
         out.update({("index", i.name, None): (None, i.comment) for i in view.indexes})
         out.update({("trigger", view.name, t.name): (None, t.comment) for t in view.triggers})
-    out.update({("function", f.name, function_arguments(f)): (None, f.comment) for f in schema.functions})
+    out.update({(routine(f), f.name, function_arguments(f)): (None, f.comment) for f in schema.functions})
     out.update({("sequence", q.name, None): (None, q.comment) for q in schema.sequences})
     for types, on in ((schema.enums, "type"), (schema.composites, "type"), (schema.ranges, "type"),
                       (schema.domains, "domain")):
         out.update({(on, t.name, None): (None, t.comment) for t in types})
     return out
+
+
+def routine(fn: m.Function) -> str:
+    """What a ``COMMENT ON`` calls it: ``function`` or ``procedure``."""
+    return "procedure" if fn.procedure else "function"
 
 
 def function_arguments(fn: m.Function) -> str:
@@ -232,7 +237,7 @@ def _recreated(ctx: PlanContext) -> set[Target]:
             a = before.get(key)
             if a is None or not kind.same(a.obj, item.obj):
                 if on == "function":
-                    out.add((on, item.obj.name, function_arguments(item.obj)))
+                    out.add((routine(item.obj), item.obj.name, function_arguments(item.obj)))
                 elif isinstance(key, tuple):
                     out.add((on, str(key[0]), str(key[1])))
                 else:
@@ -368,7 +373,7 @@ def _with_comments(schema: m.Schema, found: dict[Target, str]) -> m.Schema:
         views.append(v.replace(comment=found.get((on, v.name, None), v.comment),
                                column_comments=columns or v.column_comments,
                                indexes=each(v.indexes, "index"), triggers=each(v.triggers, "trigger", v.name)))
-    functions = tuple(f.replace(comment=found.get(("function", f.name, function_arguments(f)), f.comment))
+    functions = tuple(f.replace(comment=found.get((routine(f), f.name, function_arguments(f)), f.comment))
                       for f in schema.functions)
     # each object was validated by its replace(); the schema as a whole is checked once every kind has
     # declared its objects (a view may still read a table left out)
@@ -396,8 +401,8 @@ def _where(schema: str, target: Target) -> str:
         return f"{on} column {qualified(schema, name, sub)}"
     if on in ("constraint", "trigger"):
         return f"{on} {ident(str(sub))} on {qualified(schema, name)}"
-    if on == "function":
-        return f"function {qualified(schema, name)}({sub or ''})"
+    if on in ("function", "procedure"):
+        return f"{on} {qualified(schema, name)}({sub or ''})"
     if on == "schema":
         return f"schema {ident(name)}"
     return f"{on} {qualified(schema, name)}"

@@ -79,11 +79,13 @@ def setting_value_sql(value: str) -> str:
 @renders(CreateFunction)
 def create_function_sql(s: CreateFunction) -> str:
     fn = s.function
-    head = "CREATE OR REPLACE FUNCTION" if s.or_replace else "CREATE FUNCTION"
+    what = "PROCEDURE" if fn.procedure else "FUNCTION"
+    head = f"CREATE OR REPLACE {what}" if s.or_replace else f"CREATE {what}"
     args = ", ".join(fn.arguments)
+    returns = "" if fn.procedure else f"RETURNS {_upper_outside_quotes(fn.returns)} "
     lines = [
         f"{head} {qualified(s.schema, fn.name)}({args})",
-        f"RETURNS {_upper_outside_quotes(fn.returns)} AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
+        f"{returns}AS {dollar_quote(fn.body)} LANGUAGE {fn.language}",
     ]
     extras: list[str] = []
     if fn.volatility != "VOLATILE":
@@ -112,7 +114,8 @@ def _upper_outside_quotes(text: str) -> str:
 def drop_function_sql(s: DropFunctionStatement) -> str:
     fn = s.function
     exists = " IF EXISTS" if s.if_exists else ""
-    return f"DROP FUNCTION{exists} {qualified(s.schema, fn.name)}({', '.join(fn.arguments)});"
+    what = "PROCEDURE" if fn.procedure else "FUNCTION"
+    return f"DROP {what}{exists} {qualified(s.schema, fn.name)}({', '.join(fn.arguments)});"
 
 
 # -- stored form -----------------------------------------------------------------------------
@@ -129,8 +132,8 @@ class FunctionInfo:
     """The input argument types: with the name, what identifies a function in PostgreSQL."""
     arguments: str
     """``pg_get_function_arguments(oid)``, e.g. ``a integer, b text DEFAULT 'x'::text``."""
-    returns: str
-    """``pg_get_function_result(oid)``, e.g. ``trigger``, ``SETOF text``."""
+    returns: str | None
+    """``pg_get_function_result(oid)``, e.g. ``trigger``, ``SETOF text``; None for a procedure."""
     language: str
     source: str
     """``prosrc``: the body exactly as written."""
@@ -209,7 +212,8 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
         out = Planned()
         out.early += [CreateFunction(s, c.function, or_replace=True) for c in ctx.of(AddFunction)]
         for rf in ctx.of(ReplaceFunction):
-            if rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns:
+            if (rf.old.arguments != rf.new.arguments or rf.old.returns != rf.new.returns
+                    or rf.old.procedure != rf.new.procedure):
                 out.early += [DropFunctionStatement(s, rf.old), CreateFunction(s, rf.new, or_replace=True)]
             else:
                 out.early.append(CreateFunction(s, rf.new, or_replace=True))
@@ -230,13 +234,14 @@ class FunctionKind(Kind["m.Function", FunctionInfo]):
             fn = d or x
             where = f"{qualified(schema, fn.name)}({', '.join(fn.argument_types)})" if fn else ""
             if d is None or x is None:
-                yield presence("function", where, definition(d), definition(x))
+                kind = "procedure" if fn and fn.returns is None else "function"
+                yield presence(kind, where, definition(d), definition(x))
             elif (changed := _function_changes(d, x)) or d.definition != x.definition:
                 what = f"definition differs ({', '.join(changed or ['other attributes'])})"
                 yield Difference("function", where, what, d.definition, x.definition)
 
     def declare(self, schema: m.Schema, stored: Sequence[FunctionInfo]) -> Declaration:
-        """Functions the model can declare; procedures, overloads (the first one is declared), other
+        """Functions and procedures the model can declare; overloads (the first one is declared), other
         languages, argument defaults, ``RETURNS TABLE`` and STRICT / LEAKPROOF / PARALLEL / COST
         are reported."""
         from orders_schema.declare.model import DeclarationError
@@ -268,8 +273,7 @@ def declared_function(info: FunctionInfo) -> m.Function | str:
     """One stored function as the model declares it, or why it cannot be (a sentence)."""
     from orders_schema.declare.model import Function
 
-    if not info.definition.startswith("CREATE OR REPLACE FUNCTION"):
-        return "procedures are not declarable yet"
+    procedure = info.definition.startswith("CREATE OR REPLACE PROCEDURE")
     if info.language not in ("plpgsql", "sql"):
         return f"language {info.language} is not declarable yet"
     head = info.definition.split("\nAS ", 1)[0]
@@ -286,8 +290,13 @@ def declared_function(info: FunctionInfo) -> m.Function | str:
             elif attribute[2] and int(attribute[2]) != 100:
                 extras["cost"] = int(attribute[2])
     settings = tuple(tuple(entry.split("=", 1)) for entry in info.config)
-    return Function(name=info.name, body=info.source, returns=info.returns, language=info.language,
-                    arguments=tuple(ct.split_top(info.arguments)), volatility=info.volatility,
+    arguments = tuple(ct.split_top(info.arguments))
+    if procedure:  # a procedure's arguments read ``IN a integer``: IN is the default mode
+        extras["procedure"] = True
+        arguments = tuple(a.removeprefix("IN ") for a in arguments)
+    else:
+        extras.update(returns=info.returns, volatility=info.volatility)
+    return Function(name=info.name, body=info.source, language=info.language, arguments=arguments,
                     security_definer=info.security_definer, settings=settings, **extras)
 
 

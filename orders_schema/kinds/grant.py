@@ -20,7 +20,7 @@ their columns), sequences and functions (``Schema.grants``, ``Schema.revokes``).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
@@ -193,8 +193,8 @@ class RevokeStatement(Statement):
 def _target(schema: str, on: str, name: str) -> str:
     if on == "schema":
         return f"SCHEMA {ident(schema)}"
-    if on == "function":
-        return f"FUNCTION {qualified(schema, name)}"  # no overloads: the name alone is unambiguous
+    if on in ("function", "procedure"):  # no overloads: the name alone is unambiguous
+        return f"{on.upper()} {qualified(schema, name)}"
     return f"{on.upper()} {qualified(schema, name)}"
 
 
@@ -217,11 +217,21 @@ def revoke_sql(s: RevokeStatement) -> str:
     return f"REVOKE {_privileges(s)} ON {_target(s.schema, s.on, s.name)} FROM {_grantee(s.grantee)};"
 
 
-def statements(schema: str, entries: Sequence[Entry], granted: bool) -> list[Statement]:
-    """One statement per object, grantee and column set, its privileges in a fixed order."""
+def procedures(*schemas: m.Schema) -> frozenset[str]:
+    """The names of the schemas' procedures: their privileges are ``ON PROCEDURE`` (PostgreSQL
+    refuses ``ON FUNCTION`` for one)."""
+    return frozenset(f.name for s in schemas for f in s.functions if f.procedure)
+
+
+def statements(
+    schema: str, entries: Sequence[Entry], granted: bool, procedures: Collection[str] = ()
+) -> list[Statement]:
+    """One statement per object, grantee and column set, its privileges in a fixed order; a
+    ``function`` entry naming one of ``procedures`` is on that procedure."""
     out: list[Statement] = []
     by_target: dict[tuple[str, str, str], dict[str, set[str]]] = {}
     for on, name, column, grantee, privilege in entries:
+        on = "procedure" if on == "function" and name in procedures else on
         by_target.setdefault((on, name, grantee), {}).setdefault(privilege, set()).add(column)
     for (on, name, grantee), privileges in by_target.items():
         shapes = sorted((tuple(sorted(c for c in cols if c)), p) for p, cols in privileges.items())
@@ -306,12 +316,17 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
 
     def declared(self, schema: m.Schema) -> dict[Hashable, Declared[Grant | Revoke]]:
         out: dict[Hashable, Declared[Grant | Revoke]] = {}
+        procs = procedures(schema)  # the key names what ``create`` renders: FUNCTION or PROCEDURE
+
+        def on(g: Grant | Revoke) -> str:
+            return "procedure" if g.on == "function" and g.name in procs else g.on
+
         for g in (*schema.grants, *implied(schema)):
-            key = ("grant", g.on, g.name or "", g.to, g.columns)
+            key = ("grant", on(g), g.name or "", g.to, g.columns)
             if key in out:  # declared and implied by a default: one GRANT of both's privileges
                 g = g.replace(privileges=tuple(dict.fromkeys((*out[key].obj.privileges, *g.privileges))))
             out[key] = Declared(None, g)
-        out.update({("revoke", r.on, r.name): Declared(None, r) for r in schema.revokes})
+        out.update({("revoke", on(r), r.name): Declared(None, r) for r in schema.revokes})
         return out
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
@@ -335,11 +350,11 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         return changes
 
     def create(self, schema: str, key: Hashable, item: Declared[Grant | Revoke]) -> list[Statement]:
-        g = item.obj
+        g, on = item.obj, str(key[1]) if isinstance(key, tuple) else item.obj.on
         if isinstance(g, Revoke):
-            return [RevokeStatement(schema, g.on, g.name, (), g.privileges, PUBLIC)]
+            return [RevokeStatement(schema, on, g.name, (), g.privileges, PUBLIC)]
         to = PUBLIC if g.to.upper() == PUBLIC else g.to
-        return [GrantStatement(schema, g.on, g.name or "", g.columns,
+        return [GrantStatement(schema, on, g.name or "", g.columns,
                                tuple(sorted(set(g.privileges), key=_ORDER.index)), to)]
 
     def plan(self, ctx: PlanContext) -> Planned:
@@ -354,8 +369,9 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
             return on == "function" and name not in functions
 
         changes = [c for c in ctx.of(SetPrivilege) if not gone(*c.entry[:3])]
-        out.after += statements(ctx.schema, [c.entry for c in changes if not c.granted], granted=False)
-        out.after += statements(ctx.schema, [c.entry for c in changes if c.granted], granted=True)
+        procs = procedures(ctx.new) | (procedures(ctx.old) - {f.name for f in ctx.new.functions})
+        out.after += statements(ctx.schema, [c.entry for c in changes if not c.granted], False, procs)
+        out.after += statements(ctx.schema, [c.entry for c in changes if c.granted], True, procs)
         out.last += self._regranted(ctx)  # once every view is created again (some are, in ``last``)
         return out
 
@@ -367,13 +383,15 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
 
         views = dropped_views(ctx)
         functions = {c.new.name for c in ctx.of(ReplaceFunction)
-                     if c.old.arguments != c.new.arguments or c.old.returns != c.new.returns}
+                     if c.old.arguments != c.new.arguments or c.old.returns != c.new.returns
+                     or c.old.procedure != c.new.procedure}
         keep = {f"table:{v.name}" for v in ctx.new.views if v.name in views} | {f"function:{f}" for f in functions}
         acl = declared_acl(ctx.new)
         done = {c.entry for c in ctx.of(SetPrivilege)}
         grants = [e for e, owner in acl.items() if owner in keep and e not in done and e not in _defaults(ctx.new)]
         revokes = [e for e in _defaults(ctx.new) - acl.keys() if f"function:{e[1]}" in keep and e not in done]
-        return [*statements(ctx.schema, revokes, granted=False), *statements(ctx.schema, grants, granted=True)]
+        procs = procedures(ctx.new)
+        return [*statements(ctx.schema, revokes, False, procs), *statements(ctx.schema, grants, True, procs)]
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ObjectAcl, ...]:
         objects: dict[tuple[str, str], list[PrivilegeInfo]] = {}
