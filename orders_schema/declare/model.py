@@ -971,6 +971,14 @@ class View(Node):
         return self
 
 
+def _check_trigger_function(trigger: Trigger, owner: str, functions: set[str], procedures: set[str]) -> None:
+    """A trigger's function is declared in its schema and is a function, not a procedure."""
+    if trigger.function not in functions:
+        raise DeclarationError(f"trigger {trigger.name} on {owner}: unknown function {trigger.function!r}")
+    if trigger.function in procedures:
+        raise DeclarationError(
+            f"trigger {trigger.name} on {owner}: {trigger.function} is a procedure, not a trigger function"
+        )
 
 
 class Schema(Node):
@@ -1111,15 +1119,7 @@ class Schema(Node):
                             f"foreign key {fk.name} on table {table.name}: {name} has no column(s) {missing}"
                         )
             for trigger in table.triggers:
-                if trigger.function not in functions:
-                    raise DeclarationError(
-                        f"trigger {trigger.name} on table {table.name}: unknown function {trigger.function!r}"
-                    )
-                if trigger.function in procedures:
-                    raise DeclarationError(
-                        f"trigger {trigger.name} on table {table.name}: {trigger.function} is a procedure, "
-                        "not a trigger function"
-                    )
+                _check_trigger_function(trigger, f"table {table.name}", functions, procedures)
             if table.populate is not None:
                 target = fragments.insert(table.populate, table.name).this
                 target = target.this if isinstance(target, fragments.exp.Schema) else target
@@ -1133,15 +1133,7 @@ class Schema(Node):
         for view in self.views:
             self._check_view(view, tables)
             for trigger in view.triggers:
-                if trigger.function not in functions:
-                    raise DeclarationError(
-                        f"trigger {trigger.name} on view {view.name}: unknown function {trigger.function!r}"
-                    )
-                if trigger.function in procedures:
-                    raise DeclarationError(
-                        f"trigger {trigger.name} on view {view.name}: {trigger.function} is a procedure, "
-                        "not a trigger function"
-                    )
+                _check_trigger_function(trigger, f"view {view.name}", functions, procedures)
         for seq in self.sequences:
             if seq.owned_by is not None:
                 table_name, column = seq.owned_by
