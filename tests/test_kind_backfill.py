@@ -141,6 +141,14 @@ def test_generate_moves_the_backfill_out_of_the_transaction(tmp_path: Path) -> N
     assert "LOCK TABLE" not in online
     hazards = [h for linted in lint_text(tx) for h in linted.hazards]
     assert not [h for h in hazards if h.kind == "backfill" or "held during" in h.detail]
+    # the online file drops only the backfill's own progress table: lint says so, not "data-loss"
+    online_hazards = [h for linted in lint_text(online) for h in linted.hazards]
+    assert not [h for h in online_hazards if h.kind == "data-loss"], online_hazards
+    assert [h for h in online_hazards if h.kind == "backfill" and "progress table shop.item_counts_backfill"
+            in h.detail and "no data of yours" in h.detail], online_hazards
+    # a DO block without the mark that drops a table still loses data
+    plain = "DO $$\nBEGIN\n    DROP TABLE IF EXISTS shop.item_counts_backfill;\nEND;\n$$;\n"
+    assert [h.kind for linted in lint_text(plain) for h in linted.hazards] == ["data-loss"]
 
 
 def test_other_shapes_keep_the_backfill_in_the_transaction_and_lint_names_the_stall(tmp_path: Path) -> None:

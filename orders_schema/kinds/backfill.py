@@ -102,6 +102,11 @@ class Shape:
         return tuple(f"{self.progress}_{event.lower()}" for event in ("INSERT", "UPDATE", "DELETE"))
 
 
+BATCHED_MARK = "-- orders-schema batched backfill of"
+"""The first line of a batched backfill's ``DO`` body: lint reads it to tell the drop of the
+backfill's own progress table from a drop of data."""
+
+
 def helper_name(table: str) -> str:
     """The name of the progress table and of the helper function: ``<table>_backfill``."""
     return f"{table.encode()[:50].decode(errors='ignore')}_backfill"
@@ -367,6 +372,7 @@ def batched_backfill_sql(st: BatchedBackfill) -> str:
     indent = "\n                "
     cleanup = "\n            ".join(_cleanup(s))
     body = f"""
+{BATCHED_MARK} {s.schema}.{s.table} from {source}; progress table {progress}
 DECLARE
     p record;
     high {source}.{key}%TYPE;

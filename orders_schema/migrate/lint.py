@@ -15,6 +15,7 @@ from typing import Literal
 
 from sqlglot.tokenizer_core import Token, TokenType
 
+from orders_schema.kinds.backfill import BATCH_MILLISECONDS, BATCHED_MARK
 from orders_schema.store.files import NO_TRANSACTION_MARK
 from orders_schema.store.statements import Stmt, split_tokens
 
@@ -169,11 +170,19 @@ def _in_do_block(stmt: Stmt, created: set[str]) -> Linted:
     tag = body[: body.find("$", 1) + 1] if body.startswith("$") else ""
     inner = body[len(tag): len(body) - len(tag)] if tag and body.endswith(tag) else ""
     hazards: list[Hazard] = []
+    batched = inner.lstrip().startswith(BATCHED_MARK)
     for part in split_tokens(inner):
         words = part.words
         start = next((i for i, word in enumerate(words) if word in ("ALTER", "CREATE", "DROP")), None)
         if start is not None:
-            hazards += _classify(Stmt(part.sql, part.tokens[start:]), created).hazards
+            found = _classify(Stmt(part.sql, part.tokens[start:]), created).hazards
+            if batched and words[start:start + 2] == ["DROP", "TABLE"]:
+                # the backfill's own progress table (kinds/backfill.py), not data: say what the block does
+                table = _name_after(words[start:], part.tokens[start:], "TABLE", ("IF", "EXISTS"))
+                found = (Hazard("backfill", "counts its source table in batches of about "
+                                f"{BATCH_MILLISECONDS} ms, one commit each, then drops its helpers and "
+                                f"progress table {table} (no data of yours); runtime grows with the rows"),)
+            hazards += found
     return Linted(stmt.sql, tuple(hazards))
 
 
