@@ -37,6 +37,7 @@ import psycopg
 
 from orders_schema.declare import model as m
 from orders_schema.declare import project as p
+from orders_schema.declare.summary import kept_summary
 from orders_schema.kinds import backfill
 from orders_schema.live.apply import migrate
 from orders_schema.migrate import workflow
@@ -58,41 +59,11 @@ ORDERS = m.Table(
 V1_STATE = m.Schema(name="bench", tables=(ORDERS,))
 V1 = m.Version(number=1, name="orders", create_schema=True, state=V1_STATE,
                phases=(m.Phase(title="PHASE 1", items=(ORDERS,)),))
-_UPSERT = """
-        INSERT INTO bench.order_status_counts AS c (is_simulated, order_type, status, order_count)
-        SELECT o.is_simulated, o.order_type, o.status, {sign}count(*) FROM {rows} o
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (is_simulated, order_type, status)
-        DO UPDATE SET order_count = c.order_count + EXCLUDED.order_count;"""
-COUNT = m.Function(name="count_order_statuses", body=f"""
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN{_UPSERT.format(sign='-', rows='old_orders')}
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN{_UPSERT.format(sign='', rows='new_orders')}
-    END IF;
-    RETURN NULL;
-END;
-""")
-COUNTS = m.Table(
-    name="order_status_counts",
-    columns=(m.Column(name="is_simulated", type=m.BOOLEAN, nullable=False),
-             m.Column(name="order_type", type=m.varchar(10), nullable=False),
-             m.Column(name="status", type=m.varchar(20), nullable=False),
-             m.Column(name="order_count", type=m.BIGINT, nullable=False, default="0")),
-    primary_key=m.PrimaryKey(columns=("is_simulated", "order_type", "status")),
-    populate="INSERT INTO bench.order_status_counts (is_simulated, order_type, status, order_count) "
-             "SELECT is_simulated, order_type, status, count(*) FROM bench.orders GROUP BY 1, 2, 3",
-)
-TRIGGERS = (
-    m.Trigger(name="trg_orders_count_insert", timing="AFTER", events=("INSERT",), function="count_order_statuses",
-              for_each="STATEMENT", referencing_new="new_orders"),
-    m.Trigger(name="trg_orders_count_update", timing="AFTER", events=("UPDATE",), function="count_order_statuses",
-              for_each="STATEMENT", referencing_old="old_orders", referencing_new="new_orders"),
-    m.Trigger(name="trg_orders_count_delete", timing="AFTER", events=("DELETE",), function="count_order_statuses",
-              for_each="STATEMENT", referencing_old="old_orders"),
-)
-HEAD = m.Schema(name="bench", tables=(ORDERS.model_copy(update={"triggers": TRIGGERS}), COUNTS),
-                functions=(COUNT,))
+ORDERS_COUNTED, COUNTS, COUNT = kept_summary(
+    "bench", ORDERS, "order_status_counts", ("is_simulated", "order_type", "status"),
+    function="count_order_statuses", count="order_count", count_default="0",
+    old_rows="old_orders", new_rows="new_orders")
+HEAD = m.Schema(name="bench", tables=(ORDERS_COUNTED, COUNTS), functions=(COUNT,))
 FILL = """INSERT INTO bench.orders (is_simulated, order_type, status, amount_sol)
 SELECT g % 7 = 0, (ARRAY['entry','exit'])[1 + g % 2],
        (ARRAY['pending','submitted','filled','cancelled','failed'])[1 + g % 5], 1 + g % 100

@@ -18,6 +18,7 @@ import pytest
 
 from orders_schema.declare import model as m
 from orders_schema.declare import project as p
+from orders_schema.declare.summary import kept_summary
 from orders_schema.kinds import backfill
 from orders_schema.live.apply import migrate
 from orders_schema.live.compare import compare, declared_catalog
@@ -40,40 +41,12 @@ ITEMS = m.Table(
 V1_STATE = m.Schema(name="shop", tables=(ITEMS,))
 V1 = m.Version(number=1, name="shop", create_schema=True, state=V1_STATE,
                phases=(m.Phase(title="PHASE 1", items=(ITEMS,)),))
-_UPSERT = """
-        INSERT INTO shop.item_counts AS c (simulated, status, n, total)
-        SELECT o.simulated, o.status, {sign}count(*), {sign}sum(o.amount) FROM {rows} o
-        WHERE o.status <> 'void' GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (simulated, status) DO UPDATE SET n = c.n + EXCLUDED.n, total = c.total + EXCLUDED.total;"""
-COUNT = m.Function(name="count_items", body=f"""
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN{_UPSERT.format(sign='-', rows='old_rows')}
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN{_UPSERT.format(sign='', rows='new_rows')}
-    END IF;
-    RETURN NULL;
-END;
-""")
-POPULATE = ("INSERT INTO shop.item_counts (simulated, status, n, total) SELECT i.simulated, i.status, count(*), "
-            "sum(i.amount) FROM shop.items i WHERE i.status <> 'void' GROUP BY i.simulated, i.status")
-COUNTS = m.Table(
-    name="item_counts",
-    columns=(m.Column(name="simulated", type=m.BOOLEAN, nullable=False),
-             m.Column(name="status", type=m.varchar(20), nullable=False),
-             m.Column(name="n", type=m.BIGINT, nullable=False),
-             m.Column(name="total", type=m.BIGINT, nullable=False)),
-    primary_key=m.PrimaryKey(columns=("simulated", "status")),
-    populate=POPULATE,
-)
-TRIGGERS = (
-    m.Trigger(name="trg_items_count_insert", timing="AFTER", events=("INSERT",), function="count_items",
-              for_each="STATEMENT", referencing_new="new_rows"),
-    m.Trigger(name="trg_items_count_update", timing="AFTER", events=("UPDATE",), function="count_items",
-              for_each="STATEMENT", referencing_old="old_rows", referencing_new="new_rows"),
-    m.Trigger(name="trg_items_count_delete", timing="AFTER", events=("DELETE",), function="count_items",
-              for_each="STATEMENT", referencing_old="old_rows"),
-)
-HEAD = m.Schema(name="shop", tables=(ITEMS.model_copy(update={"triggers": TRIGGERS}), COUNTS), functions=(COUNT,))
+ITEMS_COUNTED, COUNTS, COUNT = kept_summary("shop", ITEMS, "item_counts", ("simulated", "status"),
+                                     function="count_items", sums=(("total", "amount"),),
+                                     where="i.status <> 'void'")
+POPULATE = COUNTS.populate or ""
+TRIGGERS = ITEMS_COUNTED.triggers
+HEAD = m.Schema(name="shop", tables=(ITEMS_COUNTED, COUNTS), functions=(COUNT,))
 FRESH = ("SELECT i.simulated, i.status, count(*), sum(i.amount) FROM shop.items i WHERE i.status <> 'void' "
          "GROUP BY 1, 2 ORDER BY 1, 2")
 SUMMARY = "SELECT simulated, status, n, total FROM shop.item_counts WHERE n <> 0 ORDER BY 1, 2"
