@@ -27,7 +27,7 @@ from orders_schema.declare.project import load
 from orders_schema.declare.quoting import ident
 from orders_schema.live.apply import migrate
 from orders_schema.tester.server import create_database, throwaway_server
-from orders_schema.walltrack.bench import _ENTRY, _EXIT, _TOKEN, BENCH_APP_USER, PGBENCH_RUN, _load_run
+from orders_schema.walltrack.bench import _ENTRY, _EXIT, BENCH_APP_USER, PGBENCH_RUN, _load_run, add_pool
 from orders_schema.walltrack.head import APP
 
 
@@ -144,17 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         pool = 2_000
         for label, db in dbs.items():
             with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
-                conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
-                conn.execute(f"""WITH ins AS (
-                    INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
-                                                  amount_sol, expected_price)
-                    SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
-                    FROM generate_series(1, {pool}) AS g RETURNING id, signal_id)
-                    INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
-                if label in users:
-                    conn.execute(sql.SQL("GRANT SELECT ON public.bench_pool TO {}").format(
-                        sql.SQL(ident(users[label]))))
-                conn.execute("VACUUM ANALYZE")
+                add_pool(conn, pool, users.get(label))
                 row = conn.execute("SELECT count(*), sum(length(conbin)) FROM pg_catalog.pg_constraint"
                                    " WHERE conrelid = 'walltrack.orders'::regclass AND contype = 'c'").fetchone()
                 assert row is not None

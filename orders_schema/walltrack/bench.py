@@ -545,6 +545,22 @@ POOL = 5_000
 """Open orders (the same rows in both databases) that the status-update script cycles through."""
 
 
+def add_pool(conn: psycopg.Connection[Any], size: int, reader: str | None = None) -> None:
+    """``size`` open orders, and ``public.bench_pool (n, id)`` numbering them 1 to ``size``: the rows
+    the status-update pattern cycles through (``reader``, a role, may read the pool). Then VACUUM
+    ANALYZE, as a live database is."""
+    conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
+    conn.execute(f"""WITH ins AS (
+        INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
+                                      amount_sol, expected_price)
+        SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
+        FROM generate_series(1, {int(size)}) AS g RETURNING id, signal_id)
+        INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
+    if reader is not None:
+        conn.execute(sql.SQL("GRANT SELECT ON public.bench_pool TO {}").format(sql.SQL(ident(reader))))
+    conn.execute("VACUUM ANALYZE")
+
+
 def pgbench_scripts(rows: int, run: str = PGBENCH_RUN) -> dict[str, str]:
     """pgbench scripts per file name. Signals and positions are those of the synthetic load ``run``
     (``sig-<run>-N`` for N up to 60 % of ``rows``, ``md5('<run>-pos-N')`` up to 40 %), so every exit
@@ -729,17 +745,7 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
 
     for db in dbs.values():
         with psycopg.connect(srv.dsn(db), autocommit=True) as conn:
-            conn.execute("CREATE TABLE public.bench_pool (n int PRIMARY KEY, id uuid NOT NULL)")
-            conn.execute(f"""WITH ins AS (
-                INSERT INTO walltrack.orders (order_type, side, signal_id, token_address, token_symbol,
-                                              amount_sol, expected_price)
-                SELECT 'entry', 'buy', 'pool-' || g, {_TOKEN}, 'T1', 1.5, 0.0001
-                FROM generate_series(1, {POOL}) AS g RETURNING id, signal_id)
-                INSERT INTO public.bench_pool SELECT substr(signal_id, 6)::int, id FROM ins""".encode())
-            if label_of(db) in users:
-                conn.execute(sql.SQL("GRANT SELECT ON public.bench_pool TO {}").format(
-                    sql.SQL(ident(users[label_of(db)]))))
-            conn.execute("VACUUM ANALYZE")
+            add_pool(conn, POOL, users.get(label_of(db)))
     tps: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     cpu: dict[str, dict[str, list[float]]] = {label: {} for label in dbs}
     for round_no in range(rounds):
