@@ -27,7 +27,15 @@ from orders_schema.declare.project import load
 from orders_schema.declare.quoting import ident
 from orders_schema.live.apply import migrate
 from orders_schema.tester.server import create_database, throwaway_server
-from orders_schema.walltrack.bench import _ENTRY, _EXIT, BENCH_APP_USER, PGBENCH_RUN, _load_run, add_pool
+from orders_schema.walltrack.bench import (
+    _ENTRY,
+    _EXIT,
+    BENCH_APP_USER,
+    PGBENCH_ABLATIONS,
+    PGBENCH_RUN,
+    _load_run,
+    add_pool,
+)
 from orders_schema.walltrack.head import APP
 
 
@@ -112,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--statements", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--variant", action="append", default=[], help="NAME=SQL (statements split on '; ')")
+    parser.add_argument("--ablation", action="append", default=[], choices=sorted(PGBENCH_ABLATIONS),
+                        help="a variant of the benchmark's --pgbench-ablations, by name (several allowed)")
     parser.add_argument("--as-app", action="store_true", help="also head written as a login role in the app role")
     parser.add_argument("--no-updates", action="store_true")
     parser.add_argument("--pg", default=None)
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         create_database(srv.dsn(), dbs["head"], template=dbs["v9"])
         migrate(srv.dsn(dbs["head"]), project.schema_dir)
         users: dict[str, str] = {}
-        for spec in args.variant:
+        for spec in [f"{name}={PGBENCH_ABLATIONS[name][1]}" for name in args.ablation] + args.variant:
             name, _, text = spec.partition("=")
             dbs[name] = f"cpu_{name.replace('-', '_')}"
             create_database(srv.dsn(), dbs[name], template=dbs["head"])

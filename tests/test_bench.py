@@ -99,10 +99,16 @@ def test_pgbench_ablations_undo_exactly_what_they_name_at_head(orders_db: psycop
             gone = before - constraints()
             # head-invoker: the hardening version's SECURITY DEFINER trigger functions run as the caller
             assert definers() == (set() if label == "head-invoker" else set(head.DEFINERS)), label
-        expected = {("orders_position_id_fkey", "f")} if label in ("head-fk", "head-bare") else set()
-        if label in ("head-checks", "head-bare"):
+            came = constraints() - before
+        expected = {("orders_position_id_fkey", "f")} if label in ("head-fk", "head-noafter", "head-bare") else set()
+        if label in ("head-checks", "head-merged", "head-bare"):
             expected |= {(name, "c") for name in added}
+        if label == "head-domains":  # the one-column CHECKs become domain types; the rest stay
+            expected |= {(name, "c") for *_, name in bench._DOMAINS}
+            assert {name for *_, name in bench._DOMAINS} < added
         assert gone == expected, label
+        # head-merged: the same conditions as one CHECK
+        assert came == ({("orders_rules", "c")} if label == "head-merged" else set()), label
 
 
 def test_the_roundtrip_part_reports_each_step_of_the_changes_named(

@@ -20,9 +20,11 @@ Parts:
                confirming); ``--rounds`` rounds of ``--pgbench-seconds`` each, schemas in turn, medians;
                count_by_status on the loaded data; head twice: as the superuser (row security
                bypassed) and as ``head-app``, a login role in ``walltrack_app`` (its grants and row
-               security apply, as in production); ``--pgbench-ablations``: head without the FK, head
-               without the CHECKs it added beyond V9's, head with its trigger functions SECURITY
-               INVOKER, head without the FK, those CHECKs and its INSERT trigger
+               security apply, as in production); ``--pgbench-ablations [VARIANT ...]``: head with one
+               integrity choice undone (without the FK, without the CHECKs it added beyond V9's,
+               without its INSERT trigger, without both AFTER INSERT triggers, its one-column CHECKs
+               as domains, V9's random ids, its trigger functions SECURITY INVOKER) and the floor:
+               without the FK, those CHECKs and its INSERT trigger
 
 ``roundtrip``  (only when named) every everyday change (:mod:`orders_schema.walltrack.everyday`) on a
                database holding ``--rows`` orders: generate, check, apply, verify, undo, verify,
@@ -42,7 +44,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -663,6 +665,25 @@ _DROP_CHECKS = "ALTER TABLE walltrack.orders " + ", ".join(
         "orders_attempts_within_limit", "orders_direction_matches_type"))
 _DROP_INSERT_TRIGGER = "; ".join(f"DROP TRIGGER {t.name} ON walltrack.orders" for t in COUNT_TRIGGERS
                                  if t.events == ("INSERT",))
+_DOMAINS = (  # (column, its type, the domain's CHECK, the CHECK constraint it replaces)
+    ("amount_sol", "numeric(20,8)", "VALUE > 0.0", "orders_amount_sol_positive"),
+    ("amount_tokens", "numeric(30,8)", "VALUE > 0.0", "orders_amount_tokens_positive"),
+    ("expected_price", "numeric(30,12)", "VALUE > 0.0", "orders_expected_price_positive"),
+    ("actual_price", "numeric(30,12)", "VALUE > 0.0", "orders_actual_price_positive"),
+    ("max_slippage_bps", "integer", "VALUE BETWEEN 0 AND 10000", "orders_max_slippage_bps_range"),
+    ("max_attempts", "integer", "VALUE >= 1", "orders_max_attempts_positive"),
+)
+_AS_DOMAINS = "; ".join([
+    "DROP VIEW walltrack.order_history", "DROP VIEW walltrack.order_stats",
+    *(f"CREATE DOMAIN walltrack.{column}_t AS {type_} CHECK ({check})" for column, type_, check, _ in _DOMAINS),
+    "ALTER TABLE walltrack.orders " + ", ".join(f"DROP CONSTRAINT {name}" for *_, name in _DOMAINS),
+    "ALTER TABLE walltrack.orders " + ", ".join(f"ALTER COLUMN {column} TYPE walltrack.{column}_t"
+                                                for column, *_ in _DOMAINS)])
+_MERGED_CHECK = " AND ".join(f"({c})" for c in (
+    "amount_sol > 0.0", "amount_tokens > 0.0", "expected_price > 0.0", "actual_price > 0.0",
+    "max_slippage_bps BETWEEN 0 AND 10000", "max_attempts >= 1", "attempt_count >= 0 AND attempt_count <= max_attempts",
+    "(order_type = 'entry' AND side = 'buy' AND signal_id IS NOT NULL) OR "
+    "(order_type = 'exit' AND side = 'sell' AND position_id IS NOT NULL)"))
 BENCH_APP_USER = "walltrack_bench_app"
 """The login role pgbench writes as in the ``head-app`` runs: a member of the app role, as production's
 login is, so the app role's grants and row security apply (a superuser, the other runs' writer,
@@ -674,6 +695,21 @@ PGBENCH_ABLATIONS = {
     # what the hardening version's SECURITY DEFINER trigger functions cost (a user switch per call)
     "head-invoker": ("with its trigger functions SECURITY INVOKER, as before the hardening version",
                      "; ".join(f"ALTER FUNCTION walltrack.{f}() SECURITY INVOKER" for f in DEFINERS)),
+    # each remaining lever alone: the settled-count INSERT trigger (what a trigger skipped for open
+    # orders would save them), and V9's random ids instead of uuid_v7() (what time-ordered ids cost)
+    "head-notrigger": ("without the settled-count INSERT trigger", _DROP_INSERT_TRIGGER),
+    "head-uuid4": ("with V9's id default gen_random_uuid() instead of uuid_v7()",
+                   "ALTER TABLE walltrack.orders ALTER COLUMN id SET DEFAULT gen_random_uuid()"),
+    # the FK and the INSERT trigger are head's only AFTER INSERT triggers: without both, an insert
+    # queues no after-trigger event and captures no transition table at all
+    "head-noafter": ("without the FK and the settled-count INSERT trigger", f"{_DROP_FK}; {_DROP_INSERT_TRIGGER}"),
+    # the six one-column CHECKs as domains (checked from the type cache, not re-read per statement);
+    # the ablation drops the views that would block the type change (the patterns do not read them)
+    "head-domains": ("with its six one-column CHECKs as domain types", _AS_DOMAINS),
+    # the same 8 conditions in one CHECK (the same rows pass: each part TRUE or NULL), one name in errors
+    "head-merged": ("with the 8 CHECKs it added as one CHECK of the same meaning",
+                    f"{_DROP_CHECKS}; ALTER TABLE walltrack.orders ADD CONSTRAINT orders_rules CHECK ({_MERGED_CHECK}) "
+                    "NOT VALID"),
     # the floor: what head's indexes, defaults and story triggers cost with none of its integrity
     "head-bare": ("without the FK, the 8 CHECKs and the settled-count INSERT trigger",
                   f"{_DROP_FK}; {_DROP_CHECKS}; {_DROP_INSERT_TRIGGER}"),
@@ -690,7 +726,7 @@ def _load_run(dsn: str, project: Project, rows: int, run: str) -> None:
 
 
 def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, rounds: int,
-                    scripts: Path, ablations: bool = False, app_role: bool = True) -> dict[str, Any]:
+                    scripts: Path, ablations: Sequence[str] = (), app_role: bool = True) -> dict[str, Any]:
     binary = _pgbench_binary(srv)
     for name, text in pgbench_scripts(rows).items():
         (scripts / name).write_text(text, encoding="utf-8")
@@ -711,7 +747,7 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.SQL(ident(BENCH_APP_USER))))
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
                 sql.SQL(ident(BENCH_APP_USER)), sql.SQL(ident(APP))))
-    for label, (_, undo) in PGBENCH_ABLATIONS.items() if ablations else ():
+    for label, (_, undo) in ((a, PGBENCH_ABLATIONS[a]) for a in ablations):
         dbs[label] = f"bench_pgbench_{label.replace('-', '_')}_{rows}"
         create_database(srv.dsn(), dbs[label], template=dbs["head"])
         with psycopg.connect(srv.dsn(dbs[label]), autocommit=True) as conn:
@@ -789,7 +825,7 @@ def pgbench_figures(srv: Server, project: Project, rows: int, seconds: float, ro
 
 
 def bench_pgbench(srv: Server, project: Project, results: Results, rows: int, seconds: float,
-                  rounds: int, ablations: bool = False) -> None:
+                  rounds: int, ablations: Sequence[str] = ()) -> None:
     import tempfile
 
     say(f"== pgbench: V9 and head on one server, {rows:,} synthetic orders each; {rounds} rounds of "
@@ -896,9 +932,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200, help="runs per query")
     parser.add_argument("--pgbench-rows", type=int, default=None, help="orders for the pgbench part (default: --rows)")
     parser.add_argument("--pgbench-seconds", type=float, default=10, help="seconds per pgbench run")
-    parser.add_argument("--pgbench-ablations", action="store_true",
-                        help="also run head without the position FK, without the CHECKs it added, "
-                             "and without both and its INSERT trigger (the floor)")
+    parser.add_argument("--pgbench-ablations", nargs="*", choices=sorted(PGBENCH_ABLATIONS), default=None,
+                        metavar="VARIANT",
+                        help="also run head with one integrity choice undone (each variant, or all when none "
+                             f"is named): {', '.join(PGBENCH_ABLATIONS)}")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=list(DEFAULT_PARTS))
     parser.add_argument("--roundtrip-changes", nargs="*", default=[],
                         help="the everyday changes the roundtrip part runs (default: all)")
@@ -943,8 +980,10 @@ def main(argv: list[str] | None = None) -> int:
             if "writes" in args.only:
                 bench_writes(srv, project, results, args.write_rows or args.rows, args.singles, args.rounds, args.pg)
             if "pgbench" in args.only:
+                named = args.pgbench_ablations
+                variants = tuple(PGBENCH_ABLATIONS) if named == [] else tuple(named or ())
                 bench_pgbench(srv, project, results, args.pgbench_rows or args.rows, args.pgbench_seconds,
-                              args.rounds, args.pgbench_ablations)
+                              args.rounds, variants)
             if "roundtrip" in args.only:
                 bench_roundtrip(srv, project, results, args.rows, tuple(args.roundtrip_changes))
     out = Path(args.out)
