@@ -9,6 +9,7 @@ makes a statement wait; the waiting backend is then terminated from another conn
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -271,6 +272,29 @@ def test_a_connection_lost_inside_a_transactional_version_fails_it_and_commits_n
     assert (code, err) == (0, "")
     assert out.splitlines()[0].startswith("applied V10__story_fixes in ")
     assert_verified(orders_empty_dsn)
+
+
+def test_a_files_session_settings_end_with_it(orders_empty_dsn: str, tmp_path: Path) -> None:
+    """V1 SETs search_path and lock_timeout; V2, applied in the same deploy, runs with neither (as it
+    would in a deploy of its own): its unqualified table lands where the server's default puts it."""
+    folder = tmp_path / "schema"
+    folder.mkdir()
+    texts = {
+        "V1__first.sql": "CREATE SCHEMA first;\nSET search_path = first;\nSET lock_timeout = '1ms';\n"
+                         "CREATE TABLE t1 (id int);\n",
+        "V2__second.sql": "CREATE TABLE t2 AS SELECT current_setting('lock_timeout') AS lock_timeout;\n",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "released.json").write_text(json.dumps({"versions": [
+        {"version": int(name[1]), "name": name[4:-4], "file": name, "sha256": sha256(text)}
+        for name, text in texts.items()]}), encoding="utf-8")
+    assert [a.version for a in migrate(orders_empty_dsn, folder)] == [1, 2]
+    with psycopg.connect(orders_empty_dsn) as conn:
+        where = conn.execute("SELECT relname, relnamespace::regnamespace::text FROM pg_class "
+                             "WHERE relname IN ('t1', 't2') ORDER BY 1").fetchall()
+        assert where == [("t1", "first"), ("t2", "public")]
+        assert conn.execute("SELECT lock_timeout FROM public.t2").fetchone() == ("0",)
 
 
 def test_an_unreachable_server_is_exit_2_and_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -113,8 +113,18 @@ def apply_file(conn: psycopg.Connection[Any], file: VersionFile, then: Callable[
     """Apply one file: atomically when transactional, else statement by statement.
 
     ``then`` runs right after the file's statements, inside its transaction when it has one (the
-    history row commits with the version).
+    history row commits with the version). Whatever the file SET for its session (``search_path``,
+    ``lock_timeout``, a role) is reset once it ends, so the next file runs as it would on a
+    connection of its own: applying V1 and V2 in one deploy or in two does the same.
     """
+    _apply_statements(conn, file, then)
+    if not (conn.closed or conn.broken):
+        with conn.transaction():  # leaves the connection as idle as it found it
+            conn.execute("RESET ALL")
+            conn.execute("RESET ROLE")
+
+
+def _apply_statements(conn: psycopg.Connection[Any], file: VersionFile, then: Callable[[], None] | None) -> None:
     statements = split(file.text)
     if file.transactional:
         try:
