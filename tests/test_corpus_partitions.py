@@ -262,3 +262,42 @@ def test_an_online_part_cut_off_after_the_index_on_only_the_table_is_finished_by
     assert [a.version for a in migrate(orders_empty_dsn, proj.schema_dir)] == [3]
     with psycopg.connect(orders_empty_dsn) as conn:
         assert conn.execute(valid).fetchone() == (True,)
+
+
+@pytest.mark.parametrize("cut_off", ["pending", "detached"])
+def test_a_detach_cut_off_pending_or_before_its_drop_is_finished_by_apply_again(
+    tmp_path: Path, orders_empty_dsn: str, dbs: Databases, cut_off: str
+) -> None:
+    """``DETACH ... CONCURRENTLY`` commits twice. Cut off between the two, the partition stays
+    "pending detach" (apply FINALIZEs it); cut off after both but before the DROP, it is a table of
+    its own (the file drops it). Either way apply, run again, ends at the head."""
+    workflow.render(p.Project(schema=V1_STATE, versions=(V1,), schema_dir=tmp_path / "schema"))
+    proj = p.Project(schema=HEAD, versions=(V1,), schema_dir=tmp_path / "schema", allow_destructive=ALLOW)
+    assert workflow.generate(proj, "partitions") is not None
+    migrate(orders_empty_dsn, proj.schema_dir, target=2)
+    detach = f"ALTER TABLE {S}.events DETACH PARTITION {S}.events_2024 CONCURRENTLY"
+    state = ("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(%s) "
+             "AND inhparent = to_regclass(%s)")
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {S}.events (id, at) VALUES (1, '2024-06-01'), (2, '2025-06-01')")
+        if cut_off == "pending":
+            # an older snapshot makes the second step wait; a statement timeout cuts it off there
+            with psycopg.connect(orders_empty_dsn) as holder:
+                holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                holder.execute(f"SELECT count(*) FROM {S}.events")
+                conn.execute("SET statement_timeout = '300ms'")
+                with pytest.raises(psycopg.errors.QueryCanceled):
+                    conn.execute(detach.encode())
+                conn.execute("RESET statement_timeout")
+            assert conn.execute(state, [f"{S}.events_2024", f"{S}.events"]).fetchone() == (True,)
+        else:
+            conn.execute(detach.encode())
+            assert conn.execute(state, [f"{S}.events_2024", f"{S}.events"]).fetchone() is None
+    messages: list[str] = []
+    assert [a.version for a in migrate(orders_empty_dsn, proj.schema_dir, progress=messages.append)] == [3]
+    if cut_off == "pending":
+        assert any(m.startswith(f"repaired: finished the detach of {S}.events_2024 from {S}.events") for m in messages)
+    with psycopg.connect(orders_empty_dsn) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", [f"{S}.events_2024"]).fetchone() == (None,)
+        assert conn.execute(f"SELECT count(*) FROM {S}.events").fetchone() == (1,)  # the 2025 row
+        assert compare(declared_catalog(HEAD, dbs), inspect_schema(conn, S)) == []

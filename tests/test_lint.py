@@ -18,7 +18,7 @@ GOLDEN: list[tuple[str, list[str]]] = [
     ("ALTER TABLE s.p DETACH PARTITION s.p1 CONCURRENTLY;",
      ["lock: SHARE UPDATE EXCLUSIVE on s.p (reads and writes continue)",
       "no-transaction: DETACH PARTITION CONCURRENTLY cannot run inside a transaction; an interrupted one leaves it "
-      "pending: finish it with DETACH PARTITION ... FINALIZE"]),
+      "pending: apply, run again, finishes it (FINALIZE)"]),
     ("ALTER TABLE s.p DETACH PARTITION s.p1;", ["lock: ACCESS EXCLUSIVE on s.p (brief)"]),
     ("CREATE INDEX IF NOT EXISTS i ON ONLY s.p (x);",
      ["lock: SHARE on s.p (brief: nothing is built; the index stays INVALID until each partition's is attached)"]),

@@ -73,8 +73,11 @@ def attach(name: str, values: str) -> str:
 
 
 def detach(name: str, values: str) -> str:
-    return ("-- re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS\n"
-            f"DO $$\nBEGIN\n    IF NOT (pg_catalog.to_regclass('s.{name}') IS NOT NULL) THEN\n"
+    exists = f"(pg_catalog.to_regclass('s.{name}') IS NOT NULL)"
+    return ("-- so a re-run works (no IF EXISTS on DETACH): drop what an earlier try detached, re-create (empty) what "
+            f"is gone\nDO $$\nBEGIN\n    IF {exists} AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE "
+            f"inhrelid = pg_catalog.to_regclass('s.{name}') AND inhparent = pg_catalog.to_regclass('s.ev')) THEN\n"
+            f"        DROP TABLE s.{name};\n    END IF;\n    IF NOT {exists} THEN\n"
             f"        CREATE TABLE s.{name} PARTITION OF s.ev FOR VALUES IN ({values});\n    END IF;\nEND\n$$;\n"
             f"ALTER TABLE s.ev DETACH PARTITION s.{name} CONCURRENTLY;\n\nDROP TABLE IF EXISTS s.{name};")
 

@@ -236,8 +236,11 @@ GOLDEN: list[tuple[r.Statement, str]] = [
      '        ALTER TABLE walltrack.ev ATTACH PARTITION walltrack."Ev 2024" '
      "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n    END IF;\nEND\n$$;"),
     (DetachPartition(S, "ev", PART),
-     "-- re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS\n"
-     "DO $$\nBEGIN\n    IF NOT (pg_catalog.to_regclass('walltrack.\"Ev 2024\"') IS NOT NULL) THEN\n"
+     "-- so a re-run works (no IF EXISTS on DETACH): drop what an earlier try detached, re-create (empty) what is "
+     "gone\nDO $$\nBEGIN\n    IF (pg_catalog.to_regclass('walltrack.\"Ev 2024\"') IS NOT NULL) AND NOT EXISTS (SELECT "
+     "FROM pg_catalog.pg_inherits WHERE inhrelid = pg_catalog.to_regclass('walltrack.\"Ev 2024\"') AND inhparent = "
+     "pg_catalog.to_regclass('walltrack.ev')) THEN\n        DROP TABLE walltrack.\"Ev 2024\";\n    END IF;\n"
+     "    IF NOT (pg_catalog.to_regclass('walltrack.\"Ev 2024\"') IS NOT NULL) THEN\n"
      '        CREATE TABLE walltrack."Ev 2024" PARTITION OF walltrack.ev '
      "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n    END IF;\nEND\n$$;\n"
      'ALTER TABLE walltrack.ev DETACH PARTITION walltrack."Ev 2024" CONCURRENTLY;'),

@@ -678,11 +678,18 @@ def attach_partition_sql(s: AttachPartition) -> str:
 
 @renders(DetachPartition)
 def detach_partition_sql(s: DetachPartition) -> str:
+    part, parent = qualified(s.schema, s.partition.name), qualified(s.schema, s.table)
+    exists = _has_relation(s.schema, s.partition.name)
+    attached = (f"EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhrelid = {_relation(s.schema, s.partition.name)} "
+                f"AND inhparent = {_relation(s.schema, s.table)})")
     again = _partition_of(s.schema, s.table, s.partition, if_not_exists=False)
-    note = comment("re-created (empty) only when gone, so this part runs again: DETACH CONCURRENTLY has no IF EXISTS")
-    return (f"{note}\n{_only_if(f'NOT {_has_relation(s.schema, s.partition.name)}', again)}\n"
-            f"ALTER TABLE {qualified(s.schema, s.table)} DETACH PARTITION {qualified(s.schema, s.partition.name)} "
-            "CONCURRENTLY;")
+    # apply FINALIZEs a detach an earlier try left pending (live/apply.py) before this file runs
+    note = comment("so a re-run works (no IF EXISTS on DETACH): drop what an earlier try detached, re-create (empty) "
+                   "what is gone")
+    body = (f"\nBEGIN\n    IF {exists} AND NOT {attached} THEN\n        DROP TABLE {part};\n    END IF;\n"
+            f"    IF NOT {exists} THEN\n        {again}\n    END IF;\nEND\n")
+    return (f"{note}\nDO {dollar_quote(body)};\n"
+            f"ALTER TABLE {parent} DETACH PARTITION {part} CONCURRENTLY;")
 
 
 @renders(SetLoggedStatement)

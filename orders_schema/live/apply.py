@@ -13,6 +13,7 @@ statements); INVALID indexes of anyone else are not apply's business.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -430,14 +431,43 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         raise Unreachable(f"cannot connect: {str(exc).strip().splitlines()[0]}") from None
 
 
+_DETACH = re.compile(r"^ALTER\s+TABLE\s+(.+?)\s+DETACH\s+PARTITION\s+(.+?)\s+CONCURRENTLY\s*;", re.I | re.M)
+
+
+def pending_detaches(conn: psycopg.Connection[Any], file: VersionFile) -> list[tuple[str, str]]:
+    """The partitions ``file`` detaches ``CONCURRENTLY`` that an interrupted try left pending
+    (``pg_inherits.inhdetachpending``): (parent, partition), qualified."""
+    out = []
+    for parent, part in _DETACH.findall(file.text):
+        row = conn.execute(
+            "SELECT pn.nspname, p.relname, cn.nspname, c.relname FROM pg_catalog.pg_inherits i"
+            " JOIN pg_catalog.pg_class p ON p.oid = i.inhparent"
+            " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
+            " JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace"
+            " WHERE i.inhparent = pg_catalog.to_regclass(%s) AND i.inhrelid = pg_catalog.to_regclass(%s)"
+            " AND i.inhdetachpending",
+            [parent, part],
+        ).fetchone()
+        if row is not None:
+            out.append((qualified(row[0], row[1]), qualified(row[2], row[3])))
+    return out
+
+
 def _heal(conn: psycopg.Connection[Any], file: VersionFile, progress: Progress) -> None:
-    """Drop the INVALID indexes an earlier, interrupted try of ``file`` left; the file rebuilds them."""
+    """What an earlier, interrupted try of ``file`` left: INVALID indexes are dropped (the file
+    rebuilds them) and a pending ``DETACH ... CONCURRENTLY`` is finished (``FINALIZE``; the file
+    then drops the detached partition, as it would have)."""
     for schema, name in own_invalid_indexes(conn, file):
         conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}".encode())
         progress(
             f"repaired: dropped invalid index {qualified(schema, name)} left by an earlier try of "
             f"{file.path.name}; rebuilding"
         )
+    for parent, part in pending_detaches(conn, file):
+        conn.execute(f"ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE".encode())
+        progress(f"repaired: finished the detach of {part} from {parent} an earlier try of {file.path.name} left "
+                 "pending")
 
 
 def _apply_online(conn: psycopg.Connection[Any], file: VersionFile, progress: Progress) -> None:

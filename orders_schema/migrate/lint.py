@@ -282,7 +282,7 @@ def _alter_table(stmt: Stmt, created: set[str]) -> list[Hazard]:
         if "CONCURRENTLY" in w:
             return [_lock("SHARE UPDATE EXCLUSIVE", table, "reads and writes continue"),
                     Hazard("no-transaction", "DETACH PARTITION CONCURRENTLY cannot run inside a transaction; an "
-                           "interrupted one leaves it pending: finish it with DETACH PARTITION ... FINALIZE")]
+                           "interrupted one leaves it pending: apply, run again, finishes it (FINALIZE)")]
         return [_lock("ACCESS EXCLUSIVE", table, "brief")]
     if "SET" in w and ("LOGGED" in w or "UNLOGGED" in w):
         return [_lock("ACCESS EXCLUSIVE", table, "held during the rewrite"),
