@@ -18,6 +18,8 @@ from orders_schema import review
 from orders_schema.cli import main
 from orders_schema.declare import project as p
 from orders_schema.declare.project import synthetic_parameters
+from orders_schema.declare.query import Query
+from orders_schema.review.probe import preflight
 from orders_schema.review.rehearse import ReviewInputError, VersionReview, rehearse, rows_like
 from orders_schema.store.files import version_files
 from orders_schema.store.statements import split_tokens
@@ -57,6 +59,8 @@ def test_one_result_per_statement_with_the_locks_pg_locks_shows(v10: VersionRevi
     assert backfill.rows is not None and backfill.rows > 0
     assert v10.probes["writer"] and v10.probes["reader"]
     assert "create" in v10.probes["writer"] and "get_by_id" in v10.probes["reader"]
+    # the declared examples' id names no synthetic order: the writer locks and updates a live row instead
+    assert set(v10.on_live_rows) == {"lock_for_update", "update"} and v10.rowless == ()
     worst = v10.worst["writer"]
     assert worst is not None and worst.query in v10.probes["writer"]
     assert any(s.relation == "walltrack.order_status_counts" and s.before is None and s.after for s in v10.sizes)
@@ -69,6 +73,7 @@ def test_markdown_is_one_table_row_per_statement(v10: VersionReview) -> None:
     fk_row = next(r for r in rows if "FOREIGN KEY" in r or "orders_positi" in r)
     assert "ShareRowExclusiveLock on walltrack.positions" in fk_row
     assert "**worst writer stall:" in out
+    assert "probed on a live row (their example parameters match no row of the data): " in out
     assert out.startswith("### `orders-schema review 10`: V10__story_fixes.sql")
 
 
@@ -158,3 +163,24 @@ def test_a_failing_version_is_reported_and_exits_1(
     pattern = rf"::error file=[^,]*V{number}__broken.sql,line=2,title=V{number} statement 2%3A failed::"
     assert re.search(pattern, out), out
     assert 'relation "walltrack.no_such_table" does not exist' in out
+
+
+def test_preflight_gives_write_probes_a_live_row_when_their_example_matches_none(orders_empty_dsn: str) -> None:
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.t (id int PRIMARY KEY, v int NOT NULL)")
+        conn.execute("INSERT INTO public.t VALUES (1, 10)")
+    queries = [
+        Query(name="bump", sql="UPDATE public.t SET v = v + 1 WHERE id = %(id)s", example={"id": 99}),
+        Query(name="lock", sql="SELECT v FROM public.t WHERE id = %(id)s FOR UPDATE", example={"id": 99}),
+        Query(name="never", sql="UPDATE public.t SET v = 0 WHERE id = %(id)s AND v < 0", example={"id": 99}),
+        Query(name="read", sql="SELECT v FROM public.t WHERE id = %(id)s", example={"id": 99}),
+        Query(name="broken", sql="SELECT missing FROM public.t", example={}),
+    ]
+    checked = preflight(orders_empty_dsn, queries)
+    assert checked.on_live_rows == ("bump", "lock") and checked.rowless == ("never",)
+    assert list(checked.failed) == ["broken"]
+    by_name = {q.name: q for q in checked.runnable}
+    assert by_name["bump"].params == {"id": 1} and by_name["lock"].params == {"id": 1}
+    assert by_name["never"].params == {"id": 99} and by_name["read"].params == {"id": 99}
+    with psycopg.connect(orders_empty_dsn) as conn:  # every preflight run was rolled back
+        assert conn.execute("SELECT v FROM public.t").fetchall() == [(10,)]

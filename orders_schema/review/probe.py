@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from orders_schema.declare.model import Query
 
@@ -89,22 +90,75 @@ class Execution:
         return max(0.0, min(self.end, end) - max(self.start, start))
 
 
-def preflight(dsn: str, queries: Sequence[Query]) -> tuple[list[Query], dict[str, str]]:
-    """Run each declared statement once (rolled back); return those that run and, for the others,
-    PostgreSQL's one-line reason (a statement written for a later version may not run on an
-    earlier one)."""
+_KEYED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_$]*)\s*=\s*%\((\w+)\)s")
+_TARGET = re.compile(r"\b(?:UPDATE|FROM)\s+(?:ONLY\s+)?([A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)", re.IGNORECASE)
+
+
+def live_parameters(conn: psycopg.Connection[Any], query: Query) -> dict[str, Any] | None:
+    """``query``'s example parameters with those its ``WHERE`` compares to a column (``col =
+    %(p)s``) taken from one row of the table it writes or locks; None when it has no such shape or
+    the table is empty. A declared example (an id) rarely names a row of the synthetic data, and a
+    probe that matches no row takes its table's locks but never waits on a row lock."""
+    where = re.search(r"\bWHERE\b", query.sql, re.IGNORECASE)
+    target = _TARGET.search(query.sql)
+    pairs = _KEYED.findall(query.sql[where.end():]) if where else []
+    if target is None or not pairs or not isinstance(query.params, dict):
+        return None
+    table = sql.Identifier(*target.group(1).split("."))
+    columns = sql.SQL(", ").join(sql.Identifier(column) for column, _ in pairs)
+    row = conn.execute(sql.SQL("SELECT {} FROM {} LIMIT 1").format(columns, table), prepare=False).fetchone()
+    if row is None:
+        return None
+    return {**query.params, **{param: value for (_, param), value in zip(pairs, row, strict=True)}}
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the probes will run: ``runnable`` (write statements whose example matches no row get
+    the keys of a live row instead: ``on_live_rows``), and what they cannot."""
+
+    runnable: list[Query]
+    failed: dict[str, str]
+    """Statements that fail before the version, with PostgreSQL's one-line reason."""
+    on_live_rows: tuple[str, ...]
+    """Write statements probed with a live row's keys (their example matched no row)."""
+    rowless: tuple[str, ...]
+    """Write statements that still match no row: they take their table's locks, no row lock."""
+
+
+def preflight(dsn: str, queries: Sequence[Query]) -> Preflight:
+    """Run each declared statement once (rolled back): keep those that run, and give a write
+    statement that touches no row the keys of a live row (:func:`live_parameters`). A statement
+    written for a later version may not run on an earlier one: its reason is kept."""
     ok: list[Query] = []
     failed: dict[str, str] = {}
+    live: list[str] = []
+    rowless: list[str] = []
     with psycopg.connect(dsn) as conn:
         for query in queries:
             try:
-                conn.execute(query.sql.encode(), query.params, prepare=False)
-                ok.append(query)
+                touched = conn.execute(query.sql.encode(), query.params, prepare=False).rowcount
             except psycopg.Error as exc:
                 failed[query.name] = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+                conn.rollback()
+                continue
+            conn.rollback()
+            if not is_write(query) or touched != 0:
+                ok.append(query)
+                continue
+            try:
+                params = live_parameters(conn, query)
+                if params is not None and conn.execute(query.sql.encode(), params, prepare=False).rowcount > 0:
+                    query = query.model_copy(update={"example": tuple(sorted(params.items()))})
+                    live.append(query.name)
+                else:
+                    rowless.append(query.name)
+            except psycopg.Error:  # a live row the statement's other parameters do not fit: keep the example
+                rowless.append(query.name)
             finally:
                 conn.rollback()
-    return ok, failed
+            ok.append(query)
+    return Preflight(ok, failed, tuple(live), tuple(rowless))
 
 
 class Probe(threading.Thread):

@@ -130,6 +130,10 @@ class VersionReview:
     samples: int = 0
     probes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_probed: dict[str, str] = field(default_factory=dict)
+    on_live_rows: tuple[str, ...] = ()
+    """Write statements probed with a live row's keys: their declared example matches no row."""
+    rowless: tuple[str, ...] = ()
+    """Write statements that match no row even so: they wait on table locks, never on row locks."""
     baseline: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     """Per probe, before the version ran: (median, max, executions) in seconds."""
     executions: dict[str, int] = field(default_factory=dict)
@@ -411,7 +415,9 @@ def rehearse(
                 raise ReviewInputError(f"the project's synthetic data does not load at V{earlier[-1].number}: "
                                        f"{str(exc).strip().splitlines()[0]}") from None
         before = _sizes(dsn)
-        runnable, review.not_probed = preflight(dsn, project.queries)
+        checked = preflight(dsn, project.queries)
+        runnable, review.not_probed = checked.runnable, checked.failed
+        review.on_live_rows, review.rowless = checked.on_live_rows, checked.rowless
         chosen = {"writer": [q for q in runnable if is_write(q)], "reader": [q for q in runnable if not is_write(q)]}
         review.probes = {name: tuple(q.name for q in qs) for name, qs in chosen.items()}
         with psycopg.connect(dsn, autocommit=True, application_name="orders-schema review applier") as conn:

@@ -101,6 +101,12 @@ def _header(review: VersionReview) -> list[str]:
         f"pg_locks sampled every {review.interval * 1000:.0f} ms ({review.samples} samples); stalls are the "
         "probes' own timings of every execution",
     ]
+    if review.on_live_rows:
+        lines.append("probed on a live row (their example parameters match no row of the data): "
+                     + ", ".join(review.on_live_rows))
+    if review.rowless:
+        lines.append("probed but matching no row (they take their tables' locks, never a row lock): "
+                     + ", ".join(review.rowless))
     if review.not_probed:
         lines.append("not probed (they fail before the version): " + "; ".join(
             f"{name} ({why})" for name, why in review.not_probed.items()))
