@@ -11,8 +11,10 @@ Cases 1-4 of "order, always by dependency" (issue 13) are the rows named ``order
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -587,5 +589,27 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     source = orders_empty_dsn if source == "EMPTY" else source
     assert cli.main(["diff", source, orders_empty_dsn, *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("total", "grant to app on function total: total is overloaded (total(integer), total(numeric)): "
+              "name one by its signature"),
+    ("total(text)", "grant to app on function total(text): no function 'total(text)' in schema corpus "
+                    "(the signatures of total: total(integer), total(numeric))"),
+])
+def test_a_grant_on_an_overloaded_name_or_an_unknown_signature_is_one_line_and_exit_2(
+    name: str, message: str, orders_empty_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "overloads_bad.py").write_text(
+        "from orders_schema.model import Function, Grant, Role, Schema\n"
+        "F = Function(name='total', arguments=('n integer',), returns='integer', language='sql', body='SELECT n')\n"
+        f"SCHEMA = Schema(name={S!r}, roles=(Role(name='app'),), functions=(F, F.replace(arguments=('n numeric',))),\n"
+        f"                grants=(Grant(to='app', privileges=('EXECUTE',), on='function', name={name!r}),))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "overloads_bad", raising=False)
+    assert cli.main(["diff", "overloads_bad:SCHEMA", orders_empty_dsn]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
