@@ -1142,10 +1142,10 @@ class Schema(Node):
                         f"sequence {seq.name}: owned_by names {table_name}.{column}, which is not a column of "
                         f"schema {self.name}"
                     )
-        self._check_access(tables, functions)
+        self._check_access(tables)
         return self
 
-    def _check_access(self, tables: dict[str, Table], functions: set[str]) -> None:
+    def _check_access(self, tables: dict[str, Table]) -> None:
         """Grants, revokes and policies name declared roles (or PUBLIC) and objects of this schema."""
         roles = {r.name for r in self.roles}
         if dup := _duplicates(roles):
