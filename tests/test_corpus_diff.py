@@ -11,8 +11,10 @@ Cases 1-4 of "order, always by dependency" (issue 13) are the rows named ``order
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -95,6 +97,19 @@ class Case:
 
 def schema(*tables: m.Table, **kw: object) -> m.Schema:
     return m.Schema(name=S, tables=tables, **kw)  # type: ignore[arg-type]
+
+
+TOTALS = (m.Function(name="total", arguments=("n integer",), returns="integer", language="sql", body="SELECT n"),
+          m.Function(name="total", arguments=("n numeric",), returns="numeric", language="sql", body="SELECT n"))
+PURGES = (PURGE, PURGE.replace(arguments=("keep text",), body=f"BEGIN DELETE FROM {S}.r WHERE id::text < keep; END"))
+OVERLOADED = schema(R, roles=(APP, READER), functions=(*TOTALS, *PURGES))
+"""Overloaded functions and procedures, their privileges PostgreSQL's defaults."""
+OVERLOADED_GRANTED = OVERLOADED.replace(
+    grants=(m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="total(integer)"),
+            m.Grant(to=READER.name, privileges=("EXECUTE",), on="function", name="total( NUMERIC )"),
+            m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="purge(text)")),
+    revokes=(m.Revoke(on="function", name="total(numeric)"), m.Revoke(on="function", name="purge(text)")))
+"""Each overload its own privileges, named by signature (loosely written: the declared one is meant)."""
 
 
 STATUS = m.EnumType(name="status", labels=("new", "paid"))
@@ -330,6 +345,23 @@ CASES = [
     Case("access_declared_on_a_plain_schema", PLAIN, GUARDED),
     Case("access_changed", GUARDED, GUARDED_CHANGED),
     Case("access_taken_away", GUARDED, PLAIN),
+    # -- privileges of overloaded functions and procedures, by signature ----------------------------
+    Case("overloads_granted_and_revoked_by_signature", OVERLOADED, OVERLOADED_GRANTED),
+    Case("overloads_privileges_swapped", OVERLOADED_GRANTED, OVERLOADED.replace(
+        grants=(m.Grant(to=READER.name, privileges=("EXECUTE",), on="function", name="total(integer)"),
+                m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="purge(integer)")),
+        revokes=(m.Revoke(on="function", name="total(integer)"), m.Revoke(on="function", name="purge(integer)")))),
+    Case("function_becomes_overloaded_keeping_its_privileges",
+         schema(R, roles=(APP, READER), functions=(TOTALS[0],),
+                grants=(m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="total"),),
+                revokes=(m.Revoke(on="function", name="total"),)),
+         OVERLOADED_GRANTED.replace(revokes=(*OVERLOADED_GRANTED.revokes,
+                                             m.Revoke(on="function", name="total(integer)")))),
+    Case("overload_dropped_the_other_keeps_its_privileges", OVERLOADED_GRANTED,
+         schema(R, roles=(APP, READER), functions=(TOTALS[1], PURGES[1]),
+                grants=(m.Grant(to=READER.name, privileges=("EXECUTE",), on="function", name="total"),
+                        m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="purge")),
+                revokes=(m.Revoke(on="function", name="total"), m.Revoke(on="function", name="purge")))),
     # -- types: enums, domains, composite types, extensions, any column type, collations -------
     Case("types_enum_domain_composite_and_any_column_type_created", schema(R), TYPED),
     Case("types_enum_value_added_domain_check_changed_attribute_added_collation_changed",
@@ -375,6 +407,18 @@ CASES = [
 ]
 
 
+def test_an_overload_s_privileges_render_on_its_signature_a_plain_name_as_before() -> None:
+    script = RENDERER.script(create_statements(OVERLOADED_GRANTED))
+    assert "GRANT EXECUTE ON FUNCTION corpus.total(integer) TO corpus_app;" in script, script
+    assert "GRANT EXECUTE ON FUNCTION corpus.total(numeric) TO corpus_reader;" in script, script
+    assert "REVOKE EXECUTE ON FUNCTION corpus.total(numeric) FROM PUBLIC;" in script, script
+    assert "GRANT EXECUTE ON PROCEDURE corpus.purge(text) TO corpus_app;" in script, script
+    assert "REVOKE EXECUTE ON PROCEDURE corpus.purge(text) FROM PUBLIC;" in script, script
+    plain = RENDERER.script(create_statements(GUARDED))
+    assert "GRANT EXECUTE ON FUNCTION corpus.lookup TO corpus_app;" in plain, plain
+    assert "REVOKE EXECUTE ON FUNCTION corpus.lookup FROM PUBLIC;" in plain, plain
+
+
 def test_security_definer_must_pin_search_path() -> None:
     with pytest.raises(m.DeclarationError, match=r"function f: SECURITY DEFINER .* must pin search_path"):
         m.Function(name="f", body="SELECT 1", returns="integer", language="sql", security_definer=True)
@@ -408,6 +452,20 @@ def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() 
     (lambda: schema(ranges=(m.RangeType(name="span", subtype="nosuch"),)),
      r"range type span: subtype 'nosuch' is neither a built-in type nor a type of schema corpus"),
     (lambda: m.RangeType(name="span", subtype="int; DROP TABLE x"), r"range type span: subtype"),
+    (lambda: OVERLOADED.replace(grants=(m.Grant(to=APP.name, privileges=("EXECUTE",), on="function", name="total"),)),
+     r"^grant to corpus_app on function total: total is overloaded \(total\(integer\), total\(numeric\)\): name one "
+     r"by its signature$"),
+    (lambda: OVERLOADED.replace(revokes=(m.Revoke(on="function", name="purge"),)),
+     r"^revoke on function purge: purge is overloaded \(purge\(integer\), purge\(text\)\): name one by its "
+     r"signature$"),
+    (lambda: OVERLOADED.replace(grants=(m.Grant(to=APP.name, privileges=("EXECUTE",), on="function",
+                                                name="total(text)"),)),
+     r"^grant to corpus_app on function total\(text\): no function 'total\(text\)' in schema corpus \(the "
+     r"signatures of total: total\(integer\), total\(numeric\)\)$"),
+    (lambda: OVERLOADED.replace(revokes=(m.Revoke(on="function", name="totals(integer)"),)),
+     r"^revoke on function totals\(integer\): no function 'totals\(integer\)' in schema corpus \(no function "
+     r"named 'totals'\)$"),
+    (lambda: m.Revoke(on="function", name="total(integer"), r"neither a name nor a function's signature"),
     (lambda: PURGE.replace(returns="integer", volatility="STABLE", strict=True, cost=5),
      r"procedure purge: a procedure has no return type, volatility, STRICT, COST \(only functions do\)"),
     (lambda: PURGE.replace(security_definer=True, settings=()), r"procedure purge: SECURITY DEFINER .* search_path"),
@@ -531,5 +589,27 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     source = orders_empty_dsn if source == "EMPTY" else source
     assert cli.main(["diff", source, orders_empty_dsn, *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("total", "grant to app on function total: total is overloaded (total(integer), total(numeric)): "
+              "name one by its signature"),
+    ("total(text)", "grant to app on function total(text): no function 'total(text)' in schema corpus "
+                    "(the signatures of total: total(integer), total(numeric))"),
+])
+def test_a_grant_on_an_overloaded_name_or_an_unknown_signature_is_one_line_and_exit_2(
+    name: str, message: str, orders_empty_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "overloads_bad.py").write_text(
+        "from orders_schema.model import Function, Grant, Role, Schema\n"
+        "F = Function(name='total', arguments=('n integer',), returns='integer', language='sql', body='SELECT n')\n"
+        f"SCHEMA = Schema(name={S!r}, roles=(Role(name='app'),), functions=(F, F.replace(arguments=('n numeric',))),\n"
+        f"                grants=(Grant(to='app', privileges=('EXECUTE',), on='function', name={name!r}),))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "overloads_bad", raising=False)
+    assert cli.main(["diff", "overloads_bad:SCHEMA", orders_empty_dsn]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err

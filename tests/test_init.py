@@ -245,6 +245,47 @@ def test_a_varied_database_is_adopted_and_rebuilt_exactly(
         dbs.drop(copy)
 
 
+OVERLOADS_SQL = """
+CREATE SCHEMA billing;
+DO $$ BEGIN CREATE ROLE init_billing NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TYPE billing.status AS ENUM ('open', 'paid');
+CREATE FUNCTION billing.total(n integer) RETURNS integer LANGUAGE sql AS $$ SELECT n $$;
+CREATE FUNCTION billing.total(n numeric, s billing.status) RETURNS numeric LANGUAGE sql AS $$ SELECT n $$;
+CREATE FUNCTION billing.total(n double precision) RETURNS double precision LANGUAGE sql AS $$ SELECT n $$;
+CREATE PROCEDURE billing.settle(n integer) LANGUAGE sql AS $$ SELECT n $$;
+CREATE PROCEDURE billing.settle(n text) LANGUAGE sql AS $$ SELECT n $$;
+GRANT EXECUTE ON FUNCTION billing.total(integer) TO init_billing;
+REVOKE EXECUTE ON FUNCTION billing.total(numeric, billing.status) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION billing.total(numeric, billing.status) TO init_billing;
+REVOKE EXECUTE ON PROCEDURE billing.settle(text) FROM PUBLIC;
+"""
+"""Overloaded functions and procedures, each overload with its own privileges (the role is
+cluster-wide: created if missing, never dropped)."""
+
+
+def test_overloads_privileges_are_adopted_by_signature_and_rebuilt_exactly(
+    dbs: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original, copy = dbs.empty(), dbs.empty()
+    try:
+        with psycopg.connect(dbs.server.dsn(original), autocommit=True) as conn:
+            conn.execute(OVERLOADS_SQL)
+        out = _adopt(tmp_path, monkeypatch, capsys, dbs.server.dsn(original), "billing", "billing_schema")
+        assert "every object of the live schema is declared" in out and "not declarable" not in out, out
+        module = (tmp_path / "billing_schema" / "__init__.py").read_text()
+        for line in ('Grant(to="init_billing", privileges=("EXECUTE",), on="function", name="total(integer)")',
+                     'Grant(to="init_billing", privileges=("EXECUTE",), on="function", '
+                     'name="total(numeric, billing.status)")',
+                     'Revoke(on="function", name="total(numeric, billing.status)")',
+                     'Revoke(on="function", name="settle(text)")'):
+            assert "".join(line.split()) in "".join(module.split()), module  # however the lines wrap
+        assert module.count("Grant(") == 2 and module.count("Revoke(") == 2, module  # the defaults stay implicit
+        _round_trip(dbs, dbs.server.dsn(original), dbs.server.dsn(copy), "billing", capsys)
+    finally:
+        dbs.drop(original)
+        dbs.drop(copy)
+
+
 def test_the_walltrack_head_is_adopted_and_rebuilt_exactly(
     dbs: Databases, orders_clone_dsn: str, orders_empty_dsn: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -56,7 +56,7 @@ from orders_schema.kinds.default_privilege import DefaultPrivilege
 from orders_schema.kinds.domain import Domain, DomainCheck
 from orders_schema.kinds.enum import EnumType
 from orders_schema.kinds.extension import Extension
-from orders_schema.kinds.grant import Grant, Revoke
+from orders_schema.kinds.grant import Grant, Revoke, function_named
 from orders_schema.kinds.policy import Policy
 from orders_schema.kinds.range import RangeType
 from orders_schema.kinds.role import PUBLIC, Role
@@ -1142,16 +1142,15 @@ class Schema(Node):
                         f"sequence {seq.name}: owned_by names {table_name}.{column}, which is not a column of "
                         f"schema {self.name}"
                     )
-        self._check_access(tables, functions)
+        self._check_access(tables)
         return self
 
-    def _check_access(self, tables: dict[str, Table], functions: set[str]) -> None:
+    def _check_access(self, tables: dict[str, Table]) -> None:
         """Grants, revokes and policies name declared roles (or PUBLIC) and objects of this schema."""
         roles = {r.name for r in self.roles}
         if dup := _duplicates(roles):
             raise DeclarationError(f"schema {self.name}: duplicate roles {dup}")
         views = {v.name for v in self.views}
-        overloaded = {f.name for f in self.functions if sum(g.name == f.name for g in self.functions) > 1}
 
         def role(name: str, what: str, public: bool = True) -> None:
             if name.upper() == PUBLIC and not public:
@@ -1164,21 +1163,15 @@ class Schema(Node):
             role(g.to, what)
             if g.on == "table" and g.name not in tables and g.name not in views:
                 raise DeclarationError(f"{what}: no table or view {g.name!r} in schema {self.name}")
-            if g.on == "function" and g.name not in functions:
-                raise DeclarationError(f"{what}: no function {g.name!r} in schema {self.name}")
-            if g.on == "function" and g.name in overloaded:
-                raise DeclarationError(f"{what}: {g.name} is overloaded, and grants name a function by name only")
+            if g.on == "function":
+                function_named(self.functions, str(g.name), what, self.name)
             if g.columns:
                 if g.name not in tables:
                     raise DeclarationError(f"{what}: column privileges need a table")
                 if missing := sorted(set(g.columns) - set(tables[str(g.name)].column_names)):
                     raise DeclarationError(f"{what}: table {g.name} has no column(s) {missing}")
         for r in self.revokes:
-            if r.name not in functions:
-                raise DeclarationError(f"revoke on function {r.name}: no function {r.name!r} in schema {self.name}")
-            if r.name in overloaded:
-                raise DeclarationError(f"revoke on function {r.name}: {r.name} is overloaded, and revokes name a "
-                                       "function by name only")
+            function_named(self.functions, r.name, f"revoke on function {r.name}", self.name)
         for d in self.default_privileges:
             what = f"default privilege on {d.on} to {d.to}"
             role(d.to, what)

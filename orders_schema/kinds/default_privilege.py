@@ -195,7 +195,7 @@ class DefaultPrivilegeKind(Kind[DefaultPrivilege, DefaultPrivilegeInfo]):
         Listed instead: defaults on other kinds of object (types, schemas), reserved ``pg_`` roles,
         and a default of the schema's owner that a declared object it would cover lacks (the
         declarations imply it on every object: they could not say "not on this one")."""
-        from orders_schema.kinds.grant import declared_acl, implied
+        from orders_schema.kinds.grant import declared_acl, implied, signature
 
         grouped: dict[tuple[str, str, str], list[str]] = {}
         undeclared: list[Undeclared] = []
@@ -215,7 +215,8 @@ class DefaultPrivilegeKind(Kind[DefaultPrivilege, DefaultPrivilegeInfo]):
                                  to=grantee, for_role=role or None)
             alone = schema.model_copy(update={"default_privileges": (d,)})
             lacking = sorted({f"{g.on} {g.name}" for g in implied(alone) for p in g.privileges
-                              if (g.on, g.name or "", "", _grantee(g.to), p) not in acl})
+                              if (g.on, signature(schema, str(g.name)) if g.on == "function" else g.name or "",
+                                  "", _grantee(g.to), p) not in acl})
             if lacking:
                 undeclared.append(Undeclared(self.name, f"{', '.join(d.privileges)} on {on} to {grantee}",
                                              f"{', '.join(lacking)} lack it (created before it)"))

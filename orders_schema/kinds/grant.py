@@ -20,15 +20,17 @@ their columns), sequences and functions (``Schema.grants``, ``Schema.revokes``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterator, Sequence
+import re
+from collections import Counter
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import model_validator
+from pydantic import AfterValidator, model_validator
 
 from orders_schema.declare.base import DeclarationError, Name, Node
-from orders_schema.declare.quoting import ident, qualified
+from orders_schema.declare.quoting import ident, identifier_problem, qualified
 from orders_schema.kinds.base import Declaration, Declared, Kind, PlanContext, Planned, Undeclared
 from orders_schema.kinds.role import PUBLIC
 from orders_schema.live.difference import Difference, pair
@@ -52,6 +54,18 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 """What each kind of object can be granted (``column``: a table's columns)."""
 
+def _valid_object(value: str) -> str:
+    base, paren, rest = value.partition("(")
+    if paren and (not rest.endswith(")") or any(ord(c) < 32 for c in rest)):
+        raise ValueError("is neither a name nor a function's signature name(type, ...)")
+    if problem := identifier_problem(base if paren else value):
+        raise ValueError(problem)
+    return value
+
+
+ObjectName = Annotated[str, AfterValidator(_valid_object)]
+"""An object's name, or a function's signature ``name(type, ...)``."""
+
 _ORDER = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "USAGE", "CREATE", "EXECUTE")
 
 
@@ -60,7 +74,8 @@ class Grant(Node):
 
     ``on``: ``schema`` (``name`` None: the declared schema itself), ``table`` (a table or a view;
     ``columns`` narrows SELECT / INSERT / UPDATE / REFERENCES to those columns), ``sequence``,
-    ``function`` (by name: the model allows no overloads). ``to``: a role of ``Schema.roles`` or
+    ``function`` (by name, or by signature, e.g. ``total(numeric)``, which an overloaded name needs).
+    ``to``: a role of ``Schema.roles`` or
     ``PUBLIC`` (every role, present and future)."""
 
     kind = "grant"
@@ -68,7 +83,7 @@ class Grant(Node):
     to: Name
     privileges: tuple[Privilege, ...]
     on: ObjectKind
-    name: Name | None = None
+    name: ObjectName | None = None
     columns: tuple[Name, ...] = ()
 
     @property
@@ -93,12 +108,13 @@ class Grant(Node):
 
 class Revoke(Node):
     """Take away a privilege PostgreSQL gives ``PUBLIC`` by default: ``EXECUTE`` on a function
-    (``Revoke(on="function", name="f")`` renders ``REVOKE EXECUTE ON FUNCTION ... FROM PUBLIC``)."""
+    (``Revoke(on="function", name="f")`` renders ``REVOKE EXECUTE ON FUNCTION ... FROM PUBLIC``;
+    ``name`` is a function's name, or its signature, e.g. ``total(numeric)``, when it is overloaded)."""
 
     kind = "revoke"
 
     on: Literal["function"]
-    name: Name
+    name: ObjectName
     privileges: tuple[Literal["EXECUTE"], ...] = ("EXECUTE",)
 
     @model_validator(mode="after")
@@ -110,7 +126,70 @@ class Revoke(Node):
 
 Entry = tuple[str, str, str, str, str]
 """``(object kind, object name, column, grantee, privilege)``: ``column`` is ``""`` unless the
-privilege is a column's; the schema's own name is ``""``; object kind ``table`` also covers views."""
+privilege is a column's; the schema's own name is ``""``; object kind ``table`` also covers views;
+a function's name is its signature (overloads are distinct objects)."""
+
+
+def _loose(signature: str) -> str:
+    """A signature as compared: argument types lower-cased, single spaces, none around ``( , ) [ ]``."""
+    name, _, arguments = signature.partition("(")
+    arguments = re.sub(r" ?([(),\[\]]) ?", r"\1", " ".join(arguments.lower().split()))
+    return f"{name}({arguments}"
+
+
+def function_named(functions: Iterable[m.Function], name: str, what: str, schema: str) -> m.Function:
+    """The function a grant or revoke names: by its name when it is not overloaded, else by its
+    signature (``total(numeric)``, as :attr:`Function.signature` gives it)."""
+    fns = list(functions)
+    if "(" in name:
+        wanted = _loose(name)
+        for fn in fns:
+            if _loose(fn.signature) == wanted:
+                return fn
+        base = name.partition("(")[0]
+        known = [fn.signature for fn in fns if fn.name == base]
+        raise DeclarationError(f"{what}: no function {name!r} in schema {schema}" + (
+            f" (the signatures of {base}: {', '.join(known)})" if known else f" (no function named {base!r})"))
+    named = [fn for fn in fns if fn.name == name]
+    if not named:
+        raise DeclarationError(f"{what}: no function {name!r} in schema {schema}")
+    if len(named) > 1:
+        raise DeclarationError(f"{what}: {name} is overloaded ({', '.join(fn.signature for fn in named)}): "
+                               "name one by its signature")
+    return named[0]
+
+
+def _signature_of(schema: m.Schema) -> dict[str, str]:
+    """What a grant or revoke may name a function by (its name if not overloaded, its signature,
+    loosely written) to its signature."""
+    counts = Counter(fn.name for fn in schema.functions)
+    out = {_loose(fn.signature): fn.signature for fn in schema.functions}
+    out.update({fn.name: fn.signature for fn in schema.functions if counts[fn.name] == 1})
+    return out
+
+
+def signature(schema: m.Schema, name: str) -> str:
+    """The signature of the function a (valid) grant or revoke names."""
+    by = _signature_of(schema)
+    return by.get(name) or by.get(_loose(name), name)
+
+
+def key_names(*schemas: m.Schema) -> dict[str, str]:
+    """Each function's signature to the name its privileges are rendered and read back with: its
+    plain name while no other function of these schemas (all of which may exist at once while a
+    migration runs) has it, else its signature."""
+    signatures = {fn.signature: fn.name for s in schemas for fn in s.functions}
+    counts = Counter(signatures.values())
+    return {sig: name if counts[name] == 1 else sig for sig, name in signatures.items()}
+
+
+def function_target(schema: str, name: str) -> str:
+    """``s.f`` or, for a signature, ``s.f(type, ...)`` (the types as the validated declaration
+    or the catalogue write them)."""
+    if "(" in name and name.endswith(")"):
+        base, _, arguments = name.partition("(")
+        return f"{qualified(schema, base)}({arguments}"
+    return qualified(schema, name)
 
 
 def implied(schema: m.Schema) -> list[Grant]:
@@ -125,34 +204,37 @@ def implied(schema: m.Schema) -> list[Grant]:
             names = [t.name for t in schema.tables] + [v.name for v in schema.views]
             out += [Grant(to=d.to, privileges=d.privileges, on="table", name=n) for n in names]
         elif d.on == "functions":
-            out += [Grant(to=d.to, privileges=d.privileges, on="function", name=f.name)
+            keys = key_names(schema)
+            out += [Grant(to=d.to, privileges=d.privileges, on="function", name=keys[f.signature])
                     for f in schema.functions]
     return out
 
 
 def declared_acl(schema: m.Schema) -> dict[Entry, str]:
-    """Every declared entry, with the object it is on (``table:t``, ``function:f``, ``schema``)."""
+    """Every declared entry, with the object it is on (``table:t``, ``function:f(integer)``,
+    ``schema``); a function by its signature."""
     out: dict[Entry, str] = {}
-    revoked = {(r.name, p) for r in schema.revokes for p in r.privileges}
+    revoked = {(signature(schema, r.name), p) for r in schema.revokes for p in r.privileges}
     for fn in schema.functions:
-        if (fn.name, "EXECUTE") not in revoked:
-            out[("function", fn.name, "", PUBLIC, "EXECUTE")] = f"function:{fn.name}"
+        if (fn.signature, "EXECUTE") not in revoked:
+            out[("function", fn.signature, "", PUBLIC, "EXECUTE")] = f"function:{fn.signature}"
     for g in (*schema.grants, *implied(schema)):
         to = PUBLIC if g.to.upper() == PUBLIC else g.to
-        owner = "schema" if g.on == "schema" else f"{g.on}:{g.name}"
+        name = signature(schema, str(g.name)) if g.on == "function" else g.name or ""
+        owner = "schema" if g.on == "schema" else f"{g.on}:{name}"
         for p in g.privileges:
             for column in g.columns or ("",):
-                out[(g.on, g.name or "", column, to, p)] = owner
+                out[(g.on, name, column, to, p)] = owner
     return out
 
 
 def _defaults(schema: m.Schema) -> set[Entry]:
-    return {("function", fn.name, "", PUBLIC, "EXECUTE") for fn in schema.functions}
+    return {("function", fn.signature, "", PUBLIC, "EXECUTE") for fn in schema.functions}
 
 
 def _objects(schema: m.Schema) -> set[str]:
     return ({"schema"} | {f"table:{t.name}" for t in schema.tables} | {f"table:{v.name}" for v in schema.views}
-            | {f"function:{f.name}" for f in schema.functions})
+            | {f"function:{f.signature}" for f in schema.functions})
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -193,8 +275,8 @@ class RevokeStatement(Statement):
 def _target(schema: str, on: str, name: str) -> str:
     if on == "schema":
         return f"SCHEMA {ident(schema)}"
-    if on in ("function", "procedure"):  # no overloads: the name alone is unambiguous
-        return f"{on.upper()} {qualified(schema, name)}"
+    if on in ("function", "procedure"):  # the name alone, or the signature of an overload
+        return f"{on.upper()} {function_target(schema, name)}"
     return f"{on.upper()} {qualified(schema, name)}"
 
 
@@ -218,20 +300,24 @@ def revoke_sql(s: RevokeStatement) -> str:
 
 
 def procedures(*schemas: m.Schema) -> frozenset[str]:
-    """The names of the schemas' procedures: their privileges are ``ON PROCEDURE`` (PostgreSQL
-    refuses ``ON FUNCTION`` for one)."""
-    return frozenset(f.name for s in schemas for f in s.functions if f.procedure)
+    """The signatures of the schemas' procedures: their privileges are ``ON PROCEDURE``
+    (PostgreSQL refuses ``ON FUNCTION`` for one)."""
+    return frozenset(f.signature for s in schemas for f in s.functions if f.procedure)
 
 
 def statements(
-    schema: str, entries: Sequence[Entry], granted: bool, procedures: Collection[str] = ()
+    schema: str, entries: Sequence[Entry], granted: bool, procedures: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> list[Statement]:
     """One statement per object, grantee and column set, its privileges in a fixed order; a
-    ``function`` entry naming one of ``procedures`` is on that procedure."""
+    ``function`` entry (by signature) of one of ``procedures`` is on that procedure, named as
+    ``names`` says (:func:`key_names`: its plain name unless overloaded)."""
     out: list[Statement] = []
     by_target: dict[tuple[str, str, str], dict[str, set[str]]] = {}
     for on, name, column, grantee, privilege in entries:
-        on = "procedure" if on == "function" and name in procedures else on
+        if on == "function":
+            on = "procedure" if name in procedures else on
+            name = (names or {}).get(name, name)
         by_target.setdefault((on, name, grantee), {}).setdefault(privilege, set()).add(column)
     for (on, name, grantee), privileges in by_target.items():
         shapes = sorted((tuple(sorted(c for c in cols if c)), p) for p, cols in privileges.items())
@@ -289,7 +375,12 @@ WITH objects AS (
     WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0
       AND NOT a.attisdropped AND a.attacl IS NOT NULL
     UNION ALL
-    SELECT 'function', p.proname, '', coalesce(p.proacl, acldefault('f', p.proowner)), p.proowner
+    SELECT 'function',
+           CASE WHEN count(*) OVER (PARTITION BY p.proname) = 1 THEN p.proname::text
+                ELSE p.proname || '(' || array_to_string(ARRAY(
+                    SELECT format_type(u.t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)
+                    ORDER BY u.i), ', ') || ')' END,
+           '', coalesce(p.proacl, acldefault('f', p.proowner)), p.proowner
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = %(schema)s AND p.prokind IN ('f', 'p') AND """ + _NOT_EXTENSION.format(
     catalog="pg_proc", oid="p.oid") + """
@@ -301,7 +392,8 @@ FROM objects o
 LEFT JOIN LATERAL (SELECT * FROM aclexplode(o.acl) e WHERE e.grantee <> o.owner) x ON true
 ORDER BY 1, 2, 3, 4, 5"""
 """One row per privilege, and one with a NULL privilege for an object that has none: the objects
-themselves are known, so a privilege is compared only on objects both sides have."""
+themselves are known, so a privilege is compared only on objects both sides have. A function is
+named by its name, or by its signature (``total(numeric)``) when it is overloaded."""
 
 
 # -- the kind --------------------------------------------------------------------------------
@@ -319,14 +411,17 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         procs = procedures(schema)  # the key names what ``create`` renders: FUNCTION or PROCEDURE
 
         def on(g: Grant | Revoke) -> str:
-            return "procedure" if g.on == "function" and g.name in procs else g.on
+            return "procedure" if g.on == "function" and signature(schema, str(g.name)) in procs else g.on
 
-        for g in (*schema.grants, *implied(schema)):
+        def spelled(g: Grant | Revoke) -> Any:  # a signature as the function's declaration writes it
+            return g.replace(name=signature(schema, str(g.name))) if g.on == "function" and "(" in str(g.name) else g
+
+        for g in (*map(spelled, schema.grants), *implied(schema)):
             key = ("grant", on(g), g.name or "", g.to, g.columns)
             if key in out:  # declared and implied by a default: one GRANT of both's privileges
                 g = g.replace(privileges=tuple(dict.fromkeys((*out[key].obj.privileges, *g.privileges))))
             out[key] = Declared(None, g)
-        out.update({("revoke", on(r), r.name): Declared(None, r) for r in schema.revokes})
+        out.update({("revoke", on(r), r.name): Declared(None, r) for r in map(spelled, schema.revokes)})
         return out
 
     def diff(self, old: m.Schema, new: m.Schema) -> list[Change]:
@@ -361,7 +456,7 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         out = Planned()
         # a column, table or function this migration drops takes its privileges with it: changing
         # them first would only make the script fail when run again, once the object is gone
-        functions = {f.name for f in ctx.new.functions}
+        functions = {f.signature for f in ctx.new.functions}
 
         def gone(on: str, name: str, column: str) -> bool:
             if on == "table":
@@ -369,9 +464,10 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
             return on == "function" and name not in functions
 
         changes = [c for c in ctx.of(SetPrivilege) if not gone(*c.entry[:3])]
-        procs = procedures(ctx.new) | (procedures(ctx.old) - {f.name for f in ctx.new.functions})
-        out.after += statements(ctx.schema, [c.entry for c in changes if not c.granted], False, procs)
-        out.after += statements(ctx.schema, [c.entry for c in changes if c.granted], True, procs)
+        procs = procedures(ctx.new) | (procedures(ctx.old) - functions)
+        names = key_names(ctx.new, ctx.old)  # the old functions this version drops still exist here
+        out.after += statements(ctx.schema, [c.entry for c in changes if not c.granted], False, procs, names)
+        out.after += statements(ctx.schema, [c.entry for c in changes if c.granted], True, procs, names)
         out.last += self._regranted(ctx)  # once every view is created again (some are, in ``last``)
         return out
 
@@ -382,7 +478,7 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         from orders_schema.kinds.view import dropped_views
 
         views = dropped_views(ctx)
-        functions = {c.new.name for c in ctx.of(ReplaceFunction)
+        functions = {c.new.signature for c in ctx.of(ReplaceFunction)
                      if c.old.arguments != c.new.arguments or c.old.returns != c.new.returns
                      or c.old.procedure != c.new.procedure}
         keep = {f"table:{v.name}" for v in ctx.new.views if v.name in views} | {f"function:{f}" for f in functions}
@@ -390,8 +486,9 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         done = {c.entry for c in ctx.of(SetPrivilege)}
         grants = [e for e, owner in acl.items() if owner in keep and e not in done and e not in _defaults(ctx.new)]
         revokes = [e for e in _defaults(ctx.new) - acl.keys() if f"function:{e[1]}" in keep and e not in done]
-        procs = procedures(ctx.new)
-        return [*statements(ctx.schema, revokes, False, procs), *statements(ctx.schema, grants, True, procs)]
+        procs, names = procedures(ctx.new), key_names(ctx.new, ctx.old)
+        return [*statements(ctx.schema, revokes, False, procs, names),
+                *statements(ctx.schema, grants, True, procs, names)]
 
     def stored(self, rows: list[dict[str, Any]]) -> tuple[ObjectAcl, ...]:
         objects: dict[tuple[str, str], list[PrivilegeInfo]] = {}
@@ -409,7 +506,8 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
             for (on, name, column, grantee, privilege), d, x in pair(
                 {p.entry: p for p in d_acl.entries}, {p.entry: p for p in x_acl.entries}
             ):
-                where = ident(schema) if on == "schema" else qualified(schema, name, *([column] if column else []))
+                where = (ident(schema) if on == "schema" else function_target(schema, name) if on == "function"
+                         else qualified(schema, name, *([column] if column else [])))
                 text = f"{privilege} to {_grantee(grantee)}"
                 if d is None or x is None:
                     yield Difference("privilege", f"{on} {where}", "missing" if x is None else "extra",
@@ -422,9 +520,8 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
         """Each declared object's non-default privileges as grants (a column's, grouped by the
         privileges they share), a function's missing ``EXECUTE`` to ``PUBLIC`` as a revoke. Listed
         instead: privileges on objects not declared (sequences among them), WITH GRANT OPTION,
-        to roles that cannot be declared, and on an overloaded function's name."""
+        to roles that cannot be declared. An overloaded function's are declared by its signature."""
         roles = {r.name for r in schema.roles}
-        overloaded = {f.name for f in schema.functions if sum(g.name == f.name for g in schema.functions) > 1}
         objects = _objects(schema)
         grants: list[Grant] = []
         revokes: list[Revoke] = []
@@ -435,12 +532,10 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
             if acl.on == "function":
                 default = {("function", acl.name, "", PUBLIC, "EXECUTE")}
                 if {e.entry for e in entries} == default and all(not e.grantable for e in entries):
-                    continue  # PostgreSQL's default, whatever the overloads
-                if acl.name in overloaded:
-                    undeclared.append(Undeclared(self.name, where, "privileges on an overloaded function's name "
-                                                 "are not declarable yet"))
-                    continue
-            if ("schema" if acl.on == "schema" else f"{acl.on}:{acl.name}") not in objects:
+                    continue  # PostgreSQL's default
+            # a function by its signature, as its declaration writes it (the catalogue's when overloaded)
+            name = signature(schema, acl.name) if acl.on == "function" else acl.name or ""
+            if ("schema" if acl.on == "schema" else f"{acl.on}:{name}") not in objects:
                 held = sorted(_text(e) for e in entries)
                 if acl.on == "function" and not any(e.grantee == PUBLIC for e in entries):
                     held.append("EXECUTE revoked from PUBLIC")
@@ -448,7 +543,7 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
                     undeclared.append(Undeclared(self.name, where, f"its object is not declared: {', '.join(held)}"))
                 continue
             if acl.on == "function" and (PUBLIC, "EXECUTE") not in {(e.grantee, e.privilege) for e in entries}:
-                revokes.append(Revoke(on="function", name=acl.name))
+                revokes.append(Revoke(on="function", name=name if "(" in acl.name else acl.name))
             for e in sorted(entries, key=lambda e: e.entry):
                 if e.grantable:
                     undeclared.append(Undeclared(self.name, where, f"{_text(e)} WITH GRANT OPTION is not declarable"))
@@ -456,7 +551,7 @@ class GrantKind(Kind["Grant | Revoke", ObjectAcl]):
                     undeclared.append(Undeclared(self.name, where, f"{_text(e)}: the role cannot be declared"))
             kept = [e for e in entries if not e.grantable and (e.grantee == PUBLIC or e.grantee in roles)
                     and not (acl.on == "function" and e.grantee == PUBLIC and e.privilege == "EXECUTE")]
-            grants += _grants(acl, kept)
+            grants += _grants(acl if "(" not in acl.name else ObjectAcl(acl.on, name, acl.entries), kept)
         return Declaration(schema.model_copy(update={"grants": (*schema.grants, *grants),
                                                      "revokes": (*schema.revokes, *revokes)}), tuple(undeclared))
 
