@@ -466,6 +466,8 @@ def test_overloads_are_distinct_functions_and_a_repeated_signature_is_refused() 
      r"^revoke on function totals\(integer\): no function 'totals\(integer\)' in schema corpus \(no function "
      r"named 'totals'\)$"),
     (lambda: m.Revoke(on="function", name="total(integer"), r"neither a name nor a function's signature"),
+    (lambda: m.Revoke(on="function", name="total(integer); DROP TABLE t; --)"),
+     r"neither a name nor a function's signature"),
     (lambda: PURGE.replace(returns="integer", volatility="STABLE", strict=True, cost=5),
      r"procedure purge: a procedure has no return type, volatility, STRICT, COST \(only functions do\)"),
     (lambda: PURGE.replace(security_definer=True, settings=()), r"procedure purge: SECURITY DEFINER .* search_path"),

@@ -56,7 +56,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 def _valid_object(value: str) -> str:
     base, paren, rest = value.partition("(")
-    if paren and (not rest.endswith(")") or any(ord(c) < 32 for c in rest)):
+    if paren and (not rest.endswith(")") or any(ord(c) < 32 for c in rest)
+                  or any(mark in rest for mark in (";", "--", "/*", "'", "$"))):
         raise ValueError("is neither a name nor a function's signature name(type, ...)")
     if problem := identifier_problem(base if paren else value):
         raise ValueError(problem)
