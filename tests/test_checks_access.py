@@ -5,6 +5,7 @@ and command."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -81,3 +82,29 @@ def test_row_security_without_a_policy_shows_no_rows(
                  "GRANT SELECT ON walltrack.config_audit_log TO walltrack_app")
     assert result.outcome == "failed" and "expected to be refused" in result.message
     assert "(result 0)" in result.message  # it ran, but saw none of the row put there
+
+
+def test_update_on_a_table_whose_other_columns_postgresql_computes_sets_them_to_default(
+    orders_empty_dsn: str, tmp_path: Path
+) -> None:
+    """A GENERATED ALWAYS column (identity or stored) can only be updated to DEFAULT: the UPDATE
+    case picks a plain column when there is one, else sets the computed one to DEFAULT."""
+    from orders_schema.declare import model as m
+    from orders_schema.declare import project as p
+    from orders_schema.migrate.plan import create_statements
+    from orders_schema.migrate.render import RENDERER
+
+    table = m.Table(name="tallies", columns=(
+        m.Column(name="id", type=m.BIGINT, nullable=False, identity=m.Identity(generated="ALWAYS")),
+        m.Column(name="doubled", type=m.BIGINT, generated="id * 2")),
+        primary_key=m.PrimaryKey(columns=("id",)))
+    schema = m.Schema(name="acc", tables=(table,), roles=(m.Role(name="acc_writer"),),
+                      grants=(m.Grant(to="acc_writer", privileges=("USAGE",), on="schema"),
+                              m.Grant(to="acc_writer", privileges=("SELECT", "UPDATE"), on="table", name="tallies")))
+    project = p.Project(schema=schema, versions=(), schema_dir=tmp_path / "schema")
+    with psycopg.connect(orders_empty_dsn, autocommit=True) as conn:
+        conn.execute(RENDERER.script(create_statements(schema)).encode())
+    with psycopg.connect(orders_empty_dsn) as conn:
+        result = run_case(by_id(project)["access:acc_writer.tallies.UPDATE"], conn)
+    assert result.outcome == "passed", result.result
+    assert "allowed as declared" in result.result.message

@@ -209,11 +209,17 @@ class _AccessCase:
         params = [row[c] for c in key]
         if self.command == "UPDATE":
             held = access.columns(self.name, "UPDATE")
-            choices = [c.name for c in table.columns if c.name not in key and (held is None or c.name in held)]
-            column = choices[0] if choices else next(c.name for c in table.columns)
+            # a column PostgreSQL computes (GENERATED ALWAYS: identity or stored) takes only DEFAULT
+            computed = {c.name for c in table.columns
+                        if c.generated is not None or (c.identity is not None and c.identity.generated == "ALWAYS")}
+            allowed = [c.name for c in table.columns if held is None or c.name in held]
+            choices = ([c for c in allowed if c not in key and c not in computed]
+                       or [c for c in allowed if c not in key] or allowed or [table.columns[0].name])
+            column = choices[0]
             want = expected(access, table, self.name, "UPDATE",
                             {"UPDATE": (column,), "SELECT": (column, *key)})
-            text = f"UPDATE {target} SET {q(column)} = {q(column)} WHERE {where}"
+            value = "DEFAULT" if column in computed else q(column)
+            text = f"UPDATE {target} SET {q(column)} = {value} WHERE {where}"
         else:
             want = expected(access, table, self.name, "DELETE", {"DELETE": (), "SELECT": key})
             text = f"DELETE FROM {target} WHERE {where}"
